@@ -1,0 +1,514 @@
+// A real etcd + kube-apiserver on loopback for the test/kube suite, the way envtest runs one:
+// generated certificates and service-account keys, RBAC authorization, an admin identity (client
+// certificate in system:masters) and ServiceAccount identities from the TokenRequest API.
+//
+// Binaries are built from the Go module proxy at the Kubernetes version pinned in versions.yaml and
+// cached under ~/.cache/tokenize-wiki/kube-<version>/bin; etcd's version is the one that
+// Kubernetes release tests against (its hack/lib/etcd.sh), so a Kubernetes bump moves etcd with it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const PinsSchema = z.object({
+  kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'must look like 1.34.2'),
+});
+
+/** The pinned Kubernetes version (no leading v), read from versions.yaml at run time. */
+export async function kubernetesVersion(): Promise<string> {
+  const file = path.join(repoRoot, 'versions.yaml');
+  const parsed = PinsSchema.safeParse(YAML.parse(await fs.readFile(file, 'utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${file}: key ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data.kubernetes;
+}
+
+export function cacheRoot(): string {
+  return process.env.TOKENIZE_WIKI_CACHE ?? path.join(os.homedir(), '.cache', 'tokenize-wiki');
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit (callers decide). */
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: 'pipe' });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+async function runOk(cmd: string, args: readonly string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+  }
+  return r.stdout;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries
+
+export interface KubeBinaries {
+  kubernetesVersion: string;
+  etcdVersion: string;
+  apiserver: string;
+  kubectl: string;
+  etcd: string;
+  /** Seconds spent building in this call; 0 when everything came from the cache. */
+  buildSeconds: number;
+}
+
+const GoModDownload = z.object({ Dir: z.string().optional(), Error: z.string().optional() });
+
+/** `go mod download` one module version into the Go module cache and return its directory. */
+export async function goModDir(module: string, version: string): Promise<string> {
+  const r = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    cwd: os.tmpdir(),
+    env: { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off' },
+  });
+  let info: z.infer<typeof GoModDownload> = {};
+  try {
+    info = GoModDownload.parse(JSON.parse(r.stdout));
+  } catch {
+    // fall through to the error below with go's own stderr
+  }
+  if (r.code !== 0 || !info.Dir) {
+    throw new Error(`go mod download ${module}@${version} failed: ${info.Error ?? r.stderr.trim()}`);
+  }
+  return info.Dir;
+}
+
+/** Holds an exclusive lock file while fn runs, so parallel test files build only once. */
+async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => '0'));
+      if (!holder || !pidAlive(holder)) {
+        await fs.rm(lockFile, { force: true }); // left by a process that died mid-build
+        continue;
+      }
+      await sleep(2000);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function goEnv(): NodeJS.ProcessEnv {
+  // Two cores are shared with the rest of the suite: cap build parallelism. GOWORK=off because the
+  // kubernetes module ships a go.work that names staging folders the module zip does not contain.
+  return { ...process.env, GOWORK: 'off', GOFLAGS: '-mod=mod -p=2 -buildvcs=false', CGO_ENABLED: '0' };
+}
+
+/**
+ * Builds (once) and returns kube-apiserver, kubectl and etcd for the pinned Kubernetes version.
+ * `log` receives one line per step, so a first run that takes minutes says what it is doing.
+ */
+export async function ensureKubeBinaries(log: (line: string) => void = () => {}): Promise<KubeBinaries> {
+  const version = await kubernetesVersion();
+  const dir = path.join(cacheRoot(), `kube-${version}`);
+  const bin = path.join(dir, 'bin');
+  const stamp = path.join(bin, 'complete.json');
+  const Stamp = z.object({ kubernetesVersion: z.string(), etcdVersion: z.string() });
+  const cached = async (): Promise<KubeBinaries | undefined> => {
+    if (!existsSync(stamp)) return undefined;
+    const s = Stamp.safeParse(JSON.parse(await fs.readFile(stamp, 'utf8')));
+    if (!s.success || s.data.kubernetesVersion !== version) return undefined;
+    return {
+      kubernetesVersion: version,
+      etcdVersion: s.data.etcdVersion,
+      apiserver: path.join(bin, 'kube-apiserver'),
+      kubectl: path.join(bin, 'kubectl'),
+      etcd: path.join(bin, 'etcd'),
+      buildSeconds: 0,
+    };
+  };
+  const hit = await cached();
+  if (hit) return hit;
+
+  await fs.mkdir(dir, { recursive: true });
+  return withLock(path.join(dir, 'build.lock'), async () => {
+    const again = await cached(); // another test file may have finished it while we waited
+    if (again) return again;
+    const started = Date.now();
+    await fs.mkdir(bin, { recursive: true });
+
+    log(`kube harness: downloading k8s.io/kubernetes v${version}`);
+    const moduleDir = await goModDir('k8s.io/kubernetes', `v${version}`);
+    const src = path.join(dir, 'src');
+    await fs.rm(src, { recursive: true, force: true });
+    await fs.cp(moduleDir, src, { recursive: true });
+    await runOk('chmod', ['-R', 'u+w', src]); // the module cache is read-only
+    await fs.writeFile(path.join(src, 'go.mod'), publishedStagingGoMod(await fs.readFile(path.join(src, 'go.mod'), 'utf8'), version));
+
+    const etcdVersion = etcdVersionOf(await fs.readFile(path.join(src, 'hack/lib/etcd.sh'), 'utf8'));
+    const [major, minor] = version.split('.');
+    const pkg = 'k8s.io/component-base/version';
+    const ldflags = [
+      '-s -w',
+      `-X ${pkg}.gitVersion=v${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ].join(' ');
+    log(`kube harness: building kube-apiserver and kubectl v${version} (first run only; several minutes)`);
+    await runOk('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin + '/', './cmd/kube-apiserver', './cmd/kubectl'], {
+      cwd: src,
+      env: goEnv(),
+    });
+    await fs.rm(src, { recursive: true, force: true });
+
+    log(`kube harness: building etcd v${etcdVersion}`);
+    const etcdSrc = path.join(dir, 'etcd-src');
+    await fs.rm(etcdSrc, { recursive: true, force: true });
+    await fs.mkdir(etcdSrc, { recursive: true });
+    // etcd's server module has relative replace directives, so `go install` refuses it; building
+    // its main package as a dependency of a throwaway module ignores them.
+    await fs.writeFile(
+      path.join(etcdSrc, 'go.mod'),
+      `module tokenize-wiki/etcd-build\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v${etcdVersion}\n`,
+    );
+    await runOk('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', path.join(bin, 'etcd'), 'go.etcd.io/etcd/server/v3'], {
+      cwd: etcdSrc,
+      env: goEnv(),
+    });
+    await fs.rm(etcdSrc, { recursive: true, force: true });
+
+    const reported = await runOk(path.join(bin, 'kube-apiserver'), ['--version']);
+    if (!reported.includes(`v${version}`)) throw new Error(`built kube-apiserver reports ${reported.trim()}, expected v${version}`);
+    await fs.writeFile(stamp, JSON.stringify({ kubernetesVersion: version, etcdVersion }) + '\n');
+    const buildSeconds = Math.round((Date.now() - started) / 1000);
+    log(`kube harness: built in ${buildSeconds}s`);
+    const done = await cached();
+    if (!done) throw new Error(`kube harness: ${stamp} missing after build`);
+    return { ...done, buildSeconds };
+  });
+}
+
+/**
+ * k8s.io/kubernetes points its staging modules (k8s.io/api, k8s.io/client-go, ...) at ./staging,
+ * which the module zip leaves out. Drop those replaces and require the published v0.<minor>.<patch>.
+ */
+export function publishedStagingGoMod(goMod: string, kubernetesVersion: string): string {
+  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].map((m) => m[1]);
+  if (staging.length === 0) throw new Error('k8s.io/kubernetes go.mod: no ./staging replace directives found');
+  const published = `v0.${kubernetesVersion.split('.').slice(1).join('.')}`;
+  let out = goMod.replace(/^\s*k8s\.io\/[\w.-]+ => \.\/staging\/\S+\s*\n/gm, '');
+  for (const mod of staging) {
+    out = out.replace(new RegExp(`^(\\s*${mod.replace(/[.]/g, '\\.')}) v0\\.0\\.0\\s*$`, 'm'), `$1 ${published}`);
+  }
+  return out;
+}
+
+/** The etcd version a Kubernetes release tests with, from its hack/lib/etcd.sh. */
+export function etcdVersionOf(etcdSh: string): string {
+  const m = /^ETCD_VERSION=\$\{ETCD_VERSION:-(\d+\.\d+\.\d+)\}/m.exec(etcdSh);
+  if (!m?.[1]) throw new Error('k8s.io/kubernetes hack/lib/etcd.sh: ETCD_VERSION default not found');
+  return m[1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running cluster
+
+export interface KubeCluster {
+  binaries: KubeBinaries;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  /** Kubeconfig for the admin identity (client certificate, group system:masters). */
+  adminKubeconfig: string;
+  /** Seconds from spawning etcd to kube-apiserver's /readyz answering ok. */
+  startSeconds: number;
+  /** Runs the pinned kubectl; `kubeconfig` defaults to the admin's. */
+  kubectl(args: readonly string[], opts?: { kubeconfig?: string; input?: string }): Promise<ExecResult>;
+  /**
+   * A kubeconfig authenticated as ServiceAccount `name` in `namespace`, with a token from the
+   * TokenRequest API (the ServiceAccount must exist).
+   */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Pki {
+  caCrt: string;
+  servingCrt: string;
+  servingKey: string;
+  adminCrt: string;
+  adminKey: string;
+  saPub: string;
+  saKey: string;
+}
+
+async function makePki(dir: string): Promise<Pki> {
+  const p = (f: string) => path.join(dir, f);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await runOk('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=tokenize-wiki-test-ca']);
+  const sign = async (name: string, subj: string, ext: string) => {
+    await runOk('openssl', ['req', ...ec, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', subj]);
+    await fs.writeFile(p(`${name}.ext`), ext);
+    await runOk('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-out', p(`${name}.crt`), '-extfile', p(`${name}.ext`)]);
+  };
+  await sign(
+    'serving',
+    '/CN=kube-apiserver',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+  );
+  await sign('admin', '/O=system:masters/CN=tokenize-wiki-admin', 'extendedKeyUsage=clientAuth\n');
+  const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await fs.writeFile(p('sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  await fs.writeFile(p('sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
+  return {
+    caCrt: p('ca.crt'),
+    servingCrt: p('serving.crt'),
+    servingKey: p('serving.key'),
+    adminCrt: p('admin.crt'),
+    adminKey: p('admin.key'),
+    saPub: p('sa.pub'),
+    saKey: p('sa.key'),
+  };
+}
+
+async function writeKubeconfig(
+  file: string,
+  server: string,
+  caCrt: string,
+  user: { name: string; token?: string; crt?: string; key?: string },
+): Promise<void> {
+  const b64 = async (f: string) => (await fs.readFile(f)).toString('base64');
+  const credentials: Record<string, string> = {};
+  if (user.token) credentials.token = user.token;
+  if (user.crt && user.key) {
+    credentials['client-certificate-data'] = await b64(user.crt);
+    credentials['client-key-data'] = await b64(user.key);
+  }
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server, 'certificate-authority-data': await b64(caCrt) } }],
+    users: [{ name: user.name, user: credentials }],
+    contexts: [{ name: user.name, context: { cluster: 'test', user: user.name } }],
+    'current-context': user.name,
+  };
+  await fs.writeFile(file, YAML.stringify(config), { mode: 0o600 });
+}
+
+function spawnLogged(cmd: string, args: string[], logFile: string): Promise<ChildProcess> {
+  return fs.open(logFile, 'w').then((fh) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', fh.fd, fh.fd] });
+    child.on('spawn', () => void fh.close());
+    child.on('error', () => void fh.close());
+    return child;
+  });
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').slice(-15).join('\n');
+}
+
+async function waitFor(what: string, child: ChildProcess, logFile: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited ${child.exitCode}:\n${await tail(logFile)}`);
+    if (await ok().catch(() => false)) return;
+    await sleep(250);
+  }
+  throw new Error(`${what} not ready after ${timeoutMs / 1000}s:\n${await tail(logFile)}`);
+}
+
+function httpsGet(url: string, tls: { ca: string; cert: string; key: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...tls, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Starts etcd and kube-apiserver on free loopback ports (building them first if needed). Call from a
+ * file-level `beforeAll` with a long timeout (first run builds for several minutes) and call
+ * `stop()` in `afterAll`.
+ */
+export async function startKube(opts: { log?: (line: string) => void } = {}): Promise<KubeCluster> {
+  const binaries = await ensureKubeBinaries(opts.log);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tw-kube-'));
+  const children: ChildProcess[] = [];
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  };
+  // If the test worker dies without afterAll, don't leave servers behind.
+  process.once('exit', killAll);
+  const started = Date.now();
+  try {
+    const pki = await makePki(dir);
+    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+    const etcdLog = path.join(dir, 'etcd.log');
+    const etcd = await spawnLogged(
+      binaries.etcd,
+      [
+        '--name=test',
+        `--data-dir=${path.join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=test=${peerUrl}`,
+        '--unsafe-no-fsync', // throwaway data: durability costs time and buys nothing here
+        '--log-level=warn',
+      ],
+      etcdLog,
+    );
+    children.push(etcd);
+    await waitFor('etcd', etcd, etcdLog, 60_000, async () => {
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok && (await res.text()).includes('"health":"true"');
+    });
+
+    const server = `https://127.0.0.1:${apiPort}`;
+    const apiLog = path.join(dir, 'kube-apiserver.log');
+    const apiserver = await spawnLogged(
+      binaries.apiserver,
+      [
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
+        `--tls-cert-file=${pki.servingCrt}`,
+        `--tls-private-key-file=${pki.servingKey}`,
+        `--client-ca-file=${pki.caCrt}`,
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${pki.saPub}`,
+        `--service-account-signing-key-file=${pki.saKey}`,
+        '--service-cluster-ip-range=10.96.0.0/16',
+        '--allow-privileged=true',
+        '--profiling=false',
+      ],
+      apiLog,
+    );
+    children.push(apiserver);
+    const tls = {
+      ca: await fs.readFile(pki.caCrt, 'utf8'),
+      cert: await fs.readFile(pki.adminCrt, 'utf8'),
+      key: await fs.readFile(pki.adminKey, 'utf8'),
+    };
+    await waitFor('kube-apiserver', apiserver, apiLog, 180_000, async () => {
+      const res = await httpsGet(`${server}/readyz`, tls);
+      return res.status === 200 && res.body.trim() === 'ok';
+    });
+    const startSeconds = Math.round((Date.now() - started) / 100) / 10;
+
+    const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
+    await writeKubeconfig(adminKubeconfig, server, pki.caCrt, { name: 'admin', crt: pki.adminCrt, key: pki.adminKey });
+
+    const kubectl: KubeCluster['kubectl'] = (args, o = {}) =>
+      run(binaries.kubectl, [`--kubeconfig=${o.kubeconfig ?? adminKubeconfig}`, ...args], {
+        input: o.input,
+        env: { ...process.env, KUBECONFIG: '' },
+      });
+
+    return {
+      binaries,
+      server,
+      adminKubeconfig,
+      startSeconds,
+      kubectl,
+      async serviceAccountKubeconfig(namespace, name) {
+        const r = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
+        if (r.code !== 0) throw new Error(`TokenRequest for ${namespace}/${name} failed: ${r.stderr.trim()}`);
+        const file = path.join(dir, `sa-${namespace}-${name}.kubeconfig`);
+        await writeKubeconfig(file, server, pki.caCrt, { name: `${namespace}-${name}`, token: r.stdout.trim() });
+        return file;
+      },
+      async stop() {
+        process.removeListener('exit', killAll);
+        await stopChild(apiserver);
+        await stopChild(etcd);
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    killAll();
+    process.removeListener('exit', killAll);
+    // Keep the logs of a failed start for a person to read.
+    throw new Error(`${(e as Error).message}\n(kube harness files kept in ${dir})`);
+  }
+}
