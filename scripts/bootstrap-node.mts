@@ -1,0 +1,314 @@
+// Prepares a fresh Debian/Ubuntu VM to become a Kubernetes node: swap off, kernel modules,
+// sysctls, containerd (systemd cgroups) and kubeadm/kubelet/kubectl at the pinned version, held.
+import { main, runScript, type ScriptSpec } from './lib/cli.js';
+import { UsageError } from './lib/errors.js';
+import {
+  hostname,
+  packageVersion,
+  portsFreeCheck,
+  requireRoot,
+  requireSupportedOs,
+  serviceActive,
+  serviceEnabled,
+  type OsRelease,
+} from './lib/facts.js';
+import type { Host } from './lib/host.js';
+import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
+import { kubernetesMinor, loadVersions } from './lib/versions.js';
+
+export type Role = 'control-plane' | 'worker';
+
+const spec = {
+  name: 'bootstrap-node',
+  options: { role: { type: 'string' } },
+  usage: `
+Usage: sudo node --import tsx scripts/bootstrap-node.mts --role control-plane|worker [--dry-run]
+
+Prepares this Debian 12+/Ubuntu 22.04+ host to join the cluster: swap off (now and in /etc/fstab),
+overlay + br_netfilter loaded and persisted, bridge/forwarding sysctls persisted, containerd with
+SystemdCgroup = true, and kubelet/kubeadm/kubectl at the Kubernetes version pinned in versions.yaml
+from pkgs.k8s.io, held with apt-mark. Every step checks the host first; re-running is safe.
+
+  --role ROLE   control-plane or worker (sets the preflight thresholds and ports)
+  --dry-run     print the commands a real run would execute, change nothing (no root needed)
+  -h, --help    this text
+
+Exit codes: 0 done, 1 refused or a step failed, 2 bad usage.`,
+} satisfies ScriptSpec<{ role: { type: 'string' } }>;
+
+/** kubeadm's documented requirements, per role. */
+export const REQUIREMENTS: Record<Role, { cpus: number; memMiB: number; diskGiB: number; ports: number[] }> = {
+  'control-plane': { cpus: 2, memMiB: 1700, diskGiB: 20, ports: [6443, 2379, 2380, 10250, 10257, 10259] },
+  worker: { cpus: 2, memMiB: 1700, diskGiB: 20, ports: [10250, 10256] },
+};
+
+const MODULES = ['overlay', 'br_netfilter'];
+const MODULES_FILE = '/etc/modules-load.d/kubernetes.conf';
+const SYSCTLS: Record<string, string> = {
+  'net.bridge.bridge-nf-call-iptables': '1',
+  'net.bridge.bridge-nf-call-ip6tables': '1',
+  'net.ipv4.ip_forward': '1',
+};
+const SYSCTL_FILE = '/etc/sysctl.d/99-kubernetes.conf';
+const KEYRINGS = '/etc/apt/keyrings';
+const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+const KUBE_PACKAGES = ['kubelet', 'kubeadm', 'kubectl'];
+const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
+
+/** Comments out active swap lines of /etc/fstab (third field `swap`), keeping a .bak copy. */
+export const FSTAB_SWAP_SED =
+  's/^([[:space:]]*[^#[:space:]][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap([[:space:]]|$))/# \\1/';
+
+export function activeFstabSwap(fstab: string): string[] {
+  return fstab.split('\n').filter((l) => {
+    const fields = l.trim().split(/\s+/);
+    return fields[0] !== undefined && fields[0] !== '' && !fields[0].startsWith('#') && fields[2] === 'swap';
+  });
+}
+
+function preflight(role: Role): PreflightCheck[] {
+  const req = REQUIREMENTS[role];
+  return [
+    {
+      name: 'cpu',
+      async run(host) {
+        const n = Number((await host.probe(['nproc'])).stdout.trim());
+        return { ok: n >= req.cpus, detail: `${n} CPUs, need >= ${req.cpus}` };
+      },
+    },
+    {
+      name: 'memory',
+      async run(host) {
+        const m = /MemTotal:\s+(\d+) kB/.exec((await host.readFile('/proc/meminfo')) ?? '');
+        const mib = m?.[1] ? Math.floor(Number(m[1]) / 1024) : 0;
+        return { ok: mib >= req.memMiB, detail: `${mib} MiB, need >= ${req.memMiB} MiB` };
+      },
+    },
+    {
+      name: 'disk',
+      async run(host) {
+        // Images and pod logs live under /var.
+        const r = await host.probe(['df', '--output=avail', '-B1G', '/var']);
+        const gib = Number(r.stdout.trim().split('\n').at(-1)?.trim().replace(/G$/, ''));
+        return { ok: gib >= req.diskGiB, detail: `${Number.isFinite(gib) ? gib : '?'} GiB free on /var, need >= ${req.diskGiB} GiB` };
+      },
+    },
+    {
+      name: 'identity',
+      async run(host) {
+        // Uniqueness across nodes is checked at join time (join-worker --ssh, and kubeadm itself);
+        // here we catch what breaks it on one host: a generic hostname, no MAC, no product_uuid.
+        const name = await hostname(host);
+        const uuid = ((await host.readFile('/sys/class/dmi/id/product_uuid')) ?? '').trim();
+        const mac = (await host.probe(['ip', '-brief', 'link'])).stdout
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/))
+          .find((f) => f[0] !== 'lo' && f[2] && /^[0-9a-f:]{17}$/.test(f[2]) && f[2] !== '00:00:00:00:00:00')?.[2];
+        const problems: string[] = [];
+        if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name) || name === 'localhost') {
+          problems.push(`hostname "${name}" is not a unique lowercase DNS name`);
+        }
+        if (!mac) problems.push('no network interface with a MAC address');
+        if (!uuid && !host.dryRun) problems.push('/sys/class/dmi/id/product_uuid is unreadable');
+        return problems.length
+          ? { ok: false, detail: problems.join('; ') }
+          : { ok: true, detail: `hostname ${name}, MAC ${mac}, product_uuid ${uuid || '(needs root to read)'}` };
+      },
+    },
+    portsFreeCheck(req.ports),
+    {
+      name: 'cgroup-v2',
+      async run(host) {
+        const fs = (await host.probe(['stat', '-fc', '%T', '/sys/fs/cgroup'])).stdout.trim();
+        return { ok: fs === 'cgroup2fs', detail: `/sys/fs/cgroup is ${fs || 'unknown'}, need cgroup2fs (kubelet needs cgroup v2)` };
+      },
+    },
+  ];
+}
+
+async function allPackagesAt(host: Host, pkgs: readonly string[], prefix?: string): Promise<boolean> {
+  for (const pkg of pkgs) {
+    const v = await packageVersion(host, pkg);
+    if (v === undefined || (prefix !== undefined && !v.startsWith(prefix))) return false;
+  }
+  return true;
+}
+
+function fileIs(path: string, content: string) {
+  return async (host: Host) => (await host.readFile(path)) === content;
+}
+
+function aptRepoSteps(name: string, label: string, keyUrl: string, keyFile: string, listFile: string, line: string): Step {
+  return {
+    name,
+    goal: `${label} apt repository configured`,
+    check: async (host) => (await host.exists(keyFile)) && (await fileIs(listFile, line)(host)),
+    async apply(host) {
+      await host.exec(['install', '-d', '-m', '0755', KEYRINGS]);
+      await host.exec(['curl', '-fsSL', '-o', keyFile, keyUrl]);
+      await host.writeFile(listFile, line);
+      await host.exec(['apt-get', 'update'], { env: APT_ENV });
+    },
+  };
+}
+
+export function bootstrapSteps(os: OsRelease, kubernetes: string): Step[] {
+  const minor = kubernetesMinor(kubernetes);
+  const dockerKey = `${KEYRINGS}/docker.asc`;
+  const kubeKey = `${KEYRINGS}/kubernetes-apt-keyring.asc`;
+  const modulesText = `${MODULES.join('\n')}\n`;
+  const sysctlText = Object.entries(SYSCTLS).map(([k, v]) => `${k} = ${v}\n`).join('');
+  return [
+    {
+      name: 'swap-off',
+      goal: 'no active swap (kubelet refuses to run with swap by default)',
+      check: async (host) => ((await host.readFile('/proc/swaps')) ?? '').trim().split('\n').length <= 1,
+      apply: async (host) => void (await host.exec(['swapoff', '-a'])),
+    },
+    {
+      name: 'swap-off-fstab',
+      goal: 'no swap entry in /etc/fstab, so swap stays off after reboot',
+      check: async (host) => activeFstabSwap((await host.readFile('/etc/fstab')) ?? '').length === 0,
+      apply: async (host) => void (await host.exec(['sed', '-E', '-i.bak', FSTAB_SWAP_SED, '/etc/fstab'])),
+    },
+    {
+      name: 'kernel-modules-persisted',
+      goal: `${MODULES.join(', ')} load at boot (${MODULES_FILE})`,
+      check: fileIs(MODULES_FILE, modulesText),
+      apply: (host) => host.writeFile(MODULES_FILE, modulesText),
+    },
+    {
+      name: 'kernel-modules-loaded',
+      goal: `${MODULES.join(', ')} loaded now`,
+      async check(host) {
+        for (const m of MODULES) if (!(await host.exists(`/sys/module/${m}`))) return false;
+        return true;
+      },
+      async apply(host) {
+        for (const m of MODULES) await host.exec(['modprobe', m]);
+      },
+    },
+    {
+      name: 'sysctl-persisted',
+      goal: `bridge netfilter and IP forwarding set at boot (${SYSCTL_FILE})`,
+      check: fileIs(SYSCTL_FILE, sysctlText),
+      apply: (host) => host.writeFile(SYSCTL_FILE, sysctlText),
+    },
+    {
+      name: 'sysctl-applied',
+      goal: 'bridge netfilter and IP forwarding set now',
+      async check(host) {
+        for (const [k, v] of Object.entries(SYSCTLS)) {
+          if ((await host.readFile(`/proc/sys/${k.replaceAll('.', '/')}`))?.trim() !== v) return false;
+        }
+        return true;
+      },
+      apply: async (host) => void (await host.exec(['sysctl', '--system'])),
+    },
+    {
+      name: 'apt-prerequisites',
+      goal: 'ca-certificates and curl installed',
+      check: (host) => allPackagesAt(host, ['ca-certificates', 'curl']),
+      async apply(host) {
+        await host.exec(['apt-get', 'update'], { env: APT_ENV });
+        await host.exec(['apt-get', 'install', '-y', 'ca-certificates', 'curl'], { env: APT_ENV });
+      },
+    },
+    // Docker's repository carries containerd 2.x (containerd.io); Kubernetes after 1.35 needs 2.x
+    // and the distributions' own containerd packages are older.
+    aptRepoSteps(
+      'containerd-apt-repo',
+      'download.docker.com (containerd.io)',
+      `https://download.docker.com/linux/${os.id}/gpg`,
+      dockerKey,
+      '/etc/apt/sources.list.d/docker.list',
+      `deb [signed-by=${dockerKey}] https://download.docker.com/linux/${os.id} ${os.codename} stable\n`,
+    ),
+    {
+      name: 'containerd-installed',
+      goal: 'containerd.io installed',
+      check: (host) => allPackagesAt(host, ['containerd.io']),
+      apply: async (host) => void (await host.exec(['apt-get', 'install', '-y', 'containerd.io'], { env: APT_ENV })),
+    },
+    {
+      name: 'containerd-config',
+      goal: `${CONTAINERD_CONFIG} has the CRI plugin on and SystemdCgroup = true`,
+      async check(host) {
+        const toml = (await host.readFile(CONTAINERD_CONFIG)) ?? '';
+        // containerd.io ships a config that disables CRI; the default config enables it.
+        return /^\s*SystemdCgroup\s*=\s*true/m.test(toml) && !/^\s*disabled_plugins\s*=.*"cri"/m.test(toml);
+      },
+      async apply(host) {
+        await host.exec(['install', '-d', '-m', '0755', '/etc/containerd']);
+        await host.exec(['containerd', 'config', 'default'], { stdoutFile: CONTAINERD_CONFIG });
+        await host.exec(['sed', '-i', 's/SystemdCgroup = false/SystemdCgroup = true/', CONTAINERD_CONFIG]);
+        await host.exec(['systemctl', 'restart', 'containerd']);
+      },
+    },
+    {
+      name: 'containerd-running',
+      goal: 'containerd enabled and active',
+      check: async (host) => (await serviceEnabled(host, 'containerd')) && (await serviceActive(host, 'containerd')),
+      apply: async (host) => void (await host.exec(['systemctl', 'enable', '--now', 'containerd'])),
+    },
+    aptRepoSteps(
+      'kubernetes-apt-repo',
+      `pkgs.k8s.io ${minor}`,
+      `https://pkgs.k8s.io/core:/stable:/${minor}/deb/Release.key`,
+      kubeKey,
+      '/etc/apt/sources.list.d/kubernetes.list',
+      `deb [signed-by=${kubeKey}] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /\n`,
+    ),
+    {
+      name: 'kubernetes-packages',
+      goal: `${KUBE_PACKAGES.join(', ')} ${kubernetes} installed`,
+      check: (host) => allPackagesAt(host, KUBE_PACKAGES, `${kubernetes}-`),
+      apply: async (host) =>
+        void (await host.exec(
+          ['apt-get', 'install', '-y', '--allow-change-held-packages', ...KUBE_PACKAGES.map((p) => `${p}=${kubernetes}-*`)],
+          { env: APT_ENV },
+        )),
+    },
+    {
+      name: 'kubernetes-packages-held',
+      goal: `${KUBE_PACKAGES.join(', ')} held (apt upgrade must not move them)`,
+      async check(host) {
+        const held = new Set((await host.probe(['apt-mark', 'showhold'])).stdout.split('\n').map((l) => l.trim()));
+        return KUBE_PACKAGES.every((p) => held.has(p));
+      },
+      apply: async (host) => void (await host.exec(['apt-mark', 'hold', ...KUBE_PACKAGES])),
+    },
+    {
+      name: 'kubelet-enabled',
+      goal: 'kubelet enabled (it waits for kubeadm init/join to configure it)',
+      check: (host) => serviceEnabled(host, 'kubelet'),
+      apply: async (host) => void (await host.exec(['systemctl', 'enable', 'kubelet'])),
+    },
+  ];
+}
+
+export function parseRole(value: string | undefined): Role {
+  if (value === 'control-plane' || value === 'worker') return value;
+  throw new UsageError(`--role must be control-plane or worker${value === undefined ? '' : `, got "${value}"`}`);
+}
+
+export function bootstrapNode(argv: readonly string[], io: ScriptIO): Promise<number> {
+  return runScript(spec, argv, io, async (flags, { host, log, out }) => {
+    const role = parseRole(flags.role);
+    const versions = loadVersions(io.repoRoot);
+    requireRoot(host, spec.name);
+    const os = await requireSupportedOs(host);
+    log.info(`${os.prettyName}, role ${role}, Kubernetes ${versions.kubernetes}${host.dryRun ? ' (dry run)' : ''}`);
+    const preflightOk = await runPreflight(preflight(role), host, log, out);
+    await runSteps(bootstrapSteps(os, versions.kubernetes), host, log, out);
+    if (!host.dryRun) {
+      const next = role === 'control-plane'
+        ? 'sudo node --import tsx scripts/init-control-plane.mts --cluster <name>'
+        : 'sudo node --import tsx scripts/join-worker.mts --ssh <user>@<control-plane>';
+      log.info(`node ready; next: ${next}`);
+    }
+    return preflightOk ? 0 : 1;
+  });
+}
+
+await main(import.meta.url, bootstrapNode);

@@ -1,0 +1,112 @@
+// Read-only facts about a host, shared by the scripts' checks and preflights.
+import type { Host } from './host.js';
+import { RefusalError } from './errors.js';
+import type { PreflightCheck } from './run.js';
+
+export interface OsRelease {
+  id: string;
+  versionId: string;
+  codename: string;
+  prettyName: string;
+}
+
+export function parseOsRelease(text: string): OsRelease {
+  const kv = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m?.[1] && m[2] !== undefined) kv.set(m[1], m[2].replace(/^["']|["']$/g, ''));
+  }
+  return {
+    id: kv.get('ID') ?? '',
+    versionId: kv.get('VERSION_ID') ?? '',
+    codename: kv.get('VERSION_CODENAME') ?? '',
+    prettyName: kv.get('PRETTY_NAME') ?? kv.get('ID') ?? 'unknown',
+  };
+}
+
+/** Oldest releases with cgroup v2 by default and the apt features the scripts use. */
+const MIN_VERSION: Record<string, number> = { debian: 12, ubuntu: 22.04 };
+
+/** Refuses unless the host runs a supported Debian or Ubuntu release; returns its os-release. */
+export async function requireSupportedOs(host: Host): Promise<OsRelease> {
+  const text = await host.readFile('/etc/os-release');
+  if (text === undefined) throw new RefusalError('unsupported OS: /etc/os-release is missing; supported: Debian 12+, Ubuntu 22.04+');
+  const os = parseOsRelease(text);
+  const min = MIN_VERSION[os.id];
+  if (min === undefined || !(Number.parseFloat(os.versionId) >= min) || os.codename === '') {
+    throw new RefusalError(`unsupported OS: ${os.prettyName}; supported: Debian 12+, Ubuntu 22.04+`);
+  }
+  return os;
+}
+
+/** Real runs change the host and need root; a dry run changes nothing and does not. */
+export function requireRoot(host: Host, script: string): void {
+  if (!host.dryRun && host.uid() !== 0) {
+    throw new RefusalError(`must run as root (try: sudo node --import tsx scripts/${script}.mts ...), or preview with --dry-run`);
+  }
+}
+
+/** Installed version of a Debian package, or undefined if it is not installed. */
+export async function packageVersion(host: Host, pkg: string): Promise<string | undefined> {
+  const r = await host.probe(['dpkg-query', '-W', '-f=${Status}\t${Version}', pkg]);
+  const [status, version] = r.stdout.split('\t');
+  return r.exitCode === 0 && status === 'install ok installed' && version ? version : undefined;
+}
+
+export async function serviceActive(host: Host, unit: string): Promise<boolean> {
+  return (await host.probe(['systemctl', 'is-active', '--quiet', unit])).exitCode === 0;
+}
+
+export async function serviceEnabled(host: Host, unit: string): Promise<boolean> {
+  return (await host.probe(['systemctl', 'is-enabled', '--quiet', unit])).exitCode === 0;
+}
+
+export async function hostname(host: Host): Promise<string> {
+  return ((await host.readFile('/proc/sys/kernel/hostname')) ?? '').trim();
+}
+
+/** TCP ports something listens on (from `ss`). */
+export async function listeningPorts(host: Host): Promise<Set<number>> {
+  const r = await host.probe(['ss', '-Htln']);
+  const ports = new Set<number>();
+  for (const line of r.stdout.split('\n')) {
+    const local = line.trim().split(/\s+/)[3];
+    const port = local ? Number(local.slice(local.lastIndexOf(':') + 1)) : NaN;
+    if (Number.isInteger(port)) ports.add(port);
+  }
+  return ports;
+}
+
+/** Preflight: the kubeadm ports are free, unless this node is already in a cluster (then they are ours). */
+export function portsFreeCheck(ports: readonly number[]): PreflightCheck {
+  return {
+    name: 'ports-free',
+    async run(host) {
+      if (await host.exists('/etc/kubernetes/kubelet.conf')) {
+        return { ok: true, detail: 'node already in a cluster, ports belong to it' };
+      }
+      const used = await listeningPorts(host);
+      const busy = ports.filter((p) => used.has(p));
+      return busy.length === 0
+        ? { ok: true, detail: `${ports.join(', ')} free` }
+        : { ok: false, detail: `port(s) ${busy.join(', ')} already in use` };
+    },
+  };
+}
+
+/** Preflight for scripts that need bootstrap-node to have run: kubeadm at the pinned version, containerd up. */
+export function nodeReadyCheck(kubernetes: string): PreflightCheck {
+  return {
+    name: 'node-bootstrapped',
+    async run(host) {
+      const kubeadm = await packageVersion(host, 'kubeadm');
+      if (!kubeadm?.startsWith(`${kubernetes}-`)) {
+        return { ok: false, detail: `kubeadm ${kubeadm ?? 'not installed'}, want ${kubernetes}: run scripts/bootstrap-node.mts first` };
+      }
+      if (!(await serviceActive(host, 'containerd'))) {
+        return { ok: false, detail: 'containerd is not running: run scripts/bootstrap-node.mts first' };
+      }
+      return { ok: true, detail: `kubeadm ${kubeadm}, containerd running` };
+    },
+  };
+}
