@@ -1,0 +1,79 @@
+import { availableParallelism } from 'node:os';
+import { ensureDump, type DumpFile } from '../lib/corpus.js';
+import { median, runMeasured, runProbe } from '../lib/measure.js';
+import type { SectionResult, Table } from '../lib/report.js';
+import { ensureTool } from '../lib/tools.js';
+import { loadOurDecoder } from './ours.js';
+
+export interface DecodeOptions {
+  quick: boolean;
+  repeats: number;
+}
+
+interface Sample {
+  wallS: number;
+  cpuS: number;
+}
+
+interface Contender {
+  name: string;
+  run: (dump: DumpFile) => Promise<Sample>;
+}
+
+function external(name: string, cmd: string, args: string[]): Contender {
+  return { name, run: (dump) => runMeasured(cmd, [...args, dump.path]) };
+}
+
+/** Part 2: decompression MB/s (of uncompressed output) per core, our reader vs the standard command-line tools. */
+export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
+  const notes: string[] = [];
+  const tables: Table[] = [];
+  const figures: Record<string, number> = {};
+  const size = opts.quick ? 2_000_000 : 100_000_000;
+
+  for (const format of ['gzip', 'bzip2'] as const) {
+    const dump = await ensureDump(size, format);
+    const contenders: Contender[] = [];
+    const ours = await loadOurDecoder(format);
+    if (ours) {
+      notes.push(`${format} ours = ${ours.source}`);
+      contenders.push({ name: 'ours', run: (d) => runProbe<Sample>('decode/node-probe.ts', [format, d.path]) });
+    } else {
+      notes.push(`SKIP ours (${format}): our reader has no ${format} path yet`);
+    }
+    if (format === 'gzip') {
+      contenders.push(external('zcat', 'zcat', []));
+    } else {
+      contenders.push(external('bzip2 -dc', 'bzip2', ['-dc']));
+      const skip = ensureTool('lbzip2', 'lbzip2');
+      if (skip) notes.push(`SKIP lbzip2: ${skip}`);
+      else {
+        contenders.push(external('lbzip2 -dc -n1', 'lbzip2', ['-dc', '-n1']));
+        const n = availableParallelism();
+        if (n > 1) contenders.push(external(`lbzip2 -dc -n${n}`, 'lbzip2', ['-dc', `-n${n}`]));
+      }
+    }
+
+    const samples = new Map<string, Sample[]>();
+    for (let rep = 0; rep < opts.repeats; rep++) {
+      for (const c of contenders) samples.set(c.name, [...(samples.get(c.name) ?? []), await c.run(dump)]);
+    }
+    const mb = dump.uncompressedBytes / 1e6;
+    const rows = contenders.map((c) => {
+      const s = samples.get(c.name)!;
+      return { name: c.name, mbPerS: mb / median(s.map((x) => x.wallS)), mbPerCpuS: mb / median(s.map((x) => x.cpuS)) };
+    });
+    const ourRow = rows.find((r) => r.name === 'ours');
+    for (const r of rows) {
+      figures[`${format}.${r.name}.mbPerS`] = r.mbPerS;
+      figures[`${format}.${r.name}.mbPerCpuS`] = r.mbPerCpuS;
+      if (ourRow && r !== ourRow) figures[`${format}.ours/${r.name}.mbPerCpuS`] = ourRow.mbPerCpuS / r.mbPerCpuS;
+    }
+    tables.push({
+      title: `Decoding ${format}: ${mb.toFixed(0)} MB uncompressed, ${(dump.compressedBytes / 1e6).toFixed(1)} MB compressed (MB/s of output, median of ${opts.repeats})`,
+      headers: ['decoder', 'MB/s', 'MB/s per core', 'ours ÷ this (per core)'],
+      rows: rows.map((r) => [r.name, r.mbPerS, r.mbPerCpuS, ourRow ? ourRow.mbPerCpuS / r.mbPerCpuS : 'n/a']),
+    });
+  }
+  return { section: 'decode', tables, figures, notes };
+}

@@ -1,0 +1,53 @@
+/** A printed table: the bench prints each one and stores it verbatim in the results file. */
+export interface Table {
+  title: string;
+  headers: string[];
+  rows: (string | number)[][];
+}
+
+/** What one bench section hands back: tables to print, raw figures for the results file, and notes (skips, caveats). */
+export interface SectionResult {
+  section: string;
+  tables: Table[];
+  figures: Record<string, number>;
+  notes: string[];
+}
+
+/** One line of the issue's target table. measured is null when the section could not run. */
+export interface TargetResult {
+  figure: string;
+  target: string;
+  measured: number | null;
+  unit: string;
+  met: boolean | null;
+  limitedBy: string;
+}
+
+export function fmt(x: number | string, digits?: number): string {
+  if (typeof x === 'string') return x;
+  if (!Number.isFinite(x)) return String(x);
+  const d = digits ?? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2);
+  return x.toFixed(d);
+}
+
+export function renderTable(t: Table): string {
+  const cells = [t.headers, ...t.rows.map((r) => r.map((c) => fmt(c)))];
+  const widths = t.headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => '| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  const sep = '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|';
+  return [`### ${t.title}`, '', line(cells[0]!), sep, ...cells.slice(1).map(line)].join('\n');
+}
+
+export function targetsTable(targets: readonly TargetResult[]): Table {
+  return {
+    title: 'Targets from issue 7',
+    headers: ['figure', 'target', 'measured', 'result', 'limited by'],
+    rows: targets.map((t) => [
+      t.figure,
+      t.target,
+      t.measured === null ? 'not measured' : `${fmt(t.measured)}${t.unit}`,
+      t.met === null ? 'n/a' : t.met ? 'met' : 'missed',
+      t.limitedBy,
+    ]),
+  };
+}

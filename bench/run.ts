@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: every comparison of issue 7, side by side on the same inputs, median of repeats,
+ * ratio tables, and the targets table. Full mode writes bench/results/<date>-<host>.json.
+ *
+ *   npm run bench                 full run (about 10 minutes on 2 cores)
+ *   npm run bench -- --quick      tiny inputs, one repeat: only checks that every part runs (CI)
+ *   npm run bench -- --only tokenizer,decode
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDecode } from './decode/index.js';
+import { describeMachine } from './lib/machine.js';
+import { benchCacheDir, benchDir } from './lib/paths.js';
+import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
+import { evaluateTargets } from './targets.js';
+import { benchTokenizer } from './tokenizer/index.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  repeats: number;
+  encoding: string;
+}
+
+const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
+  tokenizer: benchTokenizer,
+  decode: benchDecode,
+};
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function sectionList(v: string): string[] {
+  const names = v.split(',').map((s) => s.trim());
+  const unknown = names.filter((n) => !(n in SECTIONS));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
+  return names;
+}
+
+async function main(): Promise<number> {
+  const program = new Command('bench')
+    .description('Benchmarks of issue 7: tokenizer, decoding, pipeline, scaling, memory, predecessor baseline, random access')
+    .option('--quick', 'tiny inputs and one repeat: checks that everything runs (CI)', false)
+    .option('--repeats <n>', 'repeats per comparison (the median is reported); default 3, 1 with --quick', positiveInt)
+    .option('--only <sections>', `comma-separated subset of: ${Object.keys(SECTIONS).join(', ')}`, sectionList)
+    .option('--encoding <name>', 'tiktoken encoding', 'cl100k_base')
+    .option('--out <file>', 'results file (default: bench/results/<date>-<host>.json; under ~/.cache with --quick)')
+    .exitOverride();
+  try {
+    program.parse(process.argv);
+  } catch {
+    return 2;
+  }
+  const flags = program.opts<{ quick: boolean; repeats?: number; only?: string[]; encoding: string; out?: string }>();
+  const opts: BenchOptions = { quick: flags.quick, repeats: flags.repeats ?? (flags.quick ? 1 : 3), encoding: flags.encoding };
+  const machine = describeMachine();
+  const started = new Date();
+  console.log(`bench: ${opts.quick ? 'quick' : 'full'} mode, ${opts.repeats} repeat(s), ${machine.nproc} cores, ${machine.cpuModel}`);
+
+  const results: SectionResult[] = [];
+  let failed = false;
+  for (const name of flags.only ?? Object.keys(SECTIONS)) {
+    const t0 = Date.now();
+    console.log(`\n== ${name}`);
+    try {
+      const r = await SECTIONS[name]!(opts);
+      results.push(r);
+      for (const t of r.tables) console.log(`\n${renderTable(t)}`);
+      for (const n of r.notes) console.log(`  ${n}`);
+    } catch (err) {
+      failed = true;
+      const message = err instanceof Error ? err.message : String(err);
+      console.log(`  FAILED: ${message}`);
+      results.push({ section: name, tables: [], figures: {}, notes: [`FAILED: ${message}`] });
+    }
+    console.log(`  (${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+
+  const targets = evaluateTargets(results);
+  console.log(`\n${renderTable(targetsTable(targets))}`);
+  if (opts.quick) console.log('\n(quick mode: tiny inputs, the ratios only show that each part runs)');
+
+  const date = started.toISOString().slice(0, 10);
+  const out =
+    flags.out ?? (opts.quick ? join(benchCacheDir('results'), `${date}-${machine.host}-quick.json`) : join(benchDir, 'results', `${date}-${machine.host}.json`));
+  mkdirSync(join(out, '..'), { recursive: true });
+  const totalS = (Date.now() - started.getTime()) / 1000;
+  writeFileSync(out, JSON.stringify({ started: started.toISOString(), totalS, mode: opts.quick ? 'quick' : 'full', opts, machine, targets, sections: results }, null, 2) + '\n');
+  console.log(`\nbench: ${totalS.toFixed(0)} s; results in ${out}`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
