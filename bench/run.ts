@@ -14,6 +14,7 @@ import { describeMachine } from './lib/machine.js';
 import { benchCacheDir, benchDir } from './lib/paths.js';
 import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
 import { evaluateTargets } from './targets.js';
+import { benchMemory, benchPipeline, benchScaling } from './pipeline/index.js';
 import { benchTokenizer } from './tokenizer/index.js';
 
 export interface BenchOptions {
@@ -25,6 +26,9 @@ export interface BenchOptions {
 const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   tokenizer: benchTokenizer,
   decode: benchDecode,
+  pipeline: benchPipeline,
+  scaling: benchScaling,
+  memory: benchMemory,
 };
 
 function positiveInt(v: string): number {

@@ -1,8 +1,7 @@
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { runMeasured } from './measure.js';
 import { benchCacheDir, realSamplePath } from './paths.js';
 
@@ -115,7 +114,67 @@ export async function ensureDump(targetBytes: number, format: 'gzip' | 'bzip2'):
   return dump;
 }
 
-/** Copy helper used when a probe needs its own file (kept tiny: streams, never buffers). */
-export async function copyFile(from: string, to: string): Promise<void> {
-  await pipeline(createReadStream(from), createWriteStream(to));
+/** The non-empty `field` texts of a gzip dump, as a text corpus: the tokenizer-only side of the pipeline ratio. */
+export async function ensureTextsOfDump(dump: DumpFile, field = 'text'): Promise<TextCorpus> {
+  const path = `${dump.path}.${field}.jsonl`;
+  const metaPath = `${path}.meta.json`;
+  if (existsSync(path) && existsSync(metaPath)) return JSON.parse(readFileSync(metaPath, 'utf8')) as TextCorpus;
+  if (dump.format !== 'gzip') throw new Error(`texts of a ${dump.format} dump are not supported`);
+  const lines = gunzipSync(readFileSync(dump.path)).toString('utf8').split('\n');
+  const out: string[] = [];
+  let bytes = 0;
+  for (let i = 1; i < lines.length; i += 2) {
+    if (lines[i]!.length === 0) continue;
+    const t = (JSON.parse(lines[i]!) as Record<string, unknown>)[field];
+    if (typeof t === 'string' && t.length > 0) {
+      out.push(JSON.stringify(t));
+      bytes += Buffer.byteLength(t);
+    }
+  }
+  await writeFile(`${path}.tmp`, out.join('\n') + '\n');
+  await rename(`${path}.tmp`, path);
+  const corpus: TextCorpus = { path, docs: out.length, bytes, source: `field '${field}' of ${dump.path}` };
+  await writeFile(metaPath, JSON.stringify(corpus));
+  return corpus;
+}
+
+/**
+ * A gzip dump of the real sample's pages plus one page of pageBytes of text in the middle: the memory figure's input.
+ */
+export async function ensureBigPageDump(pageBytes: number): Promise<DumpFile & { largestPageBytes: number }> {
+  const path = join(benchCacheDir('inputs'), `dump-bigpage-${pageBytes}.json.gz`);
+  const metaPath = `${path}.meta.json`;
+  if (existsSync(path) && existsSync(metaPath)) return JSON.parse(readFileSync(metaPath, 'utf8')) as DumpFile & { largestPageBytes: number };
+  const sample = readRealSample();
+  const filler = sample.map((d) => d.doc['text']).filter((t): t is string => typeof t === 'string' && t.length > 0).join('\n');
+  const chunks: string[] = [];
+  let size = 0;
+  while (size < pageBytes) {
+    chunks.push(filler);
+    size += Buffer.byteLength(filler) + 1;
+  }
+  const big = chunks.join('\n').slice(0, pageBytes);
+  const lines: string[] = [];
+  sample.forEach(({ doc }, i) => {
+    const pageId = i + 1;
+    lines.push(`{"index":{"_id":"${pageId}"}}`, JSON.stringify({ ...doc, page_id: pageId }));
+    if (i === sample.length >> 1) {
+      const id = sample.length + 1;
+      lines.push(`{"index":{"_id":"${id}"}}`, JSON.stringify({ page_id: id, namespace: 0, title: 'Big page', text: big, version: 1, wiki: 'simplewikibooks' }));
+    }
+  });
+  const plain = Buffer.from(lines.join('\n') + '\n');
+  await writeFile(`${path}.tmp`, gzipSync(plain, { level: 6 }));
+  await rename(`${path}.tmp`, path);
+  const dump = {
+    path,
+    format: 'gzip' as const,
+    compressedBytes: statSync(path).size,
+    uncompressedBytes: plain.length,
+    docs: sample.length + 1,
+    source: `real sample plus one ${(pageBytes / 1e6).toFixed(0)} MB page`,
+    largestPageBytes: Buffer.byteLength(big),
+  };
+  await writeFile(metaPath, JSON.stringify(dump));
+  return dump;
 }

@@ -9,8 +9,12 @@ export interface OurTokenizer {
   source: string;
 }
 
+interface EncodeOrdinary {
+  encodeOrdinary: (text: string) => ArrayLike<number>;
+}
+
 interface TokenizeModule {
-  createTokenizer: (encoding: string) => { encodeOrdinary: (text: string) => ArrayLike<number> };
+  createTokenizer: (encoding: string) => EncodeOrdinary | Promise<EncodeOrdinary>;
 }
 
 /** Our tokenizer path: src/tokenize's createTokenizer once it exists, else gpt-tokenizer called the same way. */
@@ -19,7 +23,7 @@ export async function loadOurTokenizer(encoding: string): Promise<OurTokenizer> 
   if (existsSync(modPath)) {
     const mod = (await import(pathToFileURL(modPath).href)) as Partial<TokenizeModule>;
     if (typeof mod.createTokenizer === 'function') {
-      const tok = mod.createTokenizer(encoding);
+      const tok = await mod.createTokenizer(encoding);
       return { encode: (t) => tok.encodeOrdinary(t), source: 'src/tokenize createTokenizer().encodeOrdinary' };
     }
   }

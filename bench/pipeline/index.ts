@@ -1,0 +1,157 @@
+import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { cliOutput, ensureCli, runCli } from '../lib/cli.js';
+import { ensureBigPageDump, ensureDump, ensureTextsOfDump } from '../lib/corpus.js';
+import { median, runProbe, type ProcessUsage } from '../lib/measure.js';
+import { benchCacheDir } from '../lib/paths.js';
+import type { SectionResult } from '../lib/report.js';
+
+export interface PipelineOptions {
+  quick: boolean;
+  repeats: number;
+  encoding: string;
+}
+
+interface ProbeResult {
+  bytes: number;
+  tokens: number;
+  wallS: number;
+  cpuS: number;
+}
+
+function skipped(section: string, reason: string): SectionResult {
+  return { section, tables: [], figures: {}, notes: [`SKIP ${section}: ${reason}`] };
+}
+
+/** A fresh output prefix per measured run: runs are idempotent, so reusing one would measure a no-op. */
+async function freshPrefix(section: string, name: string): Promise<string> {
+  const dir = join(benchCacheDir('runs', section), name);
+  await rm(dir, { recursive: true, force: true });
+  return dir;
+}
+
+async function pipelineDump(quick: boolean) {
+  return ensureDump(quick ? 2_000_000 : 60_000_000, 'gzip');
+}
+
+/** Run-tasks on a fresh prefix after an (untimed) manifest pass; returns the run-tasks usage. */
+async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string): Promise<ProcessUsage> {
+  const manifest = join(prefix, 'manifest.json');
+  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest]);
+  return runCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', prefix, '--concurrency', String(concurrency), '--encoding', encoding]);
+}
+
+/** Part 3a: end-to-end single-worker throughput (run-tasks --concurrency 1) ÷ tokenizer-only on the same texts. */
+export async function benchPipeline(opts: PipelineOptions): Promise<SectionResult> {
+  const skip = await ensureCli();
+  if (skip) return skipped('pipeline', skip);
+  const dump = await pipelineDump(opts.quick);
+  const corpus = await ensureTextsOfDump(dump);
+  const pipe: ProcessUsage[] = [];
+  const tok: ProbeResult[] = [];
+  for (let rep = 0; rep < opts.repeats; rep++) {
+    pipe.push(await timedRunTasks(dump.path, await freshPrefix('pipeline', `r${rep}`), 1, opts.encoding));
+    tok.push(await runProbe<ProbeResult>('tokenizer/js-probe.ts', ['ours', corpus.path, opts.encoding]));
+  }
+  const mb = corpus.bytes / 1e6;
+  const pipeWall = mb / median(pipe.map((p) => p.wallS));
+  const pipeCpu = mb / median(pipe.map((p) => p.cpuS));
+  const tokWall = mb / median(tok.map((p) => p.wallS));
+  const tokCpu = mb / median(tok.map((p) => p.cpuS));
+  return {
+    section: 'pipeline',
+    tables: [
+      {
+        title: `Pipeline efficiency: ${mb.toFixed(1)} MB of article text, ${dump.docs} docs (${(dump.compressedBytes / 1e6).toFixed(1)} MB gzip), median of ${opts.repeats}`,
+        headers: ['path', 'MB/s of text', 'MB/s per core', 'docs/s', 'pipeline ÷ tokenizer (wall)', 'pipeline ÷ tokenizer (per core)'],
+        rows: [
+          ['tokenizer only (ours)', tokWall, tokCpu, corpus.docs / median(tok.map((p) => p.wallS)), '', ''],
+          ['run-tasks --concurrency 1', pipeWall, pipeCpu, dump.docs / median(pipe.map((p) => p.wallS)), pipeWall / tokWall, pipeCpu / tokCpu],
+        ],
+      },
+    ],
+    figures: {
+      textMB: mb,
+      'pipeline.mbPerS': pipeWall,
+      'pipeline.mbPerCpuS': pipeCpu,
+      'tokenizer.mbPerS': tokWall,
+      'tokenizer.mbPerCpuS': tokCpu,
+      'pipeline/tokenizer': pipeCpu / tokCpu,
+      'pipeline/tokenizer.wall': pipeWall / tokWall,
+    },
+    notes: [
+      'the target figure is per core (CPU time of the whole run-tasks process, all threads): with one tokenizer worker the',
+      'main thread reads, inflates and writes on the second core, so the wall-clock ratio flatters the pipeline.',
+      'run-tasks time includes Node start-up and loading the tokenizer; the tokenizer-only probe times its loop alone.',
+    ],
+  };
+}
+
+/** Part 3b: `run` (manifest + run-tasks + verify) with 1 and with N workers on N cores. */
+export async function benchScaling(opts: PipelineOptions): Promise<SectionResult> {
+  const skip = await ensureCli();
+  if (skip) return skipped('scaling', skip);
+  const n = availableParallelism();
+  const dump = await pipelineDump(opts.quick);
+  const walls = new Map<number, number[]>();
+  for (let rep = 0; rep < opts.repeats; rep++) {
+    for (const c of [1, n]) {
+      const prefix = await freshPrefix('scaling', `c${c}-r${rep}`);
+      const u = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(c), '--encoding', opts.encoding]);
+      walls.set(c, [...(walls.get(c) ?? []), u.wallS]);
+    }
+  }
+  const w1 = median(walls.get(1)!);
+  const wn = median(walls.get(n)!);
+  const speedup = w1 / wn;
+  return {
+    section: 'scaling',
+    tables: [
+      {
+        title: `Scaling: run on ${dump.docs} docs (${(dump.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed), median of ${opts.repeats}`,
+        headers: ['workers', 'wall s', 'docs/s', 'speedup', 'speedup ÷ workers'],
+        rows: [
+          [1, w1, dump.docs / w1, 1, 1],
+          [n, wn, dump.docs / wn, speedup, speedup / n],
+        ],
+      },
+    ],
+    figures: { workers: n, 'wall.1': w1, [`wall.${n}`]: wn, speedup, 'speedup/N': speedup / n },
+    notes: ['wall time of the whole `run` (manifest, run-tasks, verify) as a user sees it; other load on the machine inflates both'],
+  };
+}
+
+/** Part 3c: peak RSS of run-tasks on a dump holding one very large page. */
+export async function benchMemory(opts: PipelineOptions): Promise<SectionResult> {
+  const skip = await ensureCli();
+  if (skip) return skipped('memory', skip);
+  const dump = await ensureBigPageDump(opts.quick ? 5_000_000 : 50_000_000);
+  const pageMB = dump.largestPageBytes / 1e6;
+  const rows: (string | number)[][] = [];
+  const figures: Record<string, number> = { largestPageMB: pageMB, rssLimitMB: 512 + 3 * pageMB };
+  for (const c of [1, availableParallelism()]) {
+    const rss: number[] = [];
+    for (let rep = 0; rep < opts.repeats; rep++) {
+      const u = await timedRunTasks(dump.path, await freshPrefix('memory', `c${c}-r${rep}`), c, opts.encoding);
+      rss.push(u.maxRssKb / 1024);
+    }
+    const peak = Math.max(...rss);
+    rows.push([c, peak, peak / c, 512 + 3 * pageMB]);
+    figures[`peakRssMB.c${c}`] = peak;
+    // The whole process with one worker is the honest per-worker figure: nothing is shared with other workers.
+    if (c === 1) figures['peakRssPerWorkerMB'] = peak;
+  }
+  return {
+    section: 'memory',
+    tables: [
+      {
+        title: `Memory: run-tasks on a dump with one ${pageMB.toFixed(0)} MB page (peak RSS of the whole process, max of ${opts.repeats})`,
+        headers: ['workers', 'peak RSS MB', 'per worker MB', 'limit MB (512 + 3 × page)'],
+        rows,
+      },
+    ],
+    figures,
+    notes: [],
+  };
+}
