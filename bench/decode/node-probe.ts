@@ -1,6 +1,7 @@
 /**
- * Decoding probe for our reader, in its own process. Usage: node-probe.ts FORMAT FILE
- * Prints one JSON line: uncompressed bytes, wallS and cpuS (all threads of this process) of the decode.
+ * Decoding probe for our reader, in its own process: `node-probe.ts FORMAT FILE` decodes FILE and prints one JSON
+ * line with the uncompressed bytes, wall time and CPU time of the decode (all threads plus child processes: our
+ * bzip2 path pipes through one), so Node's start-up is not charged to decoding.
  */
 import { timeAsync } from '../lib/measure.js';
 import { loadOurDecoder } from './ours.js';
