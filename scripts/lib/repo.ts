@@ -3,13 +3,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
 
-export function clusterDir(repoRoot: string, cluster: string): string {
-  return join(repoRoot, 'clusters', cluster);
-}
-
-/** Validates --cluster against the folders under clusters/ that hold `needs`. */
-export function requireCluster(repoRoot: string, cluster: string | undefined, needs: string): string {
-  const root = join(repoRoot, 'clusters');
+/**
+ * Validates --cluster against the folders under `base` (clusters/, argocd/root/) that hold
+ * `needs`; returns the cluster's folder.
+ */
+export function requireCluster(repoRoot: string, cluster: string | undefined, base: string, needs: string): string {
+  const root = join(repoRoot, base);
   const known = existsSync(root)
     ? readdirSync(root, { withFileTypes: true })
         .filter((d) => d.isDirectory() && existsSync(join(root, d.name, needs)))
@@ -18,7 +17,7 @@ export function requireCluster(repoRoot: string, cluster: string | undefined, ne
     : [];
   if (!cluster) throw new UsageError(`--cluster is required (one of: ${known.join(', ') || 'none found'})`);
   if (!known.includes(cluster)) {
-    throw new UsageError(`--cluster ${cluster}: no clusters/${cluster}/${needs} (known: ${known.join(', ') || 'none'})`);
+    throw new UsageError(`--cluster ${cluster}: no ${base}/${cluster}/${needs} (known: ${known.join(', ') || 'none'})`);
   }
-  return cluster;
+  return join(root, cluster);
 }

@@ -1,0 +1,166 @@
+// Joins a bootstrapped node to the cluster as a worker, with the join command written by
+// init-control-plane.mts: from a file, from an argument, or read over SSH from the control plane.
+import { main, runScript, type ScriptSpec } from './lib/cli.js';
+import { UsageError } from './lib/errors.js';
+import { hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import type { Host } from './lib/host.js';
+import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
+import { loadVersions } from './lib/versions.js';
+import { ADMIN_CONF, DEFAULT_JOIN_FILE } from './lib/kubeadm-config.js';
+
+export const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
+
+const options = {
+  'join-file': { type: 'string' },
+  'join-command': { type: 'string' },
+  ssh: { type: 'string' },
+  'remote-join-file': { type: 'string' },
+} as const;
+
+const spec = {
+  name: 'join-worker',
+  options,
+  usage: `
+Usage: sudo node --import tsx scripts/join-worker.mts (--ssh USER@CONTROL_PLANE | --join-file PATH | --join-command 'kubeadm join ...') [--dry-run]
+
+Runs on a node prepared with bootstrap-node.mts --role worker and joins it to the cluster with
+'kubeadm join'. Does nothing if the node has already joined (${KUBELET_CONF} exists).
+
+  --ssh USER@HOST          read the join command from the control plane over SSH (as $SUDO_USER,
+                           with 'sudo -n cat' there) and refuse if this host's name or product_uuid
+                           is already used by a node of the cluster
+  --remote-join-file PATH  the file read over SSH (default ${DEFAULT_JOIN_FILE})
+  --join-file PATH         a local file holding the join command
+  --join-command CMD       the join command itself
+  --dry-run                print the commands a real run would execute, change nothing
+  -h, --help               this text
+
+Exit codes: 0 done, 1 refused or a step failed, 2 bad usage.`,
+} satisfies ScriptSpec<typeof options>;
+
+export interface JoinCommand {
+  endpoint: string;
+  token: string;
+  caCertHash: string;
+}
+
+/** Accepts exactly the worker join command kubeadm prints, so nothing else can be executed. */
+export function parseJoinCommand(text: string, source: string): JoinCommand {
+  const words = text.replace(/\\\n/g, ' ').trim().split(/\s+/);
+  const fail = (why: string): never => {
+    throw new UsageError(`${source}: not a kubeadm worker join command (${why})`);
+  };
+  if (words[0] !== 'kubeadm' || words[1] !== 'join') fail('it must start with "kubeadm join"');
+  const endpoint = words[2] ?? '';
+  if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(endpoint)) fail(`bad API endpoint "${endpoint}"`);
+  let token: string | undefined;
+  let caCertHash: string | undefined;
+  for (let i = 3; i < words.length; i += 2) {
+    const [flag, value] = [words[i], words[i + 1] ?? ''];
+    if (flag === '--token' && /^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(value)) token = value;
+    else if (flag === '--discovery-token-ca-cert-hash' && /^sha256:[a-f0-9]{64}$/.test(value)) caCertHash = value;
+    else fail(`unexpected "${flag} ${value}"`);
+  }
+  if (!token) return fail('no --token');
+  if (!caCertHash) return fail('no --discovery-token-ca-cert-hash');
+  return { endpoint, token, caCertHash };
+}
+
+export function joinArgv(cmd: JoinCommand): string[] {
+  return ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+}
+
+type Source = { kind: 'file'; path: string } | { kind: 'arg'; command: string } | { kind: 'ssh'; target: string; remoteFile: string };
+
+function sshArgv(target: string, sudoUser: string | undefined, remote: string[]): string[] {
+  // Run ssh as the invoking user so their keys and known_hosts are used, not root's.
+  const ssh = ['ssh', '-o', 'BatchMode=yes', target, ...remote];
+  return sudoUser && sudoUser !== 'root' ? ['sudo', '-u', sudoUser, ...ssh] : ssh;
+}
+
+async function readJoinCommand(host: Host, source: Source, sudoUser: string | undefined): Promise<JoinCommand> {
+  switch (source.kind) {
+    case 'arg':
+      return parseJoinCommand(source.command, '--join-command');
+    case 'file': {
+      const text = await host.readFile(source.path);
+      if (text === undefined) throw new UsageError(`--join-file ${source.path}: cannot read it`);
+      return parseJoinCommand(text, source.path);
+    }
+    case 'ssh': {
+      const r = await host.probe(sshArgv(source.target, sudoUser, ['sudo', '-n', 'cat', source.remoteFile]));
+      if (r.exitCode !== 0) {
+        throw new UsageError(`--ssh ${source.target}: cannot read ${source.remoteFile}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+      }
+      return parseJoinCommand(r.stdout, `${source.target}:${source.remoteFile}`);
+    }
+  }
+}
+
+function uniqueInClusterCheck(target: string, sudoUser: string | undefined): PreflightCheck {
+  return {
+    name: 'unique-in-cluster',
+    async run(host) {
+      const r = await host.probe(sshArgv(target, sudoUser, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
+      if (r.exitCode !== 0) return { ok: false, detail: `cannot list the cluster's nodes over ssh ${target}` };
+      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string } } }[] }).items;
+      const name = (await hostname(host)).toLowerCase();
+      const uuid = ((await host.readFile('/sys/class/dmi/id/product_uuid')) ?? '').trim().toLowerCase();
+      const clash = nodes.find(
+        (n) => n.metadata.name === name || (uuid !== '' && n.status?.nodeInfo?.systemUUID?.toLowerCase() === uuid),
+      );
+      return clash
+        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or product_uuid; cloned VM?` }
+        : { ok: true, detail: `hostname ${name} and product_uuid unused among ${nodes.length} node(s)` };
+    },
+  };
+}
+
+export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>): Step[] {
+  return [
+    {
+      name: 'kubeadm-join',
+      goal: 'this node joined the cluster as a worker',
+      check: (host) => host.exists(KUBELET_CONF),
+      apply: async (host) => void (await host.exec(joinArgv(await resolve(host)))),
+    },
+  ];
+}
+
+function pickSource(flags: { 'join-file'?: string; 'join-command'?: string; ssh?: string; 'remote-join-file'?: string }): Source {
+  const given = [flags['join-file'], flags['join-command'], flags.ssh].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one of --ssh, --join-file, --join-command');
+  if (flags['join-file'] !== undefined) return { kind: 'file', path: flags['join-file'] };
+  if (flags['join-command'] !== undefined) return { kind: 'arg', command: flags['join-command'] };
+  return { kind: 'ssh', target: flags.ssh ?? '', remoteFile: flags['remote-join-file'] ?? DEFAULT_JOIN_FILE };
+}
+
+export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<number> {
+  return runScript(spec, argv, io, async (flags, { host, log, out }) => {
+    const source = pickSource(flags);
+    const versions = loadVersions(io.repoRoot);
+    requireRoot(host, spec.name);
+    await requireSupportedOs(host);
+    const sudoUser = io.env.SUDO_USER;
+    const joined = await host.exists(KUBELET_CONF);
+    let command: JoinCommand | undefined;
+    const checks: PreflightCheck[] = [nodeReadyCheck(versions.kubernetes), portsFreeCheck([10250, 10256])];
+    if (!joined) {
+      // Read and validate the join command before changing anything.
+      checks.push({
+        name: 'join-command',
+        async run(h) {
+          command = await readJoinCommand(h, source, sudoUser);
+          return { ok: true, detail: `API server ${command.endpoint}` };
+        },
+      });
+      if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, sudoUser));
+    }
+    const preflightOk = await runPreflight(checks, host, log, out);
+    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, sudoUser)), host, log, out);
+    if (!host.dryRun) log.info('worker joined; check with: kubectl get nodes (on the control plane)');
+    return preflightOk ? 0 : 1;
+  });
+}
+
+await main(import.meta.url, joinWorker);
