@@ -1,12 +1,22 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from './paths.js';
+import { ensureRayVenv, tiktokenCacheFor } from '../../test/harness/ray.js';
 
-export type PythonEnv = { python: string; env: NodeJS.ProcessEnv } | { skip: string };
+export type PythonEnv = { python: string; env: NodeJS.ProcessEnv; venvDir: string } | { skip: string };
 
-/** The cached Ray venv from the test harness (it has tiktoken and an offline TIKTOKEN_CACHE_DIR). */
-export async function pythonEnv(): Promise<PythonEnv> {
-  const dir = join(repoRoot, 'test', 'harness');
-  if (!existsSync(dir)) return { skip: 'test/harness (cached Ray venv with tiktoken) is not in the tree yet' };
-  return { skip: `test/harness has no venv helper the bench knows (${readdirSync(dir).join(', ')})` };
+let cached: Promise<PythonEnv> | undefined;
+
+/**
+ * The test harness's cached Ray venv (ray and tiktoken from PyPI, under ~/.cache/tokenize-wiki/) with its offline
+ * TIKTOKEN_CACHE_DIR; installed on first use. A failed install becomes a skip line, not a failed bench.
+ */
+export function pythonEnv(): Promise<PythonEnv> {
+  cached ??= (async (): Promise<PythonEnv> => {
+    try {
+      const venvDir = await ensureRayVenv();
+      return { python: join(venvDir, 'bin', 'python'), venvDir, env: { ...process.env, TIKTOKEN_CACHE_DIR: tiktokenCacheFor(venvDir) } };
+    } catch (err) {
+      return { skip: `cannot prepare the Ray venv with tiktoken: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    }
+  })();
+  return cached;
 }
