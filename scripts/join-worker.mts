@@ -59,7 +59,7 @@ export function parseJoinCommand(text: string, source: string): JoinCommand {
     const [flag, value] = [words[i], words[i + 1] ?? ''];
     if (flag === '--token' && /^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(value)) token = value;
     else if (flag === '--discovery-token-ca-cert-hash' && /^sha256:[a-f0-9]{64}$/.test(value)) caCertHash = value;
-    else fail(`unexpected "${flag} ${value}"`);
+    else fail(`unexpected "${[flag, value].filter(Boolean).join(' ')}"`);
   }
   if (!token) return fail('no --token');
   if (!caCertHash) return fail('no --discovery-token-ca-cert-hash');

@@ -30,6 +30,8 @@ export class FakeHost implements Host {
   listening: number[] = [22];
   ipLink = 'lo               UNKNOWN        00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>\nens3             UP             52:54:00:12:34:56 <BROADCAST,MULTICAST,UP,LOWER_UP>\n';
   kube: KubeAnswer[] = [];
+  /** Test-specific command effects (e.g. kubeadm's); returns stdout, or undefined to fall through. */
+  onExec?: (argv: readonly string[]) => string | undefined;
   /** Shell lines of every change, in order: directly comparable with a dry-run plan. */
   actions: string[] = [];
   probes: string[] = [];
@@ -96,7 +98,7 @@ export class FakeHost implements Host {
 
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<CommandResult> {
     this.actions.push(...planLines(argv, opts));
-    const stdout = this.effect(argv);
+    const stdout = this.onExec?.(argv) ?? this.effect(argv);
     if (opts.stdoutFile) this.files.set(opts.stdoutFile, stdout);
     return { exitCode: 0, stdout, stderr: '' };
   }

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { validateCluster } from '../../scripts/validate-cluster.mjs';
+import { captureIO, FakeHost, REPO_ROOT } from './fake-host.js';
+
+const { ray } = parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { ray: string };
+const ready = [{ type: 'Ready', status: 'True' }];
+const items = (...xs: unknown[]) => ({ stdout: JSON.stringify({ items: xs }) });
+const pod = (name: string, phase = 'Running', isReady = true) => ({ metadata: { name, namespace: 'x' }, status: { phase, containerStatuses: [{ ready: isReady }] } });
+const crd = (name: string) => ({ metadata: { name }, status: { conditions: [{ type: 'Established', status: 'True' }] } });
+
+/** A healthy three-node prod cluster, as kubectl reports it. */
+function healthyCluster(): FakeHost {
+  const host = new FakeHost();
+  host.kube = [
+    { match: ['get', 'nodes'], result: items(...['cp-1', 'worker-1', 'worker-2'].map((name) => ({ metadata: { name }, status: { conditions: ready } }))) },
+    { match: ['kube-system', 'pods'], result: items(pod('etcd-cp-1'), pod('kube-apiserver-cp-1'), pod('coredns-1')) },
+    { match: ['kube-flannel', 'pods'], result: items(pod('kube-flannel-ds-a'), pod('kube-flannel-ds-b')) },
+    { match: ['argocd', 'pods'], result: items(pod('argocd-server-1'), pod('argocd-redis-secret-init', 'Succeeded', false)) },
+    { match: ['storageclasses'], result: items({ metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } } }) },
+    { match: ['crd', 'rayclusters.ray.io'], result: items(crd('rayclusters.ray.io'), crd('rayjobs.ray.io'), crd('rayservices.ray.io')) },
+    { match: ['--field-selector=metadata.name=kuberay-operator'], result: items({ metadata: { name: 'kuberay-operator', namespace: 'kuberay-system' }, status: { availableReplicas: 1 } }) },
+    { match: ['rayclusters.ray.io', '--all-namespaces'], result: items({ metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' }, status: { state: 'ready', head: { serviceName: 'tokenizer-head-svc' } } }) },
+    { match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'], result: { stdout: JSON.stringify({ version: '4', ray_version: ray }) } },
+    { match: ['applications.argoproj.io'], result: items({ metadata: { name: 'flannel' }, status: { sync: { status: 'Synced' }, health: { status: 'Healthy' } } }) },
+  ];
+  return host;
+}
+
+async function run(host: FakeHost, ...argv: string[]) {
+  const { io, captured } = captureIO(host);
+  const code = await validateCluster(argv, io);
+  return { code, ...captured };
+}
+
+describe('validate-cluster', () => {
+  it('passes a healthy cluster, one line per check', async () => {
+    const host = healthyCluster();
+    const r = await run(host, '--expect-nodes', '3');
+    expect(r.code).toBe(0);
+    expect(r.out.map((l) => l.replace(/ \(\d+ms\)$/, ''))).toEqual([
+      'PASS  nodes-ready       3/3 Ready',
+      'PASS  system-pods       7 pods running and ready in kube-system, kube-flannel, argocd',
+      'PASS  default-storage   default StorageClass local-path',
+      'PASS  kuberay-crds      3 CRDs established',
+      'PASS  kuberay-operator  kuberay-system/kuberay-operator available',
+      'PASS  raycluster-ready  1 RayCluster(s) ready',
+      `PASS  ray-dashboard     dashboard answers, Ray ${ray}`,
+      'PASS  argocd-synced     1 Applications Synced and Healthy',
+      'cluster valid: 8/8 checks passed',
+    ]);
+    expect(host.unknownProbes).toEqual([]);
+    expect(host.actions).toEqual([]);
+  });
+
+  it('fails with the reason on each broken part', async () => {
+    const host = healthyCluster();
+    host.kube.unshift(
+      { match: ['get', 'nodes'], result: items({ metadata: { name: 'cp-1' }, status: { conditions: ready } }, { metadata: { name: 'worker-1' }, status: { conditions: [{ type: 'Ready', status: 'False' }] } }) },
+      { match: ['kube-flannel', 'pods'], result: items(pod('kube-flannel-ds-a', 'Running', false)) },
+      { match: ['storageclasses'], result: items({ metadata: { name: 'local-path' } }) },
+      { match: ['rayclusters.ray.io', '--all-namespaces'], result: items({ metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' }, status: { state: 'suspended' } }) },
+      { match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'], result: { stdout: JSON.stringify({ ray_version: '2.0.0' }) } },
+      { match: ['applications.argoproj.io'], result: items({ metadata: { name: 'kuberay' }, status: { sync: { status: 'OutOfSync' }, health: { status: 'Degraded' } } }) },
+    );
+    const r = await run(host, '--expect-nodes', '3');
+    expect(r.code).toBe(1);
+    const lines = r.out.map((l) => l.replace(/ \(\d+ms\)$/, ''));
+    expect(lines).toContain('FAIL  nodes-ready       1/2 Ready (not Ready: worker-1), expected >= 3');
+    expect(lines).toContain('FAIL  system-pods       kube-flannel/kube-flannel-ds-a Running not ready');
+    expect(lines).toContain('FAIL  default-storage   no default StorageClass');
+    expect(lines).toContain('FAIL  raycluster-ready  not ready: wiki-tokenizer/tokenizer (suspended)');
+    expect(lines).toContain(`FAIL  ray-dashboard     wiki-tokenizer/tokenizer: Ray 2.0.0, versions.yaml pins ${ray}`);
+    expect(lines).toContain('FAIL  argocd-synced     kuberay OutOfSync/Degraded');
+    expect(lines.at(-1)).toBe('cluster NOT valid: 6 of 8 checks failed (nodes-ready, system-pods, default-storage, raycluster-ready, ray-dashboard, argocd-synced)');
+  });
+
+  it('--dry-run also prints each read-only query', async () => {
+    const r = await run(healthyCluster(), '--dry-run');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('kubectl --request-timeout=15s get nodes -o json');
+  });
+
+  it('exits 2 on a bad --expect-nodes', async () => {
+    const r = await run(healthyCluster(), '--expect-nodes', 'three');
+    expect(r.code).toBe(2);
+    expect(r.err.at(-1)).toBe('validate-cluster: usage error: --expect-nodes must be a positive integer, got "three"');
+  });
+});
