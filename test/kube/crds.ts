@@ -10,7 +10,7 @@ import { goModDir, repoRoot } from './harness.js';
 
 const CrdPinsSchema = z.object({
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v3.5.1'),
-  kuberayCrds: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v1.6.2'),
+  kuberay: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v1.6.2'),
   prometheusOperator: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v0.85.0'),
 });
 export type CrdPins = z.infer<typeof CrdPinsSchema>;
@@ -41,7 +41,7 @@ export function crdSources(pins: CrdPins): CrdSource[] {
     {
       name: 'kuberay',
       module: 'github.com/ray-project/kuberay/ray-operator',
-      version: pins.kuberayCrds,
+      version: pins.kuberay,
       folder: 'config/crd/bases',
       files: /^ray\.io_.*\.yaml$/,
     },
@@ -107,4 +107,17 @@ export async function fetchCrds(sources?: CrdSource[]): Promise<CrdDocument[]> {
     }
   }
   return out;
+}
+
+/** Applies CRDs to a live API server (server-side, so large schemas fit) and waits until served. */
+export async function installCrds(
+  kubectl: (args: readonly string[], opts?: { input?: string }) => Promise<{ code: number; stdout: string; stderr: string }>,
+  docs: readonly CrdDocument[],
+): Promise<void> {
+  const input = docs.map((d) => d.yaml).join('\n---\n');
+  const applied = await kubectl(['apply', '--server-side', '--field-manager=tokenize-wiki-test', '-f', '-'], { input });
+  if (applied.code !== 0) throw new Error(`installing CRDs failed: ${applied.stderr.trim()}`);
+  const names = docs.map((d) => `crd/${d.crd.metadata.name}`);
+  const waited = await kubectl(['wait', '--for=condition=Established', '--timeout=120s', ...names]);
+  if (waited.code !== 0) throw new Error(`CRDs not established: ${waited.stderr.trim()}`);
 }

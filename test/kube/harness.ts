@@ -92,10 +92,10 @@ export interface KubeBinaries {
 const GoModDownload = z.object({ Dir: z.string().optional(), Error: z.string().optional() });
 
 /** `go mod download` one module version into the Go module cache and return its directory. */
-export async function goModDir(module: string, version: string): Promise<string> {
+export async function goModDir(module: string, version: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
   const r = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
     cwd: os.tmpdir(),
-    env: { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off' },
+    env: { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off', ...extraEnv },
   });
   let info: z.infer<typeof GoModDownload> = {};
   try {
@@ -239,7 +239,7 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
  * which the module zip leaves out. Drop those replaces and require the published v0.<minor>.<patch>.
  */
 export function publishedStagingGoMod(goMod: string, kubernetesVersion: string): string {
-  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].map((m) => m[1]);
+  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].flatMap((m) => (m[1] ? [m[1]] : []));
   if (staging.length === 0) throw new Error('k8s.io/kubernetes go.mod: no ./staging replace directives found');
   const published = `v0.${kubernetesVersion.split('.').slice(1).join('.')}`;
   let out = goMod.replace(/^\s*k8s\.io\/[\w.-]+ => \.\/staging\/\S+\s*\n/gm, '');
