@@ -9,6 +9,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchBaseline } from './baseline/index.js';
 import { benchDecode } from './decode/index.js';
 import { describeMachine } from './lib/machine.js';
 import { benchCacheDir, benchDir } from './lib/paths.js';
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   pipeline: benchPipeline,
   scaling: benchScaling,
   memory: benchMemory,
+  baseline: benchBaseline,
 };
 
 function positiveInt(v: string): number {

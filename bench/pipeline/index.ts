@@ -25,7 +25,7 @@ function skipped(section: string, reason: string): SectionResult {
 }
 
 /** A fresh output prefix per measured run: runs are idempotent, so reusing one would measure a no-op. */
-async function freshPrefix(section: string, name: string): Promise<string> {
+export async function freshPrefix(section: string, name: string): Promise<string> {
   const dir = join(benchCacheDir('runs', section), name);
   await rm(dir, { recursive: true, force: true });
   return dir;
