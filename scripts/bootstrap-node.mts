@@ -66,9 +66,20 @@ export function activeFstabSwap(fstab: string): string[] {
   });
 }
 
-function preflight(role: Role): PreflightCheck[] {
+function preflight(role: Role, kubernetes: string): PreflightCheck[] {
   const req = REQUIREMENTS[role];
   return [
+    {
+      // Moving kubelet under a running node is an upgrade, which has its own procedure.
+      name: 'not-an-upgrade',
+      async run(host) {
+        const kubelet = await packageVersion(host, 'kubelet');
+        const member = await host.exists('/etc/kubernetes/kubelet.conf');
+        return member && kubelet !== undefined && !kubelet.startsWith(`${kubernetes}-`)
+          ? { ok: false, detail: `this cluster node runs kubelet ${kubelet}, versions.yaml pins ${kubernetes}: upgrade with kubeadm upgrade (docs/bootstrap.md)` }
+          : { ok: true, detail: member ? `cluster node at ${kubernetes}` : 'not in a cluster yet' };
+      },
+    },
     {
       name: 'cpu',
       async run(host) {
@@ -299,7 +310,7 @@ export function bootstrapNode(argv: readonly string[], io: ScriptIO): Promise<nu
     requireRoot(host, spec.name);
     const os = await requireSupportedOs(host);
     log.info(`${os.prettyName}, role ${role}, Kubernetes ${versions.kubernetes}${host.dryRun ? ' (dry run)' : ''}`);
-    const preflightOk = await runPreflight(preflight(role), host, log, out);
+    const preflightOk = await runPreflight(preflight(role, versions.kubernetes), host, log, out);
     await runSteps(bootstrapSteps(os, versions.kubernetes), host, log, out);
     if (!host.dryRun) {
       const next = role === 'control-plane'

@@ -105,7 +105,8 @@ export function initSteps(opts: {
       goal: 'Flannel applied from infrastructure/flannel (Argo CD adopts it later)',
       check: async (host) =>
         (await host.probe(kubectlProbe('-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name'))).exitCode === 0,
-      apply: async (host) => void (await host.exec(kubectl('apply', '--server-side', '-k', flannelDir))),
+      // Client-side apply, as Argo CD's flannel Application syncs, so Argo CD adopts it with no diff.
+      apply: async (host) => void (await host.exec(kubectl('apply', '-k', flannelDir))),
     },
     {
       name: 'node-ready',

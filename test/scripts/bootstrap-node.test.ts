@@ -184,6 +184,18 @@ describe('bootstrap-node refusals', () => {
     expect(host.actions).toEqual([]);
   });
 
+  it('refuses to move kubelet to another version under a running cluster node', async () => {
+    const host = freshHost();
+    await run(host, '--role', 'worker');
+    host.files.set('/etc/kubernetes/kubelet.conf', 'kind: Config\n');
+    host.packages.set('kubelet', '1.30.4-1.1');
+    host.actions = [];
+    const r = await run(host, '--role', 'worker');
+    expect(r.code).toBe(1);
+    expect(r.err.at(-1)).toContain(`not-an-upgrade: this cluster node runs kubelet 1.30.4-1.1, versions.yaml pins ${k8s}: upgrade with kubeadm upgrade`);
+    expect(host.actions).toEqual([]);
+  });
+
   it.each([
     [['--role', 'master'], 'bootstrap-node: usage error: --role must be control-plane or worker, got "master"'],
     [[], 'bootstrap-node: usage error: --role must be control-plane or worker'],

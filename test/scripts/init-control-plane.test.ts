@@ -87,12 +87,18 @@ describe('init-control-plane --dry-run', () => {
       `kubeadm init --config=${REPO_ROOT}/clusters/prod/kubeadm-config.yaml`,
       'install -d -m 0700 -o 1000 -g 1000 /home/alice/.kube',
       'install -m 0600 -o 1000 -g 1000 /etc/kubernetes/admin.conf /home/alice/.kube/config',
-      `kubectl ${kc} apply --server-side -k ${REPO_ROOT}/infrastructure/flannel`,
+      `kubectl ${kc} apply -k ${REPO_ROOT}/infrastructure/flannel`,
       `kubectl ${kc} -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout=300s`,
       `kubectl ${kc} wait --for=condition=Ready node/cp-1 --timeout=300s`,
       'install -m 0600 /dev/null /etc/kubernetes/join-command',
       `kubeadm token create --print-join-command ${kc} > /etc/kubernetes/join-command`,
     ]);
+  });
+
+  it('matches the reviewed prod plan (versions and checkout path normalized)', async () => {
+    const r = await run(await bootstrappedHost(), ['--cluster', 'prod', '--dry-run']);
+    const text = r.out.join('\n').replaceAll(REPO_ROOT, '<repo>').replaceAll(`v${versions.kubernetes}`, 'v<kubernetes>');
+    await expect(`${text}\n`).toMatchFileSnapshot('plans/init-control-plane-prod.plan.txt');
   });
 
   it('removes the control-plane taint on the one-node dev cluster', async () => {
