@@ -16,6 +16,7 @@ import { benchCacheDir, benchDir } from './lib/paths.js';
 import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
 import { evaluateTargets } from './targets.js';
 import { benchMemory, benchPipeline, benchScaling } from './pipeline/index.js';
+import { benchRandomAccess } from './random-access/index.js';
 import { benchTokenizer } from './tokenizer/index.js';
 
 export interface BenchOptions {
@@ -31,6 +32,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   scaling: benchScaling,
   memory: benchMemory,
   baseline: benchBaseline,
+  'random-access': benchRandomAccess,
 };
 
 function positiveInt(v: string): number {

@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import { ensureCli, runCli } from '../lib/cli.js';
+import { ensureDump } from '../lib/corpus.js';
+import { median, runProbe } from '../lib/measure.js';
+import type { SectionResult, Table } from '../lib/report.js';
+import { freshPrefix, type PipelineOptions } from '../pipeline/index.js';
+
+interface ProbeResult {
+  tasks: number;
+  accessKinds: string[];
+  uncompressedBytes: number;
+  decodedBytes: number;
+  firstTaskFirstDocS: number;
+  lastTaskFirstDocS: number;
+}
+
+/**
+ * Issue 3's figures: manifest pass throughput (MB/s compressed), bytes decoded by all tasks ÷ uncompressed size,
+ * and time to the first doc of the last task ÷ that of the first task, for a gzip dump and a bzip2 part.
+ */
+export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionResult> {
+  const skip = await ensureCli();
+  if (skip) return { section: 'random-access', tables: [], figures: {}, notes: [`SKIP random-access: ${skip}`] };
+  const figures: Record<string, number> = {};
+  const rows: Table['rows'] = [];
+  const notes: string[] = [];
+  const sizes = { gzip: opts.quick ? 3_000_000 : 1_000_000_000, bzip2: opts.quick ? 3_000_000 : 300_000_000 };
+  for (const format of ['gzip', 'bzip2'] as const) {
+    const dump = await ensureDump(sizes[format], format);
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    let manifest = '';
+    for (let rep = 0; rep < opts.repeats; rep++) {
+      const prefix = await freshPrefix('random-access', `${format}-r${rep}`);
+      manifest = join(prefix, 'manifest.json');
+      const u = await runCli(['manifest', '--dump', dump.path, '--manifest-uri', manifest]);
+      walls.push(u.wallS);
+      cpus.push(u.cpuS);
+    }
+    const probe = await runProbe<ProbeResult>('random-access/probe.ts', [manifest, String(Math.max(3, opts.repeats))]);
+    const mb = dump.compressedBytes / 1e6;
+    const decodedRatio = probe.decodedBytes / probe.uncompressedBytes;
+    const ttfrRatio = probe.lastTaskFirstDocS / probe.firstTaskFirstDocS;
+    Object.assign(figures, {
+      [`${format}.manifest.mbPerS`]: mb / median(walls),
+      [`${format}.manifest.mbPerCpuS`]: mb / median(cpus),
+      [`${format}.tasks`]: probe.tasks,
+      [`${format}.decodedRatio`]: decodedRatio,
+      [`${format}.ttfrRatio`]: ttfrRatio,
+    });
+    rows.push([
+      format,
+      `${mb.toFixed(0)} MB → ${(dump.uncompressedBytes / 1e6).toFixed(0)} MB`,
+      probe.tasks,
+      probe.accessKinds.join(','),
+      mb / median(walls),
+      mb / median(cpus),
+      decodedRatio,
+      `${(probe.firstTaskFirstDocS * 1000).toFixed(0)} / ${(probe.lastTaskFirstDocS * 1000).toFixed(0)} ms`,
+      ttfrRatio,
+    ]);
+  }
+  notes.push('time to first row is measured to the first byte of the task\'s first doc from its access point (decode only)');
+  return {
+    section: 'random-access',
+    tables: [
+      {
+        title: `Random access (issue 3): manifest pass median of ${opts.repeats}; every task read from its access point`,
+        headers: ['format', 'dump (compressed → plain)', 'tasks', 'access', 'manifest MB/s', 'manifest MB/s per core', 'decoded ÷ size', 'first doc: first / last task', 'last ÷ first'],
+        rows,
+      },
+    ],
+    figures,
+    notes,
+  };
+}
