@@ -1,4 +1,6 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -73,6 +75,37 @@ export interface DumpFile {
   source: string;
 }
 
+/** Write the sample's pages repeatedly (fresh page ids) until targetBytes; streamed, as 1 GB exceeds a JS string. */
+async function writeRepeatedDump(path: string, targetBytes: number): Promise<void> {
+  const sample = readRealSample();
+  const out = createWriteStream(`${path}.tmp`);
+  let bytes = 0;
+  let docs = 0;
+  while (bytes < targetBytes) {
+    const lines: string[] = [];
+    for (const { doc } of sample) {
+      const pageId = ++docs;
+      lines.push(`{"index":{"_id":"${pageId}"}}`, JSON.stringify({ ...doc, page_id: pageId }));
+    }
+    const chunk = lines.join('\n') + '\n';
+    bytes += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await finished(out);
+  await rename(`${path}.tmp`, path);
+}
+
+function countDocs(path: string): number {
+  // Two lines per doc; counted from the file so a cached file needs no side record.
+  let newlines = 0;
+  const fd = openSync(path, 'r');
+  const buf = Buffer.alloc(1 << 20);
+  for (let n; (n = readSync(fd, buf)) > 0; ) for (let i = 0; i < n; i++) if (buf[i] === 10) newlines++;
+  closeSync(fd);
+  return newlines / 2;
+}
+
 /**
  * A dump of at least targetBytes uncompressed: the real sample's pages repeated with fresh page ids.
  * gzip -6 matches Wikimedia's legacy files; bzip2 -9 (900k blocks) matches the current parts.
@@ -83,22 +116,8 @@ export async function ensureDump(targetBytes: number, format: 'gzip' | 'bzip2'):
   const path = `${plain}.${format === 'gzip' ? 'gz' : 'bz2'}`;
   const metaPath = `${path}.meta.json`;
   if (existsSync(path) && existsSync(metaPath)) return JSON.parse(readFileSync(metaPath, 'utf8')) as DumpFile;
-  const sample = readRealSample();
-  const out: string[] = [];
-  let bytes = 0;
-  let docs = 0;
-  while (bytes < targetBytes) {
-    for (const { doc } of sample) {
-      const pageId = docs + 1;
-      const idx = `{"index":{"_id":"${pageId}"}}`;
-      const body = JSON.stringify({ ...doc, page_id: pageId });
-      out.push(idx, body);
-      bytes += Buffer.byteLength(idx) + Buffer.byteLength(body) + 2;
-      docs++;
-      if (bytes >= targetBytes) break;
-    }
-  }
-  await writeFile(plain, out.join('\n') + '\n');
+  if (!existsSync(plain) || statSync(plain).size < targetBytes) await writeRepeatedDump(plain, targetBytes);
+  const docs = countDocs(plain);
   const tool = format === 'gzip' ? ['gzip', '-6', '-c', plain] : ['bzip2', '-9', '-c', plain];
   await runMeasured(tool[0]!, tool.slice(1), { stdoutPath: `${path}.tmp` });
   await rename(`${path}.tmp`, path);
