@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DryRunHost, ZxHost, type Host } from './host.js';
+import { DryRunHost, shellQuote, ZxHost, type Host } from './host.js';
 import { ScriptError, UsageError } from './errors.js';
 import { Logger, type ScriptIO } from './run.js';
 
@@ -58,7 +58,7 @@ export async function runScript<O extends Options>(
     const dryRun = common['dry-run'] === true;
     const host = dryRun ? new DryRunHost(io.host, io.out, spec.readOnly === true) : io.host;
     const log = new Logger(spec.name, io);
-    if (dryRun) io.out(`# ${spec.name} ${argv.join(' ')}: commands a real run would execute, in order`);
+    if (dryRun) io.out(`# ${spec.name} ${argv.map(shellQuote).join(' ')}: commands a real run would execute, in order`);
     const code = await body(values, { io, host, log, out: io.out });
     return code ?? 0;
   } catch (e) {
