@@ -81,9 +81,8 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
       'pipeline/tokenizer.wall': pipeWall / tokWall,
     },
     notes: [
-      'the target figure is per core (CPU time of the whole run-tasks process, all threads): with one tokenizer worker the',
-      'main thread reads, inflates and writes on the second core, so the wall-clock ratio flatters the pipeline.',
-      'run-tasks time includes Node start-up and loading the tokenizer; the tokenizer-only probe times its loop alone.',
+      'the target figure is per core (CPU time of the whole run-tasks process, all threads): with one tokenizer worker the main thread reads, inflates and writes on another core, so the wall-clock ratio flatters the pipeline',
+      'run-tasks time includes Node start-up and loading the tokenizer; the tokenizer-only probe times its loop alone',
     ],
   };
 }

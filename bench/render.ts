@@ -1,0 +1,38 @@
+/**
+ * Render a results file as Markdown (the tables of docs/performance.md):
+ *   node --import tsx bench/render.ts bench/results/<date>-<host>.json
+ */
+import { readFileSync } from 'node:fs';
+import type { MachineInfo } from './lib/machine.js';
+import { renderTable, targetsTable, type SectionResult, type TargetResult } from './lib/report.js';
+
+interface ResultsFile {
+  started: string;
+  totalS: number;
+  mode: string;
+  opts: { repeats: number; encoding: string };
+  machine: MachineInfo;
+  targets: TargetResult[];
+  sections: SectionResult[];
+}
+
+const [file] = process.argv.slice(2);
+if (!file) {
+  console.error('usage: render.ts RESULTS.json');
+  process.exit(2);
+}
+const r = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
+const m = r.machine;
+const out: string[] = [
+  `Run of ${r.started} (${r.mode} mode, median of ${r.opts.repeats}, ${r.opts.encoding}, ${Math.round(r.totalS)} s in all) on:`,
+  '',
+  `- ${m.nproc} cores: ${m.cpuModel}; ${m.ramGiB} GiB RAM; ${m.kernel}`,
+  `- Node ${m.node}; ${m.python}`,
+  '',
+  renderTable(targetsTable(r.targets)),
+];
+for (const s of r.sections) {
+  for (const t of s.tables) out.push('', renderTable(t));
+  if (s.notes.length > 0) out.push('', ...s.notes.map((n) => `- ${n}`));
+}
+console.log(out.join('\n'));
