@@ -1,5 +1,6 @@
 -- Health of a KubeRay RayCluster from its status conditions (KubeRay >= 1.3 sets them), falling
--- back to the older status.state field.
+-- back to the older status.state field. Argo CD opens only Lua's base and table libraries: no
+-- string.* functions here.
 local hs = { status = "Progressing", message = "waiting for the Ray head pod" }
 if obj.status == nil then
   return hs
@@ -35,7 +36,7 @@ if conditions["HeadPodReady"] ~= nil then
   if isTrue("HeadPodReady") then
     local ready = obj.status.readyWorkerReplicas or 0
     local desired = obj.status.desiredWorkerReplicas or 0
-    return { status = "Healthy", message = string.format("head ready, %d/%d workers ready", ready, desired) }
+    return { status = "Healthy", message = "head ready, " .. ready .. "/" .. desired .. " workers ready" }
   end
   return { status = "Progressing", message = messageOf("HeadPodReady", "Ray head pod is not ready") }
 end
