@@ -248,9 +248,20 @@ async function* pump(
   prefix: Buffer | undefined,
   what: string,
 ): AsyncGenerator<Buffer, void, undefined> {
-  let failure: unknown;
+  let zlibError: unknown;
+  let inputError: unknown;
+  const closed = new Error('zlib stream closed');
+  // zlib never calls back a write that was in progress when the stream failed: wait for 'close' too.
   const write = (buf: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => z.write(buf, (err) => (err ? reject(err) : resolve())));
+    new Promise((resolve, reject) => {
+      const onClose = (): void => reject(closed);
+      z.once('close', onClose);
+      z.write(buf, (err) => {
+        z.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   const writer = (async () => {
     let written = 0;
     if (prefix) {
@@ -270,27 +281,28 @@ async function* pump(
     }
     z.end();
   })().catch((err: unknown) => {
-    failure ??= err;
+    // A failed write is zlib's error, which the reading side reports; anything else came from the input.
+    if (err !== closed && !(err instanceof Error && 'errno' in err)) inputError = err;
     z.destroy();
   });
   try {
     for await (const out of z) yield out as Buffer;
   } catch (err) {
-    failure ??= err;
+    zlibError = err;
   } finally {
     if (!z.destroyed) z.destroy();
     await writer;
   }
-  if (failure !== undefined) {
-    const msg = failure instanceof Error ? failure.message : String(failure);
-    if (failure instanceof GzipDataError) throw failure;
-    const truncated = /unexpected end of file/i.test(msg);
-    throw new GzipDataError(
-      truncated
-        ? `truncated gzip input: compressed data ends at byte offset ${src.position} inside a ${what}`
-        : `corrupt gzip data in a ${what} before compressed offset ${src.position}: ${msg}`,
-      src.position,
-    );
+  if (inputError !== undefined) throw inputError;
+  if (zlibError !== undefined) {
+    const msg = zlibError instanceof Error ? zlibError.message : String(zlibError);
+    let text = `corrupt gzip data in a ${what} before compressed offset ${src.position}: ${msg}`;
+    if (/unexpected end of file/i.test(msg)) {
+      text = `truncated gzip input: compressed data ends at byte offset ${src.position} inside a ${what}`;
+    } else if (what === 'gzip member' && /incorrect header check/i.test(msg)) {
+      text = `trailing garbage or a corrupt gzip member header before compressed offset ${src.position}`;
+    }
+    throw new GzipDataError(text, src.position);
   }
 }
 
