@@ -101,7 +101,6 @@ export class Bzip2Scanner {
 
   finish(): Bzip2Block[] {
     const blocks = this.scan(true);
-    if (!this.headerChecked) throw new Bzip2DataError('empty bzip2 input (no "BZh" stream header)', 0);
     if (!this.atEof) {
       const after = this.pending?.bit ?? this.lastEosBit;
       throw new Bzip2DataError(
@@ -117,6 +116,7 @@ export class Bzip2Scanner {
     const base = this.bufOffset;
     if (!this.headerChecked) {
       if (buf.length < 4 && !final) return [];
+      if (this.total === 0) throw new Bzip2DataError('empty bzip2 input (no "BZh" stream header)', 0);
       const level = headerLevel(buf, 0);
       if (level === undefined) throw new Bzip2DataError('not a bzip2 stream: no "BZh[1-9]" header at byte 0', 0);
       this.level = level;
