@@ -239,6 +239,17 @@ describe('bzip2 blocks', () => {
       await expect(collect(realignBzip2Blocks([b], single(f.bz.subarray(start, start + 100))))).rejects.toThrow(/truncated bzip2 input/);
     });
 
+    it('passes errors of the input through unchanged', async () => {
+      const boom = new Error('connection reset');
+      async function* failing(): AsyncGenerator<Buffer> {
+        yield f.bz.subarray(0, 5000);
+        throw boom;
+      }
+      await expect(collect(decodeBzip2(failing()))).rejects.toBe(boom);
+      await expect(collect(decodeBzip2Blocks(failing()))).rejects.toBe(boom);
+      await expect(collect(scanBzip2Blocks(failing()))).rejects.toBe(boom);
+    });
+
     it('kills the decoder when the consumer stops early', async () => {
       const big = Buffer.concat(Array<Buffer>(32).fill(FIXTURES[1]!.bz));
       let pulled = 0;

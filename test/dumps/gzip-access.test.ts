@@ -267,6 +267,20 @@ describe('gzip access points', () => {
       await expect(sequentialPass(flipped, rand, 1)).rejects.toThrow(GzipDataError);
     });
 
+    it('passes errors of the input through unchanged', async () => {
+      const { aps } = await sequentialPass(gz, rand, 50_000);
+      const boom = new Error('connection reset');
+      async function* failing(from: number): AsyncGenerator<Buffer> {
+        yield gz.subarray(from, from + 5000);
+        throw boom;
+      }
+      await expect(collect(inflateFromAccessPoint(aps[1]!, failing(aps[1]!.compressedOffset)))).rejects.toBe(boom);
+      const drain = async (): Promise<void> => {
+        for await (const piece of inflateWithAccessPoints(failing(0))) expect(piece.data.length).toBeGreaterThan(0);
+      };
+      await expect(drain()).rejects.toBe(boom);
+    });
+
     it('stops cleanly when the consumer stops early', async () => {
       const { aps } = await sequentialPass(gz, rand, 50_000);
       let pulled = 0;
