@@ -5,12 +5,14 @@
  *   npm run bench                 full run (about 10 minutes on 2 cores)
  *   npm run bench -- --quick      tiny inputs, one repeat: only checks that every part runs (CI)
  *   npm run bench -- --only tokenizer,decode
+ *   npm run bench -- --only pipeline --cpu-prof /tmp/prof    profile before optimising
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchBaseline } from './baseline/index.js';
 import { benchDecode } from './decode/index.js';
+import { setCpuProfileDir } from './lib/cli.js';
 import { describeMachine } from './lib/machine.js';
 import { benchCacheDir, benchDir } from './lib/paths.js';
 import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
     .option('--repeats <n>', 'repeats per comparison (the median is reported); default 3, 1 with --quick', positiveInt)
     .option('--only <sections>', `comma-separated subset of: ${Object.keys(SECTIONS).join(', ')}`, sectionList)
     .option('--encoding <name>', 'tiktoken encoding', 'cl100k_base')
+    .option('--cpu-prof <dir>', 'also write V8 CPU profiles of every measured tokenize-wiki run to <dir> (open in Chrome DevTools)')
     .option('--out <file>', 'results file (default: bench/results/<date>-<host>.json; under ~/.cache with --quick)')
     .exitOverride();
   try {
@@ -62,7 +65,8 @@ async function main(): Promise<number> {
   } catch {
     return 2;
   }
-  const flags = program.opts<{ quick: boolean; repeats?: number; only?: string[]; encoding: string; out?: string }>();
+  const flags = program.opts<{ quick: boolean; repeats?: number; only?: string[]; encoding: string; out?: string; cpuProf?: string }>();
+  setCpuProfileDir(flags.cpuProf);
   const opts: BenchOptions = { quick: flags.quick, repeats: flags.repeats ?? (flags.quick ? 1 : 3), encoding: flags.encoding };
   const machine = describeMachine();
   const started = new Date();

@@ -29,7 +29,7 @@ export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
   const notes: string[] = [];
   const tables: Table[] = [];
   const figures: Record<string, number> = {};
-  const size = opts.quick ? 2_000_000 : 100_000_000;
+  const size = opts.quick ? 2_000_000 : 60_000_000;
 
   for (const format of ['gzip', 'bzip2'] as const) {
     const dump = await ensureDump(size, format);

@@ -36,9 +36,17 @@ export function ensureCli(): Promise<string | null> {
   return built;
 }
 
+let profileDir: string | undefined;
+
+/** With `--cpu-prof DIR`, every measured CLI run also writes V8 CPU profiles (main thread and workers) to DIR. */
+export function setCpuProfileDir(dir: string | undefined): void {
+  profileDir = dir;
+}
+
 /** Run one tokenize-wiki command to completion, measuring wall, CPU (all threads) and peak RSS. */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<ProcessUsage> {
-  return runMeasured(process.execPath, [binPath, ...args], opts);
+  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  return runMeasured(process.execPath, [...prof, binPath, ...args], opts);
 }
 
 /** Run one tokenize-wiki command and return its stdout (for commands whose output the bench reads). */
