@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startRayHead } from '../../test/harness/ray.js';
 import { ensureCli, runCli } from '../lib/cli.js';
-import { ensureDump } from '../lib/corpus.js';
+import { ensureSynthDump } from '../lib/corpus.js';
 import { median } from '../lib/measure.js';
 import { benchDir } from '../lib/paths.js';
 import { pythonEnv } from '../lib/python.js';
@@ -20,7 +20,7 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
   const skip = (await ensureCli()) ?? (await pythonEnv().then((p) => ('skip' in p ? p.skip : null)));
   if (skip) return { section: 'baseline', tables: [], figures: {}, notes: [`SKIP baseline: ${skip}`] };
   const cores = availableParallelism();
-  const dump = await ensureDump(opts.quick ? 300_000 : 20_000_000, 'gzip');
+  const dump = await ensureSynthDump({ docs: opts.quick ? 100 : 3000, format: 'gzip' });
   const head = await startRayHead({ numCpus: cores });
   const url = head.connection.dashboardUrl;
   const pred: number[] = [];

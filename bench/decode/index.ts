@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { ensureDump, type DumpFile } from '../lib/corpus.js';
+import { mainDump, type DumpFile } from '../lib/corpus.js';
 import { median, runMeasured, runProbe } from '../lib/measure.js';
 import type { SectionResult, Table } from '../lib/report.js';
 import { ensureTool } from '../lib/tools.js';
@@ -29,10 +29,9 @@ export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
   const notes: string[] = [];
   const tables: Table[] = [];
   const figures: Record<string, number> = {};
-  const size = opts.quick ? 2_000_000 : 60_000_000;
 
   for (const format of ['gzip', 'bzip2'] as const) {
-    const dump = await ensureDump(size, format);
+    const dump = await mainDump(opts.quick, format);
     const contenders: Contender[] = [];
     const ours = await loadOurDecoder(format);
     if (ours) {

@@ -1,10 +1,9 @@
-import { once } from 'node:events';
-import { closeSync, createWriteStream, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { finished } from 'node:stream/promises';
-import { rename, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { runMeasured } from './measure.js';
+import { createGunzip, gunzipSync } from 'node:zlib';
+import { synthLegacyDump, synthPartsDump } from '../../src/dumps/synth.js';
 import { benchCacheDir, realSamplePath } from './paths.js';
 
 /** A file of article texts, one JSON string per line, shared by every tokenizer probe (JS and Python). */
@@ -75,59 +74,60 @@ export interface DumpFile {
   source: string;
 }
 
-/** Write the sample's pages repeatedly (fresh page ids) until targetBytes; streamed, as 1 GB exceeds a JS string. */
-async function writeRepeatedDump(path: string, targetBytes: number): Promise<void> {
-  const sample = readRealSample();
-  const out = createWriteStream(`${path}.tmp`);
-  let bytes = 0;
-  let docs = 0;
-  while (bytes < targetBytes) {
-    const lines: string[] = [];
-    for (const { doc } of sample) {
-      const pageId = ++docs;
-      lines.push(`{"index":{"_id":"${pageId}"}}`, JSON.stringify({ ...doc, page_id: pageId }));
-    }
-    const chunk = lines.join('\n') + '\n';
-    bytes += Buffer.byteLength(chunk);
-    if (!out.write(chunk)) await once(out, 'drain');
-  }
-  out.end();
-  await finished(out);
-  await rename(`${path}.tmp`, path);
+export interface SynthSpec {
+  docs: number;
+  format: 'gzip' | 'bzip2';
+  /** Fixed per input, so every bench run (and every machine) measures the same bytes. */
+  seed?: number;
+  /** One page of this many MB of text in the middle (the memory figure's input). */
+  bigPageMb?: number;
 }
 
-function countDocs(path: string): number {
-  // Two lines per doc; counted from the file so a cached file needs no side record.
-  let newlines = 0;
-  const fd = openSync(path, 'r');
-  const buf = Buffer.alloc(1 << 20);
-  for (let n; (n = readSync(fd, buf)) > 0; ) for (let i = 0; i < n; i++) if (buf[i] === 10) newlines++;
-  closeSync(fd);
-  return newlines / 2;
+async function uncompressedSize(path: string, format: 'gzip' | 'bzip2'): Promise<number> {
+  let n = 0;
+  const source = createReadStream(path, { highWaterMark: 1 << 20 });
+  if (format === 'gzip') {
+    for await (const chunk of source.pipe(createGunzip())) n += (chunk as Buffer).length;
+    return n;
+  }
+  const child = spawn('bzip2', ['-dc', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  for await (const chunk of child.stdout) n += (chunk as Buffer).length;
+  return n;
 }
 
 /**
- * A dump of at least targetBytes uncompressed: the real sample's pages repeated with fresh page ids.
- * gzip -6 matches Wikimedia's legacy files; bzip2 -9 (900k blocks) matches the current parts.
+ * A synthetic dump from our own `synth` (Zipf vocabulary, non-ASCII, both index-line forms, a heavy tail of page
+ * sizes), cached by its parameters: a legacy single-member .json.gz, or one .json.bz2 part of the current layout.
  */
-export async function ensureDump(targetBytes: number, format: 'gzip' | 'bzip2'): Promise<DumpFile> {
+export async function ensureSynthDump(spec: SynthSpec): Promise<DumpFile> {
+  const seed = spec.seed ?? 7;
+  const big = spec.bigPageMb ?? 0;
+  const stem = `synth-${spec.docs}-s${seed}${big > 0 ? `-big${big}` : ''}`;
   const dir = benchCacheDir('inputs');
-  const plain = join(dir, `dump-sample-${targetBytes}.json`);
-  const path = `${plain}.${format === 'gzip' ? 'gz' : 'bz2'}`;
-  const metaPath = `${path}.meta.json`;
-  if (existsSync(path) && existsSync(metaPath)) return JSON.parse(readFileSync(metaPath, 'utf8')) as DumpFile;
-  if (!existsSync(plain) || statSync(plain).size < targetBytes) await writeRepeatedDump(plain, targetBytes);
-  const docs = countDocs(plain);
-  const tool = format === 'gzip' ? ['gzip', '-6', '-c', plain] : ['bzip2', '-9', '-c', plain];
-  await runMeasured(tool[0]!, tool.slice(1), { stdoutPath: `${path}.tmp` });
-  await rename(`${path}.tmp`, path);
+  const metaPath = join(dir, `${stem}.${spec.format}.meta.json`);
+  if (existsSync(metaPath)) {
+    const cached = JSON.parse(readFileSync(metaPath, 'utf8')) as DumpFile;
+    if (existsSync(cached.path)) return cached;
+  }
+  const options = { docs: spec.docs, seed, wiki: 'synthwiki', members: 1, parts: 1, bigPageMb: big };
+  let path: string;
+  if (spec.format === 'gzip') {
+    path = join(dir, `${stem}.json.gz`);
+    await synthLegacyDump(`${path}.tmp`, options);
+    await rename(`${path}.tmp`, path);
+  } else {
+    const folder = join(dir, `${stem}-parts`);
+    await rm(folder, { recursive: true, force: true });
+    const files = await synthPartsDump(folder, options);
+    path = files[0]!;
+  }
   const dump: DumpFile = {
     path,
-    format,
+    format: spec.format,
     compressedBytes: statSync(path).size,
-    uncompressedBytes: statSync(plain).size,
-    docs,
-    source: 'real sample (simplewikibooks) repeated with fresh page ids',
+    uncompressedBytes: await uncompressedSize(path, spec.format),
+    docs: spec.docs,
+    source: `tokenize-wiki synth --docs ${spec.docs} --seed ${seed}${big > 0 ? ` --big-page-mb ${big}` : ''}`,
   };
   await writeFile(metaPath, JSON.stringify(dump));
   return dump;
@@ -157,43 +157,7 @@ export async function ensureTextsOfDump(dump: DumpFile, field = 'text'): Promise
   return corpus;
 }
 
-/**
- * A gzip dump of the real sample's pages plus one page of pageBytes of text in the middle: the memory figure's input.
- */
-export async function ensureBigPageDump(pageBytes: number): Promise<DumpFile & { largestPageBytes: number }> {
-  const path = join(benchCacheDir('inputs'), `dump-bigpage-${pageBytes}.json.gz`);
-  const metaPath = `${path}.meta.json`;
-  if (existsSync(path) && existsSync(metaPath)) return JSON.parse(readFileSync(metaPath, 'utf8')) as DumpFile & { largestPageBytes: number };
-  const sample = readRealSample();
-  const filler = sample.map((d) => d.doc['text']).filter((t): t is string => typeof t === 'string' && t.length > 0).join('\n');
-  const chunks: string[] = [];
-  let size = 0;
-  while (size < pageBytes) {
-    chunks.push(filler);
-    size += Buffer.byteLength(filler) + 1;
-  }
-  const big = chunks.join('\n').slice(0, pageBytes);
-  const lines: string[] = [];
-  sample.forEach(({ doc }, i) => {
-    const pageId = i + 1;
-    lines.push(`{"index":{"_id":"${pageId}"}}`, JSON.stringify({ ...doc, page_id: pageId }));
-    if (i === sample.length >> 1) {
-      const id = sample.length + 1;
-      lines.push(`{"index":{"_id":"${id}"}}`, JSON.stringify({ page_id: id, namespace: 0, title: 'Big page', text: big, version: 1, wiki: 'simplewikibooks' }));
-    }
-  });
-  const plain = Buffer.from(lines.join('\n') + '\n');
-  await writeFile(`${path}.tmp`, gzipSync(plain, { level: 6 }));
-  await rename(`${path}.tmp`, path);
-  const dump = {
-    path,
-    format: 'gzip' as const,
-    compressedBytes: statSync(path).size,
-    uncompressedBytes: plain.length,
-    docs: sample.length + 1,
-    source: `real sample plus one ${(pageBytes / 1e6).toFixed(0)} MB page`,
-    largestPageBytes: Buffer.byteLength(big),
-  };
-  await writeFile(metaPath, JSON.stringify(dump));
-  return dump;
+/** The main synthetic dump, shared by the decode, pipeline and scaling sections (same docs in either format). */
+export function mainDump(quick: boolean, format: 'gzip' | 'bzip2'): Promise<DumpFile> {
+  return ensureSynthDump({ docs: quick ? 200 : 6000, format });
 }

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { cliOutput, ensureCli, runCli } from '../lib/cli.js';
-import { ensureBigPageDump, ensureDump, ensureTextsOfDump } from '../lib/corpus.js';
+import { ensureSynthDump, ensureTextsOfDump, mainDump } from '../lib/corpus.js';
 import { median, runProbe, type ProcessUsage } from '../lib/measure.js';
 import { benchCacheDir } from '../lib/paths.js';
 import type { SectionResult } from '../lib/report.js';
@@ -31,10 +31,6 @@ export async function freshPrefix(section: string, name: string): Promise<string
   return dir;
 }
 
-async function pipelineDump(quick: boolean) {
-  return ensureDump(quick ? 2_000_000 : 60_000_000, 'gzip');
-}
-
 /** Run-tasks on a fresh prefix after an (untimed) manifest pass; returns the run-tasks usage. */
 async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string): Promise<ProcessUsage> {
   const manifest = join(prefix, 'manifest.json');
@@ -46,7 +42,7 @@ async function timedRunTasks(dumpPath: string, prefix: string, concurrency: numb
 export async function benchPipeline(opts: PipelineOptions): Promise<SectionResult> {
   const skip = await ensureCli();
   if (skip) return skipped('pipeline', skip);
-  const dump = await pipelineDump(opts.quick);
+  const dump = await mainDump(opts.quick, 'gzip');
   const corpus = await ensureTextsOfDump(dump);
   const pipe: ProcessUsage[] = [];
   const tok: ProbeResult[] = [];
@@ -92,7 +88,7 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
   const skip = await ensureCli();
   if (skip) return skipped('scaling', skip);
   const n = availableParallelism();
-  const dump = await pipelineDump(opts.quick);
+  const dump = await mainDump(opts.quick, 'gzip');
   const walls = new Map<number, number[]>();
   for (let rep = 0; rep < opts.repeats; rep++) {
     for (const c of [1, n]) {
@@ -125,8 +121,10 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
 export async function benchMemory(opts: PipelineOptions): Promise<SectionResult> {
   const skip = await ensureCli();
   if (skip) return skipped('memory', skip);
-  const dump = await ensureBigPageDump(opts.quick ? 5_000_000 : 50_000_000);
-  const pageMB = dump.largestPageBytes / 1e6;
+  const bigPageMb = opts.quick ? 5 : 50;
+  const dump = await ensureSynthDump({ docs: opts.quick ? 100 : 1000, format: 'gzip', bigPageMb });
+  // synth's --big-page-mb counts MiB of text
+  const pageMB = (bigPageMb * 2 ** 20) / 1e6;
   const rows: (string | number)[][] = [];
   const figures: Record<string, number> = { largestPageMB: pageMB, rssLimitMB: 512 + 3 * pageMB };
   for (const c of [1, availableParallelism()]) {
