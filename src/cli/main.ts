@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { exitCodeOf, messageOf } from '../config/errors.js';
+import { programVersion } from '../config/version.js';
+import { registerManifest } from './manifest.js';
+import { registerRun } from './run.js';
+import { registerRunTasks } from './run-tasks.js';
+import { registerSynth } from './synth.js';
+import { registerVerify } from './verify.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tokenize-wiki')
+    .description('Tokenize CirrusSearch dumps of Wikipedia into token-id shards (see README.md)')
+    .version(programVersion)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of [registerSynth, registerManifest, registerRunTasks, registerRun, registerVerify]) register(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Run the CLI; returns the exit code (0 ok, 1 task/run failure, 2 bad usage or input). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help / --version exit 0; commander already printed its one-line message for usage errors.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    process.stderr.write(`tokenize-wiki: ${messageOf(error)}\n`);
+    return exitCodeOf(error);
+  }
+}

@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { readManifest } from '../manifest/index.js';
+import { rootLogger } from '../observability/logger.js';
+import { Progress } from '../observability/progress.js';
+import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
+import { compressionLevel, defaultConcurrency, nonNegativeInt, positiveInt, taskList } from './options.js';
+import { outputPrefixOf } from './output-prefix.js';
+
+export interface ExecFlags {
+  outputPrefix?: string;
+  outputDir?: string;
+  concurrency: number;
+  maxBadDocs: number;
+  compressionLevel: number;
+}
+
+/** Flags of task execution: shared by `run-tasks` and `run`. */
+export function addExecFlags(command: Command): Command {
+  return command
+    .option('--output-prefix <uri>', 'where shards/, markers/ and _SUCCESS go (path, file://, s3://)')
+    .option('--output-dir <path>', 'local alias of --output-prefix')
+    .option('--concurrency <n>', 'tokenizer worker threads (default: all CPUs)', positiveInt, defaultConcurrency())
+    .option('--max-bad-docs <n>', 'malformed docs tolerated per task (counted in its marker)', nonNegativeInt, 0)
+    .option('--compression-level <n>', 'gzip level of shards', compressionLevel, 3);
+}
+
+export function printTaskSummary(summary: RunTasksSummary): void {
+  const lines = [`tasks: ${summary.done.length} done, ${summary.skipped.length} already done (skipped), ${summary.failed.length} failed`];
+  for (const failure of summary.failed) lines.push(`  failed ${failure.task_id}: ${failure.error}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export function registerRunTasks(program: Command): void {
+  addExecFlags(program.command('run-tasks').description('execute tasks of a manifest (the Ray job entrypoint): skip those with a marker'))
+    .requiredOption('--manifest-uri <uri>', 'the manifest')
+    .option('--tasks <list>', 'comma-separated task ids (default: all)', taskList)
+    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[] }) => {
+      const outputPrefix = outputPrefixOf(flags);
+      const manifest = await readManifest(flags.manifestUri);
+      const tasks = selectTasks(manifest, flags.tasks);
+      const logger = rootLogger.child({ manifest: flags.manifestUri, job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID });
+      const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
+      const summary = await runTasks(tasks, {
+        manifest,
+        outputPrefix,
+        logger,
+        concurrency: flags.concurrency,
+        maxBadDocs: flags.maxBadDocs,
+        compressionLevel: flags.compressionLevel,
+        onBatch: (delta) => progress.add(delta),
+      }).finally(() => progress.stop());
+      printTaskSummary(summary);
+      if (summary.failed.length > 0) process.exitCode = 1;
+    });
+}

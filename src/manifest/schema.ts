@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { ENCODINGS } from '../tokenize/encodings.js';
+
+export const MANIFEST_FORMAT = 'tokenize-wiki/manifest';
+export const MANIFEST_VERSION = 1;
+
+const count = z.number().int().nonnegative();
+
+/** Where a task starts decoding. `start`: from the beginning of the file (small files, or no index). */
+export const AccessSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('start') }),
+  z.object({
+    kind: z.literal('gzip'),
+    /** The index file (under the manifest's `index/`) and the access point's number in it. */
+    index: z.string().min(1),
+    point: count,
+    compressed_offset: count,
+    uncompressed_offset: count,
+  }),
+  z.object({
+    kind: z.literal('bzip2'),
+    index: z.string().min(1),
+    /** First and one-past-last block of the task, in the index's block list. */
+    first_block: count,
+    end_block: count,
+    compressed_offset: count,
+    uncompressed_offset: count,
+  }),
+]);
+export type Access = z.infer<typeof AccessSchema>;
+
+export const DumpEntrySchema = z.object({
+  name: z.string().min(1),
+  uri: z.string().min(1),
+  wiki: z.string().min(1),
+  compression: z.enum(['gzip', 'bzip2']),
+  size: count,
+  etag: z.string().optional(),
+  last_modified: z.string().optional(),
+  docs: count,
+  uncompressed_bytes: count,
+});
+export type DumpEntry = z.infer<typeof DumpEntrySchema>;
+
+export const TaskSchema = z.object({
+  task_id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+  dump: z.string().min(1),
+  /** Ordinal of the first doc within its dump file, and how many docs the task holds. */
+  first_doc: count,
+  doc_count: z.number().int().positive(),
+  /** 1-based line of the first doc's index line, and the task's uncompressed byte range [start, end). */
+  first_line: z.number().int().positive(),
+  uncompressed_start: count,
+  uncompressed_end: count,
+  /** sha256 of the task's index-line ids, one per line: proves which docs a shard covers. */
+  ids_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  access: AccessSchema,
+});
+export type Task = z.infer<typeof TaskSchema>;
+
+export const ManifestSchema = z
+  .object({
+    format: z.literal(MANIFEST_FORMAT),
+    version: z.literal(MANIFEST_VERSION, {
+      error: (issue) => `manifest version ${String(issue.input)} is not supported by this program (it reads version ${MANIFEST_VERSION}); re-create the manifest`,
+    }),
+    text_field: z.string().min(1),
+    encoding: z.enum(ENCODINGS),
+    append_eot: z.boolean(),
+    max_docs_per_task: z.number().int().positive(),
+    max_task_bytes: z.number().int().positive(),
+    dumps: z.array(DumpEntrySchema).min(1),
+    tasks: z.array(TaskSchema),
+    totals: z.object({ dumps: count, tasks: count, docs: count, uncompressed_bytes: count }),
+  })
+  .superRefine((manifest, ctx) => {
+    const dumps = new Set(manifest.dumps.map((d) => d.name));
+    const ids = new Set<string>();
+    manifest.tasks.forEach((task, i) => {
+      if (!dumps.has(task.dump)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'dump'], message: `unknown dump "${task.dump}"` });
+      if (ids.has(task.task_id)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'task_id'], message: `duplicate task id "${task.task_id}"` });
+      ids.add(task.task_id);
+    });
+  });
+export type Manifest = z.infer<typeof ManifestSchema>;

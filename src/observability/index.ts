@@ -1,0 +1,2 @@
+export { createLogger, rootLogger, type Logger } from './logger.js';
+export { Progress, type ProgressCounts } from './progress.js';

@@ -1,0 +1,148 @@
+import { Readable } from 'node:stream';
+import pRetry, { AbortError } from 'p-retry';
+import { InputError, UsageError } from '../config/errors.js';
+import { programVersion } from '../config/version.js';
+import { isTransient, resumableRead } from './resumable.js';
+import type { ByteRange, ObjectInfo, Store } from './types.js';
+
+/**
+ * Wikimedia blocks generic library agents and asks for a contact; mirrors do not care.
+ * Override with TOKENIZE_WIKI_USER_AGENT="name/version (contact)".
+ */
+export function userAgent(): string {
+  return process.env.TOKENIZE_WIKI_USER_AGENT ?? `tokenize-wiki/${programVersion} (set TOKENIZE_WIKI_USER_AGENT to add your contact)`;
+}
+
+/** At most `limit` concurrent transfers per host: dumps.wikimedia.org caps connections per client. */
+class HostSlots {
+  private readonly active = new Map<string, number>();
+  private readonly waiting = new Map<string, Array<() => void>>();
+  constructor(readonly limit: number) {}
+
+  async acquire(host: string): Promise<() => void> {
+    while ((this.active.get(host) ?? 0) >= this.limit) {
+      await new Promise<void>((resolve) => {
+        const queue = this.waiting.get(host) ?? [];
+        queue.push(resolve);
+        this.waiting.set(host, queue);
+      });
+    }
+    this.active.set(host, (this.active.get(host) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active.set(host, (this.active.get(host) ?? 1) - 1);
+      this.waiting.get(host)?.shift()?.();
+    };
+  }
+}
+
+class HttpStatusError extends Error {
+  constructor(readonly status: number, url: string) {
+    super(`${url}: HTTP ${status}`);
+  }
+}
+
+export class HttpStore implements Store {
+  private readonly slots: HostSlots;
+
+  constructor(maxConnectionsPerHost = Number(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS ?? 2)) {
+    this.slots = new HostSlots(maxConnectionsPerHost);
+  }
+
+  private async request(url: string, init: RequestInit): Promise<Response> {
+    return pRetry(
+      async () => {
+        const response = await fetch(url, { ...init, headers: { 'user-agent': userAgent(), ...init.headers } });
+        if (response.ok) return response;
+        await response.body?.cancel();
+        const error = new HttpStatusError(response.status, url);
+        if (response.status === 404) throw new AbortError(new InputError(`${url}: not found (HTTP 404)`));
+        if (!isTransient(error)) throw new AbortError(new InputError(error.message));
+        throw error;
+      },
+      { retries: 5, minTimeout: 200, maxTimeout: 5_000 },
+    );
+  }
+
+  async stat(url: string): Promise<ObjectInfo | undefined> {
+    const release = await this.slots.acquire(new URL(url).host);
+    try {
+      const response = await this.request(url, { method: 'HEAD' });
+      const length = response.headers.get('content-length');
+      return {
+        uri: url,
+        size: length === null ? Number.NaN : Number(length),
+        etag: response.headers.get('etag') ?? undefined,
+        lastModified: response.headers.get('last-modified') ?? undefined,
+      };
+    } catch (error) {
+      if (error instanceof InputError && /HTTP 404/.test(error.message)) return undefined;
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  async read(url: string, range: ByteRange = { start: 0 }): Promise<Readable> {
+    const host = new URL(url).host;
+    const open = async (r: ByteRange): Promise<AsyncIterable<Uint8Array>> => {
+      const whole = r.start === 0 && r.end === undefined;
+      const headers: Record<string, string> = whole ? {} : { range: `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}` };
+      const release = await this.slots.acquire(host);
+      try {
+        const response = await this.request(url, { headers });
+        if (!whole && response.status !== 206) {
+          await response.body?.cancel();
+          throw new InputError(`${url}: the server ignored the Range request (HTTP ${response.status}); ranged reads need a server with Range support`);
+        }
+        if (!response.body) return Readable.from([]);
+        return releasing(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), release);
+      } catch (error) {
+        release();
+        throw error;
+      }
+    };
+    return resumableRead(open, range, url);
+  }
+
+  /** Directory listing from an autoindex page (what dump mirrors serve). */
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const base = prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const response = await this.request(base, {});
+    const html = await response.text();
+    const names = new Set<string>();
+    for (const match of html.matchAll(/href="([^"?#]+)"/g)) {
+      const href = match[1] as string;
+      if (href.startsWith('/') || href.startsWith('..') || href.includes('://')) continue;
+      names.add(decodeURIComponent(href));
+    }
+    for (const name of [...names].sort()) {
+      const uri = base + name;
+      if (!uri.startsWith(prefix) || name.endsWith('/')) continue;
+      const info = await this.stat(uri);
+      if (info) yield info;
+    }
+  }
+
+  async write(url: string): Promise<void> {
+    throw new UsageError(`${url}: http(s) URIs are read-only; write to a path or s3://`);
+  }
+
+  async writeIfAbsent(url: string): Promise<boolean> {
+    throw new UsageError(`${url}: http(s) URIs are read-only; write to a path or s3://`);
+  }
+
+  async delete(url: string): Promise<void> {
+    throw new UsageError(`${url}: http(s) URIs are read-only`);
+  }
+}
+
+async function* releasing(body: AsyncIterable<Uint8Array>, release: () => void): AsyncIterable<Uint8Array> {
+  try {
+    yield* body;
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,34 @@
+import { FileStore } from './file.js';
+import { HttpStore } from './http.js';
+import { S3Store } from './s3.js';
+import type { Store } from './types.js';
+import { parseUri } from './uri.js';
+
+export type { Store, ObjectInfo, ByteRange, Body } from './types.js';
+export { parseUri, joinUri, baseName, type Location } from './uri.js';
+export { s3Client } from './s3.js';
+export { userAgent } from './http.js';
+
+const stores: Partial<Record<'file' | 's3' | 'http', Store>> = {};
+
+/** The store that serves a URI's scheme (one instance per scheme per process). */
+export function storeFor(uri: string): Store {
+  const scheme = parseUri(uri).scheme;
+  let store = stores[scheme];
+  if (!store) {
+    store = scheme === 'file' ? new FileStore() : scheme === 's3' ? new S3Store() : new HttpStore();
+    stores[scheme] = store;
+  }
+  return store;
+}
+
+/** Read a whole (small) object: manifests, markers, run state. */
+export async function readBytes(uri: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storeFor(uri).read(uri)) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+export async function readText(uri: string): Promise<string> {
+  return (await readBytes(uri)).toString('utf8');
+}

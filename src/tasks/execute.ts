@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { TaskFailure } from '../config/errors.js';
+import { programVersion } from '../config/version.js';
+import { cutBatches } from '../dumps/batches.js';
+import type { Manifest, Task } from '../manifest/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { joinUri, storeFor } from '../storage/index.js';
+import type { BadDoc, BatchResult } from '../tokenize/batch.js';
+import type { TokenizerPool } from '../tokenize/pool.js';
+import { markerKey, readMarker, shardKey, type Marker } from './marker.js';
+import { checkDumpUnchanged, openTaskStream } from './open.js';
+
+export interface ExecuteOptions {
+  manifest: Manifest;
+  outputPrefix: string;
+  pool: TokenizerPool;
+  logger: Logger;
+  /** Malformed docs tolerated per task (counted in the marker); one more fails the task. */
+  maxBadDocs: number;
+  compressionLevel: number;
+  /** Called after each batch, for progress bars and metrics. */
+  onBatch?: (delta: { docs: number; rows: number; tokens: number; textBytes: number }) => void;
+}
+
+export const BATCH_LIMITS = { maxDocs: 256, maxBytes: 1 << 20 };
+
+export type TaskOutcome = { status: 'skipped'; marker: Marker } | { status: 'done'; marker: Marker };
+
+/**
+ * Execute one task: marker present → skip; else stream its docs through the tokenizer pool into
+ * `shards/<task_id>.jsonl.gz`, and only once that shard is durable write `markers/<task_id>.json`.
+ * A killed task leaves no marker, and re-running it writes the same shard bytes (batches are deterministic).
+ */
+export async function executeTask(task: Task, options: ExecuteOptions): Promise<TaskOutcome> {
+  const { manifest, outputPrefix, pool } = options;
+  const logger = options.logger.child({ task_id: task.task_id });
+  const existing = await readMarker(outputPrefix, task.task_id);
+  if (existing) return { status: 'skipped', marker: existing };
+
+  const dump = manifest.dumps.find((d) => d.name === task.dump);
+  if (!dump) throw new TaskFailure(`task ${task.task_id}: dump ${task.dump} is not in the manifest`);
+  await checkDumpUnchanged(dump);
+  const startedAt = new Date().toISOString();
+  const what = `${dump.uri} (task ${task.task_id})`;
+
+  const shardUri = joinUri(outputPrefix, shardKey(task.task_id));
+  const body = new PassThrough({ highWaterMark: 4 << 20 });
+  const uploaded = storeFor(shardUri).write(shardUri, body);
+  uploaded.catch(() => {}); // awaited below; avoid an unhandled rejection while batches are still running
+
+  const shardHash = createHash('sha256');
+  const idsHash = createHash('sha256');
+  const totals = { docs: 0, rows: 0, tokens: 0, textBytes: 0, bytes: 0 };
+  const skipped: Record<string, number> = {};
+  const bad: BadDoc[] = [];
+
+  const writeResult = async (result: BatchResult): Promise<void> => {
+    idsHash.update(result.ids);
+    for (const [reason, n] of Object.entries(result.skipped)) skipped[reason] = (skipped[reason] ?? 0) + n;
+    bad.push(...result.bad);
+    if (bad.length > options.maxBadDocs) {
+      const first = bad[0] as BadDoc;
+      throw new TaskFailure(
+        `${what}: ${bad.length} malformed doc(s), more than --max-bad-docs ${options.maxBadDocs}; first at line ${first.line}, offset ${first.offset}: ${first.message}`,
+      );
+    }
+    const member = Buffer.from(result.member.buffer, result.member.byteOffset, result.member.byteLength);
+    shardHash.update(member);
+    totals.docs += result.docs;
+    totals.rows += result.rows;
+    totals.tokens += result.tokens;
+    totals.textBytes += result.textBytes;
+    totals.bytes += member.length;
+    if (!body.write(member)) await new Promise((resolve) => body.once('drain', resolve));
+    options.onBatch?.({ docs: result.docs, rows: result.rows, tokens: result.tokens, textBytes: result.textBytes });
+  };
+
+  try {
+    const { decoded, skipBytes } = await openTaskStream(task, dump);
+    const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
+    // Results are written strictly in batch order while later batches are already being tokenized.
+    const inFlight: Array<Promise<BatchResult>> = [];
+    for await (const batch of cutBatches(decoded, range, BATCH_LIMITS, what)) {
+      const { result } = await pool.submit(manifest.encoding, {
+          bytes: batch.bytes,
+          firstLine: batch.firstLine,
+          firstOffset: batch.firstOffset,
+          dump: dump.name,
+          wiki: dump.wiki,
+          textField: manifest.text_field,
+          appendEot: manifest.append_eot,
+          compressionLevel: options.compressionLevel,
+        });
+      result.catch(() => {}); // a failure surfaces when the writer reaches it; don't report it twice
+      inFlight.push(result);
+      while (inFlight.length > pool.size) await writeResult(await (inFlight.shift() as Promise<BatchResult>));
+    }
+    for (const result of inFlight.splice(0)) await writeResult(await result);
+    body.end();
+    await uploaded;
+  } catch (error) {
+    body.destroy(error as Error);
+    await uploaded.catch(() => {});
+    throw error;
+  }
+
+  const idsSha256 = idsHash.digest('hex');
+  if (totals.docs !== task.doc_count || idsSha256 !== task.ids_sha256) {
+    throw new TaskFailure(`${what}: read ${totals.docs} docs but the manifest lists ${task.doc_count} (or other ids): the dump changed; re-create the manifest`);
+  }
+  const marker: Marker = {
+    format: 'tokenize-wiki/marker',
+    version: 1,
+    task_id: task.task_id,
+    dump: task.dump,
+    docs: totals.docs,
+    rows: totals.rows,
+    tokens: totals.tokens,
+    text_bytes: totals.textBytes,
+    skipped,
+    bad_docs: bad,
+    ids_sha256: idsSha256,
+    shard: { key: shardKey(task.task_id), bytes: totals.bytes, sha256: shardHash.digest('hex') },
+    encoding: manifest.encoding,
+    text_field: manifest.text_field,
+    append_eot: manifest.append_eot,
+    program_version: programVersion,
+    started_at: startedAt,
+    finished_at: new Date().toISOString(),
+  };
+  const markerUri = joinUri(outputPrefix, markerKey(task.task_id));
+  await storeFor(markerUri).write(markerUri, JSON.stringify(marker, null, 1) + '\n');
+  logger.info({ docs: marker.docs, rows: marker.rows, tokens: marker.tokens, skipped, bad_docs: bad.length }, 'task done');
+  return { status: 'done', marker };
+}

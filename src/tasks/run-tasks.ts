@@ -1,0 +1,58 @@
+import { TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import type { Manifest, Task } from '../manifest/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { TokenizerPool } from '../tokenize/pool.js';
+import { executeTask, type ExecuteOptions } from './execute.js';
+import type { Marker } from './marker.js';
+
+export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
+  concurrency: number;
+}
+
+export interface RunTasksSummary {
+  done: Marker[];
+  skipped: Marker[];
+  failed: Array<{ task_id: string; error: string }>;
+}
+
+/** Select tasks by id; an unknown id is a usage error rather than a silently smaller run. */
+export function selectTasks(manifest: Manifest, ids: readonly string[] | undefined): Task[] {
+  if (!ids) return manifest.tasks;
+  const byId = new Map(manifest.tasks.map((t) => [t.task_id, t]));
+  return ids.map((id) => {
+    const task = byId.get(id);
+    if (!task) throw new UsageError(`--tasks: ${id} is not a task of the manifest`);
+    return task;
+  });
+}
+
+/**
+ * Run tasks with one shared tokenizer pool. Several tasks run at once so that decoding (zlib threads, bzip2
+ * processes) overlaps with tokenizing; a failed task does not stop the others.
+ */
+export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
+  const pool = new TokenizerPool(options.concurrency);
+  const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const task = tasks[next++] as Task;
+      try {
+        const outcome = await executeTask(task, { ...options, pool });
+        (outcome.status === 'done' ? summary.done : summary.skipped).push(outcome.marker);
+      } catch (error) {
+        if (!(error instanceof TaskFailure) && !(error instanceof Error)) throw error;
+        summary.failed.push({ task_id: task.task_id, error: messageOf(error) });
+        options.logger.error({ task_id: task.task_id, err: messageOf(error) }, 'task failed');
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(tasks.length, Math.max(1, options.concurrency)) }, lane));
+  } finally {
+    await pool.close();
+  }
+  return summary;
+}
+
+export type { Logger };
