@@ -35,7 +35,7 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
       const prefix = await freshPrefix('baseline', `ours-r${rep}`);
       const manifest = join(prefix, 'manifest.json');
       // Our manifest pass is part of our design's cost, so it is charged to ours (it runs on the same machine).
-      manifestS.push((await runCli(['manifest', '--dump', dump.path, '--manifest-uri', manifest])).wallS);
+      manifestS.push((await runCli(['manifest', '--dump', dump.path, '--manifest-uri', manifest, '--encoding', opts.encoding])).wallS);
       const o = await runRayJob(url, `tokenize-wiki run-tasks --manifest-uri ${quote(manifest)} --output-prefix ${quote(prefix)} --concurrency ${cores}`, {
         entrypointNumCpus: cores,
       });

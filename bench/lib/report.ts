@@ -25,7 +25,7 @@ export interface TargetResult {
 
 export function fmt(x: number | string, digits?: number): string {
   if (typeof x === 'string') return x;
-  if (!Number.isFinite(x)) return String(x);
+  if (!Number.isFinite(x) || (digits === undefined && Number.isInteger(x))) return String(x);
   const d = digits ?? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2);
   return x.toFixed(d);
 }

@@ -34,8 +34,8 @@ export async function freshPrefix(section: string, name: string): Promise<string
 /** Run-tasks on a fresh prefix after an (untimed) manifest pass; returns the run-tasks usage. */
 async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string): Promise<ProcessUsage> {
   const manifest = join(prefix, 'manifest.json');
-  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest]);
-  return runCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', prefix, '--concurrency', String(concurrency), '--encoding', encoding]);
+  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest, '--encoding', encoding]);
+  return runCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', prefix, '--concurrency', String(concurrency)]);
 }
 
 /** Part 3a: end-to-end single-worker throughput (run-tasks --concurrency 1) ÷ tokenizer-only on the same texts. */
