@@ -1,6 +1,6 @@
 // Random access into bzip2 files. bzip2 blocks are independent (no window), so a run of blocks cut
 // out of a file and realigned to a byte boundary, framed by a stream header and an end-of-stream
-// marker, is a valid .bz2 stream of its own. We decode with the `bzip2` CLI in a child process: the
+// marker, is a valid .bz2 stream of its own. We decode with the `bzip2` CLI in child processes: the
 // fastest decoder available here (~32 MB/s single thread, against 16-20 MB/s for JS/WASM ones).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -140,117 +140,254 @@ export interface Bzip2BlockData {
 
 /** How many following candidates may be merged into one block before it counts as corrupt. */
 const MAX_MERGES = 3;
+/** A batch of the parallel phase: blocks up to about this many compressed bytes, or this many blocks. */
+const DEFAULT_BATCH_BYTES = 2 * 1024 * 1024;
+const BATCH_BLOCKS = 64;
 
 /**
  * One pass over a whole .bz2 file for the manifest: every block in file order with its uncompressed
  * size and newline count (optionally its output), with bounded memory.
  *
- * Design: one `bzip2 -dc` child decodes the blocks, each wrapped as its own stream and followed by a
+ * Design: `bzip2 -dc` children decode the blocks, each wrapped as its own stream and followed by a
  * tiny stream holding a random 32-byte marker; the marker's appearances in the output delimit blocks.
- * A block that fails to decode (CRC error) is merged with the next candidate and the child restarted
- * from it, which repairs splits by chance magics; genuinely corrupt data still fails after
- * MAX_MERGES merges. Each stream's combined CRC is checked against the confirmed blocks' CRCs.
+ * With `concurrency` > 1, runs of blocks (~2 MB compressed) go to that many children at once.
+ * A block that fails to decode (CRC error) is merged with the next candidate and decoding restarts
+ * from it (one child at a time from then on), which repairs splits by chance magics; genuinely
+ * corrupt data still fails after MAX_MERGES merges. Each stream's combined CRC is checked against
+ * the confirmed blocks' CRCs.
  */
 export async function* decodeBzip2Blocks(
   compressed: AsyncIterable<Uint8Array>,
-  opts: { withData?: boolean } = {},
+  opts: {
+    withData?: boolean;
+    /** bzip2 children decoding at once (default 1). */
+    concurrency?: number;
+    /** Compressed bytes per child in the parallel phase (default 2 MiB). */
+    batchBytes?: number;
+  } = {},
 ): AsyncGenerator<Bzip2BlockData, void, undefined> {
-  const marker = makeMarker();
-  const input = compressed[Symbol.asyncIterator]();
-  const scanner = new Bzip2Scanner();
-  const store = new ChunkStore();
-  const queue: Bzip2Block[] = []; // scanned, not yet confirmed by the decoder, in file order
-  let inputDone = false;
-  const fill = async (n: number): Promise<boolean> => {
-    while (queue.length < n && !inputDone) {
-      const r = await input.next();
+  const ctx = new BlockPass(compressed, opts.withData ?? false);
+  try {
+    const concurrency = opts.concurrency ?? 1;
+    if (concurrency > 1) yield* decodeParallel(ctx, concurrency, (opts.batchBytes ?? DEFAULT_BATCH_BYTES) * 8);
+    yield* decodeSequential(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** State shared by both phases: scanned candidates not yet confirmed, and their compressed bytes. */
+class BlockPass {
+  readonly marker = makeMarker();
+  readonly store = new ChunkStore();
+  /** Scanned blocks not yet confirmed by a decoder, in file order. */
+  readonly queue: Bzip2Block[] = [];
+  private readonly input: AsyncIterator<Uint8Array>;
+  private readonly scanner = new Bzip2Scanner();
+  private inputDone = false;
+  private uncompressedOffset = 0;
+  private streamCrc = 0;
+
+  constructor(
+    compressed: AsyncIterable<Uint8Array>,
+    readonly withData: boolean,
+  ) {
+    this.input = compressed[Symbol.asyncIterator]();
+  }
+
+  /** Scan on until the queue holds `n` blocks; false if the file has fewer. */
+  async fill(n: number): Promise<boolean> {
+    while (this.queue.length < n && !this.inputDone) {
+      const r = await this.input.next();
       if (r.done) {
-        inputDone = true;
-        queue.push(...scanner.finish());
+        this.inputDone = true;
+        this.queue.push(...this.scanner.finish());
       } else {
-        store.append(r.value);
-        queue.push(...scanner.push(r.value));
+        this.store.append(r.value);
+        this.queue.push(...this.scanner.push(r.value));
       }
     }
-    return queue.length >= n;
-  };
+    return this.queue.length >= n;
+  }
 
-  let uncompressedOffset = 0;
-  let merges = 0;
-  let streamCrc = 0;
-  try {
-    while (await fill(1)) {
-      let sent = 0; // blocks of `queue` handed to the current child
-      const feed = async function* (): AsyncGenerator<Buffer> {
-        while (await fill(sent + 1)) {
-          const b = queue[sent++]!;
-          yield standaloneStream(b, store);
-          yield marker.stream;
-        }
-      };
-      const cur = { bytes: 0, newlines: 0, data: [] as Buffer[] };
-      const count = (buf: Buffer, from: number, to: number): void => {
-        if (to <= from) return;
-        cur.bytes += to - from;
-        cur.newlines += countNewlines(buf, from, to);
-        if (opts.withData) cur.data.push(Buffer.from(buf.subarray(from, to)));
-      };
-      let tail: Buffer = Buffer.alloc(0); // output not yet known to be free of a (split) marker
-      try {
-        for await (const out of decodeBzip2(feed())) {
-          const buf = tail.length > 0 ? Buffer.concat([tail, out]) : out;
-          let pos = 0;
-          for (;;) {
-            const at = buf.indexOf(marker.text, pos);
-            if (at < 0) break;
-            count(buf, pos, at);
-            pos = at + marker.text.length;
-            const block = queue.shift()!;
-            sent -= 1;
-            merges = 0;
-            streamCrc = (((streamCrc << 1) | (streamCrc >>> 31)) ^ block.blockCrc) >>> 0;
-            if (block.streamCrc !== undefined) {
-              if (block.streamCrc !== streamCrc) {
-                throw new Bzip2DataError(
-                  `bzip2 stream ${block.stream} combined CRC mismatch (stored ${hex(block.streamCrc)}, blocks give ${hex(streamCrc)}) at bit ${block.bitOffset}`,
-                  block.bitOffset,
-                );
-              }
-              streamCrc = 0;
-            }
-            const item: Bzip2BlockData = {
-              block,
-              uncompressedOffset,
-              uncompressedBytes: cur.bytes,
-              newlines: cur.newlines,
-            };
-            if (opts.withData) item.data = cur.data;
-            uncompressedOffset += cur.bytes;
-            cur.bytes = 0;
-            cur.newlines = 0;
-            cur.data = [];
-            store.dropBefore(Math.floor((queue[0]?.bitOffset ?? block.bitOffset + block.bitLength) / 8));
-            yield item;
-          }
-          const safe = Math.max(pos, buf.length - (marker.text.length - 1));
-          count(buf, pos, safe);
-          tail = Buffer.from(buf.subarray(safe));
-        }
-        if (sent !== 0) throw new Error(`internal: bzip2 finished with ${sent} unconfirmed blocks`);
-      } catch (err) {
-        if (!(err instanceof Bzip2DataError) || err.bitOffset !== undefined) throw err;
-        // The first unconfirmed block failed: most likely a chance magic cut it short. Merge and retry.
-        const bad = queue[0]!;
-        if (merges >= MAX_MERGES || !(await fill(2)) || queue[1]!.stream !== bad.stream) {
-          throw new Bzip2DataError(`corrupt bzip2 block at bit ${bad.bitOffset} (stream ${bad.stream}): ${err.message}`, bad.bitOffset);
-        }
-        queue.splice(0, 2, mergeBlocks(bad, queue[1]!));
-        merges += 1;
+  /** The queue's first block decoded to `counts`: check its stream's CRC and report it. */
+  confirm(counts: BlockCounts): Bzip2BlockData {
+    const block = this.queue.shift()!;
+    this.streamCrc = (((this.streamCrc << 1) | (this.streamCrc >>> 31)) ^ block.blockCrc) >>> 0;
+    if (block.streamCrc !== undefined) {
+      if (block.streamCrc !== this.streamCrc) {
+        throw new Bzip2DataError(
+          `bzip2 stream ${block.stream} combined CRC mismatch (stored ${hex(block.streamCrc)}, blocks give ${hex(this.streamCrc)}) at bit ${block.bitOffset}`,
+          block.bitOffset,
+        );
       }
+      this.streamCrc = 0;
+    }
+    const item: Bzip2BlockData = {
+      block,
+      uncompressedOffset: this.uncompressedOffset,
+      uncompressedBytes: counts.bytes,
+      newlines: counts.newlines,
+    };
+    if (this.withData) item.data = counts.data;
+    this.uncompressedOffset += counts.bytes;
+    this.store.dropBefore(Math.floor((this.queue[0]?.bitOffset ?? block.bitOffset + block.bitLength) / 8));
+    return item;
+  }
+
+  /** The first block failed to decode: merge the next candidate into it, or give up. */
+  async mergeFailed(err: Bzip2DataError, merges: number): Promise<void> {
+    const bad = this.queue[0]!;
+    if (merges >= MAX_MERGES || !(await this.fill(2)) || this.queue[1]!.stream !== bad.stream) {
+      throw new Bzip2DataError(`corrupt bzip2 block at bit ${bad.bitOffset} (stream ${bad.stream}): ${err.message}`, bad.bitOffset);
+    }
+    this.queue.splice(0, 2, mergeBlocks(bad, this.queue[1]!));
+  }
+
+  async close(): Promise<void> {
+    await this.input.return?.();
+  }
+}
+
+interface BlockCounts {
+  bytes: number;
+  newlines: number;
+  data: Buffer[];
+}
+
+/** Splits decoder output at marker occurrences into per-block counts. */
+class MarkerSplitter {
+  private tail: Buffer = Buffer.alloc(0); // output that may hold the start of a marker
+  private cur: BlockCounts = { bytes: 0, newlines: 0, data: [] };
+
+  constructor(
+    private readonly marker: Buffer,
+    private readonly withData: boolean,
+  ) {}
+
+  /** Counts of the blocks completed by this output chunk, in order. */
+  push(out: Buffer): BlockCounts[] {
+    const done: BlockCounts[] = [];
+    const buf = this.tail.length > 0 ? Buffer.concat([this.tail, out]) : out;
+    let pos = 0;
+    for (;;) {
+      const at = buf.indexOf(this.marker, pos);
+      if (at < 0) break;
+      this.count(buf, pos, at);
+      done.push(this.cur);
+      this.cur = { bytes: 0, newlines: 0, data: [] };
+      pos = at + this.marker.length;
+    }
+    const safe = Math.max(pos, buf.length - (this.marker.length - 1));
+    this.count(buf, pos, safe);
+    this.tail = Buffer.from(buf.subarray(safe));
+    return done;
+  }
+
+  private count(buf: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    this.cur.bytes += to - from;
+    this.cur.newlines += countNewlines(buf, from, to);
+    if (this.withData) this.cur.data.push(Buffer.from(buf.subarray(from, to)));
+  }
+}
+
+/** Decode from the queue's first block on with one child at a time, merging chance splits. */
+async function* decodeSequential(ctx: BlockPass): AsyncGenerator<Bzip2BlockData, void, undefined> {
+  let merges = 0;
+  while (await ctx.fill(1)) {
+    let sent = 0; // queue entries handed to the current child
+    const feed = async function* (): AsyncGenerator<Buffer> {
+      while (await ctx.fill(sent + 1)) {
+        yield standaloneStream(ctx.queue[sent++]!, ctx.store);
+        yield ctx.marker.stream;
+      }
+    };
+    const splitter = new MarkerSplitter(ctx.marker.text, ctx.withData);
+    try {
+      for await (const out of decodeBzip2(feed())) {
+        for (const counts of splitter.push(out)) {
+          sent -= 1;
+          merges = 0;
+          yield ctx.confirm(counts);
+        }
+      }
+      if (sent !== 0) throw new Error(`internal: bzip2 finished with ${sent} unconfirmed blocks`);
+    } catch (err) {
+      // Errors with a bit offset are ours (CRC mismatch, truncation) and final; bzip2's own are not.
+      if (!(err instanceof Bzip2DataError) || err.bitOffset !== undefined) throw err;
+      await ctx.mergeFailed(err, merges);
+      merges += 1;
+    }
+  }
+}
+
+interface BatchOutcome {
+  counts: BlockCounts[];
+  error?: Bzip2DataError;
+}
+
+/**
+ * Decode batches of blocks in `concurrency` children, reporting in file order. Returns when the file
+ * is done, or after a batch failed, leaving the failed block first in the queue for decodeSequential.
+ */
+async function* decodeParallel(ctx: BlockPass, concurrency: number, batchBits: number): AsyncGenerator<Bzip2BlockData, void, undefined> {
+  const inflight: Array<{ outcome: Promise<BatchOutcome>; abort: () => void }> = [];
+  let assigned = 0; // queue entries handed to batches
+  const startBatch = async (): Promise<boolean> => {
+    const streams: Buffer[] = [];
+    let bits = 0;
+    let n = 0;
+    while (bits < batchBits && n < BATCH_BLOCKS && (await ctx.fill(assigned + 1))) {
+      const b = ctx.queue[assigned++]!;
+      streams.push(standaloneStream(b, ctx.store), ctx.marker.stream);
+      bits += b.bitLength;
+      n += 1;
+    }
+    if (n === 0) return false;
+    inflight.push(runBatch(streams, n, ctx));
+    return true;
+  };
+  try {
+    for (;;) {
+      while (inflight.length < concurrency && (await startBatch()));
+      const batch = inflight.shift();
+      if (!batch) return;
+      const { counts, error } = await batch.outcome;
+      for (const c of counts) {
+        assigned -= 1;
+        yield ctx.confirm(c);
+      }
+      if (error) return;
     }
   } finally {
-    await input.return?.();
+    for (const b of inflight) b.abort();
+    await Promise.all(inflight.map((b) => b.outcome));
   }
+}
+
+function runBatch(streams: Buffer[], blocks: number, ctx: BlockPass): { outcome: Promise<BatchOutcome>; abort: () => void } {
+  let aborted = false;
+  const outcome = (async (): Promise<BatchOutcome> => {
+    const splitter = new MarkerSplitter(ctx.marker.text, ctx.withData);
+    const counts: BlockCounts[] = [];
+    try {
+      for await (const out of decodeBzip2(fromArray(streams))) {
+        if (aborted) break;
+        counts.push(...splitter.push(out));
+      }
+      if (!aborted && counts.length !== blocks) throw new Error(`internal: bzip2 decoded ${counts.length} of ${blocks} blocks`);
+      return { counts };
+    } catch (err) {
+      if (err instanceof Bzip2DataError) return { counts, error: err };
+      throw err;
+    }
+  })();
+  return { outcome, abort: () => (aborted = true) };
+}
+
+async function* fromArray(bufs: Buffer[]): AsyncGenerator<Buffer> {
+  yield* bufs;
 }
 
 function mergeBlocks(a: Bzip2Block, b: Bzip2Block): Bzip2Block {

@@ -150,6 +150,9 @@ describe('bzip2 blocks', () => {
         const counts = await collect(decodeBzip2Blocks(single(f.bz)));
         expect(counts.map((c) => [c.uncompressedBytes, c.newlines])).toEqual(decoded.map((d) => [d.uncompressedBytes, d.newlines]));
         expect(counts.every((c) => c.data === undefined)).toBe(true);
+        // Several children on small batches give the same answer.
+        const parallel = await collect(decodeBzip2Blocks(chunked(f.bz, rand), { concurrency: 2, batchBytes: 30_000 }));
+        expect(parallel).toEqual(counts);
       });
 
       it('realigns random runs of blocks into streams that decode to the right bytes', async () => {
@@ -193,6 +196,13 @@ describe('bzip2 blocks', () => {
     const decoded = await collect(decodeBzip2Blocks(chunked(bz, rand), { withData: true }));
     expect(Buffer.concat(decoded.flatMap((d) => d.data!)).equals(all)).toBe(true);
     expect(candidates.length).toBe(2 * decoded.length);
+    // In parallel mode the split shows up after some good batches; the rest is decoded one child at a time.
+    const good = FIXTURES[0]!;
+    const mixed = await collect(
+      decodeBzip2Blocks(chunked(Buffer.concat([good.bz, bz]), rand), { withData: true, concurrency: 2, batchBytes: 30_000 }),
+    );
+    expect(Buffer.concat(mixed.flatMap((d) => d.data!)).equals(Buffer.concat([good.data, all]))).toBe(true);
+    expect(mixed.length).toBe(decoded.length + (await collect(scanBzip2Blocks(single(good.bz)))).length);
     expect(combinedCrc(decoded.filter((d) => d.block.stream === 0).map((d) => d.block))).toBe(decoded.find((d) => d.block.streamCrc !== undefined)!.block.streamCrc);
     // The merged blocks are real blocks: a run of them realigns and decodes.
     const run = decoded.slice(3, 6);
@@ -225,9 +235,11 @@ describe('bzip2 blocks', () => {
       const corrupt = Buffer.from(f.bz);
       const at = Math.floor(victim.bitOffset / 8) + 2000;
       for (let k = at; k < at + 50; k++) corrupt[k] = corrupt[k]! ^ 0x5a;
-      const err = await collect(decodeBzip2Blocks(chunked(corrupt, rand))).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(Bzip2DataError);
-      expect((err as Error).message).toMatch(new RegExp(`corrupt bzip2 block at bit ${victim.bitOffset} \\(stream 1\\): bzip2 -dc failed`));
+      for (const opts of [{}, { concurrency: 2, batchBytes: 10_000 }]) {
+        const err = await collect(decodeBzip2Blocks(chunked(corrupt, rand), opts)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(Bzip2DataError);
+        expect((err as Error).message).toMatch(new RegExp(`corrupt bzip2 block at bit ${victim.bitOffset} \\(stream 1\\): bzip2 -dc failed`));
+      }
     });
 
     it('checks runs given to realignBzip2Blocks and their input', async () => {
@@ -264,12 +276,14 @@ describe('bzip2 blocks', () => {
         break;
       }
       expect(pulled).toBeLessThan(big.length / 2);
-      pulled = 0;
-      for await (const d of decodeBzip2Blocks(counting())) {
-        expect(d.uncompressedBytes).toBeGreaterThan(0);
-        break;
+      for (const opts of [{}, { concurrency: 2, batchBytes: 100_000 }]) {
+        pulled = 0;
+        for await (const d of decodeBzip2Blocks(counting(), opts)) {
+          expect(d.uncompressedBytes).toBeGreaterThan(0);
+          break;
+        }
+        expect(pulled).toBeLessThan(big.length / 2);
       }
-      expect(pulled).toBeLessThan(big.length / 2);
     });
   });
 });
