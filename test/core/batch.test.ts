@@ -1,0 +1,114 @@
+import { gunzipSync } from 'node:zlib';
+import { get_encoding, type Tiktoken } from 'tiktoken';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processBatch, type BatchInput } from '../../src/tokenize/batch.js';
+import { createTokenizer, type Tokenizer } from '../../src/tokenize/encodings.js';
+
+let tokenizer: Tokenizer;
+let reference: Tiktoken;
+beforeAll(async () => {
+  tokenizer = await createTokenizer('cl100k_base');
+  reference = get_encoding('cl100k_base');
+});
+afterAll(() => reference.free());
+
+const ordinary = (text: string): number[] => Array.from(reference.encode_ordinary(text));
+
+function input(lines: string[], overrides: Partial<BatchInput> = {}): BatchInput {
+  return {
+    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
+    firstLine: 11,
+    firstOffset: 5000,
+    dump: 'testwiki-20261122-legacy',
+    wiki: 'testwiki',
+    textField: 'text',
+    appendEot: false,
+    compressionLevel: 3,
+    ...overrides,
+  };
+}
+
+const rowsOf = (member: Uint8Array): string[] => gunzipSync(member).toString('utf8').split('\n').slice(0, -1);
+
+describe('processBatch', () => {
+  const special = 'Before <|endoftext|> middle <|fim_prefix|><|im_start|> after';
+  const lines = [
+    '{"index":{"_id":"10"}}',
+    JSON.stringify({ page_id: 10, title: 'A "quoted" title – ü', namespace: 0, wiki: 'enwiki', version: 456, text: 'Hello world, 東京 🙂' }),
+    '{"index":{"_type":"page","_id":"11"}}',
+    JSON.stringify({ page_id: 11, title: 'Special', namespace: 4, wiki: 'enwiki', version: 457, text: special }),
+    '{"index":{"_id":"12"}}',
+    JSON.stringify({ page_id: 12, title: 'Redirect', namespace: 0, wiki: 'enwiki', version: 1, page_type: 'redirect', text: 'x' }),
+    '{"index":{"_id":"13"}}',
+    JSON.stringify({ page_id: 13, title: 'Empty', namespace: 0, wiki: 'enwiki', version: 2, text: '' }),
+    '{"index":{"_id":"14"}}',
+    JSON.stringify({ page_id: 14, title: 'No text', namespace: 0, wiki: 'enwiki', version: 3 }),
+    '{"index":{"_id":"15"}}',
+    JSON.stringify({ title: 'No page_id, no version', text: 'id from the index line' }),
+  ];
+
+  it('writes one row per tokenized doc, in the contract\'s exact format and key order', () => {
+    const result = processBatch(input(lines), tokenizer);
+    const rows = rowsOf(result.member);
+    const row = (page_id: number, title: string, namespace: number, wiki: string, revision: number | null, text: string): string => {
+      const tokens = ordinary(text);
+      return JSON.stringify({ page_id, title, namespace, wiki, revision, n_tokens: tokens.length, tokens });
+    };
+    expect(rows).toEqual([
+      row(10, 'A "quoted" title – ü', 0, 'enwiki', 456, 'Hello world, 東京 🙂'),
+      row(11, 'Special', 4, 'enwiki', 457, special),
+      row(15, 'No page_id, no version', 0, 'testwiki', null, 'id from the index line'),
+    ]);
+    expect(result).toMatchObject({ docs: 6, rows: 3, skipped: { redirect: 1, empty_text: 1, missing_text: 1 }, bad: [] });
+    expect(result.ids).toBe('10\n11\n12\n13\n14\n15\n');
+    expect(result.tokens).toBe(rows.reduce((n, r) => n + (JSON.parse(r) as { n_tokens: number }).n_tokens, 0));
+    expect(result.textBytes).toBe(Buffer.byteLength('Hello world, 東京 🙂' + special + 'id from the index line'));
+  });
+
+  it('treats special-token strings in article text as ordinary text', () => {
+    const tokens = tokenizer.encodeOrdinary(special);
+    expect(tokens).toEqual(ordinary(special));
+    expect(tokens).not.toContain(tokenizer.endOfText);
+    expect(tokenizer.endOfText).toBe(100257);
+  });
+
+  it('appends <|endoftext|> to every row with --append-eot', () => {
+    const rows = rowsOf(processBatch(input(lines.slice(0, 4), { appendEot: true }), tokenizer).member).map(
+      (r) => JSON.parse(r) as { n_tokens: number; tokens: number[] },
+    );
+    expect(rows.map((r) => r.tokens)).toEqual([[...ordinary('Hello world, 東京 🙂'), 100257], [...ordinary(special), 100257]]);
+    for (const r of rows) expect(r.n_tokens).toBe(r.tokens.length);
+  });
+
+  it('reports a malformed document with its dump line number and byte offset, and keeps going', () => {
+    const bad = ['{"index":{"_id":"1"}}', '{"page_id":1,"text":', '{"index":{"_id":"2"}}', '{"page_id":2,"text":"ok"}'];
+    const result = processBatch(input(bad), tokenizer);
+    expect(result.bad).toEqual([{ line: 12, offset: 5000 + bad[0]!.length + 1, message: expect.stringMatching(/malformed JSON document/) }]);
+    expect(result).toMatchObject({ docs: 2, rows: 1 });
+    expect(result.ids).toBe('1\n2\n');
+  });
+
+  it('reports a malformed index line, and a doc with no page id anywhere, as bad docs', () => {
+    const bad = ['not an index line', '{"page_id":1,"text":"a"}', '{"index":{"_type":"page"}}', '{"text":"no id"}'];
+    const result = processBatch(input(bad), tokenizer);
+    expect(result.bad.map((b) => [b.line, b.offset])).toEqual([
+      [11, 5000],
+      [14, 5000 + bad.slice(0, 3).join('\n').length + 1],
+    ]);
+    expect(result.bad[1]?.message).toMatch(/no page_id and its index line has no numeric _id/);
+    // Empty ids keep the digest aligned with the manifest's (which hashes '' for an unreadable index line).
+    expect(result.ids).toBe('\n\n');
+    expect(result.rows).toBe(0);
+  });
+
+  it('reports an index line at the end of the batch without its document line', () => {
+    const result = processBatch({ ...input([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
+    expect(result.bad).toEqual([{ line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) }]);
+  });
+
+  it('is deterministic: the same batch gives the same gzip member bytes', () => {
+    const a = processBatch(input(lines), tokenizer);
+    const b = processBatch(input(lines), tokenizer);
+    expect(Buffer.from(a.member).equals(Buffer.from(b.member))).toBe(true);
+  });
+});
