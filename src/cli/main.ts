@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf, messageOf } from '../config/errors.js';
 import { programVersion } from '../config/version.js';
+import { registerBuckets } from './buckets.js';
+import { registerLifecycle } from './lifecycle.js';
 import { registerManifest } from './manifest.js';
 import { registerRun } from './run.js';
 import { registerRunTasks } from './run-tasks.js';
@@ -13,7 +15,7 @@ export function buildProgram(): Command {
     .version(programVersion)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerSynth, registerManifest, registerRunTasks, registerRun, registerVerify]) register(program);
+  for (const register of [registerSynth, registerManifest, registerRunTasks, registerRun, registerVerify, registerBuckets, registerLifecycle]) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readManifest } from '../manifest/index.js';
+import { readManifest, manifestFolderOf } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
@@ -42,6 +42,7 @@ export function registerRunTasks(program: Command): void {
       const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
       const summary = await runTasks(tasks, {
         manifest,
+        manifestFolder: manifestFolderOf(flags.manifestUri),
         outputPrefix,
         logger,
         concurrency: flags.concurrency,

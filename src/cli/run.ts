@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
-import { ensureManifest } from '../manifest/index.js';
+import { ensureManifest, manifestFolderOf } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { joinUri } from '../storage/index.js';
@@ -22,8 +22,8 @@ async function embeddedDefault(): Promise<{ dumps: string[]; outputPrefix: strin
   const parts = `${root}/cirrus_search_index/20261122/index_name=samplewiki_content`;
   const common = { seed: 7, wiki: 'samplewiki', bigPageMb: 0 };
   await mkdir(root, { recursive: true });
-  if (!existsSync(legacy)) await synthLegacyDump(legacy, { ...common, docs: 3000, members: 2, parts: 1 });
-  if (!existsSync(`${parts}/_SUCCESS`)) await synthPartsDump(parts, { ...common, seed: 8, docs: 3000, members: 1, parts: 2 });
+  if (!existsSync(legacy)) await synthLegacyDump(legacy, { ...common, docs: 1500, members: 2, parts: 1 });
+  if (!existsSync(`${parts}/_SUCCESS`)) await synthPartsDump(parts, { ...common, seed: 8, docs: 1500, members: 1, parts: 2 });
   return { dumps: [legacy, parts], outputPrefix: `${root}/output` };
 }
 
@@ -52,6 +52,7 @@ export function registerRun(program: Command): void {
     const progress = new Progress(manifest.totals.docs, logger);
     const summary = await runTasks(manifest.tasks, {
       manifest,
+      manifestFolder: manifestFolderOf(manifestUri),
       outputPrefix,
       logger,
       concurrency: flags.concurrency,

@@ -1,11 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { BadDocError, indexLineId } from '../dumps/doc.js';
-import { decoderFor } from '../dumps/decode.js';
 import type { DumpFile } from '../dumps/layout.js';
 import type { Logger } from '../observability/logger.js';
-import { storeFor } from '../storage/index.js';
 import type { EncodingName } from '../tokenize/encodings.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Access, type DumpEntry, type Manifest, type Task } from './schema.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type DumpEntry, type Manifest, type Task } from './schema.js';
 
 export interface ManifestOptions {
   textField: string;
@@ -43,6 +41,14 @@ export class TaskCutter {
   private indexCarry: Buffer[] = [];
   private task = this.newTask(0, 1, 0);
   private docs = 0;
+  private started = false;
+  /**
+   * Hooks for access points: called synchronously while `push` handles the chunk in which a task starts or ends,
+   * so the caller can tie the task to that chunk's position in the compressed file. A start is also reported after
+   * the last doc (a task that never gets docs); `finish` returns only real tasks.
+   */
+  onTaskStart?: (uncompressedStart: number) => void;
+  onTaskEnd?: (uncompressedEnd: number) => void;
 
   constructor(private readonly maxDocs: number, private readonly maxBytes: number) {}
 
@@ -54,6 +60,10 @@ export class TaskCutter {
   }
 
   push(chunk: Buffer): void {
+    if (!this.started) {
+      this.started = true;
+      this.onTaskStart?.(0);
+    }
     let search = 0;
     for (;;) {
       const newline = chunk.indexOf(NEWLINE, search);
@@ -105,12 +115,14 @@ export class TaskCutter {
     if (this.task.doc_count >= this.maxDocs || end - this.task.uncompressed_start >= this.maxBytes) {
       this.closeTask(end);
       this.task = this.newTask(this.docs, this.lines + 1, end);
+      this.onTaskStart?.(end);
     }
   }
 
   private closeTask(end: number): void {
     const { hash, ...cut } = this.task;
     this.cuts.push({ ...cut, uncompressed_end: end, ids_sha256: hash.digest('hex') });
+    this.onTaskEnd?.(end);
   }
 
   private newTask(firstDoc: number, firstLine: number, start: number): Omit<TaskCut, 'uncompressed_end' | 'ids_sha256'> & { hash: Hash } {
@@ -125,15 +137,6 @@ export function taskId(dumpName: string, ordinal: number): string {
 export interface DumpScan {
   entry: DumpEntry;
   tasks: Task[];
-}
-
-/** Scan one dump from its start; every task decodes from the file start (the `start` access). */
-export async function scanDumpFromStart(dump: DumpFile, options: ManifestOptions): Promise<DumpScan> {
-  const cutter = new TaskCutter(options.maxDocsPerTask, options.maxTaskBytes);
-  const source = await storeFor(dump.uri).read(dump.uri);
-  for await (const chunk of decoderFor(dump.compression)(source, dump.uri)) cutter.push(chunk);
-  const access: Access = { kind: 'start' };
-  return toScan(dump, cutter, cutter.finish().map((cut, i) => ({ ...cut, task_id: taskId(dump.name, i), dump: dump.name, access })));
 }
 
 export function toScan(dump: DumpFile, cutter: TaskCutter, tasks: Task[]): DumpScan {

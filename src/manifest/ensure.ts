@@ -2,8 +2,9 @@ import { InputError } from '../config/errors.js';
 import { resolveDumps, type ResolveOptions } from '../dumps/layout.js';
 import type { Logger } from '../observability/logger.js';
 import { storeFor } from '../storage/index.js';
-import { buildManifest, scanDumpFromStart, type ManifestOptions } from './build.js';
-import { readManifest, writeManifest } from './io.js';
+import { scanDump } from './access.js';
+import { buildManifest, type ManifestOptions } from './build.js';
+import { manifestFolderOf, readManifest, writeManifest } from './io.js';
 import type { Manifest } from './schema.js';
 
 /** Create the manifest of a set of dumps (one scan per dump) and write it with its index files. */
@@ -14,7 +15,8 @@ export async function createManifest(
   logger: Logger,
 ): Promise<Manifest> {
   const dumps = await resolveDumps(dumpUris, options);
-  const manifest = await buildManifest(dumps, options, (dump) => scanDumpFromStart(dump, options), logger);
+  const folder = manifestFolderOf(manifestUri);
+  const manifest = await buildManifest(dumps, options, (dump) => scanDump(dump, options, folder), logger);
   await writeManifest(manifestUri, manifest);
   logger.info({ manifest: manifestUri, tasks: manifest.totals.tasks, docs: manifest.totals.docs }, 'manifest written');
   return manifest;

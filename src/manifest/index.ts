@@ -1,7 +1,6 @@
 export { ManifestSchema, TaskSchema, MANIFEST_VERSION, type Manifest, type Task, type Access, type DumpEntry } from './schema.js';
 export {
   buildManifest,
-  scanDumpFromStart,
   TaskCutter,
   taskId,
   DEFAULT_MAX_DOCS_PER_TASK,
@@ -9,5 +8,5 @@ export {
   type ManifestOptions,
   type DumpScan,
 } from './build.js';
-export { readManifest, writeManifest, serializeManifest, indexPrefixOf } from './io.js';
+export { readManifest, writeManifest, serializeManifest, manifestFolderOf } from './io.js';
 export { createManifest, ensureManifest } from './ensure.js';

@@ -17,7 +17,8 @@ export async function writeManifest(uri: string, manifest: Manifest): Promise<vo
   await storeFor(uri).write(uri, serializeManifest(manifest));
 }
 
-/** The folder beside the manifest that holds access-point indexes. */
-export function indexPrefixOf(manifestUri: string): string {
-  return manifestUri.slice(0, manifestUri.lastIndexOf('/') + 1) + 'index/';
+/** The manifest's folder: index files are referenced relative to it. */
+export function manifestFolderOf(manifestUri: string): string {
+  const slash = manifestUri.lastIndexOf('/');
+  return slash === -1 ? '.' : manifestUri.slice(0, slash);
 }

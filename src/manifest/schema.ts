@@ -6,24 +6,26 @@ export const MANIFEST_VERSION = 1;
 
 const count = z.number().int().nonnegative();
 
-/** Where a task starts decoding. `start`: from the beginning of the file (small files, or no index). */
+/** Where a task starts decoding: an access point recorded by the manifest pass. */
 export const AccessSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('start') }),
   z.object({
     kind: z.literal('gzip'),
-    /** The index file (under the manifest's `index/`) and the access point's number in it. */
+    /** The access point's file, relative to the manifest's folder (`index/<dump>/…`). */
     index: z.string().min(1),
-    point: count,
     compressed_offset: count,
+    /** Exclusive end of the compressed bytes the task needs: it reads exactly [compressed_offset, compressed_end). */
+    compressed_end: count,
     uncompressed_offset: count,
   }),
   z.object({
     kind: z.literal('bzip2'),
+    /** The dump's block list, relative to the manifest's folder. */
     index: z.string().min(1),
     /** First and one-past-last block of the task, in the index's block list. */
     first_block: count,
     end_block: count,
     compressed_offset: count,
+    compressed_end: count,
     uncompressed_offset: count,
   }),
 ]);

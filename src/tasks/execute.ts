@@ -13,6 +13,8 @@ import { checkDumpUnchanged, openTaskStream } from './open.js';
 
 export interface ExecuteOptions {
   manifest: Manifest;
+  /** Folder of the manifest: access-point index files are resolved against it. */
+  manifestFolder: string;
   outputPrefix: string;
   pool: TokenizerPool;
   logger: Logger;
@@ -77,7 +79,7 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   };
 
   try {
-    const { decoded, skipBytes } = await openTaskStream(task, dump);
+    const { decoded, skipBytes } = await openTaskStream(task, dump, options.manifestFolder);
     const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
     // Results are written strictly in batch order while later batches are already being tokenized.
     const inFlight: Array<Promise<BatchResult>> = [];

@@ -1,7 +1,11 @@
+import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
 import { TaskFailure } from '../config/errors.js';
-import { decoderFor } from '../dumps/decode.js';
+import { parseJson, parseWith } from '../config/validate.js';
+import { Bzip2DataError, decodeBzip2, realignBzip2Blocks } from '../dumps/bzip2-blocks.js';
+import { GzipDataError, decodeAccessPoint, inflateFromAccessPoint } from '../dumps/gzip-access.js';
 import type { DumpEntry, Task } from '../manifest/schema.js';
-import { storeFor } from '../storage/index.js';
+import { joinUri, readBytes, storeFor } from '../storage/index.js';
 
 export interface TaskStream {
   decoded: AsyncIterable<Buffer>;
@@ -21,15 +25,47 @@ export async function checkDumpUnchanged(dump: DumpEntry): Promise<void> {
   }
 }
 
-/** Decoded bytes for a task, starting at its access point. */
-export async function openTaskStream(task: Task, dump: DumpEntry): Promise<TaskStream> {
+/**
+ * Decoded bytes for a task, starting at its access point: a ranged read of only the compressed bytes the task needs
+ * (never the file from its start), decoded from there.
+ */
+export async function openTaskStream(task: Task, dump: DumpEntry, manifestFolder: string): Promise<TaskStream> {
   const what = `${dump.uri} (task ${task.task_id})`;
-  switch (task.access.kind) {
-    case 'start': {
-      const source = await storeFor(dump.uri).read(dump.uri);
-      return { decoded: decoderFor(dump.compression)(source, what), skipBytes: task.uncompressed_start };
+  const access = task.access;
+  const store = storeFor(dump.uri);
+  switch (access.kind) {
+    case 'gzip': {
+      const point = decodeAccessPoint(gunzipSync(await readBytes(joinUri(manifestFolder, access.index))));
+      const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
+      return { decoded: explainErrors(inflateFromAccessPoint(point, source), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
     }
-    default:
-      throw new TaskFailure(`${what}: access kind ${task.access.kind} is not supported by this program version`);
+    case 'bzip2': {
+      const indexUri = joinUri(manifestFolder, access.index);
+      const blocks = parseWith(BlockListSchema, parseJson(gunzipSync(await readBytes(indexUri)).toString('utf8'), indexUri), indexUri);
+      const run = blocks.slice(access.first_block, access.end_block);
+      const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
+      return { decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source)), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
+    }
+  }
+}
+
+const BlockListSchema = z.array(
+  z.object({
+    bitOffset: z.number().int().nonnegative(),
+    bitLength: z.number().int().positive(),
+    blockCrc: z.number().int(),
+    level: z.number().int().min(1).max(9),
+    stream: z.number().int().nonnegative(),
+    streamCrc: z.number().int().optional(),
+  }),
+);
+
+/** Codec errors become task failures that name the dump and task. */
+async function* explainErrors(decoded: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
+  try {
+    yield* decoded;
+  } catch (error) {
+    if (error instanceof GzipDataError || error instanceof Bzip2DataError) throw new TaskFailure(`${what}: ${error.message}`);
+    throw error;
   }
 }
