@@ -88,13 +88,11 @@ export class TaskCutter {
   /** Finish at end of input: a last line without a newline, or an index line without its document, still counts. */
   finish(): TaskCut[] {
     const pendingLine = this.offset > this.lineStart;
-    if (this.lines % 2 === 0 && pendingLine) {
-      this.noteIndexLine(Buffer.concat(this.indexCarry));
-      this.lines++;
-    } else if (pendingLine) {
-      this.lines++;
-    }
-    if (this.lines % 2 === 1) this.endDoc(this.offset);
+    if (pendingLine && this.lines % 2 === 0) this.noteIndexLine(Buffer.concat(this.indexCarry));
+    if (pendingLine) this.lines++;
+    // The last doc ended without a newline, or the dump ends after an index line: either way it is a doc
+    // (the task reports a missing document line with its line number).
+    if (pendingLine || this.lines % 2 === 1) this.endDoc(this.offset);
     if (this.task.doc_count > 0) this.closeTask(this.offset);
     return this.cuts;
   }
