@@ -1,9 +1,11 @@
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { cliOutput, ensureCli } from '../lib/cli.js';
 import { mainDump, type DumpFile } from '../lib/corpus.js';
 import { median, runMeasured, runProbe } from '../lib/measure.js';
 import type { SectionResult, Table } from '../lib/report.js';
 import { ensureTool } from '../lib/tools.js';
-import { loadOurDecoder } from './ours.js';
+import { freshPrefix } from '../pipeline/index.js';
 
 export interface DecodeOptions {
   quick: boolean;
@@ -13,6 +15,7 @@ export interface DecodeOptions {
 interface Sample {
   wallS: number;
   cpuS: number;
+  source?: string;
 }
 
 interface Contender {
@@ -33,19 +36,21 @@ export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
   for (const format of ['gzip', 'bzip2'] as const) {
     const dump = await mainDump(opts.quick, format);
     const contenders: Contender[] = [];
-    const ours = await loadOurDecoder(format);
-    if (ours) {
-      notes.push(`${format} ours = ${ours.source}`);
-      contenders.push({ name: 'ours', run: (d) => runProbe<Sample>('decode/node-probe.ts', [format, d.path]) });
+    const skip = await ensureCli();
+    if (skip) {
+      notes.push(`SKIP ours (${format}): ${skip}`);
     } else {
-      notes.push(`SKIP ours (${format}): our reader has no ${format} path yet`);
+      // One task covering the whole dump: the probe then reads it exactly as run-tasks reads a task.
+      const manifest = join(await freshPrefix('decode', format), 'manifest.json');
+      await cliOutput(['manifest', '--dump', dump.path, '--manifest-uri', manifest, '--max-docs-per-task', String(dump.docs + 1), '--max-task-mb', '100000']);
+      contenders.push({ name: 'ours', run: () => runProbe<Sample>('decode/node-probe.ts', [manifest]) });
     }
     if (format === 'gzip') {
       contenders.push(external('zcat', 'zcat', []));
     } else {
       contenders.push(external('bzip2 -dc', 'bzip2', ['-dc']));
-      const skip = ensureTool('lbzip2', 'lbzip2');
-      if (skip) notes.push(`SKIP lbzip2: ${skip}`);
+      const noLbzip2 = ensureTool('lbzip2', 'lbzip2');
+      if (noLbzip2) notes.push(`SKIP lbzip2: ${noLbzip2}`);
       else {
         contenders.push(external('lbzip2 -dc -n1', 'lbzip2', ['-dc', '-n1']));
         const n = availableParallelism();
@@ -57,6 +62,8 @@ export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
     for (let rep = 0; rep < opts.repeats; rep++) {
       for (const c of contenders) samples.set(c.name, [...(samples.get(c.name) ?? []), await c.run(dump)]);
     }
+    const ourSource = samples.get('ours')?.[0]?.source;
+    if (ourSource) notes.push(`${format} ours = ${ourSource} of a one-task manifest covering the dump`);
     const mb = dump.uncompressedBytes / 1e6;
     const rows = contenders.map((c) => {
       const s = samples.get(c.name)!;

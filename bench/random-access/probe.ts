@@ -6,19 +6,20 @@
  * Prints one JSON line.
  */
 import { median } from '../lib/measure.js';
-import { readManifest, type Task } from '../../src/manifest/index.js';
+import { manifestFolderOf, readManifest, type Task } from '../../src/manifest/index.js';
 import { openTaskStream } from '../../src/tasks/open.js';
 
 const [manifestUri, repeatsArg = '3'] = process.argv.slice(2);
 if (!manifestUri) throw new Error('usage: probe.ts MANIFEST_URI [REPEATS]');
 const manifest = await readManifest(manifestUri);
+const folder = manifestFolderOf(manifestUri);
 
 /** Decode one task; stop at its first doc (untilEnd false) or after its last byte. */
 async function readTask(task: Task, untilEnd: boolean): Promise<{ bytes: number; firstDocS: number }> {
   const dump = manifest.dumps.find((d) => d.name === task.dump);
   if (!dump) throw new Error(`task ${task.task_id}: dump ${task.dump} not in the manifest`);
   const t0 = process.hrtime.bigint();
-  const { decoded, skipBytes } = await openTaskStream(task, dump);
+  const { decoded, skipBytes } = await openTaskStream(task, dump, folder);
   const need = skipBytes + (task.uncompressed_end - task.uncompressed_start);
   let bytes = 0;
   let firstDocS = Number.NaN;
