@@ -64,6 +64,9 @@ export function run(
         stderr: Buffer.concat(err).toString('utf8'),
       }),
     );
+    // A command may exit before reading all its input (kubectl on a validation error): its exit
+    // code and stderr tell what happened, the broken pipe adds nothing.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

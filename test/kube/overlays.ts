@@ -190,12 +190,17 @@ export interface K8sObject {
 export async function render(kubectl: string, dir: string, root: string = repoRoot): Promise<{ yaml: string; objects: K8sObject[] }> {
   const r = await run(kubectl, ['kustomize', '--load-restrictor=LoadRestrictionsNone', path.join(root, dir)]);
   if (r.code !== 0) throw new Error(`kubectl kustomize ${dir} failed: ${r.stderr.trim()}`);
-  const objects = YAML.parseAllDocuments(r.stdout)
+  // YAML 1.1, as kubectl and the API server's YAML decoder read it
+  const objects = YAML.parseAllDocuments(r.stdout, { version: '1.1' })
     .map((d) => d.toJS() as unknown)
     .filter((o): o is K8sObject => typeof o === 'object' && o !== null && 'kind' in o);
   return { yaml: r.stdout, objects };
 }
 
-export function toYaml(objects: readonly K8sObject[]): string {
-  return objects.map((o) => YAML.stringify(o)).join('---\n');
+/**
+ * Objects as one JSON `v1 List` for `kubectl apply -f -`. JSON, not re-serialised YAML: kubectl reads
+ * YAML 1.1, where a plain `no` written by a YAML 1.2 serialiser turns into the boolean false.
+ */
+export function asList(objects: readonly K8sObject[]): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
 }

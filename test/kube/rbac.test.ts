@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchCrds, installCrds } from './crds.js';
 import { kubernetesVersion, startKube, type KubeCluster } from './harness.js';
-import { render, toYaml, type K8sObject } from './overlays.js';
+import { render, asList, type K8sObject } from './overlays.js';
 
 const APP = 'apps/wiki-tokenizer/base';
 const OTHER_NS = 'tw-rbac-other';
@@ -53,7 +53,7 @@ beforeAll(async () => {
     const r = await cluster.kubectl(['create', 'namespace', n]);
     if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
   }
-  const applied = await cluster.kubectl(['apply', '--server-side', '--field-manager=tokenize-wiki-test', '-f', '-'], { input: toYaml(rbac) });
+  const applied = await cluster.kubectl(['apply', '--server-side', '--field-manager=tokenize-wiki-test', '-f', '-'], { input: asList(rbac) });
   if (applied.code !== 0) throw new Error(`applying ${APP} RBAC: ${applied.stderr.trim()}`);
   submitter = await cluster.serviceAccountKubeconfig(ns, serviceAccount);
 }, 60 * 60_000); // a first run builds kube-apiserver, kubectl and etcd from source
