@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import type { TestProject } from 'vitest/node';
+import { ensureRayVenv, startRayHead, type RayConnection, type RayHead } from './ray.js';
+// Only modules that do not import 'vitest' itself: global setup runs outside the test workers.
+import { ensureWeed, envFor, startS3Server, type S3Connection } from './s3-server.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    s3: S3Connection;
+    /** null when no selected test file uses Ray (see `needsRay`). */
+    ray: RayConnection | null;
+  }
+}
+
+/** How a test file says it needs the Ray head; the harness scans the selected files for it. */
+const USES_RAY = /\brayConnection\(|\binject\(\s*['"]ray['"]\s*\)/;
+
+/**
+ * Starting a Ray head costs tens of seconds of CPU on a 2-core machine, so it only starts when a selected test file
+ * uses it. TW_TEST_RAY=1 / TW_TEST_RAY=0 force it on / off.
+ */
+async function needsRay(project: TestProject): Promise<boolean> {
+  if (process.env.TW_TEST_RAY === '1') return true;
+  if (process.env.TW_TEST_RAY === '0') return false;
+  // The CLI file filters (`vitest run test/runs`) are not public API; without them every test file counts.
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
+  const { testFiles } = await project.globTestFiles(filters);
+  return testFiles.some((file) => USES_RAY.test(readFileSync(file, 'utf8')));
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const withRay = await needsRay(project);
+  const started = Date.now();
+  // Installs first and in parallel (a Go build and a pip install on a fresh machine), then the servers.
+  await Promise.all([ensureWeed(), withRay ? ensureRayVenv() : Promise.resolve('')]);
+  const s3 = await startS3Server();
+  let ray: RayHead | undefined;
+  try {
+    ray = withRay ? await startRayHead({ env: envFor(s3.connection) }) : undefined;
+  } catch (err) {
+    await s3.stop();
+    throw err;
+  }
+  project.provide('s3', s3.connection);
+  project.provide('ray', ray?.connection ?? null);
+  const what = ray ? `S3 at ${s3.connection.endpoint}, Ray at ${ray.connection.dashboardUrl}` : `S3 at ${s3.connection.endpoint}`;
+  console.log(`[harness] ${what} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  let stopping: Promise<void> | undefined;
+  const teardown = (): Promise<void> => {
+    stopping ??= Promise.allSettled([ray?.stop(), s3.stop()]).then(() => undefined);
+    return stopping;
+  };
+  // On Ctrl-C the servers (own process groups) get no signal from the terminal, so stop them before leaving.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await teardown();
+  };
+}

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+/** Repository root (this file lives in test/harness/). */
+export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Where built binaries and venvs are kept between runs; TW_CACHE_DIR overrides it. */
+export function cacheRoot(): string {
+  return process.env.TW_CACHE_DIR || join(homedir(), '.cache', 'tokenize-wiki');
+}
+
+const HarnessVersions = z.object({
+  ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a PyPI release like 2.52.0'),
+  // A Go module version of github.com/seaweedfs/seaweedfs (the proxy only has pseudo-versions).
+  seaweedfs: z.string().regex(/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'expected a Go module version like v0.0.0-2026…'),
+});
+export type HarnessVersions = z.infer<typeof HarnessVersions>;
+
+/** The pins the harness installs, read from versions.yaml (the only place versions live). */
+export function harnessVersions(file: string = join(repoRoot, 'versions.yaml')): HarnessVersions {
+  const parsed = HarnessVersions.safeParse(parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${file}: key "${issue?.path.join('.') ?? '?'}": ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { cacheRoot, harnessVersions } from './paths.js';
+import { GiveUp, freePorts, isAlive, killOnExit, run, stopGroup, waitFor, withLock } from './proc.js';
+
+/** How tests reach the S3 server: static credentials, path-style addressing, loopback only. */
+export interface S3Connection {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3Server {
+  connection: S3Connection;
+  /** Process-group id of the server (it leads its own group). */
+  pid: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+const CREDENTIALS = { accessKeyId: 'tokenize-wiki-test', secretAccessKey: 'tokenize-wiki-test-secret' } as const;
+const MODULE = 'github.com/seaweedfs/seaweedfs';
+
+const GoModDownload = z.object({ Dir: z.string().optional(), Error: z.string().optional() });
+
+/**
+ * Path to a `weed` binary of the pinned SeaweedFS, built from the Go module source on first use. `go install
+ * module@version` refuses modules whose go.mod has replace directives, so the module is downloaded through the Go
+ * proxy, copied to a writable folder and built there.
+ */
+export async function ensureWeed(version: string = harnessVersions().seaweedfs): Promise<string> {
+  const dir = join(cacheRoot(), `seaweedfs-${version}`);
+  const bin = join(dir, 'weed');
+  if (existsSync(bin)) return bin;
+  return withLock(`${dir}.lock`, 45 * 60_000, async () => {
+    if (existsSync(bin)) return bin;
+    const started = Date.now();
+    const info = GoModDownload.parse(JSON.parse(await run('go', ['mod', 'download', '-json', `${MODULE}@${version}`])));
+    if (info.Dir === undefined) throw new Error(`go mod download ${MODULE}@${version}: ${info.Error ?? 'no Dir'}`);
+    const src = join(dir, 'src');
+    rmSync(src, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    cpSync(info.Dir, src, { recursive: true });
+    makeWritable(src); // module-cache files are read-only; the copy must be removable
+    await run('go', ['build', '-ldflags=-s -w', '-o', `${bin}.tmp`, './weed'], { cwd: src });
+    renameSync(`${bin}.tmp`, bin);
+    rmSync(src, { recursive: true, force: true });
+    writeFileSync(join(dir, 'build-seconds'), `${((Date.now() - started) / 1000).toFixed(0)}\n`);
+    return bin;
+  });
+}
+
+function makeWritable(path: string): void {
+  const stat = statSync(path);
+  chmodSync(path, stat.mode | 0o200);
+  if (stat.isDirectory()) for (const entry of readdirSync(path)) makeWritable(join(path, entry));
+}
+
+/**
+ * Starts `weed server` (master, volume, filer and S3 gateway in one process) on free loopback ports with a
+ * throw-away data folder, and waits until a bucket can be created and written.
+ */
+export async function startS3Server(): Promise<S3Server> {
+  const weed = await ensureWeed();
+  // Every listener gets an explicit port: the defaults (and port+10000 for gRPC) collide between parallel servers.
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = await freePorts(8);
+  const dataDir = mkdtempSync('/tmp/tw-s3-');
+  writeFileSync(
+    join(dataDir, 's3.json'),
+    JSON.stringify({
+      identities: [
+        {
+          name: 'tokenize-wiki-test',
+          credentials: [{ accessKey: CREDENTIALS.accessKeyId, secretKey: CREDENTIALS.secretAccessKey }],
+          actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'],
+        },
+      ],
+    }),
+  );
+  // One volume per bucket instead of 7, and no start-up hold on allocation: tests make many small buckets.
+  writeFileSync(join(dataDir, 'master.toml'), '[master.volume_growth]\ncopy_1 = 1\nallocation_deferral = "0s"\n');
+  const log = openSync(join(dataDir, 'weed.log'), 'a');
+  const child = spawn(
+    weed,
+    [
+      `-logdir=${dataDir}`,
+      `-config_dir=${dataDir}`,
+      'server',
+      '-ip=127.0.0.1',
+      '-ip.bind=127.0.0.1',
+      `-dir=${dataDir}`,
+      '-volume.max=0',
+      '-master.volumeSizeLimitMB=256',
+      '-master.telemetry=false',
+      '-volume.preStopSeconds=0',
+      `-master.port=${master}`,
+      `-master.port.grpc=${masterGrpc}`,
+      `-volume.port=${volume}`,
+      `-volume.port.grpc=${volumeGrpc}`,
+      '-filer',
+      `-filer.port=${filer}`,
+      `-filer.port.grpc=${filerGrpc}`,
+      '-s3',
+      `-s3.port=${s3}`,
+      `-s3.port.grpc=${s3Grpc}`,
+      '-s3.port.iceberg=0',
+      '-s3.port.lance=0',
+      `-s3.config=${join(dataDir, 's3.json')}`,
+    ],
+    { cwd: dataDir, detached: true, stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${weed}`);
+  child.unref();
+  const connection: S3Connection = { endpoint: `http://127.0.0.1:${s3}`, region: 'us-east-1', ...CREDENTIALS };
+  const server: S3Server = {
+    connection,
+    pid,
+    dataDir,
+    async stop() {
+      await stopGroup(pid, 1000); // the data is thrown away, so a slow graceful shutdown (15 s+) buys nothing
+      forget();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  const forget = killOnExit(pid);
+  try {
+    await waitUntilWritable(connection, pid, dataDir);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+async function waitUntilWritable(connection: S3Connection, pid: number, dataDir: string): Promise<void> {
+  const client = s3Client(connection);
+  const Bucket = 'harness-probe';
+  const logTail = (): string => readFileSync(join(dataDir, 'weed.log'), 'utf8').slice(-3000);
+  try {
+    await waitFor('the S3 gateway to list buckets', 60_000, async () => {
+      if (!isAlive(pid)) throw new GiveUp('weed server exited');
+      await client.send(new ListBucketsCommand({}));
+      return true;
+    });
+    // The first write allocates a volume; doing it here keeps that delay out of the first test.
+    await waitFor('the S3 gateway to accept a write', 60_000, async () => {
+      await client.send(new CreateBucketCommand({ Bucket })).catch((err: unknown) => {
+        if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
+      });
+      await client.send(new PutObjectCommand({ Bucket, Key: 'probe', Body: 'ok' }));
+      return true;
+    });
+    await client.send(new DeleteObjectCommand({ Bucket, Key: 'probe' }));
+    await client.send(new DeleteBucketCommand({ Bucket }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- weed.log ---\n${logTail()}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+export type S3Env = {
+  AWS_ENDPOINT_URL_S3: string;
+  AWS_ACCESS_KEY_ID: string;
+  AWS_SECRET_ACCESS_KEY: string;
+  AWS_REGION: string;
+};
+
+/** The environment with which the program (SDK default chain) reaches a given S3 server. */
+export function envFor(connection: S3Connection): S3Env {
+  return {
+    AWS_ENDPOINT_URL_S3: connection.endpoint,
+    AWS_ACCESS_KEY_ID: connection.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: connection.secretAccessKey,
+    AWS_REGION: connection.region,
+  };
+}
+
+export function s3Client(connection: S3Connection): S3Client {
+  return new S3Client({
+    endpoint: connection.endpoint,
+    region: connection.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
+  });
+}
