@@ -27,40 +27,81 @@ export async function* scanBzip2Blocks(compressed: AsyncIterable<Uint8Array>): A
 }
 
 /**
- * A standalone .bz2 stream holding a contiguous run of blocks: "BZh<level>", the blocks' bits shifted
- * to start at bit 32, the end-of-stream marker and the combined CRC. `compressed` yields the file's
- * bytes from byte floor(blocks[0].bitOffset / 8) on (it may run past the last block).
+ * Standalone .bz2 data for a run of consecutive blocks, as listed by decodeBzip2Blocks: per source
+ * stream the run touches, "BZh<level>", the blocks' bits shifted to a byte boundary, the end-of-stream
+ * marker and the combined CRC of those blocks. `compressed` yields the file's bytes from byte
+ * floor(blocks[0].bitOffset / 8) on (it may run past the last block).
  */
 export async function* realignBzip2Blocks(
   blocks: readonly Bzip2Block[],
   compressed: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const first = blocks[0];
-  if (!first) throw new Error('realignBzip2Blocks: no blocks given');
-  checkRun(blocks);
-  const last = blocks[blocks.length - 1]!;
-  const startBit = first.bitOffset;
-  const endBit = last.bitOffset + last.bitLength;
+  const runs = streamRuns(blocks);
+  const endBit = runs[runs.length - 1]!.endBit;
   const sink = new BitSink();
-  sink.bytes(Buffer.from(`BZh${first.level}`), 0, 4);
-  let chunkBit = Math.floor(startBit / 8) * 8; // absolute bit offset of the current chunk's first bit
+  let r = 0; // current run
+  let inRun = false; // its header is written
+  let chunkBit = Math.floor(runs[0]!.startBit / 8) * 8; // absolute bit offset of the current chunk's first bit
   for await (const chunk of compressed) {
-    const from = Math.max(startBit, chunkBit) - chunkBit;
-    const to = Math.min(endBit, chunkBit + chunk.length * 8) - chunkBit;
-    if (to > from) copyBits(sink, chunk, from, to);
-    chunkBit += chunk.length * 8;
-    if (chunkBit >= endBit) break;
+    const chunkEnd = chunkBit + chunk.length * 8;
+    while (r < runs.length && runs[r]!.startBit < chunkEnd) {
+      const run = runs[r]!;
+      if (!inRun) {
+        sink.bytes(Buffer.from(`BZh${run.level}`), 0, 4);
+        inRun = true;
+      }
+      const from = Math.max(run.startBit, chunkBit) - chunkBit;
+      const to = Math.min(run.endBit, chunkEnd) - chunkBit;
+      if (to > from) copyBits(sink, chunk, from, to);
+      if (run.endBit > chunkEnd) break;
+      writeStreamEnd(sink, run.crc);
+      r += 1;
+      inRun = false;
+    }
+    chunkBit = chunkEnd;
     const out = sink.take();
     if (out.length > 0) yield out;
+    if (chunkBit >= endBit) return;
   }
-  if (chunkBit < endBit) {
-    throw new Bzip2DataError(
-      `truncated bzip2 input: blocks end at bit ${endBit} but the input ends at byte ${chunkBit / 8}`,
-      chunkBit,
-    );
+  throw new Bzip2DataError(
+    `truncated bzip2 input: blocks end at bit ${endBit} but the input ends at byte ${chunkBit / 8}`,
+    chunkBit,
+  );
+}
+
+interface StreamRun {
+  startBit: number;
+  endBit: number;
+  level: number;
+  crc: number;
+}
+
+/** Split a run of blocks at source stream boundaries, checking that no block is left out. */
+function streamRuns(blocks: readonly Bzip2Block[]): StreamRun[] {
+  const first = blocks[0];
+  if (!first) throw new Error('realignBzip2Blocks: no blocks given');
+  const runs: StreamRun[] = [];
+  let crc = 0;
+  let run: StreamRun = { startBit: first.bitOffset, endBit: first.bitOffset, level: first.level, crc: 0 };
+  for (const [i, b] of blocks.entries()) {
+    const prev = blocks[i - 1];
+    if (prev && b.stream === prev.stream) {
+      if (b.bitOffset !== prev.bitOffset + prev.bitLength) {
+        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
+      }
+    } else if (prev) {
+      if (b.stream < prev.stream || prev.streamCrc === undefined) {
+        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
+      }
+      runs.push({ ...run, crc });
+      run = { startBit: b.bitOffset, endBit: b.bitOffset, level: b.level, crc: 0 };
+      crc = 0;
+    }
+    crc = (((crc << 1) | (crc >>> 31)) ^ b.blockCrc) >>> 0;
+    run.endBit = b.bitOffset + b.bitLength;
   }
-  writeStreamEnd(sink, combinedCrc(blocks));
-  yield sink.take();
+  runs.push({ ...run, crc });
+  return runs;
 }
 
 /**
@@ -436,19 +477,6 @@ export function combinedCrc(blocks: readonly Bzip2Block[]): number {
   let c = 0;
   for (const b of blocks) c = (((c << 1) | (c >>> 31)) ^ b.blockCrc) >>> 0;
   return c;
-}
-
-function checkRun(blocks: readonly Bzip2Block[]): void {
-  for (let i = 1; i < blocks.length; i++) {
-    const prev = blocks[i - 1]!;
-    const b = blocks[i]!;
-    if (b.bitOffset !== prev.bitOffset + prev.bitLength) {
-      throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
-    }
-    if (b.level !== prev.level) {
-      throw new Error(`realignBzip2Blocks: blocks at bits ${prev.bitOffset} and ${b.bitOffset} have different levels`);
-    }
-  }
 }
 
 function countNewlines(buf: Buffer, from: number, to: number): number {
