@@ -5,7 +5,11 @@ import { registerBuckets } from './buckets.js';
 import { registerLifecycle } from './lifecycle.js';
 import { registerManifest } from './manifest.js';
 import { registerRun } from './run.js';
+import { registerRequeue } from './requeue.js';
 import { registerRunTasks } from './run-tasks.js';
+import { registerStage } from './stage.js';
+import { registerStatus } from './status.js';
+import { registerSubmit } from './submit.js';
 import { registerSynth } from './synth.js';
 import { registerVerify } from './verify.js';
 
@@ -15,7 +19,7 @@ export function buildProgram(): Command {
     .version(programVersion)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerSynth, registerManifest, registerRunTasks, registerRun, registerVerify, registerBuckets, registerLifecycle]) register(program);
+  for (const register of [registerSynth, registerStage, registerManifest, registerRunTasks, registerRun, registerVerify, registerBuckets, registerLifecycle, registerSubmit, registerStatus, registerRequeue]) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,0 +1,12 @@
+export { RunFileSchema, loadRunFile, parseRunFile, manifestOptionsOf, type RunFile, type Backend } from './run-file.js';
+export { jobId, batchOf, MAX_JOB_NAME } from './names.js';
+export * from './backends/index.js';
+export { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type Limits, type JobEvent, type JobReason, type Submission } from './decide.js';
+export { reconcileOnce, LeaseLost, type ReconcileDeps, type TickReport } from './reconcile.js';
+export { StoreLease, KubeLease, AllLeases, runStoreLease, leaseFor, leaseHolder, kubeLeaseStep, type Lease, type LeaseStatus, type KubeLeaseStep } from './lease.js';
+export { loadRunState, saveRunState, STATE_FILES, type RunState, type RecordedJob } from './state.js';
+export { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
+export { readStatus, formatStatus } from './status.js';
+export { requeueTasks, type RequeueResult } from './requeue.js';
+export { SubmitterMetrics, METRIC_NAMES } from './metrics.js';
+export { startDaemon, type Daemon, type DaemonOptions } from './daemon.js';

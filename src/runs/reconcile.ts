@@ -1,0 +1,162 @@
+import { TaskFailure, messageOf } from '../config/errors.js';
+import { ensureManifest } from '../manifest/index.js';
+import type { Logger } from '../observability/logger.js';
+import { joinUri, storeFor } from '../storage/index.js';
+import { completeRun } from '../tasks/complete.js';
+import { listDoneTaskIds } from '../tasks/marker.js';
+import { runTasksEntrypoint, type JobBackend } from './backends/types.js';
+import { decide, jobsToExplain, reasonFromLog, type JobEvent, type JobReason, type Submission } from './decide.js';
+import type { Lease, LeaseStatus } from './lease.js';
+import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
+import { manifestOptionsOf, type RunFile } from './run-file.js';
+import { loadRunState, saveRunState, STATE_FILES, writeState } from './state.js';
+
+export interface ReconcileDeps {
+  backend: JobBackend;
+  lease: Lease;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What one tick saw and did (for logs, `submit --once` output and metrics). */
+export interface TickReport {
+  /** false: another submitter holds the lease, so this tick did nothing. */
+  acted: boolean;
+  lease: LeaseStatus;
+  progress?: RunProgress;
+  submitted: Submission[];
+  stopped: string[];
+  deleted: string[];
+  events: JobEvent[];
+  quarantined: string[];
+}
+
+export class LeaseLost extends TaskFailure {
+  override name = 'LeaseLost';
+}
+
+const LOG_TAIL_CHARS = 20_000;
+
+/**
+ * One reconcile tick: take the run's lease, ensure the manifest, read markers (done) and this run's jobs, let
+ * `decide` say what ended, what to stop, delete and submit, do it, write the state files and `state/progress.json`,
+ * and when every task has a marker verify the run and write `_SUCCESS`. Safe to kill at any point and run again:
+ * markers decide what is done, and jobs submitted but not yet recorded are adopted from the backend's list.
+ */
+export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<TickReport> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger.child({ run_id: run.run_id });
+  const lease = await deps.lease.acquire();
+  const report: TickReport = { acted: false, lease, submitted: [], stopped: [], deleted: [], events: [], quarantined: [] };
+  if (!lease.held) {
+    logger.info({ lease_holder: lease.holder, lease_expires_at: lease.expires_at }, 'another submitter holds the lease; nothing to do this tick');
+    return report;
+  }
+  report.acted = true;
+  try {
+    const prefix = run.output_prefix;
+    const manifest = await ensureManifest(run.dumps, run.manifest_uri, manifestOptionsOf(run), logger);
+    // Creating a manifest can outlast the lease; never act on a lease someone else has taken since.
+    if (!(await deps.lease.renew())) throw new LeaseLost('lost the lease while preparing the manifest');
+    const taskIds = manifest.tasks.map((t) => t.task_id);
+    const known = new Set(taskIds);
+    const [state, allDone, backendJobs] = await Promise.all([loadRunState(prefix), listDoneTaskIds(prefix), deps.backend.list(run.run_id)]);
+    const done = new Set([...allDone].filter((id) => known.has(id)));
+
+    const reasons = new Map<string, JobReason>();
+    for (const id of jobsToExplain(state.jobs, backendJobs)) {
+      reasons.set(id, reasonFromLog(await deps.backend.logsTail(id, LOG_TAIL_CHARS).catch(() => '')));
+    }
+    const decision = decide({
+      runId: run.run_id,
+      taskIds,
+      done,
+      jobs: state.jobs,
+      attempts: state.attempts,
+      quarantine: state.quarantine,
+      backendJobs,
+      reasons,
+      limits: {
+        tasksPerJob: run.tasks_per_job,
+        maxJobsInFlight: run.max_jobs_in_flight,
+        maxAttempts: run.max_attempts,
+        jobTimeoutSeconds: run.job_timeout_seconds,
+        jobTtlSeconds: run.rayjob_ttl_seconds,
+        paused: run.paused,
+      },
+      now: now(),
+    });
+    for (const event of decision.events) {
+      const fields = { job_id: event.job, outcome: event.outcome, failed_tasks: event.failed_tasks, reason: event.reason, duration_seconds: event.duration_seconds };
+      if (event.failed_tasks.length > 0) logger.warn(fields, 'job ended with unfinished tasks; they go back to pending');
+      else logger.info(fields, `job ${event.outcome}`);
+    }
+    for (const task of decision.quarantined) {
+      const q = decision.quarantine.tasks[task];
+      logger.error({ task_id: task, job_id: q?.last_job, failures: q?.failures, err: q?.last_error }, 'task quarantined: it waits for `tokenize-wiki requeue`');
+    }
+
+    for (const { id, reason } of decision.stop) {
+      await deps.backend.stop(id).then(
+        () => report.stopped.push(id),
+        (error: unknown) => logger.warn({ job_id: id, err: messageOf(error) }, 'could not stop job'),
+      );
+      logger.warn({ job_id: id, reason }, 'stopping job');
+    }
+    for (const id of decision.delete) {
+      await deps.backend.delete(id).then(
+        () => report.deleted.push(id),
+        (error: unknown) => logger.warn({ job_id: id, err: messageOf(error) }, 'could not delete finished job'),
+      );
+    }
+
+    let submitError: string | undefined;
+    if (decision.submit.length > 0 && !(await deps.lease.renew())) throw new LeaseLost('lost the lease before submitting');
+    for (const [i, submission] of decision.submit.entries()) {
+      const entrypoint = runTasksEntrypoint({ manifestUri: run.manifest_uri, outputPrefix: prefix, tasks: submission.tasks, cpus: run.cpus_per_job });
+      try {
+        await deps.backend.submit({ ...submission, runId: run.run_id, entrypoint, cpus: run.cpus_per_job });
+        report.submitted.push(submission);
+        logger.info({ job_id: submission.id, tasks: submission.tasks }, 'job submitted');
+      } catch (error) {
+        // Forget this and the later batches: their tasks stay pending for the next tick.
+        const dropped = new Set(decision.submit.slice(i).map((s) => s.id));
+        decision.jobs.jobs = decision.jobs.jobs.filter((j) => !dropped.has(j.id));
+        submitError = `submit ${submission.id}: ${messageOf(error)}`;
+        logger.error({ job_id: submission.id, err: messageOf(error) }, 'submit failed');
+        break;
+      }
+    }
+
+    const doneCache = await refreshDoneCache(prefix, done, state.done);
+    const newState = { jobs: decision.jobs, attempts: decision.attempts, quarantine: decision.quarantine, done: doneCache };
+    await saveRunState(prefix, newState);
+    report.events = decision.events;
+    report.quarantined = decision.quarantined;
+
+    const successUri = joinUri(prefix, '_SUCCESS');
+    let complete = done.size === taskIds.length && (await storeFor(successUri).stat(successUri)) !== undefined;
+    let verifyProblem: string | undefined;
+    let verify: RunProgress['verify'];
+    if (done.size === taskIds.length && !complete) {
+      const result = await completeRun(manifest, prefix, { deep: false });
+      verify = { ok: result.ok, problems: result.problems.slice(0, 20), missing: result.missing.length };
+      complete = result.ok;
+      if (result.ok) logger.info({ docs: result.totals.docs, tokens: result.totals.tokens }, 'run verified and complete: _SUCCESS written');
+      else verifyProblem = `verify failed: ${result.problems.slice(0, 3).join('; ')}`;
+    }
+    const progress = computeProgress({ runId: run.run_id, manifest, done, state: newState, paused: run.paused, complete, now: now() });
+    if (verify) progress.verify = verify;
+    await writeState(prefix, STATE_FILES.progress, progress);
+    report.progress = progress;
+    logger.info(
+      { done: progress.tasks.done, total: progress.tasks.total, in_flight: progress.tasks.in_flight, quarantined: progress.tasks.quarantined, submitted: report.submitted.length, complete },
+      'reconcile tick finished',
+    );
+    if (submitError) throw new TaskFailure(submitError);
+    if (verifyProblem) throw new TaskFailure(verifyProblem);
+    return report;
+  } finally {
+    await deps.lease.release().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'could not release the lease (it expires on its own)'));
+  }
+}
