@@ -52,6 +52,17 @@ export class HttpStore implements Store {
   }
 
   private async request(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.retrying(url, init);
+    } catch (error) {
+      if (error instanceof InputError || error instanceof HttpStatusError) throw error;
+      // fetch reports an unreachable host as a bare "fetch failed"; the cause holds the reason (ECONNREFUSED, …).
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new InputError(`${url}: cannot be read (${cause?.code ?? cause?.message ?? (error as Error).message}); check the URL and the network`);
+    }
+  }
+
+  private async retrying(url: string, init: RequestInit): Promise<Response> {
     return pRetry(
       async () => {
         const response = await fetch(url, { ...init, headers: { 'user-agent': userAgent(), ...init.headers } });
