@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { availableParallelism } from 'node:os';
-import { decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
-import { encodeAccessPoint, inflateWithAccessPoints } from '../dumps/gzip-access.js';
+import { TaskFailure } from '../config/errors.js';
+import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
+import { GzipDataError, encodeAccessPoint, inflateWithAccessPoints } from '../dumps/gzip-access.js';
 import type { DumpFile } from '../dumps/layout.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { TaskCutter, taskId, toScan, type DumpScan, type ManifestOptions } from './build.js';
@@ -96,6 +97,12 @@ export async function scanBzip2Dump(dump: DumpFile, options: ManifestOptions, ma
   return toScan(dump, cutter, tasks);
 }
 
-export function scanDump(dump: DumpFile, options: ManifestOptions, manifestFolder: string): Promise<DumpScan> {
-  return dump.compression === 'gzip' ? scanGzipDump(dump, options, manifestFolder) : scanBzip2Dump(dump, options, manifestFolder);
+export async function scanDump(dump: DumpFile, options: ManifestOptions, manifestFolder: string): Promise<DumpScan> {
+  try {
+    return await (dump.compression === 'gzip' ? scanGzipDump(dump, options, manifestFolder) : scanBzip2Dump(dump, options, manifestFolder));
+  } catch (error) {
+    // Codec errors know the byte offset but not the file: name the dump, as a task failure does.
+    if (error instanceof GzipDataError || error instanceof Bzip2DataError) throw new TaskFailure(`${dump.uri}: ${error.message}`);
+    throw error;
+  }
 }
