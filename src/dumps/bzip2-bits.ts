@@ -27,10 +27,6 @@ export class BitSink {
     this.out = Buffer.allocUnsafe(capacity);
   }
 
-  get pendingBits(): number {
-    return this.accBits;
-  }
-
   private ensure(extra: number): void {
     if (this.len + extra <= this.out.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.len + extra));

@@ -373,7 +373,7 @@ function writeEmptyDynamicBlock(w: BitWriter): void {
  * `bitOffset` mod 8, then that byte's upper `8 - bitOffset` bits. The block at the access point then
  * continues byte-aligned with the following original bytes, which pass through unchanged.
  */
-export function alignmentPrefix(bitOffset: number, firstByte: number): Buffer {
+function alignmentPrefix(bitOffset: number, firstByte: number): Buffer {
   const w = new BitWriter();
   let fixedBlocks = bitOffset % 2 === 0 ? bitOffset / 2 : ((bitOffset - 7 + 8) % 8) / 2;
   if (bitOffset % 2 === 1) writeEmptyDynamicBlock(w);
