@@ -1,0 +1,24 @@
+export { resolveDumps, describeDumpFile, type DumpFile, type Compression, type ResolveOptions } from './layout.js';
+export { cutBatches, type RawBatch, type DocRange, type BatchLimits } from './batches.js';
+export { parseDoc, indexLineId, BadDocError, type ParsedDoc, type DocOutcome, type SkipReason } from './doc.js';
+export { synthLegacyDump, synthPartsDump, type SynthOptions } from './synth.js';
+export {
+  inflateWithAccessPoints,
+  inflateFromAccessPoint,
+  encodeAccessPoint,
+  decodeAccessPoint,
+  GzipDataError,
+  GZIP_WINDOW_BYTES,
+  type GzipAccessPoint,
+  type GzipPiece,
+} from './gzip-access.js';
+export {
+  scanBzip2Blocks,
+  realignBzip2Blocks,
+  decodeBzip2,
+  decodeBzip2Blocks,
+  combinedCrc,
+  Bzip2DataError,
+  type Bzip2Block,
+  type Bzip2BlockData,
+} from './bzip2-blocks.js';
