@@ -143,3 +143,5 @@ export function dumpDocs(decoded: string): Array<{ index: unknown; doc: Record<s
   for (let i = 0; i + 1 < lines.length; i += 2) out.push({ index: JSON.parse(lines[i] as string), doc: JSON.parse(lines[i + 1] as string) });
   return out;
 }
+
+export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
