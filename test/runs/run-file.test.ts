@@ -1,0 +1,88 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../harness/paths.js';
+import { parseRunFile } from '../../src/runs/run-file.js';
+import { jobId, batchOf, MAX_JOB_NAME } from '../../src/runs/names.js';
+
+/** Every run file committed under apps/ (folders named runs/, minus their kustomization). */
+function committedRunFiles(dir = join(repoRoot, 'apps')): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...committedRunFiles(path));
+    else if (/\/runs\/[^/]+\.ya?ml$/.test(path) && !entry.name.startsWith('kustomization')) found.push(path);
+  }
+  return found;
+}
+
+const minimal = `
+run_id: testwiki-1
+dumps: [s3://b/dumps/testwiki.json.gz]
+output_prefix: s3://b/runs/testwiki-1/
+backend: {kind: ray-jobs-api, dashboard_url: "http://127.0.0.1:8265"}
+`;
+
+describe('run file', () => {
+  const files = committedRunFiles();
+
+  it('finds the committed run files', () => {
+    expect(files.map((f) => relative(repoRoot, f))).toContain('apps/wiki-tokenizer/runs/enwiki-20261122.yaml');
+  });
+
+  it.each(files.map((f) => [relative(repoRoot, f), f]))('accepts %s', (_name, file) => {
+    const run = parseRunFile(readFileSync(file as string, 'utf8'), file as string);
+    expect(run.output_prefix.endsWith('/')).toBe(false);
+    expect(run.manifest_uri).toMatch(/manifest\.json$/);
+    expect(jobId(run.run_id, 99_999, 9).length).toBeLessThanOrEqual(MAX_JOB_NAME);
+  });
+
+  it('fills defaults: manifest beside the output, object-store dump access', () => {
+    const run = parseRunFile(minimal, 'run.yaml');
+    expect(run).toMatchObject({
+      output_prefix: 's3://b/runs/testwiki-1',
+      manifest_uri: 's3://b/runs/testwiki-1/manifest.json',
+      text_field: 'text',
+      encoding: 'cl100k_base',
+      dump_access: 'object-store',
+      paused: false,
+      max_attempts: 3,
+    });
+  });
+
+  it.each([
+    ['run_id: Enwiki_1', 'run_id'],
+    ['max_attempts: 0', 'max_attempts'],
+    ['tasks_per_job: "4"', 'tasks_per_job'],
+    ['dump_access: ftp', 'dump_access'],
+    ['backend: {kind: kuberay, namespace: tokenize-wiki}', 'backend.ray_cluster'],
+    ['backend: {kind: ray-jobs-api, dashboard_url: "ftp://x"}', 'backend.dashboard_url'],
+    ['max_doc_per_task: 10', 'max_doc_per_task'],
+  ])('rejects %s naming the key', (line, key) => {
+    const key0 = line.split(':')[0] as string;
+    const text = minimal
+      .split('\n')
+      .filter((l) => !l.startsWith(`${key0}:`))
+      .concat(line)
+      .join('\n');
+    expect(() => parseRunFile(text, 'runs/x.yaml')).toThrow(new RegExp(`^runs/x\\.yaml: .*${key.replace('.', '\\.')}`));
+  });
+
+  it('names the file and line of a YAML syntax error', () => {
+    expect(() => parseRunFile('run_id: a\ndumps: [unclosed\n', 'runs/bad.yaml')).toThrow(/^runs\/bad\.yaml:\d+: not valid YAML/);
+  });
+});
+
+describe('job ids', () => {
+  it('are label-safe, at most 47 characters, and keep long run ids apart', () => {
+    const long = 'a'.repeat(40) + '-x';
+    const other = 'a'.repeat(40) + '-y';
+    for (const id of [jobId('enwiki-20261122-cl100k', 12, 1), jobId(long, 1, 3), jobId('a'.repeat(63), 123_456, 10)]) {
+      expect(id.length).toBeLessThanOrEqual(MAX_JOB_NAME);
+      expect(id).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    expect(jobId(long, 1, 1)).not.toBe(jobId(other, 1, 1));
+    expect(jobId('enwiki-20261122-cl100k', 12, 2)).toBe('enwiki-20261122-cl100k-b00012-a2');
+    expect(batchOf(jobId(long, 77, 1))).toBe(77);
+  });
+});
