@@ -153,21 +153,25 @@ function lockIsStale(lockDir: string, owner: string): boolean {
   }
 }
 
-const groupsToKill = new Set<number>();
+const groupsToKill = new Map<number, string>();
 let exitHookInstalled = false;
 
-/** Last-resort cleanup if the process exits without teardown; `process.kill` is synchronous, so it runs here. */
-export function killOnExit(pgid: number): () => void {
-  groupsToKill.add(pgid);
+/**
+ * Last-resort cleanup if the process exits without teardown (an uncaught error, process.exit): SIGKILL the group
+ * and remove its scratch folder. Both are synchronous, so they work in an 'exit' handler. Returns "forget it".
+ */
+export function killOnExit(pgid: number, scratchDir: string): () => void {
+  groupsToKill.set(pgid, scratchDir);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const id of groupsToKill) {
+      for (const [id, dir] of groupsToKill) {
         try {
           process.kill(-id, 'SIGKILL');
         } catch {
           // already gone
         }
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   }

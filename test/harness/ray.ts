@@ -63,8 +63,8 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
   const venvDir = await ensureRayVenv();
   const tiktokenDir = tiktokenCacheFor(venvDir);
   // Every listener gets its own port so that several heads (parallel vitest processes) can coexist.
-  const [gcs, dashboard, nodeManager, objectManager, client, agentHttp, agentGrpc, metrics, runtimeEnvAgent] =
-    await freePorts(9);
+  const [gcs, dashboard, nodeManager, objectManager, client, agentHttp, agentGrpc, metrics, runtimeEnvAgent, dashboardMetrics] =
+    await freePorts(10);
   // Ray's Unix socket paths must stay short, hence a short folder directly under /tmp.
   const tempDir = mkdtempSync('/tmp/twray-');
   // The launcher is bin/tokenize-wiki.js; entrypoints call it by its command name, as on the cluster image.
@@ -101,6 +101,9 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
     PATH: [join(venvDir, 'bin'), shims, dirname(process.execPath), process.env.PATH ?? ''].join(delimiter),
     TIKTOKEN_CACHE_DIR: tiktokenDir,
     RAY_USAGE_STATS_ENABLED: '0',
+    DASHBOARD_METRIC_PORT: String(dashboardMetrics), // fixed 44227 by default
+    // The dashboard gives its modules 30 s to start, which a 2-core machine under test load can miss (it then dies).
+    RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT: '300',
     // Without this Ray swaps 127.0.0.1 for the host's outward address; tests stay on loopback.
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER: '0',
   };
@@ -115,7 +118,7 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
     if (child.pid === undefined) throw new Error(`could not start ${join(venvDir, 'bin', 'ray')}`);
     child.unref();
     pgid = child.pid;
-    forget = killOnExit(pgid);
+    forget = killOnExit(pgid, tempDir);
   };
   const kill = async (graceMs: number): Promise<void> => {
     // Ray shuts its children down on SIGTERM (some seconds on a busy machine); SIGKILL catches stragglers.
@@ -136,6 +139,7 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
     try {
       await waitFor(`the Ray head at ${dashboardUrl}`, timeoutMs, async () => {
         if (!isAlive(pgid)) throw new GiveUp('ray start exited');
+        if (dashboardFailed(tempDir)) throw new GiveUp('the Ray dashboard failed to start');
         for (const path of ['/api/version', '/api/jobs/']) {
           const { status } = await rayRequest(dashboardUrl, 'GET', path);
           if (status !== 200) throw new Error(`GET ${path} answered ${status}`);
@@ -168,6 +172,14 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
     throw err;
   }
   return head;
+}
+
+function dashboardFailed(tempDir: string): boolean {
+  try {
+    return readFileSync(join(tempDir, 'session_latest', 'logs', 'dashboard.log'), 'utf8').includes('failed with the following error');
+  } catch {
+    return false;
+  }
 }
 
 /** Runs a Python snippet with the venv's interpreter (used by benchmarks and checks). */

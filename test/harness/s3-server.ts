@@ -128,7 +128,7 @@ export async function startS3Server(): Promise<S3Server> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  const forget = killOnExit(pid);
+  const forget = killOnExit(pid, dataDir);
   try {
     await waitUntilWritable(connection, pid, dataDir);
   } catch (err) {
