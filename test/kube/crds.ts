@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { goModDir, repoRoot } from './harness.js';
+import { cacheRoot, goModDir, repoRoot } from './harness.js';
 
 const CrdPinsSchema = z.object({
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v3.5.1'),
@@ -84,28 +84,50 @@ export interface CrdDocument {
   crd: Crd;
 }
 
-/** Downloads (once, via the Go module cache) and returns every pinned CRD, one entry per CRD. */
+const CrdDocumentSchema = z.object({ source: z.string(), version: z.string(), file: z.string(), yaml: z.string(), crd: CrdObject });
+
+/**
+ * Downloads (once, via the Go module cache) and returns every pinned CRD, one entry per CRD. Parsing
+ * ~10 MB of CRD YAML takes seconds, so each source's result is cached as JSON under
+ * ~/.cache/tokenize-wiki/crds/, keyed by module and version.
+ */
 export async function fetchCrds(sources?: CrdSource[]): Promise<CrdDocument[]> {
   const list = sources ?? crdSources(await crdPins());
   const out: CrdDocument[] = [];
-  for (const src of list) {
-    const dir = path.join(await goModDir(src.module, src.version), src.folder);
-    const names = (await fs.readdir(dir)).filter((f) => src.files.test(f)).sort();
-    if (names.length === 0) throw new Error(`${src.module}@${src.version}: no CRD files in ${src.folder}`);
-    for (const name of names) {
-      const file = `${src.folder}/${name}`;
-      const yaml = await fs.readFile(path.join(dir, name), 'utf8');
-      for (const doc of YAML.parseAllDocuments(yaml)) {
-        const value: unknown = doc.toJS();
-        if (value === null) continue;
-        const parsed = CrdObject.safeParse(value);
-        if (!parsed.success) {
-          throw new Error(`${src.module}@${src.version} ${file}: not a CustomResourceDefinition (${parsed.error.issues[0]?.message ?? ''})`);
-        }
-        out.push({ source: src.name, version: src.version, file, yaml: doc.toString(), crd: parsed.data });
+  for (const src of list) out.push(...(await sourceCrds(src)));
+  return out;
+}
+
+async function sourceCrds(src: CrdSource): Promise<CrdDocument[]> {
+  const cacheFile = path.join(cacheRoot(), 'crds', `${src.module.replaceAll('/', '_')}@${src.version}.json`);
+  const cached = await fs.readFile(cacheFile, 'utf8').catch(() => undefined);
+  if (cached !== undefined) {
+    const parsed = z.array(CrdDocumentSchema).safeParse(JSON.parse(cached));
+    if (parsed.success && parsed.data.length > 0) return parsed.data;
+  }
+  const dir = path.join(await goModDir(src.module, src.version), src.folder);
+  const names = (await fs.readdir(dir)).filter((f) => src.files.test(f)).sort();
+  if (names.length === 0) throw new Error(`${src.module}@${src.version}: no CRD files in ${src.folder}`);
+  const out: CrdDocument[] = [];
+  for (const name of names) {
+    const file = `${src.folder}/${name}`;
+    const text = await fs.readFile(path.join(dir, name), 'utf8');
+    for (const doc of YAML.parseAllDocuments(text, { version: '1.1' })) {
+      const value: unknown = doc.toJS();
+      if (value === null) continue;
+      const parsed = CrdObject.safeParse(value);
+      if (!parsed.success) {
+        throw new Error(`${src.module}@${src.version} ${file}: not a CustomResourceDefinition (${parsed.error.issues[0]?.message ?? ''})`);
       }
+      // the document's own text, as published
+      const yaml = doc.range ? text.slice(doc.range[0], doc.range[2]) : text;
+      out.push({ source: src.name, version: src.version, file, yaml, crd: parsed.data });
     }
   }
+  await fs.mkdir(path.dirname(cacheFile), { recursive: true });
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(out));
+  await fs.rename(tmp, cacheFile); // atomic: parallel test files may write it at once
   return out;
 }
 

@@ -2,7 +2,7 @@
 // the pinned operators' CRDs installed: field names, enums, defaults and CRD schemas (including CEL
 // rules) are checked by the server itself, not by a copy of its schemas.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchCrds, installCrds } from './crds.js';
+import { fetchCrds } from './crds.js';
 import { startKube, type KubeCluster } from './harness.js';
 import { discoverOverlays, offlineTree, render, asList, type K8sObject, type OfflineTree } from './overlays.js';
 
@@ -48,11 +48,11 @@ beforeAll(async () => {
   const own = new Set(ownCrds.map((c) => c.metadata.name));
   const used = new Set(all.map((o) => `${o.apiVersion.split('/')[0] ?? ''}/${o.kind}`));
   const pinned = (await fetchCrds()).filter((d) => !own.has(d.crd.metadata.name) && used.has(`${d.crd.spec.group}/${d.crd.spec.names.kind}`));
-  if (pinned.length > 0) await installCrds(kubectl, pinned);
-  if (ownCrds.length > 0) {
-    await apply("installing the tree's own CRDs", asList(ownCrds));
-    await kubectl(['wait', '--for=condition=Established', '--timeout=120s', ...ownCrds.map((c) => `crd/${c.metadata.name ?? ''}`)]);
-  }
+  // One apply and one wait for all of them: each CRD change makes the server rebuild its OpenAPI.
+  await apply('installing CRDs', [...pinned.map((d) => d.yaml), asList(ownCrds)].join('\n---\n'));
+  const names = [...pinned.map((d) => d.crd.metadata.name), ...own].map((n) => `crd/${n ?? ''}`);
+  const established = await kubectl(['wait', '--for=condition=Established', '--timeout=120s', ...names]);
+  if (established.code !== 0) throw new Error(`CRDs not established: ${established.stderr.trim()}`);
   console.log(
     `kube harness: API server ready in ${cluster.startSeconds}s; ${namespaces.size} namespaces, ` +
       `${pinned.length} pinned CRDs (${pinned.map((d) => d.crd.spec.names.kind).join(', ')}) and ` +
