@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -138,6 +138,8 @@ async function writeLines(lines: Iterable<string>, sink: Writable, limit = Infin
 
 /** Legacy layout: one `.json.gz` file, with `members` gzip members. */
 export async function synthLegacyDump(path: string, options: SynthOptions): Promise<void> {
+  // Like the parts layout, create the folder; a missing one was an unhandled stream error.
+  await mkdir(dirname(path), { recursive: true });
   const out = createWriteStream(path);
   const iterable = resumable(docLines(options));
   const perMember = Math.ceil((options.docs * 2) / options.members);
