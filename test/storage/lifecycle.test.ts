@@ -80,9 +80,7 @@ describe('lifecycle apply', () => {
     const r = await tokenizeWiki(['lifecycle', 'apply', '--output-prefix', '/data/runs/x'], s3Env());
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('tokenize-wiki: /data/runs/x: lifecycle rules need an s3:// prefix\n');
-    const days = await tokenizeWiki(['lifecycle', 'apply', '--output-prefix', 's3://b/x', '--expire-shards-days', '0'], s3Env());
-    expect(days.code).toBe(2);
-    expect(days.stderr).toContain("option '--expire-shards-days <n>' argument '0' is invalid. expected a positive whole number");
+    expect(() => outputRules({ outputPrefix: 's3://b/x', stateDays: 30, multipartDays: 7, shardsDays: 0 })).toThrow('shards expiry: expected a whole number of days ≥ 1, got 0');
   });
 });
 

@@ -1,0 +1,172 @@
+// The in-cluster object store (infrastructure/object-store), its Application (clusters/components/object-store) and
+// the buckets-ensure Job (apps/wiki-tokenizer/components/buckets-ensure): rendered, schema-checked, and held to the
+// same policies test/gitops applies to the app's own workloads.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { APP_OVERLAYS, objectId, render, renderWithComponents, repoRoot, type K8sObject } from '../gitops/gitops.js';
+import { loadValidator, type Validator } from '../gitops/schemas.js';
+import { ensureWeed } from '../harness/s3-server.js';
+
+type Dict = Record<string, unknown>;
+const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const at = (v: unknown, ...keys: (string | number)[]): unknown => keys.reduce<unknown>((cur, k) => (typeof k === 'number' ? list(cur)[k] : dict(cur)[k]), v);
+
+const pins = dict(YAML.parse(readFileSync(path.join(repoRoot, 'versions.yaml'), 'utf8')));
+const IMAGE = `docker.io/chrislusf/seaweedfs:${String(pins.seaweedfsImage)}`;
+const STORE = 'infrastructure/object-store';
+const JOB_COMPONENT = 'apps/wiki-tokenizer/components/buckets-ensure';
+
+let validator: Validator;
+beforeAll(async () => {
+  validator = await loadValidator();
+});
+
+function podSpecOf(o: K8sObject): Dict | undefined {
+  if (o.kind === 'StatefulSet' || o.kind === 'Job' || o.kind === 'Deployment') return dict(at(o, 'spec', 'template', 'spec'));
+  if (o.kind === 'CronJob') return dict(at(o, 'spec', 'jobTemplate', 'spec', 'template', 'spec'));
+  return undefined;
+}
+
+/** The policies test/gitops/policy.test.ts holds the app's workloads to, for any set of objects. */
+function workloadProblems(objects: readonly K8sObject[]): string[] {
+  const problems: string[] = [];
+  for (const o of objects) {
+    const id = objectId(o);
+    for (const key of ['tokenize-wiki/app', 'app.kubernetes.io/name', 'app.kubernetes.io/part-of', 'app.kubernetes.io/component']) {
+      if (!o.metadata.labels?.[key]) problems.push(`${id}: no label ${key}`);
+    }
+    const pod = podSpecOf(o);
+    if (!pod) continue;
+    const sc = dict(pod.securityContext);
+    if (sc.runAsNonRoot !== true) problems.push(`${id}: runAsNonRoot is not true`);
+    if (at(sc, 'seccompProfile', 'type') !== 'RuntimeDefault') problems.push(`${id}: seccomp is not RuntimeDefault`);
+    if (pod.hostNetwork === true || pod.hostPID === true) problems.push(`${id}: host namespaces`);
+    for (const c of [...list(pod.initContainers), ...list(pod.containers)].map(dict)) {
+      const where = `${id} container ${String(c.name)}`;
+      for (const [a, b] of [['requests', 'cpu'], ['requests', 'memory'], ['limits', 'memory']] as const) {
+        if (at(c, 'resources', a, b) === undefined) problems.push(`${where}: no resources.${a}.${b}`);
+      }
+      const csc = dict(c.securityContext);
+      if (csc.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation is not false`);
+      if (JSON.stringify(at(csc, 'capabilities', 'drop')) !== '["ALL"]') problems.push(`${where}: capabilities.drop is not [ALL]`);
+      if (csc.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem is writable`);
+    }
+  }
+  return problems;
+}
+
+describe('infrastructure/object-store', () => {
+  it('renders schema-valid objects that pass the workload policies, all in namespace object-store', async () => {
+    const objects = await render(STORE);
+    expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
+    expect(workloadProblems(objects)).toEqual([]);
+    for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, objectId(o)).toBe('object-store');
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const ns = objects.find((o) => o.kind === 'Namespace');
+    expect(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  it('runs the pinned SeaweedFS image, the same release as the test suite\'s server', async () => {
+    const images = (await render(STORE)).flatMap((o) => list(podSpecOf(o)?.containers).map((c) => String(dict(c).image)));
+    expect(images.length).toBeGreaterThan(0);
+    expect(new Set(images)).toEqual(new Set([IMAGE]));
+    const weed = await ensureWeed();
+    const { stdout } = await promisify(execFile)(weed, ['version']);
+    expect(stdout.split(/\s+/)).toContain(String(pins.seaweedfsImage));
+  });
+
+  it('spreads three replicas over three nodes on local-path volumes, with a PDB and a cluster-internal S3 endpoint', async () => {
+    const objects = await render(STORE);
+    const sts = objects.find((o) => o.kind === 'StatefulSet');
+    expect(at(sts, 'spec', 'replicas')).toBe(3);
+    const podLabels = dict(at(sts, 'spec', 'template', 'metadata', 'labels'));
+    const anti = list(at(sts, 'spec', 'template', 'spec', 'affinity', 'podAntiAffinity', 'requiredDuringSchedulingIgnoredDuringExecution')).map(dict);
+    expect(anti.map((a) => a.topologyKey)).toEqual(['kubernetes.io/hostname']);
+    expect(Object.entries(dict(at(anti[0], 'labelSelector', 'matchLabels'))).every(([k, v]) => podLabels[k] === v)).toBe(true);
+    const claim = dict(list(at(sts, 'spec', 'volumeClaimTemplates'))[0]);
+    expect(at(claim, 'spec', 'storageClassName')).toBe('local-path');
+    // Every replica is a Raft peer, under the headless Service's DNS names.
+    const args = list(at(sts, 'spec', 'template', 'spec', 'containers', 0, 'args')).map(String);
+    const peers = args.find((a) => a.startsWith('-master.peers='))?.split('=')[1]?.split(',') ?? [];
+    const headless = objects.find((o) => o.kind === 'Service' && at(o, 'spec', 'clusterIP') === 'None');
+    expect(at(sts, 'spec', 'serviceName')).toBe(headless?.metadata.name);
+    expect(peers).toEqual([0, 1, 2].map((i) => `seaweedfs-${i}.${headless?.metadata.name ?? ''}.object-store.svc.cluster.local:9333`));
+    expect(args).toContain('-master.defaultReplication=001');
+    expect(args).toContain('-s3.config=/etc/seaweedfs/s3/config.json');
+    const secretVolume = list(at(sts, 'spec', 'template', 'spec', 'volumes')).map(dict).find((v) => v.secret !== undefined);
+    expect(at(secretVolume, 'secret', 'secretName')).toBe('seaweedfs-s3-config');
+
+    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget');
+    expect(at(pdb, 'spec', 'maxUnavailable')).toBe(1);
+    expect(Object.entries(dict(at(pdb, 'spec', 'selector', 'matchLabels'))).every(([k, v]) => podLabels[k] === v)).toBe(true);
+    const s3 = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'seaweedfs-s3');
+    expect(at(s3, 'spec', 'type')).toBe('ClusterIP');
+    expect(list(at(s3, 'spec', 'ports')).map((p) => dict(p).port)).toContain(8333);
+    // The documented endpoint is this Service.
+    expect(readFileSync(path.join(repoRoot, 'docs/storage.md'), 'utf8')).toContain('http://seaweedfs-s3.object-store.svc:8333');
+  });
+
+  it('lets only the tokenize-wiki namespace reach S3, and runs the lifecycle pass daily', async () => {
+    const objects = await render(STORE);
+    const np = objects.find((o) => o.kind === 'NetworkPolicy');
+    const rules = list(at(np, 'spec', 'ingress')).map(dict);
+    expect(rules).toHaveLength(2);
+    expect(at(rules[0], 'from', 0)).toEqual({ podSelector: {} });
+    expect(at(rules[1], 'from', 0, 'namespaceSelector', 'matchLabels', 'kubernetes.io/metadata.name')).toBe('tokenize-wiki');
+    expect(list(rules[1]?.ports)).toEqual([{ protocol: 'TCP', port: 8333 }]);
+    const cron = objects.find((o) => o.kind === 'CronJob');
+    expect(at(cron, 'spec', 'concurrencyPolicy')).toBe('Forbid');
+    expect(String(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers', 0, 'args', 0))).toContain('s3.lifecycle.run-shard -shards 0-15 -s3 seaweedfs-s3:18333');
+  });
+});
+
+describe('clusters/components/object-store', () => {
+  it('adds an automated, self-healing Application for infrastructure/object-store after local-path and before wiki-tokenizer', async () => {
+    for (const cluster of ['prod', 'dev']) {
+      const objects = await renderWithComponents(`clusters/${cluster}`, ['clusters/components/object-store']);
+      expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
+      const apps = objects.filter((o) => o.kind === 'Application');
+      const wave = (name: string): number => Number(apps.find((a) => a.metadata.name === name)?.metadata.annotations?.['argocd.argoproj.io/sync-wave']);
+      const store = apps.find((a) => a.metadata.name === 'object-store');
+      expect(at(store, 'spec', 'source', 'path')).toBe(STORE);
+      expect(at(store, 'spec', 'destination', 'namespace')).toBe('object-store');
+      expect(at(store, 'spec', 'syncPolicy', 'automated', 'selfHeal')).toBe(true);
+      expect(store?.metadata.labels?.['tokenize-wiki/app']).toBe('root');
+      expect(wave('object-store')).toBeGreaterThan(wave('local-path'));
+      expect(wave('object-store')).toBeLessThan(wave('wiki-tokenizer'));
+      const root = apps.find((a) => a.metadata.name === 'wiki-tokenizer');
+      expect(at(store, 'spec', 'source', 'repoURL')).toBe(at(root, 'spec', 'source', 'repoURL'));
+    }
+  });
+});
+
+describe('apps/wiki-tokenizer/components/buckets-ensure', () => {
+  it.each(APP_OVERLAYS)('%s: a PostSync Job checks every run file of the runs ConfigMap with the app\'s S3 settings', async (overlay) => {
+    const objects = await renderWithComponents(overlay, [JOB_COMPONENT]);
+    expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
+    const job = objects.find((o) => o.kind === 'Job');
+    expect(job).toBeDefined();
+    if (!job) return;
+    expect(workloadProblems([job])).toEqual([]);
+    expect(job.metadata.namespace).toBe('tokenize-wiki');
+    expect(job.metadata.annotations?.['argocd.argoproj.io/hook']).toBe('PostSync');
+    const pod = dict(at(job, 'spec', 'template', 'spec'));
+    const c = dict(list(pod.containers)[0]);
+    expect(list(c.args)).toEqual(['buckets', 'ensure', '--run', '/etc/tokenize-wiki/runs']);
+    const cron = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === 'submitter');
+    const cronPod = dict(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec'));
+    const cronContainer = dict(list(cronPod.containers)[0]);
+    // Same image, credentials, endpoint, service account and run files as the submitter.
+    expect(c.image).toBe(cronContainer.image);
+    expect(c.envFrom).toEqual(cronContainer.envFrom);
+    expect(pod.serviceAccountName).toBe(cronPod.serviceAccountName);
+    const runsVolume = (p: Dict): unknown => at(list(p.volumes).map(dict).find((v) => v.name === 'runs'), 'configMap', 'name');
+    expect(runsVolume(pod)).toMatch(/^tokenize-wiki-runs-[a-z0-9]{10}$/);
+    expect(runsVolume(pod)).toBe(runsVolume(cronPod));
+  });
+});
