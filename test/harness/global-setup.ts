@@ -46,20 +46,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const what = ray ? `S3 at ${s3.connection.endpoint}, Ray at ${ray.connection.dashboardUrl}` : `S3 at ${s3.connection.endpoint}`;
   console.log(`[harness] ${what} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  let stopping: Promise<void> | undefined;
-  const teardown = (): Promise<void> => {
-    stopping ??= Promise.allSettled([ray?.stop(), s3.stop()]).then(() => undefined);
-    return stopping;
-  };
-  // On Ctrl-C the servers (own process groups) get no signal from the terminal, so stop them before leaving.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C and crashes are handled by the process hooks in proc.ts (killOnExit); this is the orderly path.
   return async () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await teardown();
+    await Promise.allSettled([ray?.stop(), s3.stop()]);
   };
 }

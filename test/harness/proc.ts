@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -154,26 +155,39 @@ function lockIsStale(lockDir: string, owner: string): boolean {
 }
 
 const groupsToKill = new Map<number, string>();
-let exitHookInstalled = false;
+let hooksInstalled = false;
+
+/** SIGKILLs every registered server group and removes its scratch folder; synchronous, so safe in any hook. */
+function killRegistered(): void {
+  for (const [pgid, dir] of groupsToKill) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  groupsToKill.clear();
+}
 
 /**
- * Last-resort cleanup if the process exits without teardown (an uncaught error, process.exit): SIGKILL the group
- * and remove its scratch folder. Both are synchronous, so they work in an 'exit' handler. Returns "forget it".
+ * Last-resort cleanup: servers lead their own process groups, so neither Ctrl-C on the terminal nor the death of
+ * this process reaches them. On exit, SIGINT, SIGTERM or SIGHUP (which would otherwise kill Node without an 'exit'
+ * event) every registered group is killed and its scratch folder removed. Returns "forget this group".
  */
 export function killOnExit(pgid: number, scratchDir: string): () => void {
   groupsToKill.set(pgid, scratchDir);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const [id, dir] of groupsToKill) {
-        try {
-          process.kill(-id, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+  if (!hooksInstalled) {
+    hooksInstalled = true;
+    // Prepended: vitest's own handlers call process.exit() again from inside 'exit', which skips later listeners.
+    process.prependOnceListener('exit', killRegistered);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.prependOnceListener(signal, () => {
+        killRegistered();
+        // With no other listener left, Node would not exit by itself now that one was registered.
+        if (process.listenerCount(signal) === 0) process.exit(128 + osConstants.signals[signal]);
+      });
+    }
   }
   return () => groupsToKill.delete(pgid);
 }
