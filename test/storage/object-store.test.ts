@@ -1,15 +1,16 @@
 // The in-cluster object store (infrastructure/object-store), its Application (clusters/components/object-store) and
 // the buckets-ensure Job (apps/wiki-tokenizer/components/buckets-ensure): rendered, schema-checked, and held to the
 // same policies test/gitops applies to the app's own workloads.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { CreateBucketCommand, ListObjectsV2Command, PutBucketLifecycleConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { APP_OVERLAYS, objectId, render, renderWithComponents, repoRoot, type K8sObject } from '../gitops/gitops.js';
 import { loadValidator, type Validator } from '../gitops/schemas.js';
-import { ensureWeed } from '../harness/s3-server.js';
+import { ensureWeed, s3Client, startS3Server } from '../harness/s3-server.js';
 
 type Dict = Record<string, unknown>;
 const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
@@ -122,6 +123,39 @@ describe('infrastructure/object-store', () => {
     const cron = objects.find((o) => o.kind === 'CronJob');
     expect(at(cron, 'spec', 'concurrencyPolicy')).toBe('Forbid');
     expect(String(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers', 0, 'args', 0))).toContain('s3.lifecycle.run-shard -shards 0-15 -s3 seaweedfs-s3:18333');
+  });
+});
+
+describe('the lifecycle pass', () => {
+  it("the CronJob's command, run by the test build, deletes what a rule expired and nothing else", async () => {
+    const cron = (await render(STORE)).find((o) => o.kind === 'CronJob');
+    const script = String(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers', 0, 'args', 0));
+    const command = /echo "([^"]+)"/.exec(script)?.[1] ?? '';
+    expect(command).toMatch(/^s3\.lifecycle\.run-shard .*-s3 seaweedfs-s3:18333/);
+    // A server of our own: the pass needs the master's and the S3 gateway's gRPC ports, which the shared one does not
+    // publish. Its ports are read from its command line (the harness gives every listener an explicit port).
+    const server = await startS3Server();
+    const client = s3Client(server.connection);
+    try {
+      const args = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
+      const port = (flag: string): string => args.find((a) => a.startsWith(`-${flag}=`))?.split('=')[1] ?? '';
+      const Bucket = 'tw-lifecycle-pass';
+      await client.send(new CreateBucketCommand({ Bucket }));
+      for (const Key of ['runs/x/state/attempt-1.json', 'runs/x/shards/t1.jsonl.gz', 'runs/y/state/attempt-1.json']) await client.send(new PutObjectCommand({ Bucket, Key, Body: '{}' }));
+      // Days cannot pass in a test; a date in the past makes the rule due now, through the same pass.
+      const rule = { ID: 'tokenize-wiki:state:runs/x/', Status: 'Enabled' as const, Filter: { Prefix: 'runs/x/state/' }, Expiration: { Date: new Date('2020-01-01T00:00:00Z') } };
+      await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: [rule] } }));
+      const local = command.replace('seaweedfs-s3:18333', `127.0.0.1:${port('s3.port.grpc')}`);
+      // host:port.grpcPort: the test server's gRPC port is not port+10000 as in the cluster.
+      const r = spawnSync(await ensureWeed(), ['shell', `-master=127.0.0.1:${port('master.port')}.${port('master.port.grpc')}`], { input: `${local}\n`, encoding: 'utf8', timeout: 90_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('loaded lifecycle for 1 bucket(s)');
+      const left = (await client.send(new ListObjectsV2Command({ Bucket }))).Contents?.map((o) => o.Key);
+      expect(left).toEqual(['runs/x/shards/t1.jsonl.gz', 'runs/y/state/attempt-1.json']);
+    } finally {
+      client.destroy();
+      await server.stop();
+    }
   });
 });
 
