@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
+import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import { InputError, UsageError } from '../config/errors.js';
 import { programVersion } from '../config/version.js';
 import { isTransient, resumableRead } from './resumable.js';
@@ -47,8 +48,15 @@ class HttpStatusError extends Error {
 export class HttpStore implements Store {
   private readonly slots: HostSlots;
 
+  /**
+   * The slots bound requests, but a pool may open a new connection before it notices that a finished one is idle;
+   * capping the pool's connections per origin makes the limit hold for connections too.
+   */
+  private readonly dispatcher: Agent;
+
   constructor(maxConnectionsPerHost = Number(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS ?? 2)) {
     this.slots = new HostSlots(maxConnectionsPerHost);
+    this.dispatcher = new Agent({ connections: maxConnectionsPerHost });
   }
 
   private async request(url: string, init: RequestInit): Promise<Response> {
@@ -65,7 +73,7 @@ export class HttpStore implements Store {
   private async retrying(url: string, init: RequestInit): Promise<Response> {
     return pRetry(
       async () => {
-        const response = await fetch(url, { ...init, headers: { 'user-agent': userAgent(), ...init.headers } });
+        const response = await fetch(url, { ...init, dispatcher: this.dispatcher, headers: { 'user-agent': userAgent(), ...init.headers } });
         if (response.ok) return response;
         await response.body?.cancel();
         const error = new HttpStatusError(response.status, url);
@@ -121,8 +129,14 @@ export class HttpStore implements Store {
   /** Directory listing from an autoindex page (what dump mirrors serve). */
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const base = prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    const response = await this.request(base, {});
-    const html = await response.text();
+    // The index page counts against the per-host connection cap like any other request.
+    const release = await this.slots.acquire(new URL(base).host);
+    let html: string;
+    try {
+      html = await (await this.request(base, {})).text();
+    } finally {
+      release();
+    }
     const names = new Set<string>();
     for (const match of html.matchAll(/href="([^"?#]+)"/g)) {
       const href = match[1] as string;
