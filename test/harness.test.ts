@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { harnessVersions, repoRoot } from './harness/paths.js';
+import { GiveUp, startWithRetry } from './harness/proc.js';
 import { rayRequest, tiktokenCacheFor, venvPython } from './harness/ray.js';
 import { rayConnection } from './harness/ray-env.js';
 import { freshBucket, s3Connection, s3Env, testS3Client } from './harness/s3-env.js';
@@ -56,6 +57,22 @@ describe('versions', () => {
   it('reads the harness pins from versions.yaml', () => {
     const raw = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as Record<string, unknown>;
     expect(harnessVersions()).toEqual({ ray: raw.ray, seaweedfs: raw.seaweedfs });
+  });
+});
+
+describe('startWithRetry', () => {
+  it('starts again only when the server died while starting', async () => {
+    let calls = 0;
+    const flaky = async (): Promise<string> => {
+      calls++;
+      if (calls < 3) throw new GiveUp('exited: port taken');
+      return 'up';
+    };
+    expect(await startWithRetry(3, flaky)).toBe('up');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(startWithRetry(3, () => Promise.reject(new Error('timed out')).finally(() => calls++))).rejects.toThrow('timed out');
+    expect(calls).toBe(1);
   });
 });
 

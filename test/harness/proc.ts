@@ -53,6 +53,26 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
 /** Thrown inside a `waitFor` check to stop waiting at once (e.g. the server process is gone). */
 export class GiveUp extends Error {}
 
+/** The same error with more context, keeping its GiveUp-ness. */
+export function withContext(err: unknown, context: string): Error {
+  const message = `${err instanceof Error ? err.message : String(err)}\n${context}`;
+  return err instanceof GiveUp ? new GiveUp(message) : new Error(message);
+}
+
+/**
+ * Starts a server on freshly chosen ports, again (up to `attempts` times) if it dies while starting: a port
+ * probed free can be taken by another process before the server binds it.
+ */
+export async function startWithRetry<T>(attempts: number, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof GiveUp) || attempt >= attempts) throw err;
+    }
+  }
+}
+
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

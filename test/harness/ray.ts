@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { cacheRoot, harnessVersions, repoRoot } from './paths.js';
-import { GiveUp, freePorts, isAlive, killOnExit, run, stopGroup, waitFor, withLock } from './proc.js';
+import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext, withLock } from './proc.js';
 import { ensureTiktokenCache, pythonTiktokenHashes } from './tiktoken-cache.js';
 
 /** How tests reach a Ray head: the Jobs REST API lives under `dashboardUrl` (`/api/jobs/`). */
@@ -62,6 +62,10 @@ export function tiktokenCacheFor(venvDir: string): string {
 export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHead> {
   const venvDir = await ensureRayVenv();
   const tiktokenDir = tiktokenCacheFor(venvDir);
+  return startWithRetry(2, () => startHead(venvDir, tiktokenDir, options));
+}
+
+async function startHead(venvDir: string, tiktokenDir: string, options: RayHeadOptions): Promise<RayHead> {
   // Every listener gets its own port so that several heads (parallel vitest processes) can coexist.
   const [gcs, dashboard, nodeManager, objectManager, client, agentHttp, agentGrpc, metrics, runtimeEnvAgent, dashboardMetrics] =
     await freePorts(10);
@@ -147,7 +151,7 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
         return true;
       });
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${logTail()}`);
+      throw withContext(err, logTail());
     }
   };
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { cacheRoot, harnessVersions } from './paths.js';
-import { GiveUp, freePorts, isAlive, killOnExit, run, stopGroup, waitFor, withLock } from './proc.js';
+import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext, withLock } from './proc.js';
 
 /** How tests reach the S3 server: static credentials, path-style addressing, loopback only. */
 export interface S3Connection {
@@ -66,6 +66,10 @@ function makeWritable(path: string): void {
  */
 export async function startS3Server(): Promise<S3Server> {
   const weed = await ensureWeed();
+  return startWithRetry(3, () => startWeed(weed));
+}
+
+async function startWeed(weed: string): Promise<S3Server> {
   // Every listener gets an explicit port: the defaults (and port+10000 for gRPC) collide between parallel servers.
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = await freePorts(8);
   const dataDir = mkdtempSync('/tmp/tw-s3-');
@@ -159,7 +163,7 @@ async function waitUntilWritable(connection: S3Connection, pid: number, dataDir:
     await client.send(new DeleteObjectCommand({ Bucket, Key: 'probe' }));
     await client.send(new DeleteBucketCommand({ Bucket }));
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- weed.log ---\n${logTail()}`);
+    throw withContext(err, `--- weed.log ---\n${logTail()}`);
   } finally {
     client.destroy();
   }
