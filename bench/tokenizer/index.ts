@@ -35,7 +35,7 @@ interface Contender {
  */
 export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionResult> {
   const notes: string[] = [];
-  const synth = await ensureTextsOfDump(await ensureSynthDump({ docs: opts.quick ? 60 : 4300, format: 'gzip' }));
+  const synth = await ensureTextsOfDump(await ensureSynthDump({ docs: opts.quick ? 60 : 3200, format: 'gzip' }));
   const real = await ensureTextCorpus(opts.quick ? 300_000 : 20_000_000);
   const prefix = await ensureTextCorpus(opts.quick ? 100_000 : 4_000_000);
   const label = new Map<TextCorpus, string>([
