@@ -10,7 +10,7 @@ import {
   type LifecycleRule,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { bucketPrefix, DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS, mergeLifecycle, multipartRule, outputRules } from './lifecycle.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS, mergeLifecycle, multipartRule, outputRules } from './lifecycle.js';
 import { parseUri } from './uri.js';
 
 /** What a location of a run is used for; the checklist's buckets are `wiki-dumps`, `wiki-manifests`, `wiki-output`. */
@@ -101,12 +101,13 @@ export function runLocations(runs: readonly RunStorage[]): { locations: Location
     entry.roles.sort((a, b) => ROLE_ORDER.indexOf(a) - ROLE_ORDER.indexOf(b));
     byPrefix.set(id, entry);
   };
-  // A dump is a folder (ends in /) or one file: probe the folder it is in.
+  // A dump or manifest is a folder (ends in /) or one file: probe the folder it is in.
   const folder = (key: string): string => (key === '' || key.endsWith('/') ? key : key.slice(0, key.lastIndexOf('/') + 1));
+  const asPrefix = (key: string): string => (key === '' || key.endsWith('/') ? key : `${key}/`);
   for (const run of runs) {
     for (const dump of run.dumps) add(run, 'dumps', dump, folder);
     add(run, 'manifests', run.manifest_uri, folder);
-    add(run, 'outputs', run.output_prefix, (key) => bucketPrefix(`s3://b/${key}`).keyPrefix);
+    add(run, 'outputs', run.output_prefix, asPrefix);
   }
   const locations = [...byPrefix.values()].sort((a, b) => `${a.bucket}/${a.keyPrefix}`.localeCompare(`${b.bucket}/${b.keyPrefix}`));
   return { locations, skipped };
