@@ -30,21 +30,26 @@ async function needsRay(project: TestProject): Promise<boolean> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const withRay = await needsRay(project);
-  const started = Date.now();
+  const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+  let t = Date.now();
   // Installs first and in parallel (a Go build and a pip install on a fresh machine), then the servers.
   await Promise.all([ensureWeed(), withRay ? ensureRayVenv() : Promise.resolve('')]);
+  const timings = [`installs ${seconds(t)}`];
+  t = Date.now();
   const s3 = await startS3Server();
+  timings.push(`S3 at ${s3.connection.endpoint} ${seconds(t)}`);
   let ray: RayHead | undefined;
   try {
+    t = Date.now();
     ray = withRay ? await startRayHead({ env: envFor(s3.connection) }) : undefined;
+    if (ray) timings.push(`Ray at ${ray.connection.dashboardUrl} ${seconds(t)}`);
   } catch (err) {
     await s3.stop();
     throw err;
   }
   project.provide('s3', s3.connection);
   project.provide('ray', ray?.connection ?? null);
-  const what = ray ? `S3 at ${s3.connection.endpoint}, Ray at ${ray.connection.dashboardUrl}` : `S3 at ${s3.connection.endpoint}`;
-  console.log(`[harness] ${what} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`[harness] ready: ${timings.join(', ')}${withRay ? '' : ' (no Ray: no selected test file uses it)'}`);
 
   // Ctrl-C and crashes are handled by the process hooks in proc.ts (killOnExit); this is the orderly path.
   return async () => {
