@@ -356,6 +356,10 @@ export function objectId(o: K8sObject): string {
 }
 
 /** The optional components a cluster overlay may enable, rendered together with each overlay. */
-export const APP_COMPONENTS = ['apps/wiki-tokenizer/components/submitter-daemon', 'apps/wiki-tokenizer/components/dashboard-ingress'];
+export const APP_COMPONENTS = [
+  'apps/wiki-tokenizer/components/submitter-daemon',
+  'apps/wiki-tokenizer/components/dashboard-ingress',
+  'apps/wiki-tokenizer/components/buckets-ensure',
+];
 export const APP_OVERLAYS = ['apps/wiki-tokenizer/overlays/prod', 'apps/wiki-tokenizer/overlays/dev'];
 export const CLUSTERS = ['prod', 'dev'];
