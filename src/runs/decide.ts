@@ -87,13 +87,23 @@ export function reasonFromLog(log: string): JobReason {
       }
     }
   }
-  const tail = log
+  // The last lines that say something: not our JSON progress lines, not Ray's own start-up chatter.
+  const lines = log
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-3)
+    .filter(Boolean);
+  const telling = lines.filter((l) => !l.startsWith('{') && !/^Running entrypoint for job|\bINFO\b/.test(l));
+  const tail = (telling.length > 0 ? telling : lines)
+    .slice(-2)
+    .map((l) => (l.length > 200 ? `${l.slice(0, 199)}…` : l))
     .join(' | ');
-  return { tasks, tail: tail.slice(-400) };
+  return { tasks, tail };
+}
+
+/** The first line of a backend message (Ray appends the whole log tail to a failed job's message). */
+export function firstLine(message: string | undefined): string | undefined {
+  const line = message?.split('\n')[0]?.replace(/,? last available logs.*$/, '').trim();
+  return line || undefined;
 }
 
 const seconds = (from: string | undefined, to: string | undefined): number | undefined => {
@@ -141,7 +151,7 @@ export function decide(input: DecideInput): Decision {
       else if (info.status === 'SUCCEEDED') end(job, 'succeeded', () => `job ${job.id} succeeded but wrote no marker for the task`, info);
       else {
         const why = input.reasons.get(job.id);
-        const general = [info.message, why?.tail].filter(Boolean).join(' | ') || 'no message';
+        const general = [firstLine(info.message), why?.tail].filter(Boolean).join(' | ') || 'no message';
         end(job, info.status === 'STOPPED' ? 'stopped' : 'failed', (task) => `job ${job.id} ${info.status}: ${why?.tasks[task] ?? general}`, info);
       }
       continue;

@@ -24,3 +24,12 @@ export function batchOf(id: string): number | undefined {
   const match = /-b(\d+)-a\d+$/.exec(id);
   return match ? Number(match[1]) : undefined;
 }
+
+/** The id of the job that makes a run's manifest (`manifest_in_job`): `<run>-manifest-a<attempt>`, ≤ 47 characters. */
+export function manifestJobId(runId: string, attempt: number): string {
+  const suffix = `-manifest-a${attempt}`;
+  const room = MAX_JOB_NAME - suffix.length;
+  if (runId.length <= room) return runId + suffix;
+  const hash = createHash('sha256').update(runId).digest('hex').slice(0, 6);
+  return `${runId.slice(0, room - hash.length - 1).replace(/-+$/, '')}-${hash}${suffix}`;
+}

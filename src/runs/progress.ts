@@ -65,6 +65,9 @@ export function computeProgress(options: {
   const docsPerSecond = recent.reduce((n, t) => n + t.docs, 0) / window;
   const tokensPerSecond = recent.reduce((n, t) => n + t.tokens, 0) / window;
   const remaining = docsTotal - docsDone;
+  const pending = manifest.tasks.filter((t) => !done.has(t.task_id) && !inFlight.has(t.task_id) && !state.quarantine.tasks[t.task_id]).length;
+  // Only quarantined tasks left: the run waits for a person, so there is no ETA.
+  const blocked = remaining > 0 && pending === 0 && inFlight.size === 0;
 
   return {
     run_id: options.runId,
@@ -75,7 +78,7 @@ export function computeProgress(options: {
       total: manifest.tasks.length,
       done: manifest.tasks.filter((t) => done.has(t.task_id)).length,
       in_flight: inFlight.size,
-      pending: manifest.tasks.filter((t) => !done.has(t.task_id) && !inFlight.has(t.task_id) && !state.quarantine.tasks[t.task_id]).length,
+      pending,
       failed: failed.length,
       quarantined: quarantined.length,
     },
@@ -83,8 +86,8 @@ export function computeProgress(options: {
     tokens_done: finished.reduce((n, t) => n + t.tokens, 0),
     text_bytes_done: finished.reduce((n, t) => n + t.text_bytes, 0),
     failed_attempts: Object.values(state.attempts.tasks).reduce((n, a) => n + a.failures, 0),
-    throughput: { docs_per_second: round(docsPerSecond), tokens_per_second: round(tokensPerSecond), window_seconds: Math.round(window) },
-    eta_seconds: remaining === 0 ? 0 : docsPerSecond > 0 ? Math.round(remaining / docsPerSecond) : null,
+    throughput: { docs_per_second: round(docsPerSecond), tokens_per_second: Math.round(tokensPerSecond), window_seconds: Math.round(window) },
+    eta_seconds: remaining === 0 ? 0 : docsPerSecond > 0 && !blocked ? Math.round(remaining / docsPerSecond) : null,
     jobs_in_flight: state.jobs.jobs.map((j) => ({ id: j.id, tasks: j.tasks, submitted_at: j.submitted_at, ...(j.stop_reason ? { stop_reason: j.stop_reason } : {}) })),
     failures: failed.map(([task_id, f]) => ({ task_id, ...f })),
     quarantined: quarantined.map(([task_id, q]) => ({ task_id, failures: q.failures, last_error: q.last_error, quarantined_at: q.quarantined_at })),

@@ -4,10 +4,11 @@ import type { Logger } from '../observability/logger.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { completeRun } from '../tasks/complete.js';
 import { listDoneTaskIds } from '../tasks/marker.js';
-import { runTasksEntrypoint, type JobBackend } from './backends/types.js';
+import { manifestEntrypoint, runTasksEntrypoint, TERMINAL, type JobBackend } from './backends/types.js';
 import { decide, jobsToExplain, reasonFromLog, type JobEvent, type JobReason, type Submission } from './decide.js';
 import type { Lease, LeaseStatus } from './lease.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
+import { manifestJobId } from './names.js';
 import { manifestOptionsOf, type RunFile } from './run-file.js';
 import { loadRunState, saveRunState, STATE_FILES, writeState } from './state.js';
 
@@ -55,6 +56,10 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
   report.acted = true;
   try {
     const prefix = run.output_prefix;
+    if (run.manifest_in_job && !(await storeFor(run.manifest_uri).stat(run.manifest_uri))) {
+      await manifestJobTick(run, deps.backend, logger, report);
+      return report;
+    }
     const manifest = await ensureManifest(run.dumps, run.manifest_uri, manifestOptionsOf(run), logger);
     // Creating a manifest can outlast the lease; never act on a lease someone else has taken since.
     if (!(await deps.lease.renew())) throw new LeaseLost('lost the lease while preparing the manifest');
@@ -159,4 +164,27 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
   } finally {
     await deps.lease.release().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'could not release the lease (it expires on its own)'));
   }
+}
+
+/**
+ * `manifest_in_job` and no manifest yet: make it in a job on the cluster and come back on a later tick. A failed
+ * manifest job is retried up to `max_attempts` (counted from the manifest jobs the backend still lists).
+ */
+async function manifestJobTick(run: RunFile, backend: JobBackend, logger: Logger, report: TickReport): Promise<void> {
+  const jobs = (await backend.list(run.run_id)).filter((j) => /-manifest-a\d+$/.test(j.id));
+  const active = jobs.find((j) => !TERMINAL.has(j.status));
+  if (active) {
+    logger.info({ job_id: active.id, status: active.status }, 'waiting for the manifest job');
+    return;
+  }
+  const failed = jobs.filter((j) => j.status !== 'SUCCEEDED');
+  if (failed.length >= run.max_attempts) {
+    const last = failed.at(-1);
+    const tail = last ? reasonFromLog(await backend.logsTail(last.id, LOG_TAIL_CHARS).catch(() => '')).tail : '';
+    throw new TaskFailure(`the manifest job failed ${failed.length} times (last: ${last?.id} ${last?.message?.split('\n')[0] ?? ''} ${tail}); fix the cause, then delete those jobs or raise max_attempts`);
+  }
+  const id = manifestJobId(run.run_id, jobs.length + 1);
+  await backend.submit({ id, runId: run.run_id, batch: 0, tasks: [], entrypoint: manifestEntrypoint(run), cpus: 1 });
+  report.submitted.push({ id, batch: 0, tasks: [] });
+  logger.info({ job_id: id }, 'manifest job submitted');
 }

@@ -37,6 +37,11 @@ export const RunFileSchema = z
     output_prefix: z.string().min(1).transform((uri) => uri.replace(/\/+$/, '')),
     /** Default: <output_prefix>/manifest.json. */
     manifest_uri: z.string().min(1).optional(),
+    /**
+     * Make a missing manifest in a job on the cluster instead of inside the submitter: a manifest pass over a large
+     * dump (enwiki: tens of minutes) outlasts a CronJob tick's deadline.
+     */
+    manifest_in_job: z.boolean().default(false),
     tasks_per_job: positive.default(4),
     cpus_per_job: positive.default(1),
     max_jobs_in_flight: positive.default(2),

@@ -46,6 +46,7 @@ function table(header: string[], rows: string[][]): string[] {
 /** `tokenize-wiki status` as a person reads it. */
 export function formatStatus(p: RunProgress): string {
   const pct = p.docs.total > 0 ? ((100 * p.docs.done) / p.docs.total).toFixed(1) : '0.0';
+  const blocked = !p.complete && p.tasks.pending + p.tasks.in_flight === 0 && p.tasks.quarantined > 0;
   const state = p.complete ? 'complete' : p.paused ? 'paused' : p.tasks.quarantined > 0 ? 'running, needs attention (quarantined tasks)' : 'running';
   const out = [
     `run ${p.run_id}: ${state}`,
@@ -54,7 +55,7 @@ export function formatStatus(p: RunProgress): string {
       [['tasks', ...[p.tasks.total, p.tasks.done, p.tasks.in_flight, p.tasks.pending, p.tasks.failed, p.tasks.quarantined].map(String)]],
     ),
     `docs ${p.docs.done}/${p.docs.total} (${pct}%), tokens ${p.tokens_done}, failed attempts ${p.failed_attempts}`,
-    `throughput ${p.throughput.docs_per_second} docs/s, ${p.throughput.tokens_per_second} tokens/s (last ${duration(p.throughput.window_seconds)}); ETA ${duration(p.eta_seconds)}`,
+    `throughput ${p.throughput.docs_per_second} docs/s, ${p.throughput.tokens_per_second} tokens/s (last ${duration(p.throughput.window_seconds)}); ETA ${blocked ? 'none: only quarantined tasks are left' : duration(p.eta_seconds)}`,
   ];
   if (p.jobs_in_flight.length > 0) {
     out.push('', `jobs in flight (${p.jobs_in_flight.length}):`);

@@ -141,6 +141,24 @@ describe('decide', () => {
     expect(jobsToExplain(jobs, [info('a', 'FAILED', ['t0']), info('b', 'RUNNING', ['t1']), info('c', 'STOPPED', ['t2'])])).toEqual(['a']);
   });
 
+  it('gives a killed runner a short reason: the first line of Ray\'s message and the telling end of the log', () => {
+    const log = [
+      '2026-11-28 13:16:49,689\tINFO job_manager.py:568 -- Runtime env is setting up.',
+      'Running entrypoint for job w-b00000-a1: tokenize-wiki run-tasks --tasks t0,t1',
+      '{"level":30,"task_id":"t0","msg":"task done"}',
+      'Killed',
+    ].join('\n');
+    const d = decide(
+      input({
+        done: new Set(['t0']),
+        jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] },
+        backendJobs: [info('w-b00000-a1', 'FAILED', ['t0', 't1'], { message: `Job entrypoint command failed with exit code 137, last available logs (truncated to 20,000 chars):\n${log}` })],
+        reasons: new Map([['w-b00000-a1', reasonFromLog(log)]]),
+      }),
+    );
+    expect(d.attempts.tasks.t1?.last_error).toBe('job w-b00000-a1 FAILED: Job entrypoint command failed with exit code 137 | Killed');
+  });
+
   it('reads per-task errors from pino lines too', () => {
     const log = '{"level":50,"task_id":"t3","err":"gzip: invalid block type","msg":"task failed"}\nlast line';
     expect(reasonFromLog(log)).toEqual({ tasks: { t3: 'gzip: invalid block type' }, tail: expect.stringContaining('last line') });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { rayJobInfoOf, rayJobObject, rayJobStatus } from '../../src/runs/backends/kuberay.js';
-import { runTasksEntrypoint } from '../../src/runs/backends/types.js';
+import { manifestEntrypoint, runTasksEntrypoint } from '../../src/runs/backends/types.js';
 import { kubeLeaseStep } from '../../src/runs/lease.js';
-import { jobId } from '../../src/runs/names.js';
+import { jobId, manifestJobId } from '../../src/runs/names.js';
 
 const spec = {
   id: jobId('enwiki-20261122-cl100k', 7, 2),
@@ -53,6 +53,23 @@ describe('RayJob object', () => {
   it('reads back as the job it describes', () => {
     const info = rayJobInfoOf({ ...object, metadata: { ...object.metadata, creationTimestamp: '2026-11-28T10:00:00Z' }, status: { jobStatus: 'RUNNING', jobDeploymentStatus: 'Running', startTime: '2026-11-28T10:00:03Z' } });
     expect(info).toEqual({ id: spec.id, status: 'RUNNING', tasks: spec.tasks, submitted_at: '2026-11-28T10:00:00Z', started_at: '2026-11-28T10:00:03Z' });
+  });
+
+  it('makes a missing manifest in a job with the run\'s planning settings', () => {
+    const entrypoint = manifestEntrypoint({
+      dumps: ['s3://d/index_name=enwiki_content/', 's3://d/b.json.gz'],
+      manifest_uri: 's3://o/m.json',
+      max_docs_per_task: 2000,
+      text_field: 'source_text',
+      encoding: 'o200k_base',
+      append_eot: true,
+    });
+    expect(entrypoint).toBe(
+      'tokenize-wiki manifest --dump s3://d/index_name=enwiki_content/ --dump s3://d/b.json.gz --manifest-uri s3://o/m.json ' +
+        '--max-docs-per-task 2000 --text-field source_text --encoding o200k_base --append-eot',
+    );
+    expect(manifestJobId('enwiki-20261122-cl100k', 1)).toBe('enwiki-20261122-cl100k-manifest-a1');
+    expect(manifestJobId('a'.repeat(63), 12).length).toBeLessThanOrEqual(47);
   });
 
   it('quotes URIs a shell would split', () => {

@@ -63,3 +63,18 @@ export function runTasksEntrypoint(options: { manifestUri: string; outputPrefix:
     .map(shellQuote)
     .join(' ');
 }
+
+/** The command of a manifest job: `tokenize-wiki manifest` with the run's planning settings. */
+export function manifestEntrypoint(run: {
+  dumps: readonly string[];
+  manifest_uri: string;
+  max_docs_per_task: number;
+  text_field: string;
+  encoding: string;
+  append_eot: boolean;
+}): string {
+  const words = ['tokenize-wiki', 'manifest', ...run.dumps.flatMap((d) => ['--dump', d]), '--manifest-uri', run.manifest_uri];
+  words.push('--max-docs-per-task', String(run.max_docs_per_task), '--text-field', run.text_field, '--encoding', run.encoding);
+  if (run.append_eot) words.push('--append-eot');
+  return words.map(shellQuote).join(' ');
+}
