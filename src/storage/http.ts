@@ -107,6 +107,8 @@ export class HttpStore implements Store {
   async read(url: string, range: ByteRange = { start: 0 }): Promise<Readable> {
     const host = new URL(url).host;
     const open = async (r: ByteRange): Promise<AsyncIterable<Uint8Array>> => {
+      // `bytes=N-(N-1)` is not a valid range: servers answer with the whole file.
+      if (r.end !== undefined && r.end <= r.start) return Readable.from([]);
       const whole = r.start === 0 && r.end === undefined;
       const headers: Record<string, string> = whole ? {} : { range: `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}` };
       const release = await this.slots.acquire(host);

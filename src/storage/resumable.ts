@@ -11,23 +11,33 @@ export type OpenAt = (range: ByteRange) => Promise<AsyncIterable<Uint8Array>>;
 export function resumableRead(open: OpenAt, range: ByteRange, what: string, attempts = 6): Readable {
   async function* generate(): AsyncIterable<Uint8Array> {
     let position = range.start;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const body = await open({ start: position, end: range.end });
-        for await (const chunk of body) {
-          position += chunk.byteLength;
-          yield chunk;
+    let body: AsyncIterator<Uint8Array> | undefined;
+    try {
+      for (let attempt = 1; ; ) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          body ??= (await open({ start: position, end: range.end }))[Symbol.asyncIterator]();
+          next = await body.next();
+          if (next.done && range.end !== undefined && position < range.end) {
+            throw new Error(`connection closed at byte ${position} of ${range.end}`);
+          }
+        } catch (error) {
+          body = undefined;
+          if (attempt >= attempts || !isTransient(error)) {
+            throw new Error(`${what}: read failed at byte ${position}: ${(error as Error).message}`, { cause: error });
+          }
+          await sleep(Math.min(200 * 2 ** (attempt - 1), 5_000));
+          attempt++;
+          continue;
         }
-        if (range.end !== undefined && position < range.end) {
-          throw new Error(`connection closed at byte ${position} of ${range.end}`);
-        }
-        return;
-      } catch (error) {
-        if (attempt >= attempts || !isTransient(error)) {
-          throw new Error(`${what}: read failed at byte ${position}: ${(error as Error).message}`, { cause: error });
-        }
-        await sleep(Math.min(200 * 2 ** (attempt - 1), 5_000));
+        if (next.done) return;
+        position += next.value.byteLength;
+        // Outside the retry's try: an error the consumer injects here (destroying the stream) must end the read,
+        // not be mistaken for a dropped connection and trigger another request.
+        yield next.value;
       }
+    } finally {
+      await body?.return?.();
     }
   }
   return Readable.from(generate(), { objectMode: false });
