@@ -17,7 +17,7 @@ export const StagingRecordSchema = z.object({
   last_modified: z.string().optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** The format's own checks that passed: every gzip member's CRC32 and ISIZE, or every bzip2 block and stream CRC. */
-  format_check: z.enum(['gzip-crc32-isize', 'bzip2-block-stream-crc', 'none']),
+  format_check: z.enum(['gzip-crc32-isize', 'bzip2-block-stream-crc']),
   /** The user-supplied sha256 the copy was checked against, if any. */
   expected_sha256: z.string().optional(),
   verified: z.literal(true),

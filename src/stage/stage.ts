@@ -3,6 +3,7 @@ import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors
 import { programVersion } from '../config/version.js';
 import { resolveDumps, type DumpFile } from '../dumps/layout.js';
 import { rootLogger, type Logger } from '../observability/index.js';
+import { removeStaleTemps } from '../storage/file.js';
 import { baseName, joinUri, parseUri, readBytes, storeFor } from '../storage/index.js';
 import { readStagingRecord, staleReason, writeStagingRecord, type StagingRecord } from './record.js';
 import { TransferCheck } from './verify.js';
@@ -187,6 +188,11 @@ async function stageFile(
   logger.info({ file, source: dump.uri, destination, size: dump.size, reason }, 'staging');
   // An old record must not vouch for a copy that is being replaced.
   await storeFor(item.record).delete(item.record);
+  const local = parseUri(destination);
+  if (local.scheme === 'file') {
+    // A run killed mid-transfer leaves its temp file; S3 forgets an unfinished multipart upload by lifecycle rule.
+    for (const path of await removeStaleTemps(local.path)) logger.info({ file, path }, 'removed the temp file of an interrupted run');
+  }
   const started = Date.now();
   const check = new TransferCheck(file, dump.size, dump.compression, item.expectedSha256);
   const entry = { item, check, started };

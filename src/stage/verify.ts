@@ -34,7 +34,7 @@ export class TransferCheck {
   constructor(
     private readonly name: string,
     private readonly size: number,
-    private readonly compression: Compression | undefined,
+    private readonly compression: Compression,
     private readonly expectedSha256: string | undefined,
   ) {}
 
@@ -74,7 +74,7 @@ export class TransferCheck {
         throw this.fail(`sha256 is ${sha256}, expected ${this.expectedSha256}`);
       }
       done = true;
-      const formatCheck = this.compression === 'gzip' ? 'gzip-crc32-isize' : this.compression === 'bzip2' ? 'bzip2-block-stream-crc' : 'none';
+      const formatCheck = this.compression === 'gzip' ? 'gzip-crc32-isize' : 'bzip2-block-stream-crc';
       this.result = { bytes: this.bytes, sha256, uncompressedBytes, formatCheck };
     } finally {
       if (!done) {
@@ -87,14 +87,12 @@ export class TransferCheck {
 }
 
 /** Decode everything, keeping nothing: the decoders throw on a CRC, size or structure error. */
-async function drain(compression: Compression | undefined, input: AsyncIterable<Uint8Array>): Promise<number> {
+async function drain(compression: Compression, input: AsyncIterable<Uint8Array>): Promise<number> {
   let total = 0;
   if (compression === 'gzip') {
     for await (const piece of inflateWithAccessPoints(input)) total += piece.data.length;
-  } else if (compression === 'bzip2') {
-    for await (const out of decodeBzip2(input)) total += out.length;
   } else {
-    for await (const chunk of input) total += chunk.byteLength;
+    for await (const out of decodeBzip2(input)) total += out.length;
   }
   return total;
 }

@@ -20,6 +20,8 @@ export class DumpServer {
   bytesSent = 0;
   /** Paths whose next GET sends half of the body, then drops the connection. */
   readonly dropOnce = new Set<string>();
+  /** Paths whose GETs send half of the body, then hang until the client goes away (a client killed mid-transfer). */
+  readonly stall = new Set<string>();
   /** Paths whose bodies are served with one byte flipped in the middle (same length, so only a checksum notices). */
   readonly corrupt = new Set<string>();
 
@@ -113,12 +115,17 @@ export class DumpServer {
     const bytes = await readFile(file);
     const middle = Math.floor(bytes.length / 2);
     if (this.corrupt.has(path)) bytes.writeUInt8((bytes.readUInt8(middle) ^ 0x55) & 0xff, middle);
-    const dropAt = this.dropOnce.delete(path) ? start + Math.floor((end - start) / 2) : undefined;
+    const stallAt = this.stall.has(path) ? start + Math.floor((end - start) / 2) : undefined;
+    const dropAt = this.dropOnce.delete(path) ? start + Math.floor((end - start) / 2) : stallAt;
     for (let at = start; at < end; at += chunkBytes) {
       const stop = Math.min(at + chunkBytes, end, dropAt ?? end);
       if (stop > at) {
         res.write(bytes.subarray(at, stop));
         this.bytesSent += stop - at;
+      }
+      if (stallAt !== undefined && stop >= stallAt) {
+        if (!res.destroyed) await new Promise((resolve) => res.once('close', resolve));
+        return;
       }
       if (dropAt !== undefined && stop >= dropAt) {
         await sleep(20); // let the half body reach the client before the connection breaks

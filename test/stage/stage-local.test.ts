@@ -1,9 +1,9 @@
 import './quiet-logs.js';
 import { readFileSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DumpServer } from './dump-server.js';
-import { AGENT, LEGACY_NAME, LEGACY_PATH, PARTS_PATH, PART_NAMES, expectExit, filesUnder, mtimeOf, readRecord, removeDir, sha256, stage, stageChild, synthTree } from './fixtures.js';
+import { AGENT, LEGACY_NAME, LEGACY_PATH, PARTS_PATH, PART_NAMES, expectExit, filesUnder, mtimeOf, readRecord, removeDir, sha256, stage, startStageChild, synthTree } from './fixtures.js';
 
 describe('stage from a local HTTP mirror to a local folder', () => {
   let root: string;
@@ -73,6 +73,33 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     expect(readRecord(dest, PART_NAMES[2] as string).last_modified).toBe(new Date(mtimeOf(part)).toUTCString());
   });
 
+  it('resumes after the process is killed mid-transfer: staged parts are skipped, the interrupted one is staged again', async () => {
+    const dest = join(root, 'staged-killed');
+    const last = PART_NAMES[2] as string;
+    server.stall.add(`/${PARTS_PATH}/${last}`);
+    const { child, done } = startStageChild(['--from', partsUrl(), '--to', dest, '--parallel', '1']);
+    try {
+      // Killed while the last part is half written to its temp file.
+      await vi.waitFor(() => expect([...filesUnder(dest).keys()].some((name) => name.startsWith(`${last}.tmp-`))).toBe(true), { timeout: 60_000, interval: 50 });
+    } finally {
+      process.kill(-(child.pid as number), 'SIGKILL');
+      await done;
+      server.stall.clear();
+    }
+    const left = [...filesUnder(dest).keys()];
+    expect(left).not.toContain(last);
+    expect(left).not.toContain('_SUCCESS');
+    expect(left.filter((name) => name.startsWith('_staging/'))).toHaveLength(2);
+
+    server.resetCounts();
+    const result = expectExit(await stage(['--from', partsUrl(), '--to', dest]), 0);
+    expect(result.stdout).toMatch(/stage: 1 staged, 2 already staged, 0 failed; _SUCCESS copied/);
+    expect(PART_NAMES.map((name) => server.gets(name).length)).toEqual([0, 0, 1]);
+    // The killed run's temp file is gone; what is left is exactly the staged folder.
+    expect([...filesUnder(dest).keys()].sort()).toEqual(['_SUCCESS', ...PART_NAMES, ...PART_NAMES.map((n) => `_staging/${n}.json`)].sort());
+    expect(sha256(readFileSync(join(dest, last)))).toBe(sha256(source(last)));
+  });
+
   it('detects a corrupt bzip2 part: exit 1 naming it, the others staged, no _SUCCESS; a re-run stages only that part', async () => {
     const dest = join(root, 'staged-corrupt');
     const bad = PART_NAMES[0] as string;
@@ -97,8 +124,7 @@ describe('stage from a local HTTP mirror to a local folder', () => {
 
     const corruptDest = join(root, 'staged-legacy-corrupt');
     server.corrupt.add(`/${LEGACY_PATH}`);
-    // Once as a real child process: the exit status of the binary itself.
-    const corrupt = expectExit(await stageChild(['--from', url, '--to', corruptDest]), 1);
+    const corrupt = expectExit(await stage(['--from', url, '--to', corruptDest]), 1);
     server.corrupt.clear();
     expect(corrupt.stdout).toContain(`FAILED ${LEGACY_NAME}: ${LEGACY_NAME}: corrupt transfer: gzip check failed`);
     expect([...filesUnder(corruptDest).keys()]).toEqual([]);
