@@ -11,7 +11,7 @@
 // failed attempts and quarantined tasks, and prints a Markdown table (docs/runbooks/scaling.md explains it).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -41,6 +41,8 @@ interface Result extends Setting {
   rayBaselineMiB: number;
   rayPeakMiB: number;
   driverPeakMiB: number;
+  /** Mean 1-minute load average while the setting ran: other work on the machine skews throughput. */
+  load: number;
   complete: boolean;
 }
 
@@ -206,7 +208,9 @@ async function main(): Promise<void> {
       const baseline = rayMemory(gcsPort).treeMiB;
       let peak = baseline;
       let driverPeak = 0;
+      const loads: number[] = [];
       const sampler = setInterval(() => {
+        loads.push(loadavg()[0] ?? 0);
         const m = rayMemory(gcsPort);
         peak = Math.max(peak, m.treeMiB);
         driverPeak = Math.max(driverPeak, m.driverMiB);
@@ -244,6 +248,7 @@ async function main(): Promise<void> {
         rayBaselineMiB: baseline,
         rayPeakMiB: peak,
         driverPeakMiB: driverPeak,
+        load: loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length),
         complete: p.complete,
       };
       results.push(r);
@@ -262,11 +267,11 @@ function formatTable(results: Result[], c: { docs: number; docsPerTask: number; 
   const lines = [
     `${c.docs} synthetic docs, ${c.docsPerTask} docs per task, Ray head with ${c.cpus} CPUs, a tick every ${c.tickSeconds} s`,
     '',
-    '| tasks_per_job | max_jobs_in_flight | cpus_per_job | complete | wall s | docs/s | tokens/s | jobs | ticks | failed attempts | quarantined | Ray RSS baseline MiB | Ray RSS peak MiB | largest driver MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| tasks_per_job | max_jobs_in_flight | cpus_per_job | complete | wall s | docs/s | tokens/s | jobs | ticks | failed attempts | quarantined | Ray RSS baseline MiB | Ray RSS peak MiB | largest driver MiB | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
-        `| ${r.tasksPerJob} | ${r.jobsInFlight} | ${r.cpusPerJob} | ${r.complete ? 'yes' : 'NO'} | ${r.seconds.toFixed(1)} | ${f0(r.docs / r.seconds)} | ${f0(r.tokens / r.seconds)} | ${r.jobs} | ${r.ticks} | ${r.failedAttempts} | ${r.quarantined} | ${f0(r.rayBaselineMiB)} | ${f0(r.rayPeakMiB)} | ${f0(r.driverPeakMiB)} |`,
+        `| ${r.tasksPerJob} | ${r.jobsInFlight} | ${r.cpusPerJob} | ${r.complete ? 'yes' : 'NO'} | ${r.seconds.toFixed(1)} | ${f0(r.docs / r.seconds)} | ${f0(r.tokens / r.seconds)} | ${r.jobs} | ${r.ticks} | ${r.failedAttempts} | ${r.quarantined} | ${f0(r.rayBaselineMiB)} | ${f0(r.rayPeakMiB)} | ${f0(r.driverPeakMiB)} | ${r.load.toFixed(1)} |`,
     ),
   ];
   return lines.join('\n') + '\n';
