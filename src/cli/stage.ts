@@ -23,7 +23,7 @@ export function registerStage(program: Command): void {
     .option('--sha256 <hex>', 'expected sha256 of a single dump file', sha256Hex)
     .option('--sha256-file <uri>', 'expected sha256 per file, as sha256sum prints them ("HEX  name" lines)')
     .option('--user-agent <ua>', 'User-Agent with a contact, e.g. "mirror-bot/1.0 (you@example.org)" (default: $TOKENIZE_WIKI_USER_AGENT)')
-    .option('--parallel <n>', 'files transferred at once (connections per source host stay capped by $TOKENIZE_WIKI_HTTP_CONNECTIONS, default 2)', positiveInt, 2)
+    .option('--parallel <n>', 'files transferred at once; connections per source host stay capped by $TOKENIZE_WIKI_HTTP_CONNECTIONS (2 unless set)', positiveInt, 2)
     .option('--allow-incomplete-dump', 'stage a parts folder that has no _SUCCESS (and write none)', false)
     .option('--json', 'print the report as JSON', false)
     .action(

@@ -1,5 +1,5 @@
 import './quiet-logs.js';
-import { readFileSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DumpServer } from './dump-server.js';
@@ -146,6 +146,18 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     const result = expectExit(await stage(['--from', partsUrl(), '--to', dest, '--sha256-file', list]), 1);
     expect(result.stdout).toMatch(new RegExp(`FAILED ${PART_NAMES[1]}: .*expected ${'00'.repeat(32)}`));
     expect(result.stdout).toMatch(/2 staged, 0 already staged, 1 failed/);
+  });
+
+  it('stages from a local folder; one without _SUCCESS only with --allow-incomplete-dump, and then writes none', async () => {
+    const folder = join(root, 'incomplete');
+    mkdirSync(folder);
+    for (const name of PART_NAMES.slice(0, 2)) copyFileSync(join(root, PARTS_PATH, name), join(folder, name));
+    const dest = join(root, 'staged-incomplete');
+    const refused = expectExit(await stage(['--from', folder, '--to', dest]), 2);
+    expect(refused.stderr).toMatch(/_SUCCESS: missing.*--allow-incomplete-dump/);
+    const result = expectExit(await stage(['--from', `file://${folder}`, '--to', dest, '--allow-incomplete-dump']), 0);
+    expect(result.stdout).toMatch(/stage: 2 staged, 0 already staged, 0 failed; _SUCCESS none at the source/);
+    expect([...filesUnder(dest).keys()].sort()).toEqual([...PART_NAMES.slice(0, 2), ...PART_NAMES.slice(0, 2).map((n) => `_staging/${n}.json`)].sort());
   });
 
   it('bad usage and bad input exit 2 with a one-line reason', async () => {
