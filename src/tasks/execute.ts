@@ -74,7 +74,8 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
     totals.tokens += result.tokens;
     totals.textBytes += result.textBytes;
     totals.bytes += member.length;
-    if (!body.write(member)) await new Promise((resolve) => body.once('drain', resolve));
+    // A failed upload stops reading the body, so 'drain' never comes: wait for whichever happens first.
+    if (!body.write(member)) await Promise.race([new Promise((resolve) => body.once('drain', resolve)), uploaded]);
     options.onBatch?.({ docs: result.docs, rows: result.rows, tokens: result.tokens, textBytes: result.textBytes });
   };
 
