@@ -55,6 +55,9 @@ export class HttpStore implements Store {
   private readonly dispatcher: Agent;
 
   constructor(maxConnectionsPerHost = Number(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS ?? 2)) {
+    if (!Number.isInteger(maxConnectionsPerHost) || maxConnectionsPerHost < 1) {
+      throw new UsageError(`TOKENIZE_WIKI_HTTP_CONNECTIONS: expected a whole number ≥ 1, got ${JSON.stringify(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS)}`);
+    }
     this.slots = new HostSlots(maxConnectionsPerHost);
     this.dispatcher = new Agent({ connections: maxConnectionsPerHost });
   }
