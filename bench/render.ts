@@ -9,6 +9,7 @@ import { renderTable, targetsTable, type SectionResult, type TargetResult } from
 interface ResultsFile {
   started: string;
   totalS: number;
+  complete?: boolean;
   mode: string;
   opts: { repeats: number; encoding: string };
   machine: MachineInfo;
@@ -24,7 +25,7 @@ if (!file) {
 const r = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
 const m = r.machine;
 const out: string[] = [
-  `Run of ${r.started} (${r.mode} mode, median of ${r.opts.repeats}, ${r.opts.encoding}, ${Math.round(r.totalS)} s in all) on:`,
+  `Run of ${r.started} (${r.mode} mode, median of ${r.opts.repeats}, ${r.opts.encoding}, ${Math.round(r.totalS)} s in all${r.complete === false ? '; interrupted: only the sections below ran' : ''}) on:`,
   '',
   `- ${m.nproc} cores: ${m.cpuModel}; ${m.ramGiB} GiB RAM; ${m.kernel}`,
   `- Node ${m.node}; ${m.python}`,

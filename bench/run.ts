@@ -8,7 +8,7 @@
  *   npm run bench -- --only pipeline --cpu-prof /tmp/prof    profile before optimising
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchBaseline } from './baseline/index.js';
 import { benchDecode } from './decode/index.js';
@@ -72,7 +72,20 @@ async function main(): Promise<number> {
   const started = new Date();
   console.log(`bench: ${opts.quick ? 'quick' : 'full'} mode, ${opts.repeats} repeat(s), ${machine.nproc} cores, ${machine.cpuModel}`);
 
+  const date = started.toISOString().slice(0, 10);
+  const out =
+    flags.out ?? (opts.quick ? join(benchCacheDir('results'), `${date}-${machine.host}-quick.json`) : join(benchDir, 'results', `${date}-${machine.host}.json`));
+  mkdirSync(join(out, '..'), { recursive: true });
   const results: SectionResult[] = [];
+  // Rewritten after every section, so an interrupted run still leaves the figures it has (marked complete: false).
+  const save = (complete: boolean): number => {
+    const totalS = (Date.now() - started.getTime()) / 1000;
+    const doc = { started: started.toISOString(), totalS, complete, mode: opts.quick ? 'quick' : 'full', opts, machine, targets: evaluateTargets(results), sections: results };
+    writeFileSync(`${out}.tmp`, JSON.stringify(doc, null, 2) + '\n');
+    renameSync(`${out}.tmp`, out);
+    return totalS;
+  };
+
   let failed = false;
   for (const name of flags.only ?? Object.keys(SECTIONS)) {
     const t0 = Date.now();
@@ -89,18 +102,12 @@ async function main(): Promise<number> {
       results.push({ section: name, tables: [], figures: {}, notes: [`FAILED: ${message}`] });
     }
     console.log(`  (${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    save(false);
   }
 
-  const targets = evaluateTargets(results);
-  console.log(`\n${renderTable(targetsTable(targets))}`);
+  console.log(`\n${renderTable(targetsTable(evaluateTargets(results)))}`);
   if (opts.quick) console.log('\n(quick mode: tiny inputs, the ratios only show that each part runs)');
-
-  const date = started.toISOString().slice(0, 10);
-  const out =
-    flags.out ?? (opts.quick ? join(benchCacheDir('results'), `${date}-${machine.host}-quick.json`) : join(benchDir, 'results', `${date}-${machine.host}.json`));
-  mkdirSync(join(out, '..'), { recursive: true });
-  const totalS = (Date.now() - started.getTime()) / 1000;
-  writeFileSync(out, JSON.stringify({ started: started.toISOString(), totalS, mode: opts.quick ? 'quick' : 'full', opts, machine, targets, sections: results }, null, 2) + '\n');
+  const totalS = save(true);
   console.log(`\nbench: ${totalS.toFixed(0)} s; results in ${out}`);
   return failed ? 1 : 0;
 }
