@@ -197,15 +197,22 @@ async function stageFile(
   const check = new TransferCheck(file, dump.size, dump.compression, item.expectedSha256);
   const entry = { item, check, started };
   active.add(entry);
+  let source: Readable | undefined;
+  let body: Readable | undefined;
   try {
-    const source = await storeFor(dump.uri).read(dump.uri, { start: 0, end: dump.size });
-    await storeFor(destination).write(destination, Readable.from(check.pass(source)));
+    source = await storeFor(dump.uri).read(dump.uri, { start: 0, end: dump.size });
+    body = Readable.from(check.pass(source));
+    await storeFor(destination).write(destination, body);
   } catch (error) {
     await discard(destination, logger);
     const cause = check.failure ?? error;
     if (cause instanceof TaskFailure || cause instanceof InputError || cause instanceof UsageError) throw cause;
     throw new TaskFailure(`${file}: transfer failed after ${check.bytes} of ${dump.size} bytes: ${messageOf(cause)}`);
   } finally {
+    // A store that fails mid-write may stop reading without destroying the body: close both ends here, so the
+    // source's connection slot and the decoder are released.
+    body?.destroy();
+    source?.destroy();
     active.delete(entry);
   }
   const result = check.result;

@@ -69,6 +69,12 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
     expect(await objects(prefix)).toEqual(listed);
   });
 
+  it('a bucket that does not exist is bad input (exit 2) naming it, and no transfer is left hanging', async () => {
+    const missing = `${bucket}-missing`;
+    const result = expectExit(await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${missing}/mirror/`, '--parallel', '1']), 2);
+    expect(result.stderr).toMatch(new RegExp(`s3://${missing}/.*bucket does not exist`));
+  });
+
   it('streams a file over the part size as a multipart upload; a corrupt one never appears and leaves no upload behind', async () => {
     const source = readFileSync(join(root, BIG_PATH));
     expect(source.length).toBeGreaterThan(PART_SIZE);
