@@ -1,3 +1,3 @@
-export { stageDump, formatStageReport, stagingRecordUri, type StageOptions, type StageReport, type StagedFile, type StageOutcome } from './stage.js';
+export { stageDump, formatStageReport, type StageOptions, type StageReport, type StagedFile, type StageOutcome } from './stage.js';
 export { parseSha256, parseSha256List, readSha256List } from './checksums.js';
-export { StagingRecordSchema, readStagingRecord, type StagingRecord } from './record.js';
+export { StagingRecordSchema, type StagingRecord } from './record.js';

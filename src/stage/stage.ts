@@ -63,7 +63,7 @@ function parentOf(uri: string): string {
 }
 
 /** Staging records live in `_staging/` beside the copies, so a staged parts folder keeps only dump files at its top. */
-export function stagingRecordUri(destination: string): string {
+function stagingRecordUri(destination: string): string {
   return joinUri(parentOf(destination), '_staging', `${baseName(destination)}.json`);
 }
 
