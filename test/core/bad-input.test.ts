@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../harness/proc.js';
 import { s3Connection } from '../harness/s3-env.js';
-import { cli, cliOk, escapeRegExp, plainStderr, removeDir, shardRows, tempDir, type CliResult } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk, type CliResult, escapeRegExp, plainStderr, removeDir, shardRows, tempDir } from './helpers.js';
 
 let dir: string;
 beforeAll(() => {
@@ -42,7 +42,7 @@ function expectUsageError(result: CliResult, message: RegExp): void {
   expect(lines.slice(1).filter((l) => l !== '(run with --help for usage)')).toEqual([]);
 }
 
-describe('bad input through the CLI', () => {
+describe('bad input through the CLI', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('truncated gzip: exit 1, the message names the dump and the byte offset reached, no marker', async () => {
     const synth = join(dir, 'trunc-20261122-cirrussearch-content.json.gz');
     await cliOk(['synth', '--docs', '80', '--seed', '5', '--out', synth]);
@@ -82,7 +82,7 @@ describe('bad input through the CLI', () => {
     expect(markers.length + failed.length).toBe(4);
   });
 
-  describe('malformed JSON line', () => {
+  describe('malformed JSON line', { timeout: CLI_TEST_TIMEOUT }, () => {
     const lines = [...goodDoc(1), ...goodDoc(2), `{"index":{"_id":"3"}}`, '{"page_id":3,"title":"Broken","text":"no end', ...goodDoc(4)];
     let dump: { path: string; decoded: Buffer };
     let out: string;
@@ -143,7 +143,7 @@ describe('bad input through the CLI', () => {
   });
 
   // Cheap processes that mostly wait (node start-up, HTTP retries): run side by side.
-  describe.concurrent('usage errors: exit 2 with a one-line message', () => {
+  describe.concurrent('usage errors: exit 2 with a one-line message', { timeout: CLI_TEST_TIMEOUT }, () => {
     const dumpArg = (): string => join(dir, 'malformed-20261122-cirrussearch-content.json.gz');
     it('unknown flag', async () => {
       expectUsageError(await cli(['run', '--dump', dumpArg(), '--output-dir', dir, '--bogus']), /unknown option '--bogus'/);

@@ -4,12 +4,12 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { cliOk, removeDir, shardRows, tempDir } from './helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk, removeDir, shardRows, tempDir } from './helpers.js';
 
-const PAGE_MB = 16;
+const PAGE_MB = 14;
 const PART_SIZE = 8 * 1024 * 1024;
 
-describe('a very large page (16 MB of text) to s3://', () => {
+describe('a very large page (14 MiB of text) to s3://', { timeout: CLI_TEST_TIMEOUT }, () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir('big');

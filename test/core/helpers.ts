@@ -9,6 +9,12 @@ import { repoRoot } from '../harness/paths.js';
 /** The built CLI (tests run `npm run build` output, like a user does). */
 export const CLI = join(repoRoot, 'bin', 'tokenize-wiki.js');
 
+/**
+ * Tests that run the CLI end to end: minutes only when the shared 2-core machine is busy (they measure, never
+ * time), so they get more than vitest's default.
+ */
+export const CLI_TEST_TIMEOUT = 600_000;
+
 /** The real CirrusSearch sample (never copied into the repo). */
 export const SAMPLE = join(repoRoot, '..', 'shared', 'data', 'simplewikibooks-sample-200.json.gz');
 

@@ -5,7 +5,7 @@ import { join, normalize } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpStore } from '../../src/storage/http.js';
-import { cliOk, removeDir, snapshot, tempDir } from './helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk, removeDir, snapshot, tempDir } from './helpers.js';
 
 /**
  * A static file server on 127.0.0.1 with Range support and autoindex pages (what dump mirrors serve). `dropAfter`
@@ -81,7 +81,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
 const LEGACY = 'httpwiki-20261122-cirrussearch-content.json.gz';
 const PARTS = 'cirrus_search_index/20261122/index_name=httpwiki_content';
 
-describe('HTTP store against a local HTTP server with Range support', () => {
+describe('HTTP store against a local HTTP server with Range support', { timeout: CLI_TEST_TIMEOUT }, () => {
   let dir: string;
   let server: DumpServer;
   let base: string;

@@ -5,7 +5,7 @@ import { S3Store } from '../../src/storage/s3.js';
 import { listDoneTaskIds } from '../../src/tasks/marker.js';
 import { storeFor } from '../../src/storage/index.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { cli, cliOk, removeDir, sha256, startCli, tempDir } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk, removeDir, sha256, startCli, tempDir } from './helpers.js';
 
 let client: S3Client;
 let bucket: string;
@@ -54,7 +54,7 @@ function bigStream(mib: number): { stream: Readable; digest: () => string } {
   return { stream: Readable.from(generate()), digest: () => sha256(Buffer.concat(hash.parts)) };
 }
 
-describe('S3 store on the real S3 server', () => {
+describe('S3 store on the real S3 server', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('writes a stream larger than the 8 MiB part size as a multipart upload, readable back byte for byte', async () => {
     const store = new S3Store();
     const uri = `s3://${bucket}/multipart/big.bin`;
@@ -93,7 +93,7 @@ describe('S3 store on the real S3 server', () => {
   });
 });
 
-describe('a killed run-tasks, re-run', () => {
+describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir('kill');

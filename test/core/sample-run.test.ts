@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { get_encoding, type TiktokenEncoding } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliOk, dumpDocs, removeDir, SAMPLE, shardRows, snapshot, tempDir, type ShardRow } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk, dumpDocs, removeDir, SAMPLE, type ShardRow, shardRows, snapshot, tempDir } from './helpers.js';
 
 interface Page {
   page_id: number;
@@ -50,7 +50,7 @@ function expectRows(rows: ShardRow[], field: 'text' | 'source_text', encoding: T
   }
 }
 
-describe('run on the real sample (simplewikibooks, 200 pages)', () => {
+describe('run on the real sample (simplewikibooks, 200 pages)', { timeout: CLI_TEST_TIMEOUT }, () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir('sample');
