@@ -7,8 +7,9 @@
 // then runs the same run once per setting `TASKSxJOBS[xCPUS]` (tasks_per_job x max_jobs_in_flight x cpus_per_job), each with its own
 // run_id and output prefix, by calling `tokenize-wiki submit --run FILE --once` every --tick-seconds until the run
 // is complete, as the CronJob does on a cluster. For each setting it records wall time, docs/s and tokens/s, the
-// memory of the Ray head's process tree (baseline and peak) and of the largest `run-tasks` driver, jobs submitted,
-// failed attempts and quarantined tasks, and prints a Markdown table (docs/runbooks/scaling.md explains it).
+// memory of the Ray head's process tree (baseline and peak) and of the largest `run-tasks` driver, the CPU seconds
+// the tree used, jobs submitted, failed attempts and quarantined tasks, and the machine's load average, and prints
+// a Markdown table (docs/runbooks/scaling.md explains it).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -41,6 +42,8 @@ interface Result extends Setting {
   rayBaselineMiB: number;
   rayPeakMiB: number;
   driverPeakMiB: number;
+  /** CPU seconds used by the Ray head's process tree (head services, job supervisors, drivers) during the setting. */
+  cpuSeconds: number;
   /** Mean 1-minute load average while the setting ran: other work on the machine skews throughput. */
   load: number;
   complete: boolean;
@@ -88,8 +91,13 @@ interface Proc {
   pid: number;
   ppid: number;
   rssKiB: number;
+  /** User + system CPU time so far, in clock ticks. */
+  cpuTicks: number;
   cmdline: string;
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
 
 function processes(): Proc[] {
   const out: Proc[] = [];
@@ -100,7 +108,11 @@ function processes(): Proc[] {
       const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      out.push({ pid: Number(name), ppid, rssKiB, cmdline });
+      // Fields after the parenthesised command name: state is field 3, utime and stime are fields 14 and 15.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpuTicks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+      out.push({ pid: Number(name), ppid, rssKiB, cpuTicks, cmdline });
     } catch {
       // the process ended while we looked
     }
@@ -108,29 +120,36 @@ function processes(): Proc[] {
   return out;
 }
 
-/** RSS of the Ray head's process tree (found by its GCS port) and of the largest `run-tasks` driver in it. */
-function rayMemory(gcsPort: string): { treeMiB: number; driverMiB: number } {
+/**
+ * RSS of the Ray head's process tree (found by its GCS port), of the largest `run-tasks` driver in it, and the CPU
+ * ticks of every process of the tree by pid (drivers come and go: the caller keeps the last value seen per pid).
+ */
+function rayUsage(gcsPort: string): { treeMiB: number; driverMiB: number; cpuTicks: Map<number, number> } {
   const all = processes();
   const roots = all.filter((p) => p.cmdline.includes(' start ') && p.cmdline.includes(`--port=${gcsPort}`)).map((p) => p.pid);
   const children = new Map<number, Proc[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   let tree = 0;
   let driver = 0;
+  const cpuTicks = new Map<number, number>();
   const seen = new Set<number>();
   const walk = (pid: number): void => {
     for (const c of children.get(pid) ?? []) {
       if (seen.has(c.pid)) continue;
       seen.add(c.pid);
       tree += c.rssKiB;
+      cpuTicks.set(c.pid, c.cpuTicks);
       if (c.cmdline.includes('run-tasks')) driver = Math.max(driver, c.rssKiB);
       walk(c.pid);
     }
   };
   for (const root of roots) {
-    tree += all.find((p) => p.pid === root)?.rssKiB ?? 0;
+    const p = all.find((x) => x.pid === root);
+    tree += p?.rssKiB ?? 0;
+    cpuTicks.set(root, p?.cpuTicks ?? 0);
     walk(root);
   }
-  return { treeMiB: tree / 1024, driverMiB: driver / 1024 };
+  return { treeMiB: tree / 1024, driverMiB: driver / 1024, cpuTicks };
 }
 
 async function main(): Promise<void> {
@@ -205,16 +224,22 @@ async function main(): Promise<void> {
           backend: { kind: 'ray-jobs-api', dashboard_url: ray.connection.dashboardUrl },
         }),
       );
-      const baseline = rayMemory(gcsPort).treeMiB;
+      const before = rayUsage(gcsPort);
+      const baseline = before.treeMiB;
       let peak = baseline;
       let driverPeak = 0;
       const loads: number[] = [];
-      const sampler = setInterval(() => {
+      // CPU time of the Ray tree during this setting: unlike wall time, it does not depend on what else the
+      // machine runs. The last <= 0.5 s of each process that ends between samples is missed.
+      const lastTicks = new Map<number, number>();
+      const sample = (): void => {
         loads.push(loadavg()[0] ?? 0);
-        const m = rayMemory(gcsPort);
+        const m = rayUsage(gcsPort);
         peak = Math.max(peak, m.treeMiB);
         driverPeak = Math.max(driverPeak, m.driverMiB);
-      }, 500);
+        for (const [pid, ticks] of m.cpuTicks) lastTicks.set(pid, ticks);
+      };
+      const sampler = setInterval(sample, 500);
       const started = Date.now();
       let jobs = 0;
       let ticks = 0;
@@ -232,6 +257,9 @@ async function main(): Promise<void> {
       } finally {
         clearInterval(sampler);
       }
+      sample();
+      let cpuTicks = 0;
+      for (const [pid, t] of lastTicks) cpuTicks += t - (before.cpuTicks.get(pid) ?? 0);
       const seconds = (Date.now() - started) / 1000;
       const status = await cli(['status', '--run', runFile, '--json'], env);
       if (status.code !== 0) throw new Error(`${runId}: status failed: ${status.stderr}`);
@@ -248,6 +276,7 @@ async function main(): Promise<void> {
         rayBaselineMiB: baseline,
         rayPeakMiB: peak,
         driverPeakMiB: driverPeak,
+        cpuSeconds: cpuTicks / CLOCK_TICKS,
         load: loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length),
         complete: p.complete,
       };
@@ -267,11 +296,11 @@ function formatTable(results: Result[], c: { docs: number; docsPerTask: number; 
   const lines = [
     `${c.docs} synthetic docs, ${c.docsPerTask} docs per task, Ray head with ${c.cpus} CPUs, a tick every ${c.tickSeconds} s`,
     '',
-    '| tasks_per_job | max_jobs_in_flight | cpus_per_job | complete | wall s | docs/s | tokens/s | jobs | ticks | failed attempts | quarantined | Ray RSS baseline MiB | Ray RSS peak MiB | largest driver MiB | load avg |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| tasks_per_job | max_jobs_in_flight | cpus_per_job | complete | wall s | docs/s | tokens/s | jobs | ticks | failed attempts | quarantined | Ray RSS baseline MiB | Ray RSS peak MiB | largest driver MiB | Ray CPU s | CPU s per 1000 docs | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
-        `| ${r.tasksPerJob} | ${r.jobsInFlight} | ${r.cpusPerJob} | ${r.complete ? 'yes' : 'NO'} | ${r.seconds.toFixed(1)} | ${f0(r.docs / r.seconds)} | ${f0(r.tokens / r.seconds)} | ${r.jobs} | ${r.ticks} | ${r.failedAttempts} | ${r.quarantined} | ${f0(r.rayBaselineMiB)} | ${f0(r.rayPeakMiB)} | ${f0(r.driverPeakMiB)} | ${r.load.toFixed(1)} |`,
+        `| ${r.tasksPerJob} | ${r.jobsInFlight} | ${r.cpusPerJob} | ${r.complete ? 'yes' : 'NO'} | ${r.seconds.toFixed(1)} | ${f0(r.docs / r.seconds)} | ${f0(r.tokens / r.seconds)} | ${r.jobs} | ${r.ticks} | ${r.failedAttempts} | ${r.quarantined} | ${f0(r.rayBaselineMiB)} | ${f0(r.rayPeakMiB)} | ${f0(r.driverPeakMiB)} | ${f0(r.cpuSeconds)} | ${((1000 * r.cpuSeconds) / Math.max(1, r.docs)).toFixed(1)} | ${r.load.toFixed(1)} |`,
     ),
   ];
   return lines.join('\n') + '\n';
