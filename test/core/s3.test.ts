@@ -1,4 +1,7 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../src/storage/s3.js';
@@ -95,6 +98,8 @@ describe('S3 store on the real S3 server', { timeout: CLI_TEST_TIMEOUT }, () => 
 
 describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
   let dir: string;
+  let manifest: string;
+  let taskIds: string[];
   beforeAll(() => {
     dir = tempDir('kill');
   });
@@ -103,10 +108,10 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('leaves no marker for the unfinished task; the re-run completes with the same shard bytes as a clean run', async () => {
     const dump = `${dir}/killwiki-20261122-cirrussearch-content.json.gz`;
     await cliOk(['synth', '--docs', '200', '--seed', '21', '--out', dump]);
-    const manifest = `s3://${bucket}/kill/manifest.json`;
+    manifest = `s3://${bucket}/kill/manifest.json`;
     const env = s3Env();
     await cliOk(['manifest', '--dump', dump, '--manifest-uri', manifest, '--max-docs-per-task', '20'], { env });
-    const taskIds = ((JSON.parse((await getObject('kill/manifest.json')).toString()) as { tasks: Array<{ task_id: string }> }).tasks).map((t) => t.task_id);
+    taskIds = ((JSON.parse((await getObject('kill/manifest.json')).toString()) as { tasks: Array<{ task_id: string }> }).tasks).map((t) => t.task_id);
     expect(taskIds.length).toBe(10);
 
     // One lane: tasks run in manifest order, so the task after the last marker is the one cut off.
@@ -146,6 +151,31 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
     }
     for (const id of taskIds) {
       expect({ id, sha256: sha256(await getObject(`kill/a/shards/${id}.jsonl.gz`)) }).toEqual({ id, sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)) });
+    }
+  });
+
+  it('to a local folder, killed while a shard is being written: no marker, and the re-run writes the same shards', async () => {
+    const out = join(dir, 'local');
+    const env = s3Env(); // the manifest and its index files are on S3
+    const { child, done } = startCli(['run-tasks', '--manifest-uri', manifest, '--output-dir', out, '--concurrency', '1'], { env });
+    // A local shard is written to a temp file and renamed when complete: kill while one exists.
+    let inProgress: string | undefined;
+    for (const deadline = Date.now() + 300_000; inProgress === undefined && Date.now() < deadline; await sleep(10)) {
+      inProgress = (existsSync(join(out, 'shards')) ? readdirSync(join(out, 'shards')) : []).find((name) => name.includes('.tmp-'));
+      if (child.exitCode !== null) break;
+    }
+    process.kill(-(child.pid as number), 'SIGKILL');
+    await done;
+    expect(inProgress, 'no shard was seen in progress').toBeDefined();
+    const taskId = (inProgress as string).slice(0, (inProgress as string).indexOf('.jsonl.gz'));
+    expect(existsSync(join(out, 'markers', `${taskId}.json`))).toBe(false);
+    expect(existsSync(join(out, 'shards', `${taskId}.jsonl.gz`))).toBe(false);
+
+    await cliOk(['run-tasks', '--manifest-uri', manifest, '--output-dir', out, '--concurrency', '2'], { env });
+    const verify = await cli(['verify', '--manifest-uri', manifest, '--output-dir', out, '--deep'], { env });
+    expect(verify.stdout).toMatch(/verify: OK/);
+    for (const id of taskIds) {
+      expect({ id, sha256: sha256(readFileSync(join(out, 'shards', `${id}.jsonl.gz`))) }).toEqual({ id, sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)) });
     }
   });
 });
