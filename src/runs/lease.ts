@@ -135,8 +135,16 @@ export function runStoreLease(outputPrefix: string, holder: string, ttlMs: numbe
 /** What to do with a coordination.k8s.io Lease, decided without I/O so it can be tested on its own. */
 export type KubeLeaseStep = { op: 'create'; body: V1Lease } | { op: 'replace'; body: V1Lease } | { op: 'wait'; holder: string; expires_at: string };
 
+/**
+ * Lease times are MicroTime: the API server accepts exactly six fractional digits, but the client library would send
+ * a Date as toISOString() (three) and get a 400. It passes strings through unchanged, hence the cast.
+ */
+export function microTime(ms: number): Date {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
 export function kubeLeaseStep(existing: V1Lease | undefined, name: string, holder: string, ttlSeconds: number, now: number): KubeLeaseStep {
-  const spec = { holderIdentity: holder, leaseDurationSeconds: ttlSeconds, renewTime: new Date(now), acquireTime: new Date(now) };
+  const spec = { holderIdentity: holder, leaseDurationSeconds: ttlSeconds, renewTime: microTime(now), acquireTime: microTime(now) };
   if (!existing) return { op: 'create', body: { metadata: { name }, spec } };
   const current = existing.spec ?? {};
   const renewed = current.renewTime ?? current.acquireTime;
@@ -203,7 +211,8 @@ export class KubeLease implements Lease {
     const existing = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
     if (existing.spec?.holderIdentity === this.holder) {
       await this.api
-        .replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...existing, spec: { ...existing.spec, leaseDurationSeconds: 0 } } })
+        // As client-go's leader election does: an empty holder is free at once (a duration of 0 is rejected).
+        .replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...existing, spec: { ...existing.spec, holderIdentity: '', leaseDurationSeconds: 1 } } })
         .catch(() => undefined);
     }
     this.held = false;

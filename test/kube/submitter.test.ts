@@ -274,14 +274,8 @@ describe('the kuberay job backend against the API server', () => {
     expect(await backend.logsTail(a1.id, 1000)).toBe('');
   });
 
-  // KNOWN BUGS in src/runs/lease.ts, found by this test against the real API server:
-  // 1. A Lease's acquireTime/renewTime are MicroTime, which the server parses with exactly six
-  //    fractional digits; @kubernetes/client-node sends a Date as toISOString() (three), so every
-  //    create and replace gets 400 "cannot parse \".355Z\" as \".000000\"".
-  // 2. release() sets leaseDurationSeconds: 0, which the server rejects (422, must be greater than 0)
-  //    and the error is swallowed, so a released Lease stays held until it expires.
-  // `it.fails` keeps the suite green until both are fixed; then turn it into `it`.
-  it.fails('takes, renews and hands over the run Lease', async () => {
+  // Against the real server: Lease times must be MicroTime with six digits, and a release must be accepted.
+  it('takes, renews and hands over the run Lease', async () => {
     const name = `tokenize-wiki-submit-${RUN}`;
     const first = new KubeLease(ns, name, 'submitter-a', 2, kubeConfig);
     const second = new KubeLease(ns, name, 'submitter-b', 2, kubeConfig);
