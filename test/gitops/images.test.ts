@@ -200,7 +200,7 @@ describe('the build steps, on a copy of the tree', () => {
     const help = await exec('node', [path.join(appDir, 'bin/tokenize-wiki.js'), '--help'], { cwd: os.tmpdir(), env: { ...process.env, NODE_ENV: 'production' } });
     expect(help.code, `tokenize-wiki --help: ${help.stderr.slice(-2000)}`).toBe(0);
     expect(help.stdout + help.stderr).toMatch(/submit/);
-  });
+  }, 600_000); // two npm installs and a TypeScript build: minutes on a busy 2-core machine
 });
 
 describe('scripts/build-images.mts', () => {
