@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { readManifest, manifestFolderOf } from '../manifest/index.js';
-import { rootLogger } from '../observability/logger.js';
+import { readManifest, manifestFolderOf, type Manifest, type Task } from '../manifest/index.js';
+import { rootLogger, type Logger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, positiveInt, taskList } from './options.js';
@@ -24,7 +24,31 @@ export function addExecFlags(command: Command): Command {
     .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1);
 }
 
-export function printTaskSummary(summary: RunTasksSummary): void {
+/** Run tasks with a progress bar (or progress log lines) and print the summary: shared by `run-tasks` and `run`. */
+export async function runTasksWithProgress(
+  tasks: readonly Task[],
+  manifest: Manifest,
+  manifestUri: string,
+  outputPrefix: string,
+  flags: ExecFlags,
+  logger: Logger,
+): Promise<RunTasksSummary> {
+  const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
+  const summary = await runTasks(tasks, {
+    manifest,
+    manifestFolder: manifestFolderOf(manifestUri),
+    outputPrefix,
+    logger,
+    concurrency: flags.concurrency,
+    maxBadDocs: flags.maxBadDocs,
+    compressionLevel: flags.compressionLevel,
+    onBatch: (delta) => progress.add(delta),
+  }).finally(() => progress.stop());
+  printTaskSummary(summary);
+  return summary;
+}
+
+function printTaskSummary(summary: RunTasksSummary): void {
   const lines = [`tasks: ${summary.done.length} done, ${summary.skipped.length} already done (skipped), ${summary.failed.length} failed`];
   for (const failure of summary.failed) lines.push(`  failed ${failure.task_id}: ${failure.error}`);
   process.stdout.write(lines.join('\n') + '\n');
@@ -39,18 +63,7 @@ export function registerRunTasks(program: Command): void {
       const manifest = await readManifest(flags.manifestUri);
       const tasks = selectTasks(manifest, flags.tasks);
       const logger = rootLogger.child({ manifest: flags.manifestUri, job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID });
-      const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
-      const summary = await runTasks(tasks, {
-        manifest,
-        manifestFolder: manifestFolderOf(flags.manifestUri),
-        outputPrefix,
-        logger,
-        concurrency: flags.concurrency,
-        maxBadDocs: flags.maxBadDocs,
-        compressionLevel: flags.compressionLevel,
-        onBatch: (delta) => progress.add(delta),
-      }).finally(() => progress.stop());
-      printTaskSummary(summary);
+      const summary = await runTasksWithProgress(tasks, manifest, flags.manifestUri, outputPrefix, flags, logger);
       if (summary.failed.length > 0) process.exitCode = 1;
     });
 }

@@ -4,14 +4,13 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
-import { ensureManifest, manifestFolderOf } from '../manifest/index.js';
+import { ensureManifest } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
-import { Progress } from '../observability/progress.js';
 import { joinUri } from '../storage/index.js';
-import { completeRun, formatVerifyReport, runTasks } from '../tasks/index.js';
+import { completeRun, formatVerifyReport } from '../tasks/index.js';
 import { addPlanFlags, planOptions, type PlanFlags } from './manifest.js';
 import { outputPrefixOf } from './output-prefix.js';
-import { addExecFlags, printTaskSummary, type ExecFlags } from './run-tasks.js';
+import { addExecFlags, runTasksWithProgress, type ExecFlags } from './run-tasks.js';
 
 type RunFlags = PlanFlags & ExecFlags & { manifestUri?: string; embeddedDefault: boolean };
 
@@ -49,18 +48,7 @@ export function registerRun(program: Command): void {
     const logger = rootLogger.child({ output_prefix: outputPrefix });
     const started = Date.now();
     const manifest = await ensureManifest(dumps, manifestUri, planOptions(flags), logger);
-    const progress = new Progress(manifest.totals.docs, logger);
-    const summary = await runTasks(manifest.tasks, {
-      manifest,
-      manifestFolder: manifestFolderOf(manifestUri),
-      outputPrefix,
-      logger,
-      concurrency: flags.concurrency,
-      maxBadDocs: flags.maxBadDocs,
-      compressionLevel: flags.compressionLevel,
-      onBatch: (delta) => progress.add(delta),
-    }).finally(() => progress.stop());
-    printTaskSummary(summary);
+    const summary = await runTasksWithProgress(manifest.tasks, manifest, manifestUri, outputPrefix, flags, logger);
     const report = await completeRun(manifest, outputPrefix, { deep: true });
     process.stdout.write(formatVerifyReport(report));
     const seconds = (Date.now() - started) / 1000;

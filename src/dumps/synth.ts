@@ -19,8 +19,8 @@ export interface SynthOptions {
   bigPageMb: number;
 }
 
-/** Small, fast, seedable PRNG (mulberry32): the same seed gives byte-identical dumps. */
-function random(seed: number): () => number {
+/** Small, fast, seedable PRNG (mulberry32): the same seed gives byte-identical dumps (and replayable tests). */
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

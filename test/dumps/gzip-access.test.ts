@@ -8,18 +8,10 @@ import {
   inflateWithAccessPoints,
   type GzipAccessPoint,
 } from '../../src/dumps/gzip-access.js';
+import { random } from '../../src/dumps/synth.js';
 
-// Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic pseudo-random numbers, so a failure can be replayed.
+const rng = random;
 
 const WORDS = 'the of and in to a is was for on as by with from that at his it an were which are also this be first new has had one their after who its not but two been have they other all'.split(' ');
 
