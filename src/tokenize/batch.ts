@@ -36,11 +36,45 @@ export interface BatchResult {
 
 const NEWLINE = 0x0a;
 const decoder = new TextDecoder('utf-8');
+/** Rows are compressed in pieces of about this many characters, so a huge page never becomes one huge string. */
+const PIECE_CHARS = 1 << 20;
+const TOKENS_PER_PIECE = 1 << 16;
+
+/** Serialized rows as a run of gzip members (a concatenation of members is one gzip stream to readers). */
+class MemberWriter {
+  private parts: string[] = [];
+  private chars = 0;
+  private readonly members: Buffer[] = [];
+  constructor(private readonly level: number) {}
+
+  add(text: string): void {
+    this.parts.push(text);
+    this.chars += text.length;
+    if (this.chars >= PIECE_CHARS) this.flush();
+  }
+
+  /** One member for a batch of ordinary size (as before); an empty batch still gets an (empty) member. */
+  finish(): Uint8Array {
+    if (this.parts.length > 0 || this.members.length === 0) this.flush();
+    if (this.members.length === 1) return this.members[0] as Buffer;
+    // Its own exactly sized ArrayBuffer: the result is transferred to the main thread.
+    const out = Buffer.from(new ArrayBuffer(this.members.reduce((n, m) => n + m.length, 0)));
+    let at = 0;
+    for (const member of this.members) at += member.copy(out, at);
+    return out;
+  }
+
+  private flush(): void {
+    this.members.push(gzipSync(this.parts.join(''), { level: this.level }));
+    this.parts = [];
+    this.chars = 0;
+  }
+}
 
 /** Parse, tokenize and serialize one batch. Pure apart from CPU: runs inside a worker thread. */
 export function processBatch(input: BatchInput, tokenizer: Tokenizer): BatchResult {
   const { bytes } = input;
-  const rows: string[] = [];
+  const rows = new MemberWriter(input.compressionLevel);
   const result: Omit<BatchResult, 'member'> = { docs: 0, rows: 0, tokens: 0, textBytes: 0, skipped: {}, bad: [], ids: '' };
   let ids = '';
   let position = 0;
@@ -70,10 +104,12 @@ export function processBatch(input: BatchInput, tokenizer: Tokenizer): BatchResu
         result.rows++;
         result.tokens += tokens.length;
         result.textBytes += Buffer.byteLength(doc.text);
-        rows.push(
+        rows.add(
           `{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"namespace":${doc.namespace},` +
-            `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${tokens.length},"tokens":[${tokens.join(',')}]}\n`,
+            `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${tokens.length},"tokens":[`,
         );
+        for (let i = 0; i < tokens.length; i += TOKENS_PER_PIECE) rows.add((i > 0 ? ',' : '') + tokens.slice(i, i + TOKENS_PER_PIECE).join(','));
+        rows.add(']}\n');
       }
     } catch (error) {
       if (!(error instanceof BadDocError)) throw error;
@@ -82,8 +118,7 @@ export function processBatch(input: BatchInput, tokenizer: Tokenizer): BatchResu
     }
     line += 2;
   }
-  const member = gzipSync(rows.join(''), { level: input.compressionLevel });
-  return { ...result, ids, member };
+  return { ...result, ids, member: rows.finish() };
 }
 
 function lineEnd(bytes: Uint8Array, from: number): number {
