@@ -106,6 +106,21 @@ describe('processBatch', () => {
     expect(result.bad).toEqual([{ line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) }]);
   });
 
+  it('writes a huge row as several gzip members that read back as the one exact row', () => {
+    const words = ['alpha ', 'beta ', 'γάμμα ', 'δ ', '東京 ', '12345 ', 'x'];
+    const text = Array.from({ length: 260_000 }, (_, i) => words[(i * 7) % words.length]).join('');
+    const result = processBatch(input(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
+    const member = Buffer.from(result.member);
+    // More than one gzip member (each starts with 1f 8b 08 00 and the same OS byte)...
+    let members = 0;
+    for (let at = member.indexOf('1f8b0800', 0, 'hex'); at !== -1; at = member.indexOf('1f8b0800', at + 1, 'hex')) members++;
+    expect(members).toBeGreaterThan(1);
+    // ...that decode to exactly one row, byte for byte what a single JSON.stringify would give.
+    const tokens = ordinary(text);
+    expect(rowsOf(result.member)).toEqual([JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', revision: 1, n_tokens: tokens.length, tokens })]);
+    expect(member.buffer.byteLength).toBe(member.length); // transferable as is
+  });
+
   it('is deterministic: the same batch gives the same gzip member bytes', () => {
     const a = processBatch(input(lines), tokenizer);
     const b = processBatch(input(lines), tokenizer);
