@@ -12,6 +12,7 @@ export const METRIC_NAMES = [
   'tokenize_wiki_throughput_tokens_per_second',
   'tokenize_wiki_eta_seconds',
   'tokenize_wiki_run_complete',
+  'tokenize_wiki_run_paused',
   'tokenize_wiki_jobs_in_flight',
   'tokenize_wiki_job_duration_seconds',
   'tokenize_wiki_jobs_ended_total',
@@ -37,6 +38,8 @@ export class SubmitterMetrics {
   private readonly tokensRate = new Gauge({ name: 'tokenize_wiki_throughput_tokens_per_second', help: 'Tokens per second over the recent window', labelNames: ['run_id'], registers: [this.registry] });
   private readonly eta = new Gauge({ name: 'tokenize_wiki_eta_seconds', help: 'Estimated seconds to finish (absent while unknown)', labelNames: ['run_id'], registers: [this.registry] });
   private readonly complete = new Gauge({ name: 'tokenize_wiki_run_complete', help: '1 once the run is verified and _SUCCESS is written', labelNames: ['run_id'], registers: [this.registry] });
+  // Lets the "no progress" alert tell a run paused on purpose from a stalled one.
+  private readonly paused = new Gauge({ name: 'tokenize_wiki_run_paused', help: '1 while the run file says paused: true (nothing new is submitted)', labelNames: ['run_id'], registers: [this.registry] });
   private readonly jobsInFlight = new Gauge({ name: 'tokenize_wiki_jobs_in_flight', help: 'Jobs of the run in flight', labelNames: ['run_id'], registers: [this.registry] });
   private readonly jobDuration = new Histogram({
     name: 'tokenize_wiki_job_duration_seconds',
@@ -95,6 +98,7 @@ export class SubmitterMetrics {
     if (p.eta_seconds === null) this.eta.remove({ run_id });
     else this.eta.set({ run_id }, p.eta_seconds);
     this.complete.set({ run_id }, p.complete ? 1 : 0);
+    this.paused.set({ run_id }, p.paused ? 1 : 0);
     this.jobsInFlight.set({ run_id }, p.jobs_in_flight.length);
   }
 }
