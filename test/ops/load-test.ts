@@ -10,7 +10,6 @@
 // memory of the Ray head's process tree (baseline and peak) and of the largest `run-tasks` driver, the CPU seconds
 // the tree used, jobs submitted, failed attempts and quarantined tasks, and the machine's load average, and prints
 // a Markdown table (docs/runbooks/scaling.md explains it).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { cli as runCli } from '../core/helpers.js';
 import { repoRoot } from '../harness/paths.js';
 import { run } from '../harness/proc.js';
 import { startRayHead, type RayHead } from '../harness/ray.js';
@@ -74,17 +74,9 @@ const Progress = z.looseObject({
 });
 
 /** The CLI from dist/ (as in the image and in Ray job entrypoints), with only the harness's S3 settings. */
-function cli(args: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'tokenize-wiki.js'), ...args], { env: { ...base, ...env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
+async function cli(args: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await runCli(args, { env: { ...env, NODE_NO_WARNINGS: '1' } });
+  return { code: result.code ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
 interface Proc {
