@@ -58,11 +58,16 @@ export function registerRunTasks(program: Command): void {
   addExecFlags(program.command('run-tasks').description('execute tasks of a manifest (the Ray job entrypoint): skip those with a marker'))
     .requiredOption('--manifest-uri <uri>', 'the manifest')
     .option('--tasks <list>', 'comma-separated task ids (default: all)', taskList)
-    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[] }) => {
+    .option('--run-id <id>', 'run id to put on every log line (the submitter passes it)')
+    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string }) => {
       const outputPrefix = outputPrefixOf(flags);
       const manifest = await readManifest(flags.manifestUri);
       const tasks = selectTasks(manifest, flags.tasks);
-      const logger = rootLogger.child({ manifest: flags.manifestUri, job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID });
+      const logger = rootLogger.child({
+        ...(flags.runId === undefined ? {} : { run_id: flags.runId }),
+        manifest: flags.manifestUri,
+        job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID,
+      });
       const summary = await runTasksWithProgress(tasks, manifest, flags.manifestUri, outputPrefix, flags, logger);
       if (summary.failed.length > 0) process.exitCode = 1;
     });

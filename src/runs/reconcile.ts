@@ -118,7 +118,7 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     let submitError: string | undefined;
     if (decision.submit.length > 0 && !(await deps.lease.renew())) throw new LeaseLost('lost the lease before submitting');
     for (const [i, submission] of decision.submit.entries()) {
-      const entrypoint = runTasksEntrypoint({ manifestUri: run.manifest_uri, outputPrefix: prefix, tasks: submission.tasks, cpus: run.cpus_per_job });
+      const entrypoint = runTasksEntrypoint({ manifestUri: run.manifest_uri, outputPrefix: prefix, tasks: submission.tasks, cpus: run.cpus_per_job, runId: run.run_id });
       try {
         await deps.backend.submit({ ...submission, runId: run.run_id, entrypoint, cpus: run.cpus_per_job });
         report.submitted.push(submission);

@@ -47,10 +47,12 @@ export function shellQuote(word: string): string {
 }
 
 /** The command a job runs: the same `run-tasks` a person would type, with the CPUs the job was granted. */
-export function runTasksEntrypoint(options: { manifestUri: string; outputPrefix: string; tasks: readonly string[]; cpus: number }): string {
+export function runTasksEntrypoint(options: { manifestUri: string; outputPrefix: string; tasks: readonly string[]; cpus: number; runId?: string }): string {
   return [
     'tokenize-wiki',
     'run-tasks',
+    // The run id only labels the runner's log lines (so logs of one run can be found together).
+    ...(options.runId === undefined ? [] : ['--run-id', options.runId]),
     '--manifest-uri',
     options.manifestUri,
     '--output-prefix',
