@@ -6,7 +6,7 @@
 // the pinned tag (through the Go module proxy, cached in the Go module cache): each remote
 // reference is replaced by the module's copy of the same path, and everything else (patches,
 // generators, transformers) runs as Argo CD would run it.
-import { spawn } from 'node:child_process';
+import { run as exec, type ExecResult } from '../kube/harness.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -46,25 +46,8 @@ export function loadPins(): Pins {
   return parsed.data;
 }
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function exec(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
-    );
-  });
-}
+// One spawn-and-collect helper for the test suites: test/kube's (stdin closed unless input is given).
+export { exec, type ExecResult };
 
 // ---------------------------------------------------------------------------------------------
 // Go modules
