@@ -30,7 +30,7 @@ interface Contender {
 
 /**
  * Part 1: single-thread tokenizer core on the same article texts, ours vs Python tiktoken vs the two JS ports.
- * Ours and Python run on the full text (the target figure); the two slow JS ports run on a prefix of it, next to
+ * Ours, Python and gpt-tokenizer (what ours used before) run on the full text (the target figure); the two slow JS ports run on a prefix of it, next to
  * ours and Python on that same prefix, so every ratio compares equal inputs and the bench fits its time budget.
  */
 export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionResult> {
@@ -49,7 +49,7 @@ export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionRes
   if ('skip' in py) notes.push(`SKIP python-tiktoken: ${py.skip}`);
   const libs = ['ours', ...('skip' in py ? [] : ['python-tiktoken'])];
   const contenders: Contender[] = [
-    ...libs.map((lib) => ({ lib, corpus: synth })),
+    ...[...libs, ...(opts.encoding === 'cl100k_base' ? ['gpt-tokenizer'] : [])].map((lib) => ({ lib, corpus: synth })),
     ...libs.map((lib) => ({ lib, corpus: real })),
     ...[...libs, 'tiktoken-wasm', 'js-tiktoken'].map((lib) => ({ lib, corpus: prefix })),
   ];

@@ -14,6 +14,13 @@ async function makeEncoder(lib: string, encoding: string): Promise<{ encode: Enc
   switch (lib) {
     case 'ours':
       return loadOurTokenizer(encoding);
+    case 'gpt-tokenizer': {
+      // What ours used before ai-tokenizer, kept as a contender to show why it was replaced.
+      const { encode } = await import('gpt-tokenizer/encoding/cl100k_base');
+      if (encoding !== 'cl100k_base') throw new Error('the gpt-tokenizer probe measures cl100k_base only');
+      const ordinary = { disallowedSpecial: new Set<string>() };
+      return { encode: (t) => encode(t, ordinary), source: 'gpt-tokenizer encode(text, { disallowedSpecial: ∅ })' };
+    }
     case 'tiktoken-wasm': {
       const { get_encoding } = await import('tiktoken');
       // The probe names encodings from the CLI; the WASM binding types them as a literal union.
@@ -27,7 +34,7 @@ async function makeEncoder(lib: string, encoding: string): Promise<{ encode: Enc
       return { encode: (t) => enc.encode(t, [], []), source: 'js-tiktoken encode(text, [], [])' };
     }
     default:
-      throw new Error(`unknown tokenizer library '${lib}' (ours, tiktoken-wasm, js-tiktoken)`);
+      throw new Error(`unknown tokenizer library '${lib}' (ours, gpt-tokenizer, tiktoken-wasm, js-tiktoken)`);
   }
 }
 

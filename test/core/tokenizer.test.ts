@@ -16,6 +16,10 @@ const tricky = [
   '\n\n\t\r\n mixed whitespace \u00a0\u2003',
   "I'm can't WE'LL they'RE 123456789 1,000,000.5",
   'Ελληνικά Русский العربية हिन्दी 中文 日本語 한국어 🙂👩‍👩‍👧 e\u0301',
+  // Names of Object.prototype members: a vocabulary kept in a plain object would find these instead of missing.
+  'toString',
+  '__proto__',
+  'hasOwnProperty\nconstructor\nvalueOf\nisPrototypeOf\npropertyIsEnumerable\ntoLocaleString\n__defineGetter__',
 ];
 
 describe('token ids equal tiktoken encode_ordinary (npm tiktoken, WASM)', () => {
