@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ApiException, CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { CoordinationV1Api, KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { parseJson, parseWith } from '../config/validate.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
+import { httpStatusOf, kubeApi } from './kube-client.js';
 
 /** The outcome of trying to take a lease: held by us, or by whom and until when. */
 export interface LeaseStatus {
@@ -165,7 +166,7 @@ export function kubeLeaseStep(existing: V1Lease | undefined, name: string, holde
 
 /** A coordination.k8s.io Lease (kuberay backend): optimistic concurrency through resourceVersion conflicts (409). */
 export class KubeLease implements Lease {
-  private readonly api: CoordinationV1Api;
+  private readonly api: Promise<CoordinationV1Api>;
   private held = false;
 
   constructor(
@@ -175,25 +176,23 @@ export class KubeLease implements Lease {
     private readonly ttlSeconds: number,
     kubeConfig?: KubeConfig,
   ) {
-    const config = kubeConfig ?? new KubeConfig();
-    if (!kubeConfig) config.loadFromDefault();
-    this.api = config.makeApiClient(CoordinationV1Api);
+    this.api = kubeApi((kube, config) => config.makeApiClient(kube.CoordinationV1Api), kubeConfig);
   }
 
   async acquire(): Promise<LeaseStatus> {
     let existing: V1Lease | undefined;
     try {
-      existing = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      existing = await (await this.api).readNamespacedLease({ name: this.name, namespace: this.namespace });
     } catch (error) {
-      if (!(error instanceof ApiException && error.code === 404)) throw error;
+      if (!(httpStatusOf(error) === 404)) throw error;
     }
     const step = kubeLeaseStep(existing, this.name, this.holder, this.ttlSeconds, Date.now());
     if (step.op === 'wait') return { held: false, holder: step.holder, expires_at: step.expires_at };
     try {
-      if (step.op === 'create') await this.api.createNamespacedLease({ namespace: this.namespace, body: step.body });
-      else await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: step.body });
+      if (step.op === 'create') await (await this.api).createNamespacedLease({ namespace: this.namespace, body: step.body });
+      else await (await this.api).replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: step.body });
     } catch (error) {
-      if (error instanceof ApiException && error.code === 409) return { held: false };
+      if (httpStatusOf(error) === 409) return { held: false };
       throw error;
     }
     this.held = true;
@@ -208,9 +207,9 @@ export class KubeLease implements Lease {
 
   async release(): Promise<void> {
     if (!this.held) return;
-    const existing = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+    const existing = await (await this.api).readNamespacedLease({ name: this.name, namespace: this.namespace });
     if (existing.spec?.holderIdentity === this.holder) {
-      await this.api
+      await (await this.api)
         // As client-go's leader election does: an empty holder is free at once (a duration of 0 is rejected).
         .replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...existing, spec: { ...existing.spec, holderIdentity: '', leaseDurationSeconds: 1 } } })
         .catch(() => undefined);

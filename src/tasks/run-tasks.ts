@@ -28,10 +28,12 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
 
 /**
  * Run tasks with one shared tokenizer pool. Several tasks run at once so that decoding (zlib threads, bzip2
- * processes) overlaps with tokenizing; a failed task does not stop the others.
+ * processes) overlaps with tokenizing, and one lane more than there are workers, so that a task's start (opening
+ * its range, decoding to its first doc) and end (upload, marker) overlap with another task's batches instead of
+ * leaving the workers idle. A failed task does not stop the others.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
-  const pool = new TokenizerPool(options.concurrency);
+  const pool = new TokenizerPool(options.concurrency, options.manifest.encoding);
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -48,7 +50,7 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(tasks.length, Math.max(1, options.concurrency)) }, lane));
+    await Promise.all(Array.from({ length: Math.min(tasks.length, pool.size + 1) }, lane));
   } finally {
     await pool.close();
   }

@@ -1,4 +1,5 @@
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { BadDocError, indexLineId, parseDoc, type SkipReason } from '../dumps/doc.js';
 import type { Tokenizer } from './encodings.js';
 
@@ -38,6 +39,7 @@ const NEWLINE = 0x0a;
 const COMMA = 0x2c;
 const DIGIT_0 = 0x30;
 const decoder = new TextDecoder('utf-8');
+const gzipAsync = promisify(gzip);
 /** Rows are compressed in pieces of about this many bytes, so a huge page never becomes one huge buffer. */
 const PIECE_BYTES = 1 << 20;
 /** Room for the widest id and its comma: ids are below 2^32, so at most 10 digits. */
@@ -48,12 +50,13 @@ const IDS_PER_CHECK = 4096;
 /**
  * Serialized rows as a run of gzip members (a concatenation of members is one gzip stream to readers). Token ids
  * are written as ASCII digits straight into a byte buffer: joining millions of numbers into strings and
- * re-encoding them as UTF-8 for zlib cost more than tokenizing some texts.
+ * re-encoding them as UTF-8 for zlib cost more than tokenizing some texts. Each full piece is compressed on
+ * libuv's thread pool while this thread goes on tokenizing.
  */
 class RowWriter {
-  private piece = Buffer.allocUnsafe(PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES);
+  private piece = newPiece();
   private length = 0;
-  private readonly members: Buffer[] = [];
+  private readonly members: Promise<Buffer>[] = [];
   constructor(private readonly level: number) {}
 
   row(head: string, tokens: readonly number[]): void {
@@ -73,13 +76,13 @@ class RowWriter {
   }
 
   /** One member for a batch of ordinary size; an empty batch still gets an (empty) member. */
-  finish(): Uint8Array {
+  async finish(): Promise<Uint8Array> {
     if (this.length > 0 || this.members.length === 0) this.flush();
-    if (this.members.length === 1) return this.members[0] as Buffer;
+    const members = await Promise.all(this.members);
     // Its own exactly sized ArrayBuffer: the result is transferred to the main thread.
-    const out = Buffer.from(new ArrayBuffer(this.members.reduce((n, m) => n + m.length, 0)));
+    const out = Buffer.from(new ArrayBuffer(members.reduce((n, m) => n + m.length, 0)));
     let at = 0;
-    for (const member of this.members) at += member.copy(out, at);
+    for (const member of members) at += member.copy(out, at);
     return out;
   }
 
@@ -93,9 +96,15 @@ class RowWriter {
   }
 
   private flush(): void {
-    this.members.push(gzipSync(this.piece.subarray(0, this.length), { level: this.level }));
+    this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level }));
+    // The pool reads the piece while this thread writes on: a fresh buffer, never the one being compressed.
+    this.piece = newPiece();
     this.length = 0;
   }
+}
+
+function newPiece(): Buffer {
+  return Buffer.allocUnsafe(PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES);
 }
 
 /** Writes the decimal digits of an id (an integer in [0, 2^32)) at `at`; returns the position after them. */
@@ -114,8 +123,11 @@ function writeDigits(out: Buffer, at: number, id: number): number {
   return at + digits;
 }
 
-/** Parse, tokenize and serialize one batch. Pure apart from CPU: runs inside a worker thread. */
-export function processBatch(input: BatchInput, tokenizer: Tokenizer): BatchResult {
+/**
+ * Parse, tokenize and serialize one batch. Pure apart from CPU: runs inside a worker thread, and settles once
+ * the last piece is compressed (the thread is free for the next batch meanwhile).
+ */
+export async function processBatch(input: BatchInput, tokenizer: Tokenizer): Promise<BatchResult> {
   const { bytes } = input;
   const rows = new RowWriter(input.compressionLevel);
   const result: Omit<BatchResult, 'member'> = { docs: 0, rows: 0, tokens: 0, textBytes: 0, skipped: {}, bad: [], ids: '' };
@@ -160,7 +172,7 @@ export function processBatch(input: BatchInput, tokenizer: Tokenizer): BatchResu
     }
     line += 2;
   }
-  return { ...result, ids, member: rows.finish() };
+  return { ...result, ids, member: await rows.finish() };
 }
 
 function lineEnd(bytes: Uint8Array, from: number): number {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BatchInput, BatchResult } from './batch.js';
 import type { EncodingName } from './encodings.js';
-import type { WorkerRequest, WorkerResponse } from './worker.js';
+import type { WorkerData, WorkerRequest, WorkerResponse } from './worker.js';
 
 interface Pending {
   resolve(result: BatchResult): void;
@@ -36,11 +36,13 @@ export class TokenizerPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(size: number = availableParallelism(), private readonly perWorker = 2) {
+  /** `preload`: the encoding to load in every worker right away, while the caller is still opening its input. */
+  constructor(size: number = availableParallelism(), preload?: EncodingName, private readonly perWorker = 2) {
     this.size = Math.max(1, size);
     const { url, execArgv } = workerUrl();
+    const workerData: WorkerData = { preload };
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(url, { execArgv });
+      const worker = new Worker(url, { execArgv, workerData });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (response: WorkerResponse) => this.settle(slot, response));
       worker.on('error', (error) => this.failAll(error));

@@ -1,6 +1,10 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { processBatch, type BatchInput } from './batch.js';
 import { createTokenizer, type EncodingName, type Tokenizer } from './encodings.js';
+
+export interface WorkerData {
+  preload: EncodingName | undefined;
+}
 
 export interface WorkerRequest {
   id: number;
@@ -14,14 +18,22 @@ export type WorkerResponse =
 
 const tokenizers = new Map<EncodingName, Promise<Tokenizer>>();
 
+function tokenizerFor(encoding: EncodingName): Promise<Tokenizer> {
+  let tokenizer = tokenizers.get(encoding);
+  if (!tokenizer) {
+    tokenizer = createTokenizer(encoding);
+    tokenizers.set(encoding, tokenizer);
+  }
+  return tokenizer;
+}
+
+const { preload } = workerData as WorkerData;
+// A failed preload is reported by the first batch that needs the encoding.
+if (preload) tokenizerFor(preload).catch(() => {});
+
 parentPort?.on('message', async (request: WorkerRequest) => {
   try {
-    let tokenizer = tokenizers.get(request.encoding);
-    if (!tokenizer) {
-      tokenizer = createTokenizer(request.encoding);
-      tokenizers.set(request.encoding, tokenizer);
-    }
-    const result = processBatch(request.input, await tokenizer);
+    const result = await processBatch(request.input, await tokenizerFor(request.encoding));
     const response: WorkerResponse = { id: request.id, ok: true, result };
     parentPort?.postMessage(response, [result.member.buffer as ArrayBuffer]);
   } catch (error) {

@@ -47,8 +47,8 @@ describe('processBatch', () => {
     JSON.stringify({ title: 'No page_id, no version', text: 'id from the index line' }),
   ];
 
-  it('writes one row per tokenized doc, in the contract\'s exact format and key order', () => {
-    const result = processBatch(input(lines), tokenizer);
+  it('writes one row per tokenized doc, in the contract\'s exact format and key order', async () => {
+    const result = await processBatch(input(lines), tokenizer);
     const rows = rowsOf(result.member);
     const row = (page_id: number, title: string, namespace: number, wiki: string, revision: number | null, text: string): string => {
       const tokens = ordinary(text);
@@ -65,32 +65,32 @@ describe('processBatch', () => {
     expect(result.textBytes).toBe(Buffer.byteLength('Hello world, 東京 🙂' + special + 'id from the index line'));
   });
 
-  it('treats special-token strings in article text as ordinary text', () => {
+  it('treats special-token strings in article text as ordinary text', async () => {
     const tokens = tokenizer.encodeOrdinary(special);
     expect(tokens).toEqual(ordinary(special));
     expect(tokens).not.toContain(tokenizer.endOfText);
     expect(tokenizer.endOfText).toBe(100257);
   });
 
-  it('appends <|endoftext|> to every row with --append-eot', () => {
-    const rows = rowsOf(processBatch(input(lines.slice(0, 4), { appendEot: true }), tokenizer).member).map(
+  it('appends <|endoftext|> to every row with --append-eot', async () => {
+    const rows = rowsOf((await processBatch(input(lines.slice(0, 4), { appendEot: true }), tokenizer)).member).map(
       (r) => JSON.parse(r) as { n_tokens: number; tokens: number[] },
     );
     expect(rows.map((r) => r.tokens)).toEqual([[...ordinary('Hello world, 東京 🙂'), 100257], [...ordinary(special), 100257]]);
     for (const r of rows) expect(r.n_tokens).toBe(r.tokens.length);
   });
 
-  it('reports a malformed document with its dump line number and byte offset, and keeps going', () => {
+  it('reports a malformed document with its dump line number and byte offset, and keeps going', async () => {
     const bad = ['{"index":{"_id":"1"}}', '{"page_id":1,"text":', '{"index":{"_id":"2"}}', '{"page_id":2,"text":"ok"}'];
-    const result = processBatch(input(bad), tokenizer);
+    const result = await processBatch(input(bad), tokenizer);
     expect(result.bad).toEqual([{ line: 12, offset: 5000 + bad[0]!.length + 1, message: expect.stringMatching(/malformed JSON document/) }]);
     expect(result).toMatchObject({ docs: 2, rows: 1 });
     expect(result.ids).toBe('1\n2\n');
   });
 
-  it('reports a malformed index line, and a doc with no page id anywhere, as bad docs', () => {
+  it('reports a malformed index line, and a doc with no page id anywhere, as bad docs', async () => {
     const bad = ['not an index line', '{"page_id":1,"text":"a"}', '{"index":{"_type":"page"}}', '{"text":"no id"}'];
-    const result = processBatch(input(bad), tokenizer);
+    const result = await processBatch(input(bad), tokenizer);
     expect(result.bad.map((b) => [b.line, b.offset])).toEqual([
       [11, 5000],
       [14, 5000 + bad.slice(0, 3).join('\n').length + 1],
@@ -101,15 +101,15 @@ describe('processBatch', () => {
     expect(result.rows).toBe(0);
   });
 
-  it('reports an index line at the end of the batch without its document line', () => {
-    const result = processBatch({ ...input([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
+  it('reports an index line at the end of the batch without its document line', async () => {
+    const result = await processBatch({ ...input([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
     expect(result.bad).toEqual([{ line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) }]);
   });
 
-  it('writes a huge row as several gzip members that read back as the one exact row', () => {
+  it('writes a huge row as several gzip members that read back as the one exact row', async () => {
     const words = ['alpha ', 'beta ', 'γάμμα ', 'δ ', '東京 ', '12345 ', 'x'];
     const text = Array.from({ length: 260_000 }, (_, i) => words[(i * 7) % words.length]).join('');
-    const result = processBatch(input(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
+    const result = await processBatch(input(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
     const member = Buffer.from(result.member);
     // More than one gzip member (each starts with 1f 8b 08 00 and the same OS byte)...
     let members = 0;
@@ -121,9 +121,9 @@ describe('processBatch', () => {
     expect(member.buffer.byteLength).toBe(member.length); // transferable as is
   });
 
-  it('is deterministic: the same batch gives the same gzip member bytes', () => {
-    const a = processBatch(input(lines), tokenizer);
-    const b = processBatch(input(lines), tokenizer);
+  it('is deterministic: the same batch gives the same gzip member bytes', async () => {
+    const a = await processBatch(input(lines), tokenizer);
+    const b = await processBatch(input(lines), tokenizer);
     expect(Buffer.from(a.member).equals(Buffer.from(b.member))).toBe(true);
   });
 });

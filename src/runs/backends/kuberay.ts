@@ -1,7 +1,8 @@
-import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { RayJobsApiBackend } from './ray-jobs-api.js';
 import type { JobBackend, JobInfo, JobSpec, JobStatus } from './types.js';
+import { httpStatusOf, kubeApi } from '../kube-client.js';
 
 export const RAYJOB = { group: 'ray.io', version: 'v1', plural: 'rayjobs' } as const;
 export const LABELS = {
@@ -102,26 +103,22 @@ export function rayJobInfoOf(object: unknown): JobInfo {
   };
 }
 
-const codeOf = (error: unknown): number | undefined => (error instanceof ApiException ? error.code : undefined);
-
 /** Jobs as KubeRay RayJob custom resources on the long-lived RayCluster. */
 export class KubeRayBackend implements JobBackend {
   readonly kind = 'kuberay';
-  private readonly api: CustomObjectsApi;
+  private readonly api: Promise<CustomObjectsApi>;
 
   constructor(private readonly target: KubeRayTarget, kubeConfig?: KubeConfig) {
-    const config = kubeConfig ?? new KubeConfig();
-    if (!kubeConfig) config.loadFromDefault();
-    this.api = config.makeApiClient(CustomObjectsApi);
+    this.api = kubeApi((kube, config) => config.makeApiClient(kube.CustomObjectsApi), kubeConfig);
   }
 
   async submit(job: JobSpec): Promise<void> {
     try {
-      await this.api.createNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, body: rayJobObject(job, this.target) });
+      await (await this.api).createNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, body: rayJobObject(job, this.target) });
     } catch (error) {
       // A retried create whose first try went through: the RayJob is ours if it carries the same tasks.
-      if (codeOf(error) !== 409) throw error;
-      const existing = rayJobInfoOf(await this.api.getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: job.id }));
+      if (httpStatusOf(error) !== 409) throw error;
+      const existing = rayJobInfoOf(await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: job.id }));
       if (existing.tasks.join(',') !== job.tasks.join(',')) throw error;
     }
   }
@@ -129,7 +126,7 @@ export class KubeRayBackend implements JobBackend {
   async list(runId: string): Promise<JobInfo[]> {
     const list = z
       .object({ items: z.array(z.unknown()) })
-      .parse(await this.api.listNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, labelSelector: `${LABELS.runId}=${runId}` }));
+      .parse(await (await this.api).listNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, labelSelector: `${LABELS.runId}=${runId}` }));
     return list.items.map(rayJobInfoOf);
   }
 
@@ -140,18 +137,18 @@ export class KubeRayBackend implements JobBackend {
 
   async delete(id: string): Promise<void> {
     try {
-      await this.api.deleteNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id, propagationPolicy: 'Background' });
+      await (await this.api).deleteNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id, propagationPolicy: 'Background' });
     } catch (error) {
-      if (codeOf(error) !== 404) throw error;
+      if (httpStatusOf(error) !== 404) throw error;
     }
   }
 
   async logsTail(id: string, maxChars: number): Promise<string> {
     let object: RayJobObject;
     try {
-      object = RayJobObject.parse(await this.api.getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id }));
+      object = RayJobObject.parse(await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id }));
     } catch (error) {
-      if (codeOf(error) === 404) return '';
+      if (httpStatusOf(error) === 404) return '';
       throw error;
     }
     const dashboard = object.status?.dashboardURL;
