@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { MachineInfo } from './lib/machine.js';
-import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
+import { renderTable, sectionTimesTable, targetsTable, type SectionResult } from './lib/report.js';
 import { evaluateTargets } from './targets.js';
 
 interface ResultsFile {
@@ -37,4 +37,6 @@ for (const s of r.sections) {
   for (const t of s.tables) out.push('', renderTable(t));
   if (s.notes.length > 0) out.push('', ...s.notes.map((n) => `- ${n}`));
 }
+// Results files from before per-section times were recorded have no `seconds`: the table is left out for them.
+if (r.sections.some((s) => s.seconds !== undefined)) out.push('', renderTable(sectionTimesTable(r.sections, r.totalS)));
 console.log(out.join('\n'));

@@ -15,7 +15,7 @@ import { benchDecode } from './decode/index.js';
 import { setCpuProfileDir } from './lib/cli.js';
 import { describeMachine } from './lib/machine.js';
 import { benchCacheDir, benchDir } from './lib/paths.js';
-import { renderTable, targetsTable, type SectionResult } from './lib/report.js';
+import { renderTable, sectionTimesTable, targetsTable, type SectionResult } from './lib/report.js';
 import { evaluateTargets } from './targets.js';
 import { benchMemory, benchPipeline, benchScaling } from './pipeline/index.js';
 import { benchRandomAccess } from './random-access/index.js';
@@ -90,24 +90,27 @@ async function main(): Promise<number> {
   for (const name of flags.only ?? Object.keys(SECTIONS)) {
     const t0 = Date.now();
     console.log(`\n== ${name}`);
+    let r: SectionResult;
     try {
-      const r = await SECTIONS[name]!(opts);
-      results.push(r);
+      r = await SECTIONS[name]!(opts);
       for (const t of r.tables) console.log(`\n${renderTable(t)}`);
       for (const n of r.notes) console.log(`  ${n}`);
     } catch (err) {
       failed = true;
       const message = err instanceof Error ? err.message : String(err);
       console.log(`  FAILED: ${message}`);
-      results.push({ section: name, tables: [], figures: {}, notes: [`FAILED: ${message}`] });
+      r = { section: name, tables: [], figures: {}, notes: [`FAILED: ${message}`] };
     }
-    console.log(`  (${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    r.seconds = Math.round((Date.now() - t0) / 100) / 10;
+    results.push(r);
+    console.log(`  (${name}: ${r.seconds.toFixed(0)} s)`);
     save(false);
   }
 
   console.log(`\n${renderTable(targetsTable(evaluateTargets(results)))}`);
   if (opts.quick) console.log('\n(quick mode: tiny inputs, the ratios only show that each part runs)');
   const totalS = save(true);
+  console.log(`\n${renderTable(sectionTimesTable(results, totalS))}`);
   console.log(`\nbench: ${totalS.toFixed(0)} s; results in ${out}`);
   return failed ? 1 : 0;
 }

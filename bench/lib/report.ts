@@ -11,6 +11,8 @@ export interface SectionResult {
   tables: Table[];
   figures: Record<string, number>;
   notes: string[];
+  /** Wall seconds of the whole section, input preparation included (absent in results files from before it was recorded). */
+  seconds?: number;
 }
 
 /** One line of the issue's target table. measured is null when the section could not run. */
@@ -49,5 +51,17 @@ export function targetsTable(targets: readonly TargetResult[]): Table {
       t.met === null ? 'n/a' : t.met ? 'met' : 'missed',
       t.limitedBy,
     ]),
+  };
+}
+
+/** Where the bench's time went: one row per section and the total, so every results file shows the time budget. */
+export function sectionTimesTable(sections: readonly SectionResult[], totalS: number): Table {
+  return {
+    title: 'Time per section',
+    headers: ['section', 'wall s', 'share'],
+    rows: [
+      ...sections.map((s) => [s.section, s.seconds?.toFixed(1) ?? 'not recorded', s.seconds === undefined ? '' : `${((100 * s.seconds) / totalS).toFixed(0)} %`]),
+      ['all (with start-up and build)', totalS.toFixed(1), ''],
+    ],
   };
 }
