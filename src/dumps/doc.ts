@@ -39,21 +39,25 @@ export function parseDoc(indexId: string | undefined, docLine: string, textField
     throw new BadDocError(`malformed JSON document (${(error as Error).message})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BadDocError('document line is not a JSON object');
+  const fields = docFields(indexId, raw, fallbackWiki);
+  if (fields.redirect) return { kind: 'skip', reason: 'redirect', page_id: fields.page_id };
+  const text = raw[textField];
+  if (typeof text !== 'string') return { kind: 'skip', reason: 'missing_text', page_id: fields.page_id };
+  if (text.length === 0) return { kind: 'skip', reason: 'empty_text', page_id: fields.page_id };
+  const { redirect: _redirect, ...doc } = fields;
+  return { kind: 'doc', doc: { ...doc, text } };
+}
+
+/** Everything a shard row needs from a parsed document line except its text (huge texts are read apart). */
+export function docFields(indexId: string | undefined, raw: Record<string, unknown>, fallbackWiki: string): Omit<ParsedDoc, 'text'> & { redirect: boolean } {
   const pageId = typeof raw.page_id === 'number' ? raw.page_id : indexId !== undefined && /^\d+$/.test(indexId) ? Number(indexId) : undefined;
   if (pageId === undefined) throw new BadDocError('document has no page_id and its index line has no numeric _id');
-  if (raw.page_type === 'redirect') return { kind: 'skip', reason: 'redirect', page_id: pageId };
-  const text = raw[textField];
-  if (typeof text !== 'string') return { kind: 'skip', reason: 'missing_text', page_id: pageId };
-  if (text.length === 0) return { kind: 'skip', reason: 'empty_text', page_id: pageId };
   return {
-    kind: 'doc',
-    doc: {
-      page_id: pageId,
-      title: typeof raw.title === 'string' ? raw.title : '',
-      namespace: typeof raw.namespace === 'number' ? raw.namespace : 0,
-      wiki: typeof raw.wiki === 'string' ? raw.wiki : fallbackWiki,
-      revision: typeof raw.version === 'number' ? raw.version : null,
-      text,
-    },
+    page_id: pageId,
+    redirect: raw.page_type === 'redirect',
+    title: typeof raw.title === 'string' ? raw.title : '',
+    namespace: typeof raw.namespace === 'number' ? raw.namespace : 0,
+    wiki: typeof raw.wiki === 'string' ? raw.wiki : fallbackWiki,
+    revision: typeof raw.version === 'number' ? raw.version : null,
   };
 }

@@ -1,7 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { BadDocError, indexLineId, parseDoc, type SkipReason } from '../dumps/doc.js';
+import { BadDocError, docFields, indexLineId, parseDoc, type ParsedDoc, type SkipReason } from '../dumps/doc.js';
 import type { Tokenizer } from './encodings.js';
+import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
 
 /** A run of whole documents (index line + document line pairs) cut from a decoded dump. */
 export interface BatchInput {
@@ -46,6 +47,15 @@ const PIECE_BYTES = 1 << 20;
 const MAX_ID_BYTES = 11;
 /** Ids written between checks that the piece has room. */
 const IDS_PER_CHECK = 4096;
+/** Pieces waiting for the thread pool before the writer waits: bounds memory while a huge row is written. */
+const MAX_PENDING_PIECES = 4;
+
+/** Document lines longer than `lineBytes` are read field by field, their text in pieces of about `pieceBytes`. */
+export interface HugeDocLimits {
+  lineBytes: number;
+  pieceBytes: number;
+}
+export const HUGE_DOC_LIMITS: HugeDocLimits = { lineBytes: 8 << 20, pieceBytes: 1 << 20 };
 
 /**
  * Serialized rows as a run of gzip members (a concatenation of members is one gzip stream to readers). Token ids
@@ -57,27 +67,34 @@ class RowWriter {
   private piece = newPiece();
   private length = 0;
   private readonly members: Promise<Buffer>[] = [];
+  /** Members before this index are known to be compressed. */
+  private settled = 0;
   constructor(private readonly level: number) {}
 
-  row(head: string, tokens: readonly number[]): void {
-    this.text(head);
-    for (let i = 0; i < tokens.length; i += IDS_PER_CHECK) {
-      if (this.length >= PIECE_BYTES) this.flush();
-      const end = Math.min(tokens.length, i + IDS_PER_CHECK);
-      let at = this.length;
-      const piece = this.piece;
-      for (let j = i; j < end; j++) {
-        if (j > 0) piece[at++] = COMMA;
-        at = writeDigits(piece, at, tokens[j] as number);
+  /** One row: `head` (the JSON up to the ids), the ids of all `chunks` in order, and the row's end. */
+  async row(head: string, chunks: readonly ArrayLike<number>[]): Promise<void> {
+    await this.text(head);
+    let first = true;
+    for (const ids of chunks) {
+      for (let i = 0; i < ids.length; i += IDS_PER_CHECK) {
+        if (this.length >= PIECE_BYTES) await this.flush();
+        const end = Math.min(ids.length, i + IDS_PER_CHECK);
+        let at = this.length;
+        const piece = this.piece;
+        for (let j = i; j < end; j++) {
+          if (!first) piece[at++] = COMMA;
+          first = false;
+          at = writeDigits(piece, at, ids[j] as number);
+        }
+        this.length = at;
       }
-      this.length = at;
     }
-    this.text(']}\n');
+    await this.text(']}\n');
   }
 
   /** One member for a batch of ordinary size; an empty batch still gets an (empty) member. */
   async finish(): Promise<Uint8Array> {
-    if (this.length > 0 || this.members.length === 0) this.flush();
+    if (this.length > 0 || this.members.length === 0) await this.flush();
     const members = await Promise.all(this.members);
     // Its own exactly sized ArrayBuffer: the result is transferred to the main thread.
     const out = Buffer.from(new ArrayBuffer(members.reduce((n, m) => n + m.length, 0)));
@@ -86,20 +103,21 @@ class RowWriter {
     return out;
   }
 
-  private text(value: string): void {
+  private async text(value: string): Promise<void> {
     const needed = Buffer.byteLength(value);
     if (this.length + needed > this.piece.length) {
-      this.flush();
+      await this.flush();
       if (needed > this.piece.length) this.piece = Buffer.allocUnsafe(needed);
     }
     this.length += this.piece.write(value, this.length);
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level }));
     // The pool reads the piece while this thread writes on: a fresh buffer, never the one being compressed.
     this.piece = newPiece();
     this.length = 0;
+    while (this.members.length - this.settled > MAX_PENDING_PIECES) await this.members[this.settled++];
   }
 }
 
@@ -127,7 +145,7 @@ function writeDigits(out: Buffer, at: number, id: number): number {
  * Parse, tokenize and serialize one batch. Pure apart from CPU: runs inside a worker thread, and settles once
  * the last piece is compressed (the thread is free for the next batch meanwhile).
  */
-export async function processBatch(input: BatchInput, tokenizer: Tokenizer): Promise<BatchResult> {
+export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge: HugeDocLimits = HUGE_DOC_LIMITS): Promise<BatchResult> {
   const { bytes } = input;
   const rows = new RowWriter(input.compressionLevel);
   const result: Omit<BatchResult, 'member'> = { docs: 0, rows: 0, tokens: 0, textBytes: 0, skipped: {}, bad: [], ids: '' };
@@ -149,20 +167,33 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer): Pro
       failingLine = line + 1;
       failingOffset = Math.min(docStart, bytes.length);
       if (docStart > bytes.length) throw new BadDocError('the dump ends after an index line: document line missing');
-      const outcome = parseDoc(indexId, decoder.decode(bytes.subarray(docStart, docEnd)), input.textField, input.wiki);
+      const outcome =
+        docEnd - docStart > huge.lineBytes
+          ? readHugeDoc(indexId, bytes, docStart, docEnd, input, huge.pieceBytes)
+          : ordinaryDoc(parseDoc(indexId, decoder.decode(bytes.subarray(docStart, docEnd)), input.textField, input.wiki));
       if (outcome.kind === 'skip') {
         result.skipped[outcome.reason] = (result.skipped[outcome.reason] ?? 0) + 1;
       } else {
         const { doc } = outcome;
-        const tokens = tokenizer.encodeOrdinary(doc.text);
-        if (input.appendEot) tokens.push(tokenizer.endOfText);
+        const chunks: ArrayLike<number>[] = [];
+        let count = 0;
+        for (const text of outcome.texts) {
+          const ids = tokenizer.encodeOrdinary(text);
+          // A huge text's ids wait in compact arrays until the row's n_tokens is known; a whole text's stay as is.
+          chunks.push(outcome.huge ? Uint32Array.from(ids) : ids);
+          count += ids.length;
+          result.textBytes += Buffer.byteLength(text);
+        }
+        if (input.appendEot) {
+          chunks.push([tokenizer.endOfText]);
+          count++;
+        }
         result.rows++;
-        result.tokens += tokens.length;
-        result.textBytes += Buffer.byteLength(doc.text);
-        rows.row(
+        result.tokens += count;
+        await rows.row(
           `{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"namespace":${doc.namespace},` +
-            `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${tokens.length},"tokens":[`,
-          tokens,
+            `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${count},"tokens":[`,
+          chunks,
         );
       }
     } catch (error) {
@@ -173,6 +204,28 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer): Pro
     line += 2;
   }
   return { ...result, ids, member: await rows.finish() };
+}
+
+/** A document to tokenize: its row fields and its text, whole or (for a huge document) in pieces. */
+type DocToTokenize =
+  | { kind: 'skip'; reason: SkipReason }
+  | { kind: 'doc'; doc: Omit<ParsedDoc, 'text'>; texts: Iterable<string>; huge: boolean };
+
+function ordinaryDoc(outcome: ReturnType<typeof parseDoc>): DocToTokenize {
+  if (outcome.kind === 'skip') return outcome;
+  const { text, ...doc } = outcome.doc;
+  return { kind: 'doc', doc, texts: [text], huge: false };
+}
+
+/** The same outcome as parseDoc, without ever holding the line, or the text, as one string. */
+function readHugeDoc(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, input: BatchInput, pieceBytes: number): DocToTokenize {
+  const fields = topLevelFields(bytes, start, end);
+  const { redirect, ...doc } = docFields(indexId, smallFields(bytes, fields), input.wiki);
+  if (redirect) return { kind: 'skip', reason: 'redirect' };
+  const text = fields.get(input.textField);
+  if (!text || !isStringLiteral(bytes, text)) return { kind: 'skip', reason: 'missing_text' };
+  if (text.end - text.start === 2) return { kind: 'skip', reason: 'empty_text' };
+  return { kind: 'doc', doc, texts: literalPieces(bytes, text, pieceBytes), huge: true };
 }
 
 function lineEnd(bytes: Uint8Array, from: number): number {
