@@ -36,6 +36,9 @@ def pages(dump: str, text_field: str):
             doc = json.loads(line)
             page_id = doc.get("page_id") or int(index_line["index"]["_id"])
             index_line = None
+            # Redirects carry no article text of their own; ours skips them, so the comparison skips them here too.
+            if doc.get("page_type") == "redirect":
+                continue
             text = doc.get(text_field)
             if isinstance(text, str) and text:
                 yield page_id, doc.get("title", ""), text

@@ -28,23 +28,33 @@ function call(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ st
 
 export interface FinishedJob {
   status: string;
-  /** Seconds from the job's start to its end, as the head recorded them. */
+  /**
+   * Seconds from our submit request until we saw the job end (polled every POLL_MS). Our clock, not the head's
+   * start_time: the head stamps start_time inside the submit request, which can itself take seconds.
+   */
   wallS: number;
+  /**
+   * Job start-up: seconds from our submit request until the head first reported the job RUNNING (its entrypoint
+   * process started), polled every POLL_MS, so up to that much late. The entrypoint's own start (Python importing
+   * ray, Node loading the CLI) comes after this and is part of wallS, not of startupS.
+   */
+  startupS: number;
   logs: string;
 }
 
 interface JobInfo {
   status: string;
-  start_time?: number;
-  end_time?: number;
   message?: string;
 }
+
+const POLL_MS = 100;
 
 export async function runRayJob(
   dashboardUrl: string,
   entrypoint: string,
   opts: { entrypointNumCpus?: number; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<FinishedJob> {
+  const submittedAt = Date.now();
   const submit = await call('POST', `${dashboardUrl}/api/jobs/`, {
     entrypoint,
     entrypoint_num_cpus: opts.entrypointNumCpus ?? 0,
@@ -53,16 +63,20 @@ export async function runRayJob(
   if (submit.status !== 200) throw new Error(`Ray job submission failed: HTTP ${submit.status} ${submit.text.slice(0, 300)}`);
   const id = (submit.json as { submission_id: string }).submission_id;
   const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000);
+  let runningAt: number | undefined;
   for (;;) {
     const info = (await call('GET', `${dashboardUrl}/api/jobs/${id}`)).json as JobInfo;
+    // A job that ends between two polls was running by then at the latest.
+    if (runningAt === undefined && info.status !== 'PENDING') runningAt = Date.now();
     if (['SUCCEEDED', 'FAILED', 'STOPPED'].includes(info.status)) {
+      const endedAt = Date.now();
       const logs = ((await call('GET', `${dashboardUrl}/api/jobs/${id}/logs`)).json as { logs: string }).logs;
       if (info.status !== 'SUCCEEDED') {
         throw new Error(`Ray job ${id} ${info.status}: ${info.message ?? ''} ${logs.trim().split('\n').slice(-5).join(' | ')}`);
       }
-      return { status: info.status, wallS: ((info.end_time ?? 0) - (info.start_time ?? 0)) / 1000, logs };
+      return { status: info.status, wallS: (endedAt - submittedAt) / 1000, startupS: ((runningAt ?? endedAt) - submittedAt) / 1000, logs };
     }
     if (Date.now() > deadline) throw new Error(`Ray job ${id} still ${info.status} after the bench's timeout`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
