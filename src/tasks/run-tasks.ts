@@ -33,7 +33,7 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  * leaving the workers idle. A failed task does not stop the others.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
-  const pool = new TokenizerPool(options.concurrency, options.manifest.encoding);
+  const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
   const lane = async (): Promise<void> => {

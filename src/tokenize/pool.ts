@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import type { BatchInput, BatchResult } from './batch.js';
 import type { EncodingName } from './encodings.js';
 import type { WorkerData, WorkerRequest, WorkerResponse } from './worker.js';
@@ -11,22 +15,35 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
-  busy: number;
+  /** Ids of the batches this worker holds. */
+  batches: Set<number>;
 }
 
-/** From TypeScript sources (tests, `tsx`), workers need the tsx loader; the built program runs plain JS. */
-function workerUrl(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return {
-    url: new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url),
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
-  };
+/**
+ * The built program runs worker.js. From TypeScript sources (tests, `tsx`) the worker first registers tsx's loader
+ * itself: `--import tsx` in a worker's execArgv only works when the parent process was started with it too.
+ */
+function newWorker(options: WorkerOptions): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), options);
+  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return new Worker(`import(${JSON.stringify(tsxApiUrl())}).then(({ register }) => { register(); return import(${worker}); })`, {
+    ...options,
+    eval: true,
+  });
+}
+
+/** The ESM entry of `tsx/esm/api`, found from this file (an eval'd worker resolves bare names from the cwd). */
+function tsxApiUrl(): string {
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(manifest), exports['./esm/api']!.import.default)).href;
 }
 
 /**
  * A fixed set of worker threads that parse + tokenize + serialize + compress batches. Each worker holds at most
  * `perWorker` queued batches; `submit` waits when all are full, which is the backpressure that keeps memory bounded
- * on a 40 GB dump. Batches go to the least-busy worker, so one huge page does not stall the others.
+ * on a 40 GB dump. Batches go to the least-busy worker, so one huge page does not stall the others. A worker that
+ * dies (out of memory on a huge page, a crash) fails only the batches it held and is replaced.
  */
 export class TokenizerPool {
   readonly size: number;
@@ -36,16 +53,17 @@ export class TokenizerPool {
   private nextId = 1;
   private closed = false;
 
-  /** `preload`: the encoding to load in every worker right away, while the caller is still opening its input. */
-  constructor(size: number = availableParallelism(), preload?: EncodingName, private readonly perWorker = 2) {
+  /**
+   * `preload`: the encoding to load in every worker right away, while the caller is still opening its input.
+   * `limits`: V8 heap limits per worker (a worker over them dies and is replaced; its batches fail).
+   */
+  constructor(
+    size: number = availableParallelism(),
+    private readonly options: { preload?: EncodingName; limits?: ResourceLimits; perWorker?: number } = {},
+  ) {
     this.size = Math.max(1, size);
-    const { url, execArgv } = workerUrl();
-    const workerData: WorkerData = { preload };
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(url, { execArgv, workerData });
-      const slot: Slot = { worker, busy: 0 };
-      worker.on('message', (response: WorkerResponse) => this.settle(slot, response));
-      worker.on('error', (error) => this.failAll(error));
+      const slot: Slot = { worker: this.startWorker(() => slot), batches: new Set() };
       this.slots.push(slot);
     }
   }
@@ -55,14 +73,15 @@ export class TokenizerPool {
    * (Wrapped in an object because a promise of a promise would flatten and wait for the result.)
    */
   async submit(encoding: EncodingName, input: BatchInput): Promise<{ result: Promise<BatchResult> }> {
+    const perWorker = this.options.perWorker ?? 2;
     let slot = this.leastBusy();
-    while (slot.busy >= this.perWorker) {
+    while (slot.batches.size >= perWorker) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       slot = this.leastBusy();
     }
     if (this.closed) throw new Error('tokenizer pool is closed');
     const id = this.nextId++;
-    slot.busy++;
+    slot.batches.add(id);
     const result = new Promise<BatchResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     const request: WorkerRequest = { id, encoding, input };
     const exact = input.bytes.byteOffset === 0 && input.bytes.byteLength === input.bytes.buffer.byteLength;
@@ -77,12 +96,35 @@ export class TokenizerPool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
+  private startWorker(slotOf: () => Slot): Worker {
+    const workerData: WorkerData = { preload: this.options.preload };
+    const worker = newWorker({ workerData, ...(this.options.limits ? { resourceLimits: this.options.limits } : {}) });
+    worker.on('message', (response: WorkerResponse) => this.settle(slotOf(), response));
+    // 'error' (an uncaught error, ERR_WORKER_OUT_OF_MEMORY) is followed by 'exit'; the message says why.
+    let cause = 'it exited';
+    worker.on('error', (error) => (cause = error.message));
+    worker.on('exit', (code) => {
+      if (!this.closed) this.replace(slotOf(), `tokenizer worker died (${cause}, exit code ${code})`);
+    });
+    return worker;
+  }
+
+  private replace(slot: Slot, message: string): void {
+    for (const id of slot.batches) {
+      this.pending.get(id)?.reject(new Error(message));
+      this.pending.delete(id);
+    }
+    slot.batches.clear();
+    slot.worker = this.startWorker(() => slot);
+    while (this.waiters.length > 0) this.waiters.shift()?.();
+  }
+
   private leastBusy(): Slot {
-    return this.slots.reduce((best, slot) => (slot.busy < best.busy ? slot : best));
+    return this.slots.reduce((best, slot) => (slot.batches.size < best.batches.size ? slot : best));
   }
 
   private settle(slot: Slot, response: WorkerResponse): void {
-    slot.busy--;
+    slot.batches.delete(response.id);
     const pending = this.pending.get(response.id);
     this.pending.delete(response.id);
     if (pending) {
@@ -90,10 +132,5 @@ export class TokenizerPool {
       else pending.reject(new Error(`tokenizer worker failed: ${response.message}`));
     }
     this.waiters.shift()?.();
-  }
-
-  private failAll(error: Error): void {
-    for (const pending of this.pending.values()) pending.reject(error);
-    this.pending.clear();
   }
 }

@@ -1,0 +1,37 @@
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BatchInput } from '../../src/tokenize/batch.js';
+import { TokenizerPool } from '../../src/tokenize/pool.js';
+
+function batch(text: string): BatchInput {
+  const lines = ['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })];
+  return {
+    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
+    firstLine: 1,
+    firstOffset: 0,
+    dump: 'testwiki-20261122',
+    wiki: 'testwiki',
+    textField: 'text',
+    appendEot: false,
+    compressionLevel: 1,
+  };
+}
+
+describe('tokenizer pool', () => {
+  let pool: TokenizerPool | undefined;
+  afterAll(() => pool?.close());
+
+  it('replaces a worker that dies, failing only the batch it held', async () => {
+    // A heap too small for a 6 MB page (its string, parsed copy and ids), ample for ordinary ones.
+    pool = new TokenizerPool(1, { preload: 'cl100k_base', limits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 } });
+    const ok = async (): Promise<void> => {
+      const { result } = await pool!.submit('cl100k_base', batch('a small page'));
+      expect(gunzipSync((await result).member).toString()).toContain('"n_tokens":3');
+    };
+    await ok();
+    const words = Array.from({ length: 1_000_000 }, (_, i) => `w${i.toString(36)}`).join(' ');
+    const { result } = await pool!.submit('cl100k_base', batch(words));
+    await expect(result).rejects.toThrow(/tokenizer worker died \(.*out of memory/i);
+    await ok();
+  }, 120_000);
+});
