@@ -1,8 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { get_encoding, type Tiktoken } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processBatch, type BatchInput } from '../../src/tokenize/batch.js';
+import { processBatch } from '../../src/tokenize/batch.js';
 import { createTokenizer, type Tokenizer } from '../../src/tokenize/encodings.js';
+import { batchInput } from './helpers.js';
 
 let tokenizer: Tokenizer;
 let reference: Tiktoken;
@@ -13,20 +14,6 @@ beforeAll(async () => {
 afterAll(() => reference.free());
 
 const ordinary = (text: string): number[] => Array.from(reference.encode_ordinary(text));
-
-function input(lines: string[], overrides: Partial<BatchInput> = {}): BatchInput {
-  return {
-    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
-    firstLine: 11,
-    firstOffset: 5000,
-    dump: 'testwiki-20261122-legacy',
-    wiki: 'testwiki',
-    textField: 'text',
-    appendEot: false,
-    compressionLevel: 3,
-    ...overrides,
-  };
-}
 
 const rowsOf = (member: Uint8Array): string[] => gunzipSync(member).toString('utf8').split('\n').slice(0, -1);
 
@@ -48,7 +35,7 @@ describe('processBatch', () => {
   ];
 
   it('writes one row per tokenized doc, in the contract\'s exact format and key order', async () => {
-    const result = await processBatch(input(lines), tokenizer);
+    const result = await processBatch(batchInput(lines), tokenizer);
     const rows = rowsOf(result.member);
     const row = (page_id: number, title: string, namespace: number, wiki: string, revision: number | null, text: string): string => {
       const tokens = ordinary(text);
@@ -73,7 +60,7 @@ describe('processBatch', () => {
   });
 
   it('appends <|endoftext|> to every row with --append-eot', async () => {
-    const rows = rowsOf((await processBatch(input(lines.slice(0, 4), { appendEot: true }), tokenizer)).member).map(
+    const rows = rowsOf((await processBatch(batchInput(lines.slice(0, 4), { appendEot: true }), tokenizer)).member).map(
       (r) => JSON.parse(r) as { n_tokens: number; tokens: number[] },
     );
     expect(rows.map((r) => r.tokens)).toEqual([[...ordinary('Hello world, 東京 🙂'), 100257], [...ordinary(special), 100257]]);
@@ -82,7 +69,7 @@ describe('processBatch', () => {
 
   it('reports a malformed document with its dump line number and byte offset, and keeps going', async () => {
     const bad = ['{"index":{"_id":"1"}}', '{"page_id":1,"text":', '{"index":{"_id":"2"}}', '{"page_id":2,"text":"ok"}'];
-    const result = await processBatch(input(bad), tokenizer);
+    const result = await processBatch(batchInput(bad), tokenizer);
     expect(result.bad).toEqual([{ line: 12, offset: 5000 + bad[0]!.length + 1, message: expect.stringMatching(/malformed JSON document/) }]);
     expect(result).toMatchObject({ docs: 2, rows: 1 });
     expect(result.ids).toBe('1\n2\n');
@@ -90,7 +77,7 @@ describe('processBatch', () => {
 
   it('reports a malformed index line, and a doc with no page id anywhere, as bad docs', async () => {
     const bad = ['not an index line', '{"page_id":1,"text":"a"}', '{"index":{"_type":"page"}}', '{"text":"no id"}'];
-    const result = await processBatch(input(bad), tokenizer);
+    const result = await processBatch(batchInput(bad), tokenizer);
     expect(result.bad.map((b) => [b.line, b.offset])).toEqual([
       [11, 5000],
       [14, 5000 + bad.slice(0, 3).join('\n').length + 1],
@@ -102,14 +89,14 @@ describe('processBatch', () => {
   });
 
   it('reports an index line at the end of the batch without its document line', async () => {
-    const result = await processBatch({ ...input([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
+    const result = await processBatch({ ...batchInput([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
     expect(result.bad).toEqual([{ line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) }]);
   });
 
   it('writes a huge row as several gzip members that read back as the one exact row', async () => {
     const words = ['alpha ', 'beta ', 'γάμμα ', 'δ ', '東京 ', '12345 ', 'x'];
     const text = Array.from({ length: 260_000 }, (_, i) => words[(i * 7) % words.length]).join('');
-    const result = await processBatch(input(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
+    const result = await processBatch(batchInput(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
     const member = Buffer.from(result.member);
     // More than one gzip member (each starts with 1f 8b 08 00 and the same OS byte)...
     let members = 0;
@@ -122,8 +109,8 @@ describe('processBatch', () => {
   });
 
   it('is deterministic: the same batch gives the same gzip member bytes', async () => {
-    const a = await processBatch(input(lines), tokenizer);
-    const b = await processBatch(input(lines), tokenizer);
+    const a = await processBatch(batchInput(lines), tokenizer);
+    const b = await processBatch(batchInput(lines), tokenizer);
     expect(Buffer.from(a.member).equals(Buffer.from(b.member))).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { BatchInput } from '../../src/tokenize/batch.js';
 import { repoRoot } from '../harness/paths.js';
 
 /** The built CLI (tests run `npm run build` output, like a user does). */
@@ -151,3 +152,18 @@ export function dumpDocs(decoded: string): Array<{ index: unknown; doc: Record<s
 }
 
 export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A batch of the given dump lines (index line, document line, …), as the task executor would hand it over. */
+export function batchInput(lines: string[], overrides: Partial<BatchInput> = {}): BatchInput {
+  return {
+    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
+    firstLine: 11,
+    firstOffset: 5000,
+    dump: 'testwiki-20261122-legacy',
+    wiki: 'testwiki',
+    textField: 'text',
+    appendEot: false,
+    compressionLevel: 3,
+    ...overrides,
+  };
+}

@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { processBatch, type BatchInput, type BatchResult, type HugeDocLimits } from '../../src/tokenize/batch.js';
 import { createTokenizer, ENCODINGS, type EncodingName, type Tokenizer } from '../../src/tokenize/encodings.js';
-import { SAMPLE } from './helpers.js';
+import { batchInput, SAMPLE } from './helpers.js';
 
 /** Every document line read the huge way (field by field, text in pieces of ~64 bytes): many cuts per text. */
 const EVERY_LINE_HUGE: HugeDocLimits = { lineBytes: 0, pieceBytes: 64 };
@@ -20,19 +20,7 @@ const trickyTexts = [
   '<|endoftext|> special <|fim_prefix|> strings stay ordinary text',
 ];
 
-function batch(lines: string[], textField = 'text'): BatchInput {
-  return {
-    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
-    firstLine: 1,
-    firstOffset: 0,
-    dump: 'testwiki-20261122',
-    wiki: 'testwiki',
-    textField,
-    appendEot: true,
-    compressionLevel: 1,
-  };
-}
-
+const batch = (lines: string[], textField = 'text'): BatchInput => batchInput(lines, { firstLine: 1, firstOffset: 0, textField, appendEot: true, compressionLevel: 1 });
 const rowsOf = (r: BatchResult): string => gunzipSync(r.member).toString('utf8');
 const summaryOf = ({ member: _member, ...rest }: BatchResult): Omit<BatchResult, 'member'> => rest;
 

@@ -1,21 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BatchInput } from '../../src/tokenize/batch.js';
 import { TokenizerPool } from '../../src/tokenize/pool.js';
+import { batchInput } from './helpers.js';
 
-function batch(text: string): BatchInput {
-  const lines = ['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })];
-  return {
-    bytes: new TextEncoder().encode(lines.join('\n') + '\n'),
-    firstLine: 1,
-    firstOffset: 0,
-    dump: 'testwiki-20261122',
-    wiki: 'testwiki',
-    textField: 'text',
-    appendEot: false,
-    compressionLevel: 1,
-  };
-}
+const page = (text: string) => batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
 
 describe('tokenizer pool', () => {
   let pool: TokenizerPool | undefined;
@@ -25,12 +13,12 @@ describe('tokenizer pool', () => {
     // A heap too small for a 6 MB page (its string, parsed copy and ids), ample for ordinary ones.
     pool = new TokenizerPool(1, { preload: 'cl100k_base', limits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 } });
     const ok = async (): Promise<void> => {
-      const { result } = await pool!.submit('cl100k_base', batch('a small page'));
+      const { result } = await pool!.submit('cl100k_base', page('a small page'));
       expect(gunzipSync((await result).member).toString()).toContain('"n_tokens":3');
     };
     await ok();
     const words = Array.from({ length: 1_000_000 }, (_, i) => `w${i.toString(36)}`).join(' ');
-    const { result } = await pool!.submit('cl100k_base', batch(words));
+    const { result } = await pool!.submit('cl100k_base', page(words));
     await expect(result).rejects.toThrow(/tokenizer worker died \(.*out of memory/i);
     await ok();
   }, 120_000);
