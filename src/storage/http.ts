@@ -95,7 +95,7 @@ export class HttpStore implements Store {
       const length = response.headers.get('content-length');
       return {
         uri: url,
-        size: length === null ? Number.NaN : Number(length),
+        size: length === null ? await this.sizeFromRange(url) : Number(length),
         etag: response.headers.get('etag') ?? undefined,
         lastModified: response.headers.get('last-modified') ?? undefined,
       };
@@ -105,6 +105,17 @@ export class HttpStore implements Store {
     } finally {
       release();
     }
+  }
+
+  /** Some servers answer HEAD without Content-Length; a one-byte ranged GET names the size in Content-Range. */
+  private async sizeFromRange(url: string): Promise<number> {
+    const response = await this.request(url, { headers: { range: 'bytes=0-0' } });
+    await response.body?.cancel();
+    const total = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
+    if (response.status === 206 && total !== undefined) return Number(total);
+    throw new InputError(
+      `${url}: the server reports no size (no Content-Length on HEAD, no Content-Range on a ranged GET); a dump's size is needed to check it has not changed`,
+    );
   }
 
   async read(url: string, range: ByteRange = { start: 0 }): Promise<Readable> {

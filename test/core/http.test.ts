@@ -15,6 +15,9 @@ class DumpServer {
   readonly requests: Array<{ path: string; range?: string; dropped: boolean }> = [];
   drops = 0;
   dropAfter = 20_000;
+  /** Answer HEAD without Content-Length (some mirrors do), and optionally ignore Range too. */
+  headWithoutLength = false;
+  ignoreRanges = false;
   private server?: Server;
   constructor(private readonly root: string) {}
 
@@ -34,12 +37,12 @@ class DumpServer {
       }
       const headers = { 'accept-ranges': 'bytes', etag: `"${stat.size}-${Math.round(stat.mtimeMs)}"`, 'last-modified': stat.mtime.toUTCString() };
       if (req.method === 'HEAD') {
-        res.writeHead(200, { ...headers, 'content-length': stat.size }).end();
+        res.writeHead(200, this.headWithoutLength ? headers : { ...headers, 'content-length': stat.size }).end();
         return;
       }
       let start = 0;
       let end = stat.size - 1;
-      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const range = this.ignoreRanges ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       if (range && range[2] !== '' && Number(range[2]) < Number(range[1])) {
         // RFC 9110: an invalid range is ignored (the whole file is sent), which ranged readers must notice.
       } else if (range && Number(range[1]) >= stat.size) {
@@ -104,6 +107,20 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     expect(info?.etag).toMatch(/^"\d+-\d+"$/);
     expect(await store.stat(`${base}/nope.json.gz`)).toBeUndefined();
     await expect(store.read(`${base}/nope.json.gz`).then(readAll)).rejects.toThrow(/nope\.json\.gz: not found \(HTTP 404\)/);
+  });
+
+  it('takes the size from a ranged GET when HEAD has no Content-Length, and names the URL when neither gives one', async () => {
+    const store = new HttpStore();
+    const url = `${base}/${LEGACY}`;
+    server.headWithoutLength = true;
+    try {
+      expect((await store.stat(url))?.size).toBe(statSync(join(dir, 'www', LEGACY)).size);
+      server.ignoreRanges = true;
+      await expect(store.stat(url)).rejects.toThrow(new RegExp(`${LEGACY.replace(/\./g, '\\.')}: the server reports no size`));
+    } finally {
+      server.headWithoutLength = false;
+      server.ignoreRanges = false;
+    }
   });
 
   it('reads byte ranges, and resumes a whole read and a ranged read when the connection drops mid-transfer', async () => {
