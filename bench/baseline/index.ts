@@ -52,11 +52,11 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
   const skip = (await ensureCli()) ?? (await pythonEnv().then((p) => ('skip' in p ? p.skip : null)));
   if (skip) return { section: 'baseline', tables: [], figures: {}, notes: [`SKIP baseline: ${skip}`] };
   const cores = availableParallelism();
-  // Each job pays fixed costs (Ray starting the job: ~1.5 s on a quiet 2-core head; then Python importing ray, or
-  // Node loading the CLI): about 2.5 s a side here. On 3,000 docs that was a third of our wall time. With 12,000 docs
-  // the ratio is within 3 % of the one measured on 16,000 docs (2.21 modelled vs 2.27 measured, 2.5 with no fixed
-  // costs at all), and three repeats of both sides take about 2.5 minutes instead of 3.3 (the predecessor alone
-  // runs ~35 s per repeat).
+  // Each job pays fixed costs (Ray starting the job: ~1.1-1.5 s on a 2-core head; then Python importing ray and
+  // connecting, or Node loading the CLI): 1.5-2.7 s a side here. On 3,000 docs that was a third of our wall time.
+  // On 12,000 docs the predecessor runs ~31 s and ours ~11 s (manifest pass included), so fixed costs are under
+  // 15 % of either; the ratio came out 2.22 on 12,000 docs vs 2.27 on 16,000 under the same load, and the section
+  // takes ~140 s (16,000 docs: ~185 s).
   const dump = await ensureSynthDump({ docs: opts.quick ? 100 : 12_000, format: 'gzip' });
   const head = await startRayHead({ numCpus: cores });
   const url = head.connection.dashboardUrl;
