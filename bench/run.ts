@@ -2,8 +2,8 @@
  * `npm run bench`: every comparison of issue 7, side by side on the same inputs, median of repeats,
  * ratio tables, and the targets table. Full mode writes bench/results/<date>-<host>.json.
  *
- *   npm run bench                 full run: 394 s on 2 cores (2026-11-28, load average 1-4, inputs cached; the
- *                                 budget is 10 minutes; the first run on a machine also generates ~1.8 GB of inputs)
+ *   npm run bench                 full run: 394-426 s on 2 cores (2026-11-28, load average 1-4, inputs cached; the
+ *                                 budget is 10 minutes; the first run on a machine also generates ~1.9 GB of inputs)
  *   npm run bench -- --quick      tiny inputs, one repeat: only checks that every part runs (CI); 45 s
  *
  * The "Time per section" table at the end (and `seconds` on every section of the results file) shows where it goes.
