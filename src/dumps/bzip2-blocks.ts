@@ -104,13 +104,33 @@ function streamRuns(blocks: readonly Bzip2Block[]): StreamRun[] {
   return runs;
 }
 
+/** A bzip2 decoder program: `bzip2 -dc`, or `lbzip2 -dc -n1` (same format, faster, larger writes). */
+export interface Bzip2Decoder {
+  command: 'bzip2' | 'lbzip2';
+  args: string[];
+}
+const BZIP2: Bzip2Decoder = { command: 'bzip2', args: ['-dc'] };
+const LBZIP2: Bzip2Decoder = { command: 'lbzip2', args: ['-dc', '-n1'] };
+let fastest: Bzip2Decoder | undefined;
+
 /**
- * Decompress a .bz2 byte stream (one or more concatenated streams) with `bzip2 -dc`. Output follows
- * the consumer's pace; stopping early kills the child. A non-zero exit throws Bzip2DataError carrying
- * bzip2's message.
+ * For reading tasks: lbzip2 with one thread when it is installed (it decodes ~15 % faster than bzip2 and writes in
+ * large chunks, which costs the reading process a third of bzip2's 5 KB writes), else bzip2. The manifest pass
+ * keeps bzip2: its handling of false block magics depends on bzip2's exact failures.
  */
-export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
-  const child = spawn('bzip2', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function fastestBzip2Decoder(): Bzip2Decoder {
+  fastest ??= spawnSync(LBZIP2.command, ['--version'], { stdio: 'ignore' }).status === 0 ? LBZIP2 : BZIP2;
+  return fastest;
+}
+
+/**
+ * Decompress a .bz2 byte stream (one or more concatenated streams) with `bzip2 -dc` (or another decoder).
+ * Output follows the consumer's pace; stopping early kills the child. A non-zero exit throws Bzip2DataError
+ * carrying the decoder's message.
+ */
+export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: Bzip2Decoder = BZIP2): AsyncGenerator<Buffer, void, undefined> {
+  const name = `${decoder.command} ${decoder.args.join(' ')}`;
+  const child = spawn(decoder.command, decoder.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
@@ -160,10 +180,10 @@ export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>): AsyncGene
   await writer;
   const { code, signal, error } = await exited;
   if (inputError !== undefined) throw inputError;
-  if (error) throw new Error(`cannot run bzip2 -dc (is the bzip2 package installed?): ${error.message}`);
+  if (error) throw new Error(`cannot run ${name} (is the ${decoder.command} package installed?): ${error.message}`);
   if (code !== 0) {
     const detail = stderr.trim().replace(/\s+/g, ' ') || (signal ? `killed by ${signal}` : 'no message');
-    throw new Bzip2DataError(`bzip2 -dc failed (exit ${code ?? signal}): ${detail}`);
+    throw new Bzip2DataError(`${name} failed (exit ${code ?? signal}): ${detail}`);
   }
 }
 

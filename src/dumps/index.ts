@@ -16,9 +16,11 @@ export {
   scanBzip2Blocks,
   realignBzip2Blocks,
   decodeBzip2,
+  fastestBzip2Decoder,
   decodeBzip2Blocks,
   combinedCrc,
   Bzip2DataError,
   type Bzip2Block,
   type Bzip2BlockData,
+  type Bzip2Decoder,
 } from './bzip2-blocks.js';

@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { TaskFailure } from '../config/errors.js';
 import { parseJson, parseWith } from '../config/validate.js';
-import { Bzip2DataError, decodeBzip2, realignBzip2Blocks } from '../dumps/bzip2-blocks.js';
+import { Bzip2DataError, decodeBzip2, fastestBzip2Decoder, realignBzip2Blocks } from '../dumps/bzip2-blocks.js';
 import { GzipDataError, decodeAccessPoint, inflateFromAccessPoint } from '../dumps/gzip-access.js';
 import type { DumpEntry, Task } from '../manifest/schema.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';
@@ -44,7 +44,7 @@ export async function openTaskStream(task: Task, dump: DumpEntry, manifestFolder
       const blocks = parseWith(BlockListSchema, parseJson(gunzipSync(await readBytes(indexUri)).toString('utf8'), indexUri), indexUri);
       const run = blocks.slice(access.first_block, access.end_block);
       const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
-      return { decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source)), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
+      return { decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source), fastestBzip2Decoder()), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
     }
   }
 }

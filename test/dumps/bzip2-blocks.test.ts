@@ -5,6 +5,7 @@ import {
   combinedCrc,
   decodeBzip2,
   decodeBzip2Blocks,
+  fastestBzip2Decoder,
   realignBzip2Blocks,
   scanBzip2Blocks,
   type Bzip2Block,
@@ -160,7 +161,8 @@ describe('bzip2 blocks', () => {
             run.map((d) => d.block),
             chunked(f.bz.subarray(startByte, endByte), rand),
           );
-          const got = Buffer.concat(await collect(decodeBzip2(stream)));
+          // Tasks read with the fastest decoder installed (lbzip2 where .ci/run and the image install it).
+          const got = Buffer.concat(await collect(decodeBzip2(stream, trial % 2 === 0 ? fastestBzip2Decoder() : undefined)));
           const lastDecoded = run[run.length - 1]!;
           const want = f.data.subarray(run[0]!.uncompressedOffset, lastDecoded.uncompressedOffset + lastDecoded.uncompressedBytes);
           expect(got.equals(want), `run at block ${i}`).toBe(true);
@@ -231,6 +233,10 @@ describe('bzip2 blocks', () => {
         expect(err).toBeInstanceOf(Bzip2DataError);
         expect((err as Error).message).toMatch(new RegExp(`corrupt bzip2 block at bit ${victim.bitOffset} \\(stream 1\\): bzip2 -dc failed`));
       }
+      // A task's realigned run of the corrupt block fails in the task decoder too, naming that decoder.
+      const decoder = fastestBzip2Decoder();
+      const run = realignBzip2Blocks(blocks.slice(1, 2), single(corrupt.subarray(Math.floor(victim.bitOffset / 8))));
+      await expect(collect(decodeBzip2(run, decoder))).rejects.toThrow(new RegExp(`^${decoder.command} -dc.* failed \\(exit \\d+\\): .+`));
     });
 
     it('checks runs given to realignBzip2Blocks and their input', async () => {
