@@ -4,6 +4,7 @@
  * access point, then our decoder) and prints one JSON line with the uncompressed bytes, and the wall and CPU time
  * of the decode (all threads plus child processes, since our bzip2 path pipes through `bzip2` children).
  */
+import { fastestBzip2Decoder } from '../../src/dumps/index.js';
 import { manifestFolderOf, readManifest } from '../../src/manifest/index.js';
 import { openTaskStream } from '../../src/tasks/open.js';
 import { timeAsync } from '../lib/measure.js';
@@ -21,4 +22,5 @@ const { value: bytes, wallS, cpuS } = await timeAsync(async () => {
   return n;
 });
 if (bytes < dump.uncompressed_bytes) throw new Error(`${dump.uri}: decoded ${bytes} bytes, the manifest says ${dump.uncompressed_bytes}`);
-console.log(JSON.stringify({ source: `openTaskStream (${task.access.kind} access)`, bytes, wallS, cpuS }));
+const decoder = task.access.kind === 'bzip2' ? `: realigned blocks through ${fastestBzip2Decoder().command} ${fastestBzip2Decoder().args.join(' ')}` : '';
+console.log(JSON.stringify({ source: `openTaskStream (${task.access.kind} access${decoder})`, bytes, wallS, cpuS }));
