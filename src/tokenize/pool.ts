@@ -39,11 +39,14 @@ function tsxApiUrl(): string {
   return pathToFileURL(join(dirname(manifest), exports['./esm/api']!.import.default)).href;
 }
 
+/** One batch being tokenized and one waiting: the worker never idles between batches, memory stays bounded. */
+const BATCHES_PER_WORKER = 2;
+
 /**
  * A fixed set of worker threads that parse + tokenize + serialize + compress batches. Each worker holds at most
- * `perWorker` queued batches; `submit` waits when all are full, which is the backpressure that keeps memory bounded
- * on a 40 GB dump. Batches go to the least-busy worker, so one huge page does not stall the others. A worker that
- * dies (out of memory on a huge page, a crash) fails only the batches it held and is replaced.
+ * BATCHES_PER_WORKER batches; `submit` waits when all are full, which is the backpressure that keeps memory
+ * bounded on a 40 GB dump. Batches go to the least-busy worker, so one huge page does not stall the others. A
+ * worker that dies (out of memory on a huge page, a crash) fails only the batches it held and is replaced.
  */
 export class TokenizerPool {
   readonly size: number;
@@ -59,7 +62,7 @@ export class TokenizerPool {
    */
   constructor(
     size: number = availableParallelism(),
-    private readonly options: { preload?: EncodingName; limits?: ResourceLimits; perWorker?: number } = {},
+    private readonly options: { preload?: EncodingName; limits?: ResourceLimits } = {},
   ) {
     this.size = Math.max(1, size);
     for (let i = 0; i < this.size; i++) {
@@ -73,9 +76,8 @@ export class TokenizerPool {
    * (Wrapped in an object because a promise of a promise would flatten and wait for the result.)
    */
   async submit(encoding: EncodingName, input: BatchInput): Promise<{ result: Promise<BatchResult> }> {
-    const perWorker = this.options.perWorker ?? 2;
     let slot = this.leastBusy();
-    while (slot.batches.size >= perWorker) {
+    while (slot.batches.size >= BATCHES_PER_WORKER) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       slot = this.leastBusy();
     }
