@@ -1,15 +1,34 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Manifest } from '../manifest/schema.js';
-import { joinUri, storeFor } from '../storage/index.js';
+import { joinUri, readText, storeFor } from '../storage/index.js';
 import { verifyRun, type VerifyReport } from './verify.js';
 
-/** Verify the run and, when every doc is accounted for, mark it complete with `_SUCCESS` holding the totals. */
+/**
+ * Verify the run and, when every doc is accounted for, mark it complete with `_SUCCESS` holding the totals. A run
+ * already marked with the same totals keeps its `_SUCCESS` (and the time it was first verified): re-running a
+ * finished run changes nothing in its output.
+ */
 export async function completeRun(manifest: Manifest, outputPrefix: string, options: { deep: boolean }): Promise<VerifyReport> {
   const report = await verifyRun(manifest, outputPrefix, options);
   if (report.ok) {
     const uri = joinUri(outputPrefix, '_SUCCESS');
-    await storeFor(uri).write(uri, JSON.stringify({ tasks: report.tasks, ...report.totals, verified_at: new Date().toISOString() }, null, 1) + '\n');
+    const totals = { tasks: report.tasks, ...report.totals };
+    if (!isDeepStrictEqual(await markedTotals(uri), totals)) {
+      await storeFor(uri).write(uri, JSON.stringify({ ...totals, verified_at: new Date().toISOString() }, null, 1) + '\n');
+    }
   }
   return report;
+}
+
+/** The totals an existing `_SUCCESS` holds; undefined when there is none (or it is not ours to trust). */
+async function markedTotals(uri: string): Promise<unknown> {
+  if (!(await storeFor(uri).stat(uri))) return undefined;
+  try {
+    const { verified_at: _verifiedAt, ...totals } = JSON.parse(await readText(uri)) as Record<string, unknown>;
+    return totals;
+  } catch {
+    return undefined;
+  }
 }
 
 export function formatVerifyReport(report: VerifyReport): string {
