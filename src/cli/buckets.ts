@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../config/errors.js';
 import { loadRunFile, type RunFile } from '../runs/run-file.js';
-import { ensureBuckets, formatEnsureReport } from '../storage/buckets.js';
-import { s3Client } from '../storage/index.js';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/lifecycle.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/retention.js';
 import { positiveInt } from './options.js';
 
 interface EnsureFlags {
@@ -52,6 +50,8 @@ export function registerBuckets(program: Command): void {
     .option('--abort-multipart-days <n>', 'days after which incomplete multipart uploads are aborted (only when the rule is missing)', positiveInt, DEFAULT_MULTIPART_DAYS)
     .option('--json', 'print the report as JSON', false)
     .action(async (flags: EnsureFlags) => {
+      // The S3 SDK loads only for this command (see storage/lazy.ts).
+      const [{ ensureBuckets, formatEnsureReport }, { s3Client }] = await Promise.all([import('../storage/buckets.js'), import('../storage/s3.js')]);
       const runs = await loadRuns(flags.run);
       const report = await ensureBuckets(s3Client(), runs, {
         lifecycle: flags.lifecycle,

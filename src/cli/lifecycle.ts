@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../config/errors.js';
-import { reason } from '../storage/buckets.js';
-import { s3Client } from '../storage/index.js';
-import { applyLifecycle, DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS, describeRule, outputRules, readLifecycle } from '../storage/lifecycle.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/retention.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { positiveInt } from './options.js';
 
@@ -28,6 +26,12 @@ export function registerLifecycle(program: Command): void {
     .option('--expire-shards-days <n>', 'days after which shards, markers and _SUCCESS expire (default: never; omit to remove such a rule)', positiveInt)
     .option('--json', 'print the bucket\'s rules after the change as JSON', false)
     .action(async (flags: ApplyFlags) => {
+      // The S3 SDK loads only for this command (see storage/lazy.ts).
+      const [{ reason }, { applyLifecycle, describeRule, outputRules, readLifecycle }, { s3Client }] = await Promise.all([
+        import('../storage/buckets.js'),
+        import('../storage/lifecycle.js'),
+        import('../storage/s3.js'),
+      ]);
       const policy = {
         outputPrefix: outputPrefixOf(flags),
         stateDays: flags.expireStateDays,

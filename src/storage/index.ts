@@ -1,13 +1,10 @@
 import { FileStore } from './file.js';
-import { HttpStore } from './http.js';
-import { S3Store } from './s3.js';
+import { LazyStore } from './lazy.js';
 import type { Store } from './types.js';
 import { parseUri } from './uri.js';
 
 export type { Store, ObjectInfo, ByteRange, Body } from './types.js';
 export { parseUri, joinUri, baseName, type Location } from './uri.js';
-export { s3Client } from './s3.js';
-export { userAgent } from './http.js';
 
 const stores: Partial<Record<'file' | 's3' | 'http', Store>> = {};
 
@@ -16,7 +13,12 @@ export function storeFor(uri: string): Store {
   const scheme = parseUri(uri).scheme;
   let store = stores[scheme];
   if (!store) {
-    store = scheme === 'file' ? new FileStore() : scheme === 's3' ? new S3Store() : new HttpStore();
+    store =
+      scheme === 'file'
+        ? new FileStore()
+        : scheme === 's3'
+          ? new LazyStore(async () => new (await import('./s3.js')).S3Store())
+          : new LazyStore(async () => new (await import('./http.js')).HttpStore());
     stores[scheme] = store;
   }
   return store;

@@ -24,8 +24,7 @@ export interface OutputLifecycle {
   shardsDays?: number;
 }
 
-export const DEFAULT_STATE_DAYS = 30;
-export const DEFAULT_MULTIPART_DAYS = 7;
+export { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from './retention.js';
 
 /** What `applyLifecycle` did to one bucket. */
 export interface LifecycleChange {
