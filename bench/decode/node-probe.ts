@@ -22,5 +22,6 @@ const { value: bytes, wallS, cpuS } = await timeAsync(async () => {
   return n;
 });
 if (bytes < dump.uncompressed_bytes) throw new Error(`${dump.uri}: decoded ${bytes} bytes, the manifest says ${dump.uncompressed_bytes}`);
-const decoder = task.access.kind === 'bzip2' ? `: realigned blocks through ${fastestBzip2Decoder().command} ${fastestBzip2Decoder().args.join(' ')}` : '';
+const bzip2 = fastestBzip2Decoder();
+const decoder = task.access.kind === 'bzip2' ? `: realigned blocks through ${bzip2.command} ${bzip2.args.join(' ')}` : '';
 console.log(JSON.stringify({ source: `openTaskStream (${task.access.kind} access${decoder})`, bytes, wallS, cpuS }));

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../harness/paths.js';
 import { removeDir, tempDir } from '../core/helpers.js';
+import { repoRoot } from '../harness/paths.js';
+import { run } from '../kube/harness.js';
 
 interface QuickResults {
   complete: boolean;
@@ -18,14 +18,8 @@ describe('npm run bench -- --quick', () => {
 
   it('runs every section on tiny inputs and measures every target', async () => {
     const out = join(dir, 'quick.json');
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn('node', ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      child.on('close', (c) => resolve({ code: c, output }));
-    });
-    expect(code, output.slice(-3000)).toBe(0);
+    const { code, stdout, stderr } = await run('node', ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: repoRoot });
+    expect(code, (stdout + stderr).slice(-3000)).toBe(0);
     const results = JSON.parse(readFileSync(out, 'utf8')) as QuickResults;
     expect(results.complete).toBe(true);
     expect(results.sections.map((s) => s.section)).toEqual(['tokenizer', 'decode', 'pipeline', 'scaling', 'memory', 'baseline', 'random-access']);
