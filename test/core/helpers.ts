@@ -17,7 +17,7 @@ export const CLI = join(repoRoot, 'bin', 'tokenize-wiki.js');
 export const CLI_TEST_TIMEOUT = 600_000;
 
 /** The real CirrusSearch sample (never copied into the repo). */
-export const SAMPLE = join(repoRoot, '..', 'shared', 'data', 'simplewikibooks-sample-200.json.gz');
+export const SAMPLE = join(repoRoot, 'test', 'fixtures', 'simplewikibooks', 'simplewikibooks-sample-200.json.gz');
 
 export interface CliResult {
   code: number | null;
