@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './harness/paths.js';
 
@@ -10,7 +12,7 @@ describe('the repository is self-contained', () => {
       .split('\n')
       .filter((f) => f.length > 0 && f !== 'test/self-contained.test.ts');
     const offenders = files.filter((f) => {
-      const text = execFileSync('cat', [f], { cwd: repoRoot, encoding: 'utf8' });
+      const text = readFileSync(join(repoRoot, f), 'utf8');
       return /\.\.\/shared\b|'\.\.',\s*'shared'/.test(text);
     });
     expect(offenders).toEqual([]);
