@@ -97,6 +97,11 @@ function removeCgroups(prefix: string): void {
     const parent = join(h, CGROUP_PARENT);
     if (!existsSync(parent)) continue;
     for (const node of readdirSync(parent).filter((n) => n.startsWith(prefix))) removeCgroupTree(join(parent, node));
+    try {
+      rmdirSync(parent); // only when no other run has nodes in it
+    } catch {
+      // another run's nodes are there
+    }
   }
 }
 
