@@ -2,7 +2,7 @@
 // init-control-plane.mts: from a file, from an argument, or read over SSH from the control plane.
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
-import { hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import { hostname, machineIdentity, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
 import type { Host } from './lib/host.js';
 import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
@@ -15,13 +15,14 @@ const options = {
   'join-command': { type: 'string' },
   ssh: { type: 'string' },
   'remote-join-file': { type: 'string' },
+  'allow-cgroup-v1': { type: 'boolean' },
 } as const;
 
 const spec = {
   name: 'join-worker',
   options,
   usage: `
-Usage: sudo node --import tsx scripts/join-worker.mts (--ssh USER@CONTROL_PLANE | --join-file PATH | --join-command 'kubeadm join ...') [--dry-run]
+Usage: sudo node --import tsx scripts/join-worker.mts (--ssh USER@CONTROL_PLANE | --join-file PATH | --join-command 'kubeadm join ...') [--allow-cgroup-v1] [--dry-run]
 
 Runs on a node prepared with bootstrap-node.mts --role worker and joins it to the cluster with
 'kubeadm join'. Does nothing if the node has already joined (${KUBELET_CONF} exists).
@@ -32,6 +33,9 @@ Runs on a node prepared with bootstrap-node.mts --role worker and joins it to th
   --remote-join-file PATH  the file read over SSH (default ${DEFAULT_JOIN_FILE})
   --join-file PATH         a local file holding the join command
   --join-command CMD       the join command itself
+  --allow-cgroup-v1        join from a cgroup v1 host (deprecated; see bootstrap-node.mts): skips kubeadm's
+                           SystemVerification preflight, which refuses cgroup v1 for kubelet >= 1.35 (the
+                           kubelet config, with failCgroupV1: false, comes from the control plane)
   --dry-run                print the commands a real run would execute, change nothing
   -h, --help               this text
 
@@ -66,8 +70,9 @@ export function parseJoinCommand(text: string, source: string): JoinCommand {
   return { endpoint, token, caCertHash };
 }
 
-export function joinArgv(cmd: JoinCommand): string[] {
-  return ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+export function joinArgv(cmd: JoinCommand, allowCgroupV1 = false): string[] {
+  const argv = ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+  return allowCgroupV1 ? [...argv, '--ignore-preflight-errors=SystemVerification'] : argv;
 }
 
 type Source = { kind: 'file'; path: string } | { kind: 'arg'; command: string } | { kind: 'ssh'; target: string; remoteFile: string };
@@ -103,26 +108,26 @@ function uniqueInClusterCheck(target: string, sudoUser: string | undefined): Pre
     async run(host) {
       const r = await host.probe(sshArgv(target, sudoUser, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
       if (r.exitCode !== 0) return { ok: false, detail: `cannot list the cluster's nodes over ssh ${target}` };
-      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string } } }[] }).items;
+      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string; machineID?: string } } }[] }).items;
       const name = (await hostname(host)).toLowerCase();
-      const uuid = ((await host.readFile('/sys/class/dmi/id/product_uuid')) ?? '').trim().toLowerCase();
-      const clash = nodes.find(
-        (n) => n.metadata.name === name || (uuid !== '' && n.status?.nodeInfo?.systemUUID?.toLowerCase() === uuid),
-      );
+      // kubelet reports product_uuid as systemUUID and /etc/machine-id as machineID.
+      const id = await machineIdentity(host);
+      const theirs = (n: (typeof nodes)[number]) => (id.label === 'machine-id' ? n.status?.nodeInfo?.machineID : n.status?.nodeInfo?.systemUUID);
+      const clash = nodes.find((n) => n.metadata.name === name || (id.value !== '' && theirs(n)?.toLowerCase() === id.value));
       return clash
-        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or product_uuid; cloned VM?` }
-        : { ok: true, detail: `hostname ${name} and product_uuid unused among ${nodes.length} node(s)` };
+        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or ${id.label}; cloned VM?` }
+        : { ok: true, detail: `hostname ${name} and ${id.label} unused among ${nodes.length} node(s)` };
     },
   };
 }
 
-export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>): Step[] {
+export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>, allowCgroupV1 = false): Step[] {
   return [
     {
       name: 'kubeadm-join',
       goal: 'this node joined the cluster as a worker',
       check: (host) => host.exists(KUBELET_CONF),
-      apply: async (host) => void (await host.exec(joinArgv(await resolve(host)))),
+      apply: async (host) => void (await host.exec(joinArgv(await resolve(host), allowCgroupV1))),
     },
   ];
 }
@@ -157,7 +162,7 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
       if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, sudoUser));
     }
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, sudoUser)), host, log, out);
+    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, sudoUser), flags['allow-cgroup-v1'] === true), host, log, out);
     if (!host.dryRun) log.info('worker joined; check with: kubectl get nodes (on the control plane)');
     return preflightOk ? 0 : 1;
   });
