@@ -31,7 +31,13 @@ export interface ClusterNode {
   /** The node's console (systemd's output), on the host. */
   consoleLog: string;
   /** Runs a command inside the node (as root, in the node's namespaces); never throws on a non-zero exit. */
-  exec(argv: readonly string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<ExecResult>;
+  exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  env?: Record<string, string>;
+  cwd?: string;
 }
 
 export interface Cluster {
@@ -50,10 +56,11 @@ export interface ClusterOptions {
 }
 
 function execIn(containerId: string) {
-  return (argv: readonly string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ExecResult> =>
+  return (argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> =>
     new Promise((resolve, reject) => {
       const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-      const child = spawn('runc', ['--root', RUNC_ROOT, 'exec', ...env, containerId, ...argv], {
+      const cwd = opts.cwd ? ['--cwd', opts.cwd] : [];
+      const child = spawn('runc', ['--root', RUNC_ROOT, 'exec', ...env, ...cwd, containerId, ...argv], {
         stdio: ['ignore', 'pipe', 'pipe'],
         timeout: opts.timeoutMs ?? 120_000,
         killSignal: 'SIGKILL',
@@ -82,6 +89,11 @@ function seedNode(upper: string, name: string, names: readonly string[]): void {
   // there), and it is not a loopback address, which CoreDNS would reject as a forwarding loop.
   writeFileSync(join(upper, 'etc/resolv.conf'), `nameserver ${bridgeAddress()}\n`);
   writeFileSync(join(upper, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
+}
+
+/** Runs one of this checkout's scripts in the node as a user runs it there: as root, from the checkout. */
+export async function nodeScript(node: ClusterNode, script: string, args: readonly string[], timeoutMs = 20 * 60_000): Promise<ExecResult> {
+  return node.exec([NODE_NODEJS, '--import', 'tsx', `scripts/${script}.mts`, ...args], { cwd: NODE_REPO, timeoutMs });
 }
 
 /** Waits until systemd has booted; on failure the error names the failed units. */
