@@ -10,7 +10,7 @@ import { run, waitFor } from '../harness/proc.js';
 import { bridgeAddress, createClusterNetwork, createNodeNetwork, nodeAddress } from './network.js';
 import { nodeCapabilities, nodeSpec, type BindMount } from './oci-spec.js';
 import { nodeRootfs } from './rootfs.js';
-import { CGROUP_PARENT, claimRun, runDir, RUNC_ROOT, teardown, teardownOnExit } from './teardown.js';
+import { CGROUP_PARENT, claimRun, runDir, RUNC_ROOT, saveHostSysctls, teardown, teardownOnExit } from './teardown.js';
 import { PREFIX } from './network.js';
 
 /** Where a node sees this checkout, the bundle and the host's Node.js. */
@@ -174,6 +174,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dir = runDir(runId);
   mkdirSync(dir, { recursive: true });
   claimRun(runId);
+  saveHostSysctls(runId);
   const forget = teardownOnExit(runId);
   const stop = (): void => {
     teardown(runId, log);

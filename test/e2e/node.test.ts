@@ -7,7 +7,7 @@ import { run } from '../harness/proc.js';
 import { NODE_NODEJS, NODE_REPO, startCluster, type Cluster } from './cluster.js';
 import { bridgeAddress, clusterNetns, nodeAddress, PREFIX } from './network.js';
 import { nodeCapabilities } from './oci-spec.js';
-import { mountsBelow, runDir, RUNC_ROOT } from './teardown.js';
+import { HOST_SYSCTLS, mountsBelow, runDir, RUNC_ROOT } from './teardown.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -24,6 +24,9 @@ async function leftovers(runId: string): Promise<string[]> {
   return found;
 }
 
+const hostSysctls = (): string[] => HOST_SYSCTLS.map((k) => readFileSync(`/proc/sys/${k}`, 'utf8').trim());
+const sysctlsBefore = hostSysctls();
+
 describe('an e2e node', () => {
   let cluster: Cluster;
 
@@ -36,6 +39,7 @@ describe('an e2e node', () => {
     if (!cluster) return;
     cluster.stop();
     expect(await leftovers(cluster.runId)).toEqual([]);
+    expect(hostSysctls()).toEqual(sysctlsBefore);
   });
 
   it('boots systemd to running with no failed unit', async () => {
@@ -55,6 +59,13 @@ describe('an e2e node', () => {
     expect((await run('ip', ['-n', ns, 'route', 'show', 'default'])).trim()).toBe('');
     expect((await run('ip', ['-n', ns, '-brief', 'link'])).split('\n').filter(Boolean).map((l) => l.split(/[\s@]/)[0])).toEqual(['lo', 'br0', 'v-cp-1']);
     expect((await run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('0');
+  });
+
+  it("puts back the host's kernel settings that a node's kubelet changes", async () => {
+    const node = cluster.nodes[0]!;
+    // As kubelet does at start: the write goes through to the host (these settings have no namespace).
+    expect((await node.exec(['sysctl', '-w', 'vm.overcommit_memory=1'])).code).toBe(0);
+    expect(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim()).toBe('1');
   });
 
   it('sees this checkout and the host Node.js, and keeps containerd state off the overlay', async () => {

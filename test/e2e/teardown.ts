@@ -105,6 +105,44 @@ function removeCgroups(prefix: string): void {
   }
 }
 
+/**
+ * Kernel settings kubelet changes at start (pkg/kubelet/cm setupKernelTunables) and that no namespace isolates:
+ * a node's kubelet changes them for the whole host. The run records them first and puts them back at teardown.
+ */
+export const HOST_SYSCTLS = [
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+] as const;
+
+const sysctlsFile = (runId: string): string => join(runDir(runId), 'host-sysctls.json');
+
+export function saveHostSysctls(runId: string): void {
+  const values = Object.fromEntries(HOST_SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k}`, 'utf8').trim()]));
+  writeFileSync(sysctlsFile(runId), `${JSON.stringify(values)}\n`);
+}
+
+function restoreHostSysctls(runId: string): void {
+  let values: Record<string, string>;
+  try {
+    values = JSON.parse(readFileSync(sysctlsFile(runId), 'utf8')) as Record<string, string>;
+  } catch {
+    return;
+  }
+  for (const k of HOST_SYSCTLS) {
+    const v = values[k];
+    if (v === undefined) continue;
+    try {
+      if (readFileSync(`/proc/sys/${k}`, 'utf8').trim() !== v) writeFileSync(`/proc/sys/${k}`, v);
+    } catch {
+      // read-only or gone: nothing to put back
+    }
+  }
+}
+
 /** Tears down one run (its id) or, with no id, every run whose owning process is gone. */
 export function teardown(runId?: string, log: (line: string) => void = () => {}): void {
   const ids = runId !== undefined ? [runId] : leftoverRuns();
@@ -114,6 +152,7 @@ export function teardown(runId?: string, log: (line: string) => void = () => {})
     unmountBelow(runDir(id));
     removeNetns(prefix);
     removeCgroups(prefix);
+    restoreHostSysctls(id);
     rmSync(runDir(id), { recursive: true, force: true });
     log(`e2e: run ${id} torn down`);
   }
