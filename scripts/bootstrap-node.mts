@@ -1,7 +1,7 @@
 // Prepares a fresh Debian/Ubuntu VM to become a Kubernetes node: swap off, kernel modules,
 // sysctls, containerd (systemd cgroups) and kubeadm/kubelet/kubectl at the pinned version, held.
 import { join, resolve } from 'node:path';
-import { readNodeBundle, type NodeBundle } from './lib/bundle/node-bundle.js';
+import { corruptFiles, readNodeBundle, type NodeBundle } from './lib/bundle/node-bundle.js';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
 import {
@@ -165,6 +165,20 @@ function bundleVersionCheck(bundle: NodeBundle, kubernetes: string): PreflightCh
       const r = await host.probe([join(bundle.dir, 'bin', 'kubeadm'), 'version', '-o', 'short']);
       const v = r.stdout.trim();
       return { ok: v === `v${kubernetes}`, detail: `bundle kubeadm ${v || 'does not run'}, versions.yaml pins v${kubernetes}` };
+    },
+  };
+}
+
+/** The files the node installs are the ones the bundle was built with (bundle.json's sha256). */
+function bundleIntegrityCheck(bundle: NodeBundle): PreflightCheck {
+  return {
+    name: 'bundle-integrity',
+    async run() {
+      const bad = await corruptFiles(bundle);
+      if (bad === undefined) return { ok: true, detail: 'no bundle.json in the bundle: files not verified' };
+      return bad.length === 0
+        ? { ok: true, detail: `${bundle.binaries.length + bundle.debs.length + bundle.images.length} files match bundle.json` }
+        : { ok: false, detail: `missing from bundle.json or sha256 differs: ${bad.join(', ')} (copy the bundle again)` };
     },
   };
 }
@@ -517,7 +531,7 @@ export function bootstrapNode(argv: readonly string[], io: ScriptIO): Promise<nu
     const source = bundle ? `bundle ${bundle.dir}` : 'apt repositories';
     log.info(`${os.prettyName}, role ${role}, Kubernetes ${versions.kubernetes} from ${source}${host.dryRun ? ' (dry run)' : ''}`);
     const checks = preflight(role, versions.kubernetes, flags['allow-cgroup-v1'] === true);
-    if (bundle) checks.push(bundleVersionCheck(bundle, versions.kubernetes));
+    if (bundle) checks.push(bundleVersionCheck(bundle, versions.kubernetes), bundleIntegrityCheck(bundle));
     const preflightOk = await runPreflight(checks, host, log, out);
     await runSteps(bundle ? bundleSteps(bundle) : bootstrapSteps(os, versions.kubernetes), host, log, out);
     if (!host.dryRun) {

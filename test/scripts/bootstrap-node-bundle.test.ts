@@ -1,6 +1,7 @@
 // bootstrap-node --bundle (air-gapped install) and --allow-cgroup-v1, and the defects a real node container
 // exposed in the host checks that both install paths share.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,22 @@ describe('bootstrap-node --bundle', () => {
     const r = await run(host, '--role', 'worker', '--bundle', bundle);
     expect(r.code).toBe(1);
     expect(r.err.at(-1)).toContain(`bundle-version: bundle kubeadm v1.30.4, versions.yaml pins v${k8s}`);
+    expect(host.actions).toEqual([]);
+  });
+
+  it("checks the files against bundle.json's sha256 when the bundle has one", async () => {
+    const copy = makeBundle();
+    const files = [...NODE_BINARIES.map((b) => `bin/${b}`), ...readNodeBundle(copy).debs.map((d) => `debs/${d.file}`), 'images/image-0.oci.tar', 'images/image-1.oci.tar'];
+    const sha = (p: string) => createHash('sha256').update(readFileSync(join(copy, p))).digest('hex');
+    const manifest = (entries: string[]) => JSON.stringify({ schema: 1, files: entries.map((path) => ({ path, sha256: sha(path), size: 0 })) });
+    writeFileSync(join(copy, 'bundle.json'), manifest(files));
+    const ok = await run(bundleHost(copy), '--role', 'worker', '--bundle', copy, '--dry-run');
+    expect(ok.err.join('\n')).toContain(`preflight bundle-integrity: ok, ${files.length} files match bundle.json`);
+    writeFileSync(join(copy, 'bin', 'kubelet'), 'ELF, cut short');
+    const host = bundleHost(copy);
+    const r = await run(host, '--role', 'worker', '--bundle', copy);
+    expect(r.code).toBe(1);
+    expect(r.err.at(-1)).toContain('bundle-integrity: missing from bundle.json or sha256 differs: bin/kubelet (copy the bundle again)');
     expect(host.actions).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 // What a node installs from an air-gapped bundle (docs/bootstrap.md): the binaries of bin/, the Debian packages
 // of debs/ and the image archives of images/. The bundle is an input of the script (like this checkout), so it
 // is read directly; the host is changed only through the steps.
-import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -102,4 +103,36 @@ export function readNodeBundle(dir: string): NodeBundle {
   if (images.length === 0) problems.push('images/ holds no *.oci.tar');
   if (problems.length) throw new UsageError(`--bundle ${dir}: ${problems.join('; ')} (build it with scripts/build-bundle.mts)`);
   return { dir, binaries, debs, images };
+}
+
+/** The part of bundle.json (written by scripts/build-bundle.mts) a node checks: every file with its sha256. */
+const BundleFiles = z.looseObject({ files: z.array(z.looseObject({ path: z.string(), sha256: z.string() })) });
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Files the node installs whose sha256 differs from bundle.json (a copy cut short or altered on its way to an
+ * air-gapped site); undefined when the bundle has no bundle.json to check against.
+ */
+export async function corruptFiles(bundle: NodeBundle): Promise<string[] | undefined> {
+  const manifest = join(bundle.dir, 'bundle.json');
+  if (!existsSync(manifest)) return undefined;
+  const parsed = BundleFiles.safeParse(JSON.parse(readFileSync(manifest, 'utf8')));
+  if (!parsed.success) throw new UsageError(`${manifest}: no files list with sha256 (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  const expected = new Map(parsed.data.files.map((f) => [f.path, f.sha256]));
+  const used = [
+    ...bundle.binaries.map((b) => `bin/${b}`),
+    ...bundle.debs.map((d) => `debs/${d.file}`),
+    ...bundle.images.map((i) => `images/${i.file}`),
+  ];
+  const bad: string[] = [];
+  for (const path of used) {
+    const want = expected.get(path);
+    if (want === undefined || (await sha256(join(bundle.dir, path))) !== want) bad.push(path);
+  }
+  return bad;
 }
