@@ -26,7 +26,7 @@ const Pins = z.object({
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
-  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a tag like 20.20.2-bookworm-slim'),
+  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a tag like 26.12.1-bookworm-slim'),
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
   busybox: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   kuberayCrds: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
