@@ -44,7 +44,7 @@ const ImagePins = z.looseObject({
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
-  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a node image tag like 20.20.2-bookworm-slim'),
+  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a node image tag like 26.12.1-bookworm-slim'),
 });
 export type ImagePins = z.infer<typeof ImagePins>;
 

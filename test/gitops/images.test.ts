@@ -104,12 +104,14 @@ describe('Dockerfiles', () => {
     expect(pins.nodeImage.split('.')[0]).toBe(pins.node);
   });
 
-  it('the tokenizer image is the pinned Ray image with Node.js, bzip2, lbzip2 and the app; the submitter a slim Node image', () => {
+  it('the tokenizer image is the pinned Ray image with Node.js (and its libatomic1), bzip2, lbzip2 and the app; the submitter a slim Node image', () => {
     const tok = read('images/tokenizer/Dockerfile');
     expect(tok.stages.at(-1)?.from).toBe(`docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`);
     const runs = tok.stages.at(-1)?.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n') ?? '';
     expect(runs).toMatch(/apt-get install[^\n]*\bbzip2\b/);
     expect(runs).toMatch(/apt-get install[^\n]*\blbzip2\b/);
+    // The Node.js binary copied in links libatomic.so.1, which the Ray CPU image lacks.
+    expect(runs).toMatch(/apt-get install[^\n]*\blibatomic1\b/);
     expect(runs).toContain('/usr/local/bin/tokenize-wiki');
     const sub = read('images/submitter/Dockerfile');
     expect(sub.stages.at(-1)?.from).toMatch(/^docker\.io\/library\/node:.*-slim$/);
