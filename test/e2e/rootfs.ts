@@ -23,6 +23,8 @@ export const ROOTFS_PACKAGES = [
   'util-linux',
   'openssh-server',
   'sudo',
+  // Node.js runs the scripts on the node; its official builds link libatomic.
+  'libatomic1',
 ] as const;
 
 /**
