@@ -6,6 +6,7 @@ import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
 import {
   BUNDLE_BIN,
+  containerdImages,
   hostname,
   kubeVersion,
   machineIdentity,
@@ -448,8 +449,6 @@ export function bundleSteps(bundle: NodeBundle): Step[] {
     for (const d of bundle.debs) if ((await packageVersion(host, d.package)) === undefined) missing.push(d.file);
     return missing;
   };
-  const importedImages = async (host: Host) =>
-    new Set((await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q'])).stdout.split('\n').map((l) => l.trim()));
   return [
     ...hostPrepSteps(),
     {
@@ -502,11 +501,11 @@ export function bundleSteps(bundle: NodeBundle): Step[] {
       name: 'bundle-images',
       goal: `${names.length} images of the bundle in containerd's k8s.io namespace (${names.join(', ')})`,
       async check(host) {
-        const have = await importedImages(host);
+        const have = await containerdImages(host);
         return names.every((n) => have.has(n));
       },
       async apply(host) {
-        const have = await importedImages(host);
+        const have = await containerdImages(host);
         for (const image of bundle.images.filter((i) => !have.has(i.name))) {
           await host.exec(['ctr', '-n', 'k8s.io', 'images', 'import', join(bundle.dir, 'images', image.file)]);
         }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { RefusalError, UsageError } from './lib/errors.js';
-import { hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import { containerdImages, hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
 import type { Host } from './lib/host.js';
 import {
   ADMIN_CONF,
@@ -28,13 +28,14 @@ const options = {
   user: { type: 'string' },
   'join-file': { type: 'string' },
   'allow-cgroup-v1': { type: 'boolean' },
+  offline: { type: 'boolean' },
 } as const;
 
 const spec = {
   name: 'init-control-plane',
   options,
   usage: `
-Usage: sudo node --import tsx scripts/init-control-plane.mts --cluster NAME [--user USER] [--join-file PATH] [--allow-cgroup-v1] [--dry-run]
+Usage: sudo node --import tsx scripts/init-control-plane.mts --cluster NAME [--user USER] [--join-file PATH] [--allow-cgroup-v1] [--offline] [--dry-run]
 
 Runs on the node prepared with bootstrap-node.mts --role control-plane:
   kubeadm init --config clusters/NAME/kubeadm-config.yaml (pinned version, pod subnet ${FLANNEL_NETWORK}),
@@ -50,6 +51,9 @@ Runs on the node prepared with bootstrap-node.mts --role control-plane:
                      kubeadm gets the cluster's config plus kubelet failCgroupV1: false, written to
                      ${CGROUP_V1_CONFIG}, and skips its SystemVerification preflight, which
                      refuses cgroup v1 for kubelet >= 1.35 whatever the kubelet config says
+  --offline          the node reaches no registry (installed with bootstrap-node.mts --bundle): refuse
+                     before kubeadm init when an image it needs is not in containerd, instead of
+                     letting kubeadm try to pull each one
   --dry-run          print the commands a real run would execute, change nothing
   -h, --help         this text
 
@@ -183,6 +187,24 @@ export function initSteps(opts: {
   return steps;
 }
 
+/** Air-gapped: every image kubeadm init runs is already in containerd (kubeadm would otherwise try registries). */
+function imagesPresentCheck(configFile: string): PreflightCheck {
+  return {
+    name: 'images-present',
+    async run(host) {
+      if (await host.exists(ADMIN_CONF)) return { ok: true, detail: 'control plane already initialized' };
+      const r = await host.probe(['kubeadm', 'config', 'images', 'list', `--config=${configFile}`]);
+      const wanted = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      if (r.exitCode !== 0 || wanted.length === 0) return { ok: false, detail: `kubeadm config images list failed: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+      const have = await containerdImages(host);
+      const missing = wanted.filter((i) => !have.has(i));
+      return missing.length === 0
+        ? { ok: true, detail: `${wanted.length} images kubeadm needs are in containerd` }
+        : { ok: false, detail: `not in containerd: ${missing.join(', ')} (the bundle lacks them: rebuild it, then bootstrap-node.mts --bundle again)` };
+    },
+  };
+}
+
 export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise<number> {
   return runScript(spec, argv, io, async (flags, { host, log, out }) => {
     const dir = requireCluster(io.repoRoot, flags.cluster, 'clusters', 'kubeadm-config.yaml');
@@ -220,6 +242,7 @@ export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise
             : { ok: false, detail: 'infrastructure/flannel/kustomization.yaml is missing in this checkout' },
       },
     ];
+    if (flags.offline) checks.push(imagesPresentCheck(config.file));
     const preflightOk = await runPreflight(checks, host, log, out);
     const cgroupV1Config = flags['allow-cgroup-v1'] ? withCgroupV1Allowed(readFileSync(config.file, 'utf8')) : undefined;
     await runSteps(initSteps({ config, flannelDir, nodeName, user, joinFile, cgroupV1Config }), host, log, out);

@@ -88,6 +88,12 @@ export async function machineIdentity(host: Host): Promise<MachineIdentity> {
   return { label: 'machine-id', source: '/etc/machine-id', value: ((await host.readFile('/etc/machine-id')) ?? '').trim().toLowerCase() };
 }
 
+/** Image names in containerd's k8s.io namespace (the one kubelet's CRI uses). */
+export async function containerdImages(host: Host): Promise<Set<string>> {
+  const r = await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+}
+
 export async function serviceActive(host: Host, unit: string): Promise<boolean> {
   return (await host.probe(['systemctl', 'is-active', '--quiet', unit])).exitCode === 0;
 }
