@@ -61,7 +61,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   });
 
   it('init-control-plane --cluster dev brings up the API server on the node', async () => {
-    const r = await timed('initControlPlaneSeconds', 'init-control-plane', ['--cluster', 'dev', '--allow-cgroup-v1']);
+    const r = await timed('initControlPlaneSeconds', 'init-control-plane', ['--cluster', 'dev', '--allow-cgroup-v1', '--offline']);
     const readyz = await node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', 'get', '--raw', '/readyz']);
     expect(readyz.stdout.trim()).toBe('ok');
     const nodes = await node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', 'get', 'nodes', '-o', 'name']);
