@@ -1,6 +1,6 @@
 // The user's first two commands on a real (container) node, air-gapped: bootstrap-node --bundle, then
-// init-control-plane --cluster dev. Needs a complete bundle (scripts/build-bundle.mts); without one the
-// suite says why it did not run.
+// init-control-plane --cluster dev. Needs a complete bundle (scripts/build-bundle.mts; TW_E2E_BUNDLE names
+// another folder); without one the suite says why it did not run.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { NODE_BUNDLE, nodeScript, startCluster, type Cluster, type ClusterNode }
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const kubernetes = (parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
-const bundleDir = join(cacheRoot(), 'bundle', kubernetes);
+const bundleDir = process.env.TW_E2E_BUNDLE || join(cacheRoot(), 'bundle', kubernetes);
 
 function bundleProblem(): string | undefined {
   try {
