@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listKustomizations, loadPins, parseRemote, render, repoRoot, type K8sObject, type Pins } from './gitops/gitops.js';
+import { loadPins, render, repoRoot, type K8sObject, type Pins } from './gitops/gitops.js';
 
 interface Rule {
   what: string;
@@ -23,7 +23,6 @@ const RULES: Rule[] = [
   { what: 'Pod Security Standards version', pattern: /pod-security\.kubernetes\.io\/[a-z]+-version:\s*(v[\d.]+)/g, expected: (p) => minor(p.kubernetes) },
   { what: 'Flannel manifest or image', pattern: /flannel-io\/flannel(?:\/releases\/download\/|\/|:|@)(v\d+\.\d+\.\d+)/g, expected: (p) => p.flannel },
   { what: 'local-path-provisioner', pattern: /local-path-provisioner[/:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.localPath },
-  { what: 'KubeRay base', pattern: /ray-project\/kuberay\/[^\s?'"]*\?ref=(v\d+\.\d+\.\d+)/g, expected: (p) => p.kuberay },
   { what: 'KubeRay operator image', pattern: /kuberay\/operator:(v\d+\.\d+\.\d+)/g, expected: (p) => p.kuberay },
   { what: 'KubeRay Go module', pattern: /kuberay\/ray-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.kuberay },
   { what: 'Argo CD manifest', pattern: /argoproj\/argo-cd\/(v\d+\.\d+\.\d+)\//g, expected: (p) => p.argocd },
@@ -91,8 +90,8 @@ describe('versions.yaml', () => {
     ['Pod Security Standards version', 'apps/'],
     ['Flannel manifest or image', 'infrastructure/flannel/'],
     ['local-path-provisioner', 'infrastructure/local-path/'],
-    ['KubeRay base', 'infrastructure/kuberay/'],
-    ['Argo CD manifest', 'argocd/install/'],
+    ['KubeRay Go module', 'infrastructure/kuberay/'],
+    ['Argo CD Go module', 'argocd/install/'],
     ['Ray build argument', 'images/tokenizer/'],
     ['RayCluster rayVersion', 'apps/wiki-tokenizer/'],
     ['Python tag of the Ray image', 'images/tokenizer/'],
@@ -100,21 +99,6 @@ describe('versions.yaml', () => {
     ['busybox image', 'infrastructure/local-path/'],
   ])('the pin is actually used: %s in %s', (rule, prefix) => {
     expect(hits.filter((h) => h.rule === rule && h.file.startsWith(prefix)).length).toBeGreaterThan(0);
-  });
-
-  it('every remote kustomize reference is at the pinned version of its project', () => {
-    const expected: Record<string, string> = {
-      'flannel-io/flannel': pins.flannel,
-      'rancher/local-path-provisioner': pins.localPath,
-      'ray-project/kuberay': pins.kuberay,
-      'argoproj/argo-cd': pins.argocd,
-    };
-    const refs = listKustomizations().flatMap((k) => k.resources.map((r) => [k.dir, parseRemote(r)] as const));
-    for (const [dir, remote] of refs) {
-      if (!remote) continue;
-      expect(remote.pin, `${dir}: ${remote.ref}`).toBe(expected[remote.repo]);
-    }
-    expect(refs.filter(([, r]) => r).length).toBe(4);
   });
 
   it('the upstream manifests run the images of the pinned releases', async () => {
