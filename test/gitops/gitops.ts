@@ -185,7 +185,11 @@ export async function renderWithComponents(overlayDir: string, components: reado
     const file = path.join(scratch, 'kustomization.yaml');
     const doc = YAML.parseDocument(await fs.readFile(file, 'utf8'));
     const own = z.array(z.string()).optional().parse(doc.toJS().components) ?? [];
-    doc.set('components', [...own, ...components.map((c) => path.relative(scratch, path.join(repoRoot, c)))]);
+    const added = components.map((c) => path.relative(scratch, path.join(repoRoot, c)));
+    // clusters/components/wiring wires every Application listed before it: it stays last.
+    const wiring = own.findIndex((c) => c.endsWith('components/wiring'));
+    const cut = wiring < 0 ? own.length : wiring;
+    doc.set('components', [...own.slice(0, cut), ...added, ...own.slice(cut)]);
     await fs.writeFile(file, doc.toString());
     return await kustomize(scratch, `${overlayDir} + ${components.join(', ')}`);
   } finally {
@@ -202,6 +206,9 @@ export const APP_COMPONENTS = [
   'apps/wiki-tokenizer/components/submitter-daemon',
   'apps/wiki-tokenizer/components/dashboard-ingress',
   'apps/wiki-tokenizer/components/buckets-ensure',
+  'apps/wiki-tokenizer/components/nodes-4cpu-16gib',
 ];
+/** Optional platform Applications a cluster may add (clusters/components), besides the object store both use. */
+export const CLUSTER_COMPONENTS = ['clusters/components/monitoring', 'clusters/components/logging'];
 export const APP_OVERLAYS = ['apps/wiki-tokenizer/overlays/prod', 'apps/wiki-tokenizer/overlays/dev'];
 export const CLUSTERS = ['prod', 'dev'];
