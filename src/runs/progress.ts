@@ -14,7 +14,8 @@ export interface RunProgress {
   text_bytes_done: number;
   /** Failed attempts recorded over the run (tasks retried or quarantined). */
   failed_attempts: number;
-  throughput: { docs_per_second: number; tokens_per_second: number; window_seconds: number };
+  /** docs_per_cpu_second: what jobs are sized from (see slots.ts); null until a task has finished. */
+  throughput: { docs_per_second: number; tokens_per_second: number; window_seconds: number; docs_per_cpu_second?: number | null };
   eta_seconds: number | null;
   jobs_in_flight: Array<{ id: string; tasks: string[]; submitted_at: string; stop_reason?: string }>;
   failures: Array<{ task_id: string; failures: number; last_error: string; last_job: string; last_failed_at: string }>;
