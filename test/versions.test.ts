@@ -37,6 +37,7 @@ const RULES: Rule[] = [
   { what: 'Node.js base image', pattern: /(?:\bNODE_IMAGE=|library\/node:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g, expected: (p) => p.nodeImage },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
   { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
+  { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
   { what: 'prometheus-operator Go module', pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.prometheusOperator },
 ];
 
