@@ -162,7 +162,6 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
       else verifyProblem = `verify failed: ${result.problems.slice(0, 3).join('; ')}`;
     }
     const progress = computeProgress({ runId: run.run_id, manifest, done, state: newState, paused: run.paused, complete, now: now() });
-    progress.throughput.docs_per_cpu_second = measured === undefined ? null : Math.round(measured * 10) / 10;
     if (verify) progress.verify = verify;
     await writeState(prefix, STATE_FILES.progress, progress);
     report.progress = progress;

@@ -36,7 +36,7 @@ describe('progress', () => {
     const text = formatStatus(p);
     expect(text).toContain('run w: running');
     expect(text).toContain('ETA 40s');
-    expect(text).toMatch(/failed tasks waiting for a retry \(1\):\n.*\n\s+c\s+1\s+job w-b00000-a1 FAILED: Killed/);
+    expect(text).toMatch(/failed tasks waiting for a retry \(1\):\n.*\n\s+c\s+1\s+0\s+job w-b00000-a1 FAILED: Killed/);
   });
 
   it('has no ETA when only quarantined tasks are left, and says so', () => {

@@ -264,7 +264,7 @@ describe('submitter on a real Ray head', () => {
       }
       const health = await fetch(`${base}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toMatchObject({ ok: true, run_id: 'daemon', last_error: null });
+      expect(await health.json()).toMatchObject({ ok: true, runs: ['daemon'], last_error: null });
     } finally {
       daemon.child.kill('SIGTERM');
     }
