@@ -211,6 +211,7 @@ describe('the submitter', () => {
     'output_prefix',
     'manifest_uri',
     'tasks_per_job',
+    'job_target_seconds',
     'cpus_per_job',
     'max_jobs_in_flight',
     'max_attempts',
@@ -220,7 +221,7 @@ describe('the submitter', () => {
     'job_timeout_seconds',
   ];
 
-  it.each(APP_OVERLAYS)('%s: the CronJob mounts the runs ConfigMap, which holds the run file it names', async (overlay) => {
+  it.each(APP_OVERLAYS)('%s: the CronJob reconciles the whole mounted runs ConfigMap, keeping its budget inside its deadline and period', async (overlay) => {
     const objects = await render(overlay);
     const cron = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === 'submitter');
     expect(cron).toBeDefined();
@@ -229,17 +230,25 @@ describe('the submitter', () => {
     const args = list(container.args).map(String);
     expect(args[0]).toBe('submit');
     expect(args).toContain('--once');
+    // A folder, not one file: adding a run is one new run file, with no CronJob change.
     const runPath = args[args.indexOf('--run') + 1] ?? '';
-    const mount = list(container.volumeMounts).map(dict).find((m) => runPath.startsWith(`${String(m.mountPath)}/`));
-    expect(mount, `no volume mounted over ${runPath}`).toBeDefined();
+    const mount = list(container.volumeMounts).map(dict).find((m) => m.mountPath === runPath);
+    expect(mount, `--run ${runPath} is not a mounted folder`).toBeDefined();
     expect(mount?.mountPath).toBe('/etc/tokenize-wiki/runs');
+    const budget = Number(args[args.indexOf('--budget-seconds') + 1]);
+    const deadline = Number(at(cron, 'spec', 'jobTemplate', 'spec', 'activeDeadlineSeconds'));
+    expect(budget).toBeGreaterThan(0);
+    expect(budget + 60).toBeLessThanOrEqual(deadline);
+    expect(String(at(cron, 'spec', 'schedule'))).toBe('*/5 * * * *');
+    expect(deadline).toBeLessThan(300);
+    expect(at(cron, 'spec', 'concurrencyPolicy')).toBe('Forbid');
     const volume = list(pod.volumes).map(dict).find((v) => v.name === mount?.name);
     const cmName = String(at(volume, 'configMap', 'name'));
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === cmName);
     expect(cm, `ConfigMap ${cmName} is not rendered (generator name reference broken?)`).toBeDefined();
     expect(cmName).toMatch(/^tokenize-wiki-runs-[a-z0-9]{10}$/);
     const data = dict(cm?.data);
-    expect(Object.keys(data)).toContain(path.posix.basename(runPath));
+    expect(Object.keys(data).length).toBeGreaterThan(0);
     // Every run file in the ConfigMap is a run file of the documented shape whose data lives in
     // the object store (a local path would differ from pod to pod).
     const ids = new Set<string>();
