@@ -1,9 +1,9 @@
-import { TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { executeTask, type ExecuteOptions } from './execute.js';
-import type { Marker } from './marker.js';
+import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
   concurrency: number;
@@ -33,6 +33,7 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  * leaving the workers idle. A failed task does not stop the others.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
+  await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
   const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
@@ -55,6 +56,19 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
     await pool.close();
   }
   return summary;
+}
+
+/**
+ * One output prefix holds one format: shards of two formats under one prefix would leave verify and export nothing
+ * consistent to read. (A manifest in the prefix already refuses another format; this covers a manifest kept elsewhere.)
+ */
+async function checkPrefixFormat(outputPrefix: string, format: Manifest['output_format']): Promise<void> {
+  const marker = await anyMarker(outputPrefix);
+  if (marker && marker.output_format !== format) {
+    throw new InputError(
+      `${outputPrefix}: already holds ${marker.output_format} shards (e.g. markers/${marker.task_id}.json) and this run's format is ${format}; use another output prefix`,
+    );
+  }
 }
 
 export type { Logger };
