@@ -33,6 +33,8 @@ const RULES: Rule[] = [
   { what: 'Ray build argument', pattern: /\bRAY_VERSION=(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
   { what: 'RayCluster rayVersion', pattern: /rayVersion:\s*"?(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
   { what: 'Ray from PyPI', pattern: /\bray(?:\[[a-z,]+\])?==(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
+  { what: 'megatron-core from PyPI', pattern: /\bmegatron-core==(\d+\.\d+\.\d+)/g, expected: (p) => p.megatronCore },
+  { what: 'torch from PyPI', pattern: /\btorch==(\d+\.\d+\.\d+)/g, expected: (p) => p.torch },
   { what: 'Python tag of the Ray image', pattern: /(?:PYTHON_TAG=|rayproject\/ray:[\d.]+-)py(\d)(\d+)\b/g, expected: (p) => p.python, value: (m) => `${m[1]}.${m[2]}` },
   { what: 'Node.js base image', pattern: /(?:\bNODE_IMAGE=|library\/node:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g, expected: (p) => p.nodeImage },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
