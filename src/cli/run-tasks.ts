@@ -3,8 +3,10 @@ import { readManifest, manifestFolderOf, type Manifest, type Task } from '../man
 import { rootLogger, type Logger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
+import { InputError } from '../config/errors.js';
+import type { OutputFormat } from '../output/formats.js';
 import { DEFAULT_STORAGE_RETRY } from '../tasks/failure.js';
-import { compressionLevel, defaultConcurrency, nonNegativeInt, positiveInt, taskList } from './options.js';
+import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
 export interface ExecFlags {
@@ -68,9 +70,13 @@ export function registerRunTasks(program: Command): void {
     .requiredOption('--manifest-uri <uri>', 'the manifest')
     .option('--tasks <list>', 'comma-separated task ids (default: all)', taskList)
     .option('--run-id <id>', 'run id to put on every log line (the submitter passes it)')
-    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string }) => {
+    .option('--format <name>', 'refuse to run unless the manifest\'s output format is this one (jsonl or megatron)', outputFormat)
+    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string; format?: OutputFormat }) => {
       const outputPrefix = outputPrefixOf(flags);
       const manifest = await readManifest(flags.manifestUri);
+      if (flags.format !== undefined && flags.format !== manifest.output_format) {
+        throw new InputError(`--format ${flags.format}: the manifest ${flags.manifestUri} was made for output format ${manifest.output_format}; make a manifest with --format ${flags.format} (and another output prefix)`);
+      }
       const tasks = selectTasks(manifest, flags.tasks);
       const logger = rootLogger.child({
         ...(flags.runId === undefined ? {} : { run_id: flags.runId }),

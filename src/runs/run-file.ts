@@ -7,6 +7,7 @@ import { parseWith } from '../config/validate.js';
 import { DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES, type ManifestOptions } from '../manifest/index.js';
 import type { ResolveOptions } from '../dumps/layout.js';
 import { joinUri } from '../storage/index.js';
+import { OUTPUT_FORMATS } from '../output/formats.js';
 import { ENCODINGS } from '../tokenize/encodings.js';
 
 /** A Kubernetes label value / DNS-1123 label: the run id goes into RayJob labels and names. */
@@ -34,6 +35,8 @@ export const RunFileSchema = z
     text_field: z.string().min(1).default('text'),
     encoding: z.enum(ENCODINGS).default('cl100k_base'),
     append_eot: z.boolean().default(false),
+    /** What tasks write: `jsonl` rows with ids, or a Megatron-LM `.bin`/`.idx` dataset per task (docs/storage.md). */
+    format: z.enum(OUTPUT_FORMATS).default('jsonl'),
     max_docs_per_task: positive.default(DEFAULT_MAX_DOCS_PER_TASK),
     output_prefix: z.string().min(1).transform((uri) => uri.replace(/\/+$/, '')),
     /** Default: <output_prefix>/manifest.json. */
@@ -113,6 +116,7 @@ export function manifestOptionsOf(run: RunFile): ManifestOptions & ResolveOption
     textField: run.text_field,
     encoding: run.encoding,
     appendEot: run.append_eot,
+    outputFormat: run.format,
     maxDocsPerTask: run.max_docs_per_task,
     maxTaskBytes: DEFAULT_MAX_TASK_BYTES,
     allowIncompleteDump: false,

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
 import { DEFAULT_STORAGE_RETRY, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
-import type { Marker } from './marker.js';
+import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
   concurrency: number;
@@ -39,6 +39,7 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  * bounded time: a storage outage of a minute or two is ridden out instead of failing every task of the job.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
+  await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
   const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
@@ -77,6 +78,19 @@ async function executeRetryingStorage(task: Task, options: ExecuteOptions & { st
       options.logger.warn({ task_id: task.task_id, err: messageOf(error), retry: attempt, retry_in_ms: delay }, 'object store unavailable; retrying the task');
       await sleep(delay);
     }
+  }
+}
+
+/**
+ * One output prefix holds one format: shards of two formats under one prefix would leave verify and export nothing
+ * consistent to read. (A manifest in the prefix already refuses another format; this covers a manifest kept elsewhere.)
+ */
+async function checkPrefixFormat(outputPrefix: string, format: Manifest['output_format']): Promise<void> {
+  const marker = await anyMarker(outputPrefix);
+  if (marker && marker.output_format !== format) {
+    throw new InputError(
+      `${outputPrefix}: already holds ${marker.output_format} shards (e.g. markers/${marker.task_id}.json) and this run's format is ${format}; use another output prefix`,
+    );
   }
 }
 

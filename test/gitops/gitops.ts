@@ -29,6 +29,9 @@ const Pins = z.object({
   pushgateway: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   // The test harness's S3 server (a Go module pseudo-version); read here only to check the tree.
   seaweedfs: z.string().optional(),
+  // Megatron-LM's reader and its torch, for the tests that read our megatron output.
+  megatronCore: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
+  torch: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
 });
 export type Pins = z.infer<typeof Pins>;
 
