@@ -1,11 +1,19 @@
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { rootLogger } from '../observability/logger.js';
-import { backendFor, leaseFor, leaseHolder, startDaemon, type RunFile } from '../runs/index.js';
-import { failureOf, submitOnce, type RunOutcome } from '../runs/submitter.js';
-import { pushRunMetrics } from '../runs/push.js';
-import { runLabelOf } from '../runs/daemon.js';
-import { SubmitterMetrics } from '../runs/metrics.js';
+import {
+  SubmitterMetrics,
+  backendFor,
+  failureOf,
+  leaseFor,
+  leaseHolder,
+  pushRunMetrics,
+  runLabelOf,
+  startDaemon,
+  submitOnce,
+  type RunFile,
+  type RunOutcome,
+} from '../runs/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 interface SubmitFlags {

@@ -636,7 +636,7 @@ describe('what the tree leaves to the user, said where they read it', () => {
     const objects = await render('infrastructure/monitoring');
     const kinds = ['PodMonitor', 'ServiceMonitor', 'PrometheusRule'];
     const monitors = objects.filter((o) => kinds.includes(o.kind));
-    expect(new Set(monitors.map((o) => o.kind))).toEqual(new Set(kinds));
+    expect([...new Set(monitors.map((o) => o.kind))].sort()).toEqual([...kinds].sort());
     const values = new Set(monitors.map((o) => o.metadata.labels?.release));
     expect(values.size).toBe(1);
     const value = [...values][0] ?? '';

@@ -1,14 +1,17 @@
-// `submit --once` against the harness's shared Ray head and S3 server, as the CronJob runs it: every run file of
-// the mounted folder in one tick (a bad file named, the others reconciled), slots kept full within one tick, the
-// run metrics pushed to a real Pushgateway, and one submitter log line per failed task with the task's error.
+// `submit` against the harness's shared Ray head and S3 server, as the CronJob runs it: every run file of the mounted
+// folder in one tick (a bad file named, the others reconciled), slots kept full within one tick (and by the daemon
+// between its scheduled ticks), the run metrics pushed to a real Pushgateway, and one submitter log line per failed
+// task with the task's error.
 import { cpSync, mkdirSync, mkdtempSync, openSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureManifest } from '../../src/manifest/index.js';
 import { manifestOptionsOf } from '../../src/runs/run-file.js';
 import { readStatus } from '../../src/runs/status.js';
-import { cli } from '../core/helpers.js';
+import { cli, startCli } from '../core/helpers.js';
+import { freePorts } from '../harness/proc.js';
 import { startPushgateway, type PushgatewayServer } from '../harness/pushgateway.js';
 import { rayConnection } from '../harness/ray-env.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
@@ -54,7 +57,7 @@ function runFields(name: string, fields: Record<string, unknown> = {}): Record<s
 
 const figure = (what: string, value: unknown): void => console.log(`[submit figures] ${what}: ${JSON.stringify(value)}`);
 
-describe('submit --once', () => {
+describe('submit', () => {
   it('reconciles every run file of a folder; a bad run file is named and does not stop the others', async () => {
     const folder = join(dir, 'runs-folder');
     mkdirSync(folder);
@@ -97,6 +100,26 @@ describe('submit --once', () => {
     // Levels only: a tick's counters would restart at every push.
     expect(metrics).not.toMatch(/^tokenize_wiki_reconcile_total/m);
     figure('keep-busy: one --once tick', { seconds: Math.round((Date.now() - started) / 1000), jobs: jobs.map((j) => j.tasks.length), docs_per_cpu_second: status.throughput.docs_per_cpu_second });
+  }, LONG);
+
+  it('as a daemon, ticks again as soon as a job ends, not only on its schedule', async () => {
+    const { path, run } = writeRunFile(dir, runFields('daemon-refill'));
+    const [port] = await freePorts(1);
+    // A schedule that never comes during the test: only the start-up tick and job ends can drive the run.
+    const daemon = startCli(['submit', '--run', path, '--schedule', '0 0 1 1 *', '--poll-seconds', '1', '--metrics-port', String(port), '--metrics-host', '127.0.0.1'], { env: s3Env() });
+    let text = '';
+    try {
+      for (const deadline = Date.now() + 300_000; !text.includes('tokenize_wiki_run_complete{run_id="daemon-refill"} 1'); ) {
+        expect(Date.now(), text).toBeLessThan(deadline);
+        await sleep(1000);
+        text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      }
+    } finally {
+      daemon.child.kill('SIGTERM');
+    }
+    expect((await daemon.done).code).toBe(0);
+    await expectExactlyOnce(run);
+    expect(Number(/^tokenize_wiki_reconcile_total\{run_id="daemon-refill",result="ok"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
   }, LONG);
 
   it('logs one line per failed task with the error from the driver log, so the log sink says why task X failed', async () => {
