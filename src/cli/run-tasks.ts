@@ -5,6 +5,7 @@ import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
 import { InputError } from '../config/errors.js';
 import type { OutputFormat } from '../output/formats.js';
+import { DEFAULT_STORAGE_RETRY } from '../tasks/failure.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
@@ -14,6 +15,7 @@ export interface ExecFlags {
   concurrency: number;
   maxBadDocs: number;
   compressionLevel: number;
+  storageRetrySeconds: number;
 }
 
 /** Flags of task execution: shared by `run-tasks` and `run`. */
@@ -23,7 +25,13 @@ export function addExecFlags(command: Command): Command {
     .option('--output-dir <path>', 'local alias of --output-prefix')
     .option('--concurrency <n>', 'tokenizer worker threads (default: all CPUs)', positiveInt, defaultConcurrency())
     .option('--max-bad-docs <n>', 'malformed docs tolerated per task (counted in its marker)', nonNegativeInt, 0)
-    .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1);
+    .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1)
+    .option(
+      '--storage-retry-seconds <n>',
+      'how long a task waits out an unreachable or throttling object store (retrying with backoff) before it fails',
+      nonNegativeInt,
+      DEFAULT_STORAGE_RETRY.budgetMs / 1000,
+    );
 }
 
 /** Run tasks with a progress bar (or progress log lines) and print the summary: shared by `run-tasks` and `run`. */
@@ -44,6 +52,7 @@ export async function runTasksWithProgress(
     concurrency: flags.concurrency,
     maxBadDocs: flags.maxBadDocs,
     compressionLevel: flags.compressionLevel,
+    storageRetry: { ...DEFAULT_STORAGE_RETRY, budgetMs: flags.storageRetrySeconds * 1000 },
     onBatch: (delta) => progress.add(delta),
   }).finally(() => progress.stop());
   printTaskSummary(summary);

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../config/errors.js';
@@ -45,7 +46,10 @@ export const RunFileSchema = z
      * dump (enwiki: tens of minutes) outlasts a CronJob tick's deadline.
      */
     manifest_in_job: z.boolean().default(false),
+    /** Tasks per job until a task has finished; after that jobs are sized from the measured throughput. */
     tasks_per_job: positive.default(4),
+    /** Jobs are sized to run about this long at the measured docs per CPU-second. */
+    job_target_seconds: positive.default(600),
     cpus_per_job: positive.default(1),
     max_jobs_in_flight: positive.default(2),
     max_attempts: positive.default(3),
@@ -84,6 +88,26 @@ export async function loadRunFile(path: string): Promise<RunFile> {
     throw new InputError(`${path}: cannot read the run file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return parseRunFile(text, path);
+}
+
+/**
+ * The run files named by `paths`: each a run file, or a folder of them (the mounted runs ConfigMap), so adding a run
+ * is one new file. Mounted ConfigMaps also hold `..data` symlinks: only visible *.yaml / *.yml files count.
+ */
+export async function runFilePaths(paths: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined);
+    if (!info) throw new InputError(`${path}: no such run file or folder`);
+    if (!info.isDirectory()) {
+      files.push(path);
+      continue;
+    }
+    const names = (await readdir(path)).filter((n) => /^[^.].*\.ya?ml$/.test(n) && n !== 'kustomization.yaml').sort();
+    if (names.length === 0) throw new InputError(`${path}: no run files (*.yaml) in this folder`);
+    files.push(...names.map((n) => join(path, n)));
+  }
+  return files;
 }
 
 /** The manifest settings a run file decides (the same ones `tokenize-wiki manifest` takes as flags). */

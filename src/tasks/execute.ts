@@ -45,6 +45,7 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   if (!dump) throw new TaskFailure(`task ${task.task_id}: dump ${task.dump} is not in the manifest`);
   await checkDumpUnchanged(dump);
   const startedAt = new Date().toISOString();
+  logger.info({ dump: dump.name, docs: task.doc_count }, 'task started');
   const what = `${dump.uri} (task ${task.task_id})`;
 
   const shard = new ShardWriter(manifest, outputPrefix, task.task_id);
