@@ -29,10 +29,11 @@ describe('megatron output read by Megatron-LM\'s IndexedDataset', { timeout: CLI
   });
   afterAll(() => removeDir(dir));
 
-  const read = async (spec: { encoding: string; appendEot: boolean; dtype: string; datasets: Array<{ prefix: string; meta: string }> }): Promise<ReadResult> => {
-    const arg = JSON.stringify({ dump, text_field: 'text', encoding: spec.encoding, append_eot: spec.appendEot, dtype: spec.dtype, datasets: spec.datasets });
+  type Datasets = Array<{ prefix: string; meta: string }>;
+  const read = async (spec: { encoding: string; appendEot: boolean; dtype: string; groups: Record<string, Datasets> }): Promise<Record<string, ReadResult>> => {
+    const arg = JSON.stringify({ dump, text_field: 'text', encoding: spec.encoding, append_eot: spec.appendEot, dtype: spec.dtype, groups: spec.groups });
     const line = (await megatronPython(venv, READER, [arg])).split('\n').find((l) => l.startsWith('RESULT '));
-    return JSON.parse((line as string).slice('RESULT '.length)) as ReadResult;
+    return JSON.parse((line as string).slice('RESULT '.length)) as Record<string, ReadResult>;
   };
 
   const cases = [
@@ -50,19 +51,22 @@ describe('megatron output read by Megatron-LM\'s IndexedDataset', { timeout: CLI
       const tokens = markers.reduce((n, m) => n + m.tokens, 0);
 
       const shards = manifest.tasks.map((t) => ({ prefix: join(out, 'shards', t.task_id), meta: join(out, 'shards', `${t.task_id}.meta.jsonl.gz`) }));
-      expect(await read({ encoding, appendEot, dtype, datasets: shards })).toEqual({ datasets: manifest.tasks.length, sequences: rows, tokens });
-
       const exportArgs = ['export', '--manifest-uri', join(out, 'manifest.json'), '--output-dir', out];
       const single = join(dir, 'datasets', encoding);
       await cliOk([...exportArgs, '--to', single]);
-      expect(await read({ encoding, appendEot, dtype, datasets: [{ prefix: single, meta: `${single}.meta.jsonl.gz` }] })).toEqual({ datasets: 1, sequences: rows, tokens });
 
       const parted = join(dir, 'parts', encoding);
       await cliOk([...exportArgs, '--to', parted, '--max-part-bytes', String(2 * Math.max(...markers.map((m) => m.shard.bytes)))]);
       const record = JSON.parse(readFileSync(`${parted}.export.json`, 'utf8')) as { parts: Array<{ prefix: string; meta: { uri: string } }> };
       expect(record.parts.length).toBeGreaterThan(1);
       const parts = record.parts.map((p) => ({ prefix: p.prefix, meta: p.meta.uri }));
-      expect(await read({ encoding, appendEot, dtype, datasets: parts })).toEqual({ datasets: parts.length, sequences: rows, tokens });
+
+      const groups = { shards, export: [{ prefix: single, meta: `${single}.meta.jsonl.gz` }], parts };
+      expect(await read({ encoding, appendEot, dtype, groups })).toEqual({
+        shards: { datasets: manifest.tasks.length, sequences: rows, tokens },
+        export: { datasets: 1, sequences: rows, tokens },
+        parts: { datasets: parts.length, sequences: rows, tokens },
+      });
     });
   }
 });

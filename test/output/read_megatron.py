@@ -2,10 +2,11 @@
 
 Usage: read_megatron.py SPEC, where SPEC is JSON:
   {"dump": "<legacy .json.gz dump>", "text_field": "text", "encoding": "cl100k_base", "append_eot": true,
-   "dtype": "int32", "datasets": [{"prefix": "<path without .bin/.idx>", "meta": "<.meta.jsonl.gz>"}, ...]}
+   "dtype": "int32", "groups": {"<name>": [{"prefix": "<path without .bin/.idx>", "meta": "<.meta.jsonl.gz>"}, ...]}}
 Every sequence of every dataset must equal tiktoken's encode_ordinary of its page's text (plus <|endoftext|> when
-asked), the metadata line i must name the page of sequence i, and each page must appear once over all datasets.
-Prints one line: RESULT {"datasets": n, "sequences": n, "tokens": n}.
+asked), the metadata line i must name the page of sequence i, and each page must appear once within a group (the
+shards of a run, or the parts of one export). One process reads every group: importing torch takes most of the time.
+Prints one line: RESULT {"<name>": {"datasets": n, "sequences": n, "tokens": n}, ...}.
 """
 import gzip
 import json
@@ -25,14 +26,11 @@ def dump_texts(path, text_field):
     return texts
 
 
-def main():
-    spec = json.loads(sys.argv[1])
-    encoding = tiktoken.get_encoding(spec["encoding"])
-    texts = dump_texts(spec["dump"], spec["text_field"])
+def read_group(spec, datasets, encoding, texts):
     eot = [encoding.eot_token] if spec["append_eot"] else []
     seen = set()
     sequences = tokens = 0
-    for dataset in spec["datasets"]:
+    for dataset in datasets:
         prefix = dataset["prefix"]
         data = IndexedDataset(prefix)
         with gzip.open(dataset["meta"], "rt", encoding="utf-8") as lines:
@@ -54,7 +52,15 @@ def main():
             seen.add(page)
             tokens += len(want)
         sequences += len(data)
-    print("RESULT " + json.dumps({"datasets": len(spec["datasets"]), "sequences": sequences, "tokens": tokens}))
+    return {"datasets": len(datasets), "sequences": sequences, "tokens": tokens}
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    encoding = tiktoken.get_encoding(spec["encoding"])
+    texts = dump_texts(spec["dump"], spec["text_field"])
+    results = {name: read_group(spec, datasets, encoding, texts) for name, datasets in spec["groups"].items()}
+    print("RESULT " + json.dumps(results))
 
 
 if __name__ == "__main__":
