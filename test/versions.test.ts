@@ -34,11 +34,14 @@ const RULES: Rule[] = [
   { what: 'Ray build argument', pattern: /\bRAY_VERSION=(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
   { what: 'RayCluster rayVersion', pattern: /rayVersion:\s*"?(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
   { what: 'Ray from PyPI', pattern: /\bray(?:\[[a-z,]+\])?==(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
+  { what: 'megatron-core from PyPI', pattern: /\bmegatron-core==(\d+\.\d+\.\d+)/g, expected: (p) => p.megatronCore },
+  { what: 'torch from PyPI', pattern: /\btorch==(\d+\.\d+\.\d+)/g, expected: (p) => p.torch },
   { what: 'Python tag of the Ray image', pattern: /(?:PYTHON_TAG=|rayproject\/ray:[\d.]+-)py(\d)(\d+)\b/g, expected: (p) => p.python, value: (m) => `${m[1]}.${m[2]}` },
   { what: 'Node.js base image', pattern: /(?:\bNODE_IMAGE=|\bnode:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g, expected: (p) => p.nodeImage },
   { what: 'Node.js major', pattern: /\bNode(?:\.js)? (\d+)\b|\bnode_(\d+)\.x\b|\bnvm install (\d+)\b/g, expected: (p) => p.node, value: (m) => m[1] ?? m[2] ?? m[3] ?? '' },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
   { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
+  { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
   { what: 'prometheus-operator Go module', pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.prometheusOperator },
 ];
 

@@ -26,8 +26,12 @@ const Pins = z.object({
   busybox: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   kuberayCrds: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   prometheusOperator: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
+  pushgateway: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   // The test harness's S3 server (a Go module pseudo-version); read here only to check the tree.
   seaweedfs: z.string().optional(),
+  // Megatron-LM's reader and its torch, for the tests that read our megatron output.
+  megatronCore: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
+  torch: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
 });
 export type Pins = z.infer<typeof Pins>;
 
@@ -185,7 +189,11 @@ export async function renderWithComponents(overlayDir: string, components: reado
     const file = path.join(scratch, 'kustomization.yaml');
     const doc = YAML.parseDocument(await fs.readFile(file, 'utf8'));
     const own = z.array(z.string()).optional().parse(doc.toJS().components) ?? [];
-    doc.set('components', [...own, ...components.map((c) => path.relative(scratch, path.join(repoRoot, c)))]);
+    const added = components.map((c) => path.relative(scratch, path.join(repoRoot, c)));
+    // clusters/components/wiring wires every Application listed before it: it stays last.
+    const wiring = own.findIndex((c) => c.endsWith('components/wiring'));
+    const cut = wiring < 0 ? own.length : wiring;
+    doc.set('components', [...own.slice(0, cut), ...added, ...own.slice(cut)]);
     await fs.writeFile(file, doc.toString());
     return await kustomize(scratch, `${overlayDir} + ${components.join(', ')}`);
   } finally {
@@ -202,6 +210,9 @@ export const APP_COMPONENTS = [
   'apps/wiki-tokenizer/components/submitter-daemon',
   'apps/wiki-tokenizer/components/dashboard-ingress',
   'apps/wiki-tokenizer/components/buckets-ensure',
+  'apps/wiki-tokenizer/components/nodes-4cpu-16gib',
 ];
+/** Optional platform Applications a cluster may add (clusters/components), besides the object store both use. */
+export const CLUSTER_COMPONENTS = ['clusters/components/monitoring', 'clusters/components/logging'];
 export const APP_OVERLAYS = ['apps/wiki-tokenizer/overlays/prod', 'apps/wiki-tokenizer/overlays/dev'];
 export const CLUSTERS = ['prod', 'dev'];
