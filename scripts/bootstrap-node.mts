@@ -275,19 +275,34 @@ function hostPrepSteps(): Step[] {
   ];
 }
 
-/** containerd's default config with systemd cgroups; a bundle also names its pause image as the sandbox image. */
-function containerdConfigStep(sandboxImage?: string): Step {
+export interface ContainerdOptions {
+  /** A bundle's pause image, which becomes the sandbox image. */
+  sandboxImage?: string;
+  /** The host cannot lower OOM scores (see canLowerOomScores): containerd must not try to. */
+  restrictOomScoreAdj?: boolean;
+}
+
+/**
+ * containerd's default config with systemd cgroups; a bundle also names its pause image as the sandbox image,
+ * and a host without CAP_SYS_RESOURCE gets restrict_oom_score_adj (else runc fails every pod sandbox, whose
+ * oom_score_adj of -998 only that capability may set).
+ */
+function containerdConfigStep(opts: ContainerdOptions = {}): Step {
+  const { sandboxImage, restrictOomScoreAdj = false } = opts;
   const sandboxLine = `sandbox = '${sandboxImage ?? ''}'`;
+  const extras = [sandboxImage ? `, sandbox image ${sandboxImage}` : '', restrictOomScoreAdj ? ', OOM score adjustments restricted' : ''].join('');
   return {
     name: 'containerd-config',
-    goal: `${CONTAINERD_CONFIG} has the CRI plugin on and SystemdCgroup = true${sandboxImage ? `, sandbox image ${sandboxImage}` : ''}`,
+    goal: `${CONTAINERD_CONFIG} has the CRI plugin on and SystemdCgroup = true${extras}`,
     async check(host) {
       const toml = (await host.readFile(CONTAINERD_CONFIG)) ?? '';
+      const lines = toml.split('\n').map((l) => l.trim());
       // containerd.io ships a config that disables CRI; the default config enables it.
       return (
         /^\s*SystemdCgroup\s*=\s*true/m.test(toml) &&
         !/^\s*disabled_plugins\s*=.*"cri"/m.test(toml) &&
-        (sandboxImage === undefined || toml.split('\n').some((l) => l.trim() === sandboxLine))
+        (sandboxImage === undefined || lines.includes(sandboxLine)) &&
+        (!restrictOomScoreAdj || lines.includes('restrict_oom_score_adj = true'))
       );
     },
     async apply(host) {
@@ -296,9 +311,20 @@ function containerdConfigStep(sandboxImage?: string): Step {
       await host.exec(['sed', '-i', 's/SystemdCgroup = false/SystemdCgroup = true/', CONTAINERD_CONFIG]);
       // Air-gapped: the default names the upstream pause tag of containerd's release, which the bundle need not hold.
       if (sandboxImage) await host.exec(['sed', '-E', '-i', `s#^([[:space:]]*)sandbox = .*#\\1${sandboxLine}#`, CONTAINERD_CONFIG]);
+      if (restrictOomScoreAdj) {
+        await host.exec(['sed', '-i', 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/', CONTAINERD_CONFIG]);
+      }
       await host.exec(['systemctl', 'restart', 'containerd']);
     },
   };
+}
+
+const CAP_SYS_RESOURCE = 24n;
+
+/** False on hosts whose root lacks CAP_SYS_RESOURCE (system containers, some sandboxes). */
+export async function canLowerOomScores(host: Host): Promise<boolean> {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec((await host.readFile('/proc/self/status')) ?? '')?.[1];
+  return hex === undefined || ((BigInt(`0x${hex}`) >> CAP_SYS_RESOURCE) & 1n) === 1n;
 }
 
 const containerdRunningStep: Step = {
@@ -315,7 +341,7 @@ const kubeletEnabledStep: Step = {
   apply: async (host) => void (await host.exec(['systemctl', 'enable', 'kubelet'])),
 };
 
-export function bootstrapSteps(os: OsRelease, kubernetes: string): Step[] {
+export function bootstrapSteps(os: OsRelease, kubernetes: string, containerd: ContainerdOptions = {}): Step[] {
   const minor = kubernetesMinor(kubernetes);
   const dockerKey = `${KEYRINGS}/docker.asc`;
   const kubeKey = `${KEYRINGS}/kubernetes-apt-keyring.asc`;
@@ -346,7 +372,7 @@ export function bootstrapSteps(os: OsRelease, kubernetes: string): Step[] {
       check: (host) => allPackagesAt(host, ['containerd.io']),
       apply: async (host) => void (await host.exec(['apt-get', 'install', '-y', 'containerd.io'], { env: APT_ENV })),
     },
-    containerdConfigStep(),
+    containerdConfigStep(containerd),
     containerdRunningStep,
     aptRepoSteps(
       'kubernetes-apt-repo',
@@ -440,7 +466,7 @@ const DEBIAN_CNI_DIR = '/usr/lib/cni';
 const CNI_BIN = '/opt/cni/bin';
 
 /** Air-gapped: everything the apt repositories and registries give the online path, from a bundle. */
-export function bundleSteps(bundle: NodeBundle): Step[] {
+export function bundleSteps(bundle: NodeBundle, containerd: ContainerdOptions = {}): Step[] {
   const names = bundle.images.map((i) => i.name);
   const pause = names.find((n) => /\/pause:/.test(n));
   const debPath = (file: string) => join(bundle.dir, 'debs', file);
@@ -495,7 +521,7 @@ export function bundleSteps(bundle: NodeBundle): Step[] {
         await host.exec(['systemctl', 'daemon-reload']);
       },
     },
-    containerdConfigStep(pause),
+    containerdConfigStep({ ...containerd, sandboxImage: pause }),
     containerdRunningStep,
     {
       name: 'bundle-images',
@@ -532,7 +558,9 @@ export function bootstrapNode(argv: readonly string[], io: ScriptIO): Promise<nu
     const checks = preflight(role, versions.kubernetes, flags['allow-cgroup-v1'] === true);
     if (bundle) checks.push(bundleVersionCheck(bundle, versions.kubernetes), bundleIntegrityCheck(bundle));
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(bundle ? bundleSteps(bundle) : bootstrapSteps(os, versions.kubernetes), host, log, out);
+    const containerd = { restrictOomScoreAdj: !(await canLowerOomScores(host)) };
+    if (containerd.restrictOomScoreAdj) log.info('no CAP_SYS_RESOURCE here: containerd will not lower OOM scores (restrict_oom_score_adj)');
+    await runSteps(bundle ? bundleSteps(bundle, containerd) : bootstrapSteps(os, versions.kubernetes, containerd), host, log, out);
     if (!host.dryRun) {
       const next = role === 'control-plane'
         ? 'sudo node --import tsx scripts/init-control-plane.mts --cluster <name>'

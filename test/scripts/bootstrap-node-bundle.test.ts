@@ -184,6 +184,20 @@ describe('bootstrap-node --allow-cgroup-v1', () => {
 });
 
 describe('host checks found wrong on a real node', () => {
+  it('restricts OOM score adjustments where root lacks CAP_SYS_RESOURCE (else runc fails every pod sandbox)', async () => {
+    const host = freshHost();
+    host.files.set('/proc/self/status', 'Name:\tnode\nCapEff:\t000001fffeffffff\n'); // bit 24 clear
+    const r = await run(host, '--role', 'worker', '--allow-cgroup-v1');
+    expect(r.code).toBe(0);
+    expect(host.actions).toContain("sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml");
+    expect(host.files.get('/etc/containerd/config.toml')).toContain('restrict_oom_score_adj = true');
+    // A VM's root has the capability: the config stays containerd's default.
+    const vm = freshHost();
+    vm.files.set('/proc/self/status', 'Name:\tnode\nCapEff:\t000001ffffffffff\n');
+    expect((await run(vm, '--role', 'worker')).code).toBe(0);
+    expect(vm.files.get('/etc/containerd/config.toml')).toContain('restrict_oom_score_adj = false');
+  });
+
   it('counts built-in modules as loaded (no /sys/module entry, no modules folder for modprobe)', async () => {
     const host = freshHost();
     // br_netfilter built in: its sysctls exist; overlay built in: listed in /proc/filesystems.

@@ -137,6 +137,8 @@ export class FakeHost implements Host {
         } else if (args.some((a) => a.includes('sandbox = '))) {
           const line = /\\1(.*)#$/.exec(args.find((a) => a.includes('sandbox = ')) ?? '')?.[1] ?? '';
           this.files.set(file, text.replace(/^(\s*)sandbox = .*$/m, `$1${line}`));
+        } else if (args.some((a) => a.includes('restrict_oom_score_adj'))) {
+          this.files.set(file, text.replace('restrict_oom_score_adj = false', 'restrict_oom_score_adj = true'));
         } else {
           this.files.set(file, text.replace('SystemdCgroup = false', 'SystemdCgroup = true'));
         }
@@ -200,7 +202,7 @@ export class FakeHost implements Host {
         }
         break;
       case 'containerd':
-        return "version = 3\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'registry.k8s.io/pause:3.10'\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
+        return "version = 3\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'registry.k8s.io/pause:3.10'\n[plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = false\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
     }
     return '';
   }
