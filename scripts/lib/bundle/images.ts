@@ -171,6 +171,9 @@ export function manifestImages(repoRoot: string, folders: readonly string[]): Ma
         if (k === 'image' && typeof v === 'string' && /:[^/]+$/.test(v)) {
           const ref = normalizeRef(v);
           found.set(ref, [...new Set([...(found.get(ref) ?? []), file])]);
+        } else if (typeof v === 'string' && /^\s*image:/m.test(v)) {
+          // A manifest inside a ConfigMap value (local-path's helperPod.yaml).
+          for (const doc of parseAllDocuments(v)) visit(doc.toJS(), file);
         } else visit(v, file);
       }
     }
@@ -392,7 +395,7 @@ export class BundleImages implements BuildContext {
       for (const f of plan.recipe.files) h.update(readFileSync(join(this.dirs.bundle, 'components', f.component)));
     }
     if (plan.kind === 'dockerfile') {
-      h.update(JSON.stringify(plan.buildArgs)).update(readFileSync(join(this.repoRoot, plan.dockerfile)));
+      h.update(this.buildDockerfile.toString()).update(JSON.stringify(plan.buildArgs)).update(readFileSync(join(this.repoRoot, plan.dockerfile)));
       for (const file of contextFiles(this.repoRoot)) h.update(file).update(readFileSync(join(this.repoRoot, file)));
     }
     return h.digest('hex').slice(0, 32);
@@ -417,10 +420,13 @@ export class BundleImages implements BuildContext {
   }
 
   private async buildDockerfile(plan: Extract<ImagePlan, { kind: 'dockerfile' }>, recipe: string): Promise<void> {
-    const npmrc = join(this.dirs.work, 'npmrc-build-host-ca');
     // The build host may reach the npm registry through a TLS-inspecting proxy: `npm ci` in the
-    // Dockerfile trusts the host's CA bundle, mounted for the build only (nothing of it enters the image).
-    await this.host.writeFile(npmrc, 'cafile=/run/build-host-ca.crt\n');
+    // Dockerfile trusts the host's CA bundle through npm's global config ($PREFIX/etc/npmrc). The folder
+    // is mounted over /usr/local/etc, which Debian images have, so no mount point is left in the image.
+    const npmEtc = join(this.dirs.work, 'build-host-npm-etc');
+    await this.host.exec(['mkdir', '-p', npmEtc]);
+    await this.host.exec(['cp', '/etc/ssl/certs/ca-certificates.crt', join(npmEtc, 'build-host-ca.crt')]);
+    await this.host.writeFile(join(npmEtc, 'npmrc'), 'cafile=/usr/local/etc/build-host-ca.crt\n');
     await this.host.exec(
       this.buildah([
         'bud',
@@ -430,9 +436,7 @@ export class BundleImages implements BuildContext {
         '--network',
         'host',
         '--volume',
-        '/etc/ssl/certs/ca-certificates.crt:/run/build-host-ca.crt:ro',
-        '--volume',
-        `${npmrc}:/usr/local/etc/npmrc:ro`,
+        `${npmEtc}:/usr/local/etc:ro`,
         ...Object.entries(plan.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
         '--label',
         `io.tokenize-wiki.recipe=${recipe}`,
@@ -514,7 +518,7 @@ export class BundleImages implements BuildContext {
         check: async () => (await this.recipeLabel(plan.ref)) === digest(),
         apply: () => this.build(plan, digest()),
       });
-      if (plan.ref.startsWith('localhost/')) continue; // build-time bases only, never on a node
+      if (!runsOnNodes(plan)) continue;
       steps.push({
         name: `archive ${archiveName(plan.ref)}`,
         goal: `images/${archiveName(plan.ref)} holds the current ${plan.ref}`,
@@ -528,6 +532,11 @@ export class BundleImages implements BuildContext {
     }
     return steps;
   }
+}
+
+/** False for bases that only images are built on (Dockerfile FROMs, local bases): they need no archive. */
+export function runsOnNodes(plan: ImagePlan): boolean {
+  return plan.usedBy.some((u) => !u.startsWith('images/') && !u.startsWith('base of '));
 }
 
 /** The build context the Dockerfiles may see: the .dockerignore allow-list, walked. */

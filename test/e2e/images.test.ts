@@ -1,0 +1,60 @@
+// The bundle's image archives (scripts/build-bundle.mts): each names its image the way containerd's
+// import reads it, and our two images, taken from their archives alone, start `tokenize-wiki` as the
+// image's own non-root user.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { archiveName, overlayRef } from '../../scripts/lib/bundle/images.js';
+import { loadVersions } from '../../scripts/lib/versions.js';
+import { cacheRoot, repoRoot } from '../harness/paths.js';
+
+const run = promisify(execFile);
+const imagesDir = join(cacheRoot(), 'bundle', loadVersions(repoRoot).kubernetes, 'images');
+const archives = existsSync(imagesDir) ? readdirSync(imagesDir).filter((f) => f.endsWith('.oci.tar')).sort() : [];
+const OVERLAY = 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml';
+const overlayText = readFileSync(join(repoRoot, OVERLAY), 'utf8');
+const ours = [
+  { ref: overlayRef(overlayText, 'tokenize-wiki', OVERLAY), user: 'ray' },
+  { ref: overlayRef(overlayText, 'tokenize-wiki-submitter', OVERLAY), user: 'node' },
+];
+
+describe('the bundle image archives', () => {
+  it('exist (build them with `npx tsx scripts/build-bundle.mts`)', () => {
+    expect(archives, `no *.oci.tar in ${imagesDir}`).not.toHaveLength(0);
+    for (const o of ours) expect(archives, `${o.ref} has no archive`).toContain(archiveName(o.ref));
+  });
+
+  it.each(archives)('%s names its image for `ctr images import`', async (file) => {
+    const { stdout } = await run('tar', ['-xOf', join(imagesDir, file), 'index.json']);
+    const index = JSON.parse(stdout) as { manifests: { annotations?: Record<string, string> }[] };
+    expect(index.manifests).toHaveLength(1);
+    const name = index.manifests[0]?.annotations?.['io.containerd.image.name'] ?? '';
+    expect(archiveName(name)).toBe(file);
+    expect(index.manifests[0]?.annotations?.['org.opencontainers.image.ref.name']).toBe(name);
+  });
+});
+
+describe('our images, from their archives alone', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tw-images-'));
+  const buildah = (args: string[]) =>
+    run('buildah', ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args], { maxBuffer: 16 << 20 });
+  afterAll(async () => {
+    await buildah(['rm', '--all']).catch(() => undefined);
+    await buildah(['rmi', '--all', '--force']).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it.each(ours)('$ref runs `tokenize-wiki --help` as $user', async ({ ref, user }) => {
+    const { stdout: ctr } = await buildah(['from', '--quiet', `oci-archive:${join(imagesDir, archiveName(ref))}`]);
+    const name = ctr.trim();
+    const { stdout: config } = await buildah(['inspect', '--format', '{{.OCIv1.Config.User}}', name]);
+    expect(config.trim()).toBe(user);
+    const { stdout: id } = await buildah(['run', '--isolation', 'chroot', name, '--', 'id', '-un']);
+    expect(id.trim()).toBe(user);
+    const { stdout, stderr } = await buildah(['run', '--isolation', 'chroot', name, '--', 'tokenize-wiki', '--help']);
+    expect(stdout + stderr).toMatch(/run-tasks/);
+  });
+});
