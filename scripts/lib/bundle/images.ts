@@ -530,6 +530,15 @@ export class BundleImages implements BuildContext {
         apply: () => this.exportArchive(plan.ref),
       });
     }
+    const keep = new Set(plans.filter((p) => p.kind === 'missing' || runsOnNodes(p)).map((p) => archiveName(p.ref)));
+    const imagesDir = join(this.dirs.bundle, 'images');
+    const stale = (): string[] => (existsSync(imagesDir) ? readdirSync(imagesDir).filter((f) => f.endsWith('.oci.tar') && !keep.has(f)) : []);
+    steps.push({
+      name: 'stale-archives',
+      goal: 'images/ holds no archive of an image the cluster no longer runs',
+      check: async () => stale().length === 0,
+      apply: async (host) => void (await host.exec(['rm', '-f', ...stale().map((f) => join(imagesDir, f))])),
+    });
     return steps;
   }
 }

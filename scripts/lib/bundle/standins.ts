@@ -49,8 +49,8 @@ async function fromRootfs(ctx: BuildContext, name: string, suite: string): Promi
 }
 
 /** Runs a shell line in the working container (chroot isolation: this host has no systemd, cgroup v1). */
-export function runIn(ctx: BuildContext, name: string, script: string, extra: readonly string[] = []): Promise<unknown> {
-  return ctx.host.exec(ctx.buildah(['run', '--isolation', 'chroot', ...extra, name, '--', 'sh', '-ec', script]));
+export function runIn(ctx: BuildContext, name: string, script: string, extra: readonly string[] = [], shell = 'sh'): Promise<unknown> {
+  return ctx.host.exec(ctx.buildah(['run', '--isolation', 'chroot', ...extra, name, '--', ...shell.split(' '), '-ec', script]));
 }
 
 /** apt-get install in the container, lists dropped afterwards as in Debian's slim images. */
@@ -185,6 +185,8 @@ export const busyboxStandIn: StandIn = {
         "printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/home:/bin/false\\n' > /etc/passwd",
         "printf 'root:x:0:\\nnogroup:x:65534:\\n' > /etc/group",
       ].join('\n'),
+      [],
+      '/bin/busybox sh',
     );
     await ctx.host.exec(ctx.buildah(['config', '--cmd', JSON.stringify(['sh']), name]));
   },
