@@ -49,6 +49,7 @@ function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
     standIns: standIns('10.8.2'),
     recipes: componentRecipes(BUSYBOX),
     components: new Set(),
+    dynamicComponents: new Set(),
     ...over,
   };
 }
@@ -124,9 +125,11 @@ describe('the image plan', () => {
           ['ghcr.io/flannel-io/flannel:v0.28.10', ['infrastructure/flannel/upstream.yaml']],
           ['docker.io/chrislusf/seaweedfs:4.53', ['infrastructure/object-store/statefulset.yaml']],
           ['docker.io/grafana/alloy:v1.19.2', ['infrastructure/logging/deployment.yaml']],
+          ['quay.io/kuberay/operator:v1.6.2', ['infrastructure/kuberay/upstream.yaml']],
         ]),
         kubeadmImages: ['registry.k8s.io/kube-apiserver:v1.36.3', 'registry.k8s.io/pause:3.10.2'],
-        components: new Set(['flanneld', 'pause']),
+        components: new Set(['flanneld', 'pause', 'kuberay-operator']),
+        dynamicComponents: new Set(['flanneld', 'kuberay-operator']),
       }),
     );
     const kinds = plans.map((p) => p.kind);
@@ -146,7 +149,9 @@ describe('the image plan', () => {
     expect(missing('registry.k8s.io/kube-apiserver:v1.36.3')).toBe('missing input: components/kube-apiserver not built yet');
     expect(missing('docker.io/chrislusf/seaweedfs:4.53')).toBe('missing input: components/weed not built yet');
     expect(missing('docker.io/grafana/alloy:v1.19.2')).toBe('no recipe for this image');
-    expect(missing('quay.io/kuberay/operator:*')).toMatch(/no manifest in the tree names this image/);
+    // flanneld runs on a Debian base (glibc); the operator FROM scratch must be static.
+    expect(missing('quay.io/kuberay/operator:v1.6.2')).toMatch(/components\/kuberay-operator: dynamically linked, but FROM scratch/);
+    expect(missing('quay.io/argoproj/argocd:*')).toMatch(/no manifest in the tree names this image/);
     // A base no buildable image needs is not built.
     expect(m.has('localhost/tokenize-wiki/base-git:bookworm')).toBe(false);
   });

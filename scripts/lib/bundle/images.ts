@@ -81,7 +81,7 @@ function readHead(file: string, bytes = 65536): Buffer {
 /** An image that wraps binaries from <bundle>/components/ ("binary + entrypoint (+ base)"). */
 export interface ComponentRecipe {
   repository: string;
-  /** `scratch` (binaries must be static) or a stand-in reference built first. */
+  /** `scratch` or a stand-in reference built first; only the Debian ones (LOCAL_BASES) take dynamic binaries. */
   base: string;
   files: readonly { component: string; to: string }[];
   entrypoint?: readonly string[];
@@ -236,6 +236,13 @@ export interface PlanInputs {
   recipes: readonly ComponentRecipe[];
   /** Files present in <bundle>/components/. */
   components: ReadonlySet<string>;
+  /** Those of them that are dynamically linked ELF files. */
+  dynamicComponents: ReadonlySet<string>;
+}
+
+/** Only the Debian bases (LOCAL_BASES) have a C library: on scratch and busybox a binary must be static. */
+export function needsStatic(recipe: ComponentRecipe): boolean {
+  return recipe.base === 'scratch' || !(splitRef(recipe.base).repository in LOCAL_BASES);
 }
 
 /**
@@ -258,8 +265,12 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
     if (!recipe || standInByRepo.has(recipe.repository)) continue;
     const usedBy = [...by].sort();
     const absent = recipe.files.filter((f) => !inp.components.has(f.component)).map((f) => `components/${f.component}`);
+    const dynamic = needsStatic(recipe) ? recipe.files.filter((f) => inp.dynamicComponents.has(f.component)).map((f) => `components/${f.component}`) : [];
     if (absent.length > 0) missing.push({ ref, kind: 'missing', reason: `missing input: ${absent.join(', ')} not built yet`, usedBy });
-    else {
+    else if (dynamic.length > 0) {
+      const reason = `${dynamic.join(', ')}: dynamically linked, but FROM ${recipe.base} has no C library (build with CGO_ENABLED=0 or -static)`;
+      missing.push({ ref, kind: 'missing', reason, usedBy });
+    } else {
       components.push({ ref, kind: 'component', recipe, usedBy });
       if (recipe.base !== 'scratch') want(recipe.base, `base of ${recipe.repository}`);
     }
@@ -403,13 +414,6 @@ export class BundleImages implements BuildContext {
 
   private async buildComponent(recipe: ComponentRecipe, name: string): Promise<void> {
     const dir = join(this.dirs.bundle, 'components');
-    if (recipe.base === 'scratch') {
-      for (const f of recipe.files) {
-        if (!isStaticElf(readHead(join(dir, f.component)))) {
-          throw new UsageError(`components/${f.component}: dynamically linked, but ${recipe.repository} is FROM scratch (build it with CGO_ENABLED=0 / -static)`);
-        }
-      }
-    }
     await this.host.exec(this.buildah(['from', '--name', name, recipe.base]));
     for (const f of recipe.files) await this.host.exec(this.buildah(['copy', '--chmod', '0755', name, join(dir, f.component), f.to]));
     if (recipe.setup) await this.host.exec(this.buildah(['run', '--isolation', 'chroot', name, '--', 'sh', '-ec', recipe.setup.join('\n')]));
@@ -601,6 +605,7 @@ export async function planBundleImages(
     kubeadmImages = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   }
   const componentsDir = join(dirs.bundle, 'components');
+  const components = existsSync(componentsDir) ? readdirSync(componentsDir).filter((f) => statSync(join(componentsDir, f)).isFile()) : [];
   return planImages({
     ours,
     overlayFile,
@@ -610,6 +615,7 @@ export async function planBundleImages(
     kubeadmImages,
     standIns: standIns(pins.data.nodeImageNpm),
     recipes: componentRecipes(`docker.io/library/busybox:${pins.data.busybox}`),
-    components: new Set(existsSync(componentsDir) ? readdirSync(componentsDir) : []),
+    components: new Set(components),
+    dynamicComponents: new Set(components.filter((c) => !isStaticElf(readHead(join(componentsDir, c))))),
   });
 }
