@@ -11,7 +11,7 @@ import { runSteps, formatMs } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
 import type { ScriptIO } from './lib/run.js';
 import { BundleImages, planBundleImages } from './lib/bundle/images.js';
-import { imageBuilds, loadImagePins } from './build-images.mjs';
+import { dockerfileBuilds, loadImagePins } from './build-images.mjs';
 
 const spec = {
   name: 'build-bundle',
@@ -40,7 +40,7 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     const cache = flags.cache ?? (io.env.TW_CACHE_DIR || join(homedir(), '.cache', 'tokenize-wiki'));
     const { kubernetes } = loadVersions(io.repoRoot);
     const dirs = { bundle: join(cache, 'bundle', kubernetes), work: join(cache, 'bundle', 'work') };
-    const ours = imageBuilds('unused', 'unused', loadImagePins(io.repoRoot));
+    const ours = dockerfileBuilds(loadImagePins(io.repoRoot));
     const plans = await planBundleImages(host, io.repoRoot, dirs, flags.overlay ?? 'dev', ours);
     const images = new BundleImages(host, dirs, io.repoRoot, log);
     const outcomes = await runSteps(images.steps(plans), host, log, out);

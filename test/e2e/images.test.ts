@@ -40,7 +40,7 @@ describe('the bundle image archives', () => {
 describe('our images, from their archives alone', () => {
   const root = mkdtempSync(join(tmpdir(), 'tw-images-'));
   const buildah = (args: string[]) =>
-    run('buildah', ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args], { maxBuffer: 16 << 20 });
+    run('buildah', ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'overlay', ...args], { maxBuffer: 16 << 20 });
   afterAll(async () => {
     await buildah(['rm', '--all']).catch(() => undefined);
     await buildah(['rmi', '--all', '--force']).catch(() => undefined);

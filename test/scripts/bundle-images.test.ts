@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { imageBuilds, loadImagePins } from '../../scripts/build-images.mjs';
+import { dockerfileBuilds, loadImagePins } from '../../scripts/build-images.mjs';
 import {
   annotateIndex,
   archiveName,
@@ -22,7 +22,7 @@ import { debianSuite, standIns } from '../../scripts/lib/bundle/standins.js';
 import { repoRoot } from '../harness/paths.js';
 
 const pins = loadImagePins(repoRoot);
-const ours = imageBuilds('unused', 'unused', pins);
+const ours = dockerfileBuilds(pins);
 const BUSYBOX = 'docker.io/library/busybox:1.37.0';
 const OVERLAY = 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml';
 
