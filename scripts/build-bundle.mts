@@ -10,7 +10,7 @@ import { RefusalError } from './lib/errors.js';
 import { runSteps, formatMs } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
 import type { ScriptIO } from './lib/run.js';
-import { BundleImages, planBundleImages } from './lib/bundle/images.js';
+import { BundleImages, planBundleImages, runsOnNodes } from './lib/bundle/images.js';
 import { dockerfileBuilds, loadImagePins } from './build-images.mjs';
 
 const spec = {
@@ -47,7 +47,8 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     for (const o of outcomes) if (o.status === 'applied') log.info(`${o.name}: ${formatMs(o.ms)}`);
     const missing = plans.filter((p) => p.kind === 'missing');
     for (const p of missing) out(`missing ${p.ref}: ${p.reason}${p.usedBy.length ? ` (used by ${p.usedBy.join(', ')})` : ''}`);
-    out(`${plans.length - missing.length} images in ${join(dirs.bundle, 'images')}, ${missing.length} missing`);
+    const archived = plans.filter((p) => p.kind !== 'missing' && runsOnNodes(p)).length;
+    out(`${archived} image archives in ${join(dirs.bundle, 'images')}, ${missing.length} images missing`);
   });
 }
 

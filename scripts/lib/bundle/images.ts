@@ -146,7 +146,8 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
       ],
       user: '999',
       setup: [
-        'useradd --uid 999 --user-group --create-home --home-dir /home/argocd --shell /bin/bash argocd',
+        'groupadd --gid 999 argocd',
+        'useradd --uid 999 --gid 999 --create-home --home-dir /home/argocd --shell /bin/bash argocd',
         ...argocdCommands.map((c) => `ln -s argocd /usr/local/bin/${c}`),
       ],
     },
