@@ -7,10 +7,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { main, runScript } from './lib/cli.js';
 import { RefusalError } from './lib/errors.js';
-import { runSteps, formatMs } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
 import type { ScriptIO } from './lib/run.js';
-import { BundleImages, planBundleImages, runsOnNodes } from './lib/bundle/images.js';
+import { buildBundleImages } from './lib/bundle/images.js';
 import { dockerfileBuilds, loadImagePins } from './build-images.mjs';
 
 const spec = {
@@ -41,14 +40,7 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     const { kubernetes } = loadVersions(io.repoRoot);
     const dirs = { bundle: join(cache, 'bundle', kubernetes), work: join(cache, 'bundle', 'work') };
     const ours = dockerfileBuilds(loadImagePins(io.repoRoot));
-    const plans = await planBundleImages(host, io.repoRoot, dirs, flags.overlay ?? 'dev', ours);
-    const images = new BundleImages(host, dirs, io.repoRoot, log);
-    const outcomes = await runSteps(images.steps(plans), host, log, out);
-    for (const o of outcomes) if (o.status === 'applied') log.info(`${o.name}: ${formatMs(o.ms)}`);
-    const missing = plans.filter((p) => p.kind === 'missing');
-    for (const p of missing) out(`missing ${p.ref}: ${p.reason}${p.usedBy.length ? ` (used by ${p.usedBy.join(', ')})` : ''}`);
-    const archived = plans.filter((p) => p.kind !== 'missing' && runsOnNodes(p)).length;
-    out(`${archived} image archives in ${join(dirs.bundle, 'images')}, ${missing.length} images missing`);
+    await buildBundleImages({ host, log, out, repoRoot: io.repoRoot, dirs, overlay: flags.overlay ?? 'dev', ours });
   });
 }
 

@@ -12,7 +12,7 @@ import { parseAllDocuments, parse } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import type { Host } from '../host.js';
-import type { Logger, Step } from '../run.js';
+import { runSteps, type Logger, type Step } from '../run.js';
 import { LOCAL_BASES, standIns, type BuildContext, type StandIn } from './standins.js';
 
 /** Default registries as containerd's CRI resolves short names (docker.io/library/...). */
@@ -112,11 +112,8 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
   ];
   return [
     ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map(KUBE_BINARY),
-    {
-      repository: 'registry.k8s.io/etcd',
-      base: 'scratch',
-      files: ['etcd', 'etcdctl', 'etcdutl'].map((b) => ({ component: b, to: `/usr/local/bin/${b}` })),
-    },
+    // kubeadm's etcd static Pod runs `etcd` and probes it over HTTP: etcdctl is not needed.
+    { repository: 'registry.k8s.io/etcd', base: 'scratch', files: [{ component: 'etcd', to: '/usr/local/bin/etcd' }] },
     // kubeadm's CoreDNS Deployment passes only args: the entrypoint is the binary, as upstream.
     { repository: 'registry.k8s.io/coredns/coredns', base: 'scratch', files: [{ component: 'coredns', to: '/coredns' }], entrypoint: ['/coredns'] },
     { repository: 'registry.k8s.io/pause', base: 'scratch', files: [{ component: 'pause', to: '/pause' }], entrypoint: ['/pause'], user: '65535:65535' },
@@ -127,7 +124,7 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
       files: [{ component: 'flanneld', to: '/opt/bin/flanneld' }],
       entrypoint: ['/opt/bin/flanneld'],
     },
-    { repository: 'ghcr.io/flannel-io/flannel-cni-plugin', base: busyboxRef, files: [{ component: 'flannel-cni-plugin', to: '/flannel' }] },
+    { repository: 'ghcr.io/flannel-io/flannel-cni-plugin', base: busyboxRef, files: [{ component: 'flannel', to: '/flannel' }] },
     {
       repository: 'docker.io/rancher/local-path-provisioner',
       base: busyboxRef,
@@ -619,4 +616,30 @@ export async function planBundleImages(
     components: new Set(components),
     dynamicComponents: new Set(components.filter((c) => !isStaticElf(readHead(join(componentsDir, c))))),
   });
+}
+
+export interface BundleImagesRun {
+  host: Host;
+  log: Logger;
+  /** Plan and report lines. */
+  out: (line: string) => void;
+  repoRoot: string;
+  dirs: ImageDirs;
+  /** The wiki-tokenizer overlay whose `images:` name our two images. */
+  overlay: string;
+  ours: PlanInputs['ours'];
+}
+
+/**
+ * Plans and builds the bundle's images; run it after the component binaries are built (the plan reads
+ * components/). Returns the archives for bundle.json and the images that could not be built yet.
+ */
+export async function buildBundleImages(r: BundleImagesRun): Promise<{ images: { name: string; file: string }[]; missing: ImagePlan[] }> {
+  const plans = await planBundleImages(r.host, r.repoRoot, r.dirs, r.overlay, r.ours);
+  await runSteps(new BundleImages(r.host, r.dirs, r.repoRoot, r.log).steps(plans), r.host, r.log, r.out);
+  const missing = plans.filter((p) => p.kind === 'missing');
+  for (const p of missing) r.out(`missing image ${p.ref}: ${p.reason}${p.usedBy.length ? ` (used by ${p.usedBy.join(', ')})` : ''}`);
+  const images = plans.filter((p) => p.kind !== 'missing' && runsOnNodes(p)).map((p) => ({ name: p.ref, file: join('images', archiveName(p.ref)) }));
+  r.log.info(`${images.length} image archives in ${join(r.dirs.bundle, 'images')}, ${missing.length} images missing`);
+  return { images, missing };
 }
