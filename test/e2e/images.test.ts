@@ -1,8 +1,9 @@
 // The bundle's image archives (scripts/build-bundle.mts): each names its image the way containerd's
 // import reads it, and our two images, taken from their archives alone, start `tokenize-wiki` as the
-// image's own non-root user.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// image's own non-root user; where a containerd exists (the bundle's bin/, or the host's), an archive
+// imported with `ctr -n k8s.io images import` runs under its manifest name, as on a node.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +13,8 @@ import { loadVersions } from '../../scripts/lib/versions.js';
 import { cacheRoot, repoRoot } from '../harness/paths.js';
 
 const run = promisify(execFile);
-const imagesDir = join(cacheRoot(), 'bundle', loadVersions(repoRoot).kubernetes, 'images');
+const bundleDir = join(cacheRoot(), 'bundle', loadVersions(repoRoot).kubernetes);
+const imagesDir = join(bundleDir, 'images');
 const archives = existsSync(imagesDir) ? readdirSync(imagesDir).filter((f) => f.endsWith('.oci.tar')).sort() : [];
 const OVERLAY = 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml';
 const overlayText = readFileSync(join(repoRoot, OVERLAY), 'utf8');
@@ -56,5 +58,44 @@ describe('our images, from their archives alone', () => {
     expect(id.trim()).toBe(user);
     const { stdout, stderr } = await buildah(['run', '--isolation', 'chroot', name, '--', 'tokenize-wiki', '--help']);
     expect(stdout + stderr).toMatch(/run-tasks/);
+  });
+});
+
+/** containerd and ctr from the bundle, else from PATH; undefined when neither has them. */
+function containerdTools(): { containerd: string; ctr: string } | undefined {
+  const inBundle = { containerd: join(bundleDir, 'bin/containerd'), ctr: join(bundleDir, 'bin/ctr') };
+  if (existsSync(inBundle.containerd) && existsSync(inBundle.ctr)) return inBundle;
+  const onPath = (name: string): string | undefined =>
+    (process.env.PATH ?? '').split(':').map((d) => join(d, name)).find((f) => existsSync(f));
+  const [containerd, ctr] = [onPath('containerd'), onPath('ctr')];
+  return containerd && ctr ? { containerd, ctr } : undefined;
+}
+
+const tools = containerdTools();
+
+describe.skipIf(!tools)('an archive imported into containerd (only where the bundle or PATH has containerd and ctr)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-containerd-'));
+  const socket = join(dir, 'containerd.sock');
+  let daemon: ChildProcess | undefined;
+  const ctr = (args: string[]) => run(tools?.ctr ?? 'ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { maxBuffer: 16 << 20 });
+  afterAll(async () => {
+    daemon?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000));
+    await run('umount', ['-R', join(dir, 'root')]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs our submitter image under the name the overlay gives it', async () => {
+    const config = join(dir, 'config.toml');
+    // Its own root, state and socket: nothing of the host's containerd (if any) is touched.
+    writeFileSync(config, `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n`);
+    daemon = spawn(tools?.containerd ?? 'containerd', ['--config', config], { stdio: 'ignore' });
+    for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 200));
+    const submitter = ours[1]?.ref ?? '';
+    await ctr(['images', 'import', join(imagesDir, archiveName(submitter))]);
+    const { stdout: names } = await ctr(['images', 'ls', '--quiet']);
+    expect(names.split('\n')).toContain(submitter);
+    const { stdout } = await ctr(['run', '--rm', submitter, `tw-images-${process.pid}`, 'tokenize-wiki', '--help']);
+    expect(stdout).toMatch(/run-tasks/);
   });
 });
