@@ -28,7 +28,9 @@ Runs on a node prepared with bootstrap-node.mts --role worker and joins it to th
 
   --ssh USER@HOST          read the join command from the control plane over SSH (as $SUDO_USER,
                            with 'sudo -n cat' there) and refuse if this host's name or product_uuid
-                           is already used by a node of the cluster
+                           is already used by a node of the cluster. For a key in an ssh agent, run
+                           with 'sudo --preserve-env=SSH_AUTH_SOCK'; a host not yet in known_hosts
+                           is added to it (StrictHostKeyChecking=accept-new)
   --remote-join-file PATH  the file read over SSH (default ${DEFAULT_JOIN_FILE})
   --join-file PATH         a local file holding the join command
   --join-command CMD       the join command itself
@@ -72,13 +74,24 @@ export function joinArgv(cmd: JoinCommand): string[] {
 
 type Source = { kind: 'file'; path: string } | { kind: 'arg'; command: string } | { kind: 'ssh'; target: string; remoteFile: string };
 
-function sshArgv(target: string, sudoUser: string | undefined, remote: string[]): string[] {
-  // Run ssh as the invoking user so their keys and known_hosts are used, not root's.
-  const ssh = ['ssh', '-o', 'BatchMode=yes', target, ...remote];
-  return sudoUser && sudoUser !== 'root' ? ['sudo', '-u', sudoUser, ...ssh] : ssh;
+type Env = ScriptIO['env'];
+
+function sshArgv(target: string, env: Env, remote: string[]): string[] {
+  // ssh runs as the invoking user so that their keys and known_hosts are used, not root's. sudo resets the
+  // environment (into this script, and again into `sudo -u`), so the agent socket reaches ssh as an option. A control
+  // plane never contacted before is added to known_hosts (accept-new); a changed host key is still refused.
+  const agent = env.SSH_AUTH_SOCK ? ['-o', `IdentityAgent=${env.SSH_AUTH_SOCK}`] : [];
+  const ssh = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', ...agent, target, ...remote];
+  return env.SUDO_USER && env.SUDO_USER !== 'root' ? ['sudo', '-u', env.SUDO_USER, ...ssh] : ssh;
 }
 
-async function readJoinCommand(host: Host, source: Source, sudoUser: string | undefined): Promise<JoinCommand> {
+/** Why an ssh to the control plane failed, and the likely fix when no agent socket came through sudo. */
+function sshFailure(target: string, what: string, stderr: string, env: Env): string {
+  const hint = env.SSH_AUTH_SOCK ? '' : ' (no SSH_AUTH_SOCK here: for a key held by an ssh agent, run with sudo --preserve-env=SSH_AUTH_SOCK)';
+  return `--ssh ${target}: cannot ${what}: ${stderr.trim().split('\n')[0] ?? ''}${hint}`;
+}
+
+async function readJoinCommand(host: Host, source: Source, env: Env): Promise<JoinCommand> {
   switch (source.kind) {
     case 'arg':
       return parseJoinCommand(source.command, '--join-command');
@@ -88,21 +101,19 @@ async function readJoinCommand(host: Host, source: Source, sudoUser: string | un
       return parseJoinCommand(text, source.path);
     }
     case 'ssh': {
-      const r = await host.probe(sshArgv(source.target, sudoUser, ['sudo', '-n', 'cat', source.remoteFile]));
-      if (r.exitCode !== 0) {
-        throw new UsageError(`--ssh ${source.target}: cannot read ${source.remoteFile}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-      }
+      const r = await host.probe(sshArgv(source.target, env, ['sudo', '-n', 'cat', source.remoteFile]));
+      if (r.exitCode !== 0) throw new UsageError(sshFailure(source.target, `read ${source.remoteFile}`, r.stderr, env));
       return parseJoinCommand(r.stdout, `${source.target}:${source.remoteFile}`);
     }
   }
 }
 
-function uniqueInClusterCheck(target: string, sudoUser: string | undefined): PreflightCheck {
+function uniqueInClusterCheck(target: string, env: Env): PreflightCheck {
   return {
     name: 'unique-in-cluster',
     async run(host) {
-      const r = await host.probe(sshArgv(target, sudoUser, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
-      if (r.exitCode !== 0) return { ok: false, detail: `cannot list the cluster's nodes over ssh ${target}` };
+      const r = await host.probe(sshArgv(target, env, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
+      if (r.exitCode !== 0) return { ok: false, detail: sshFailure(target, "list the cluster's nodes", r.stderr, env) };
       const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string } } }[] }).items;
       const name = (await hostname(host)).toLowerCase();
       const uuid = ((await host.readFile('/sys/class/dmi/id/product_uuid')) ?? '').trim().toLowerCase();
@@ -141,7 +152,6 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
     const versions = loadVersions(io.repoRoot);
     requireRoot(host, spec.name);
     await requireSupportedOs(host);
-    const sudoUser = io.env.SUDO_USER;
     const joined = await host.exists(KUBELET_CONF);
     let command: JoinCommand | undefined;
     const checks: PreflightCheck[] = [nodeReadyCheck(versions.kubernetes), portsFreeCheck([10250, 10256])];
@@ -150,14 +160,14 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
       checks.push({
         name: 'join-command',
         async run(h) {
-          command = await readJoinCommand(h, source, sudoUser);
+          command = await readJoinCommand(h, source, io.env);
           return { ok: true, detail: `API server ${command.endpoint}` };
         },
       });
-      if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, sudoUser));
+      if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, io.env));
     }
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, sudoUser)), host, log, out);
+    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, io.env)), host, log, out);
     if (!host.dryRun) log.info('worker joined; check with: kubectl get nodes (on the control plane)');
     return preflightOk ? 0 : 1;
   });
