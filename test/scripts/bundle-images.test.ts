@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { dockerfileBuilds, loadImagePins } from '../../scripts/build-images.mjs';
 import {
   annotateIndex,
@@ -46,7 +47,7 @@ function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
     dockerfileText: (f) => readFileSync(join(repoRoot, f), 'utf8'),
     manifestRefs: new Map(),
     kubeadmImages: undefined,
-    standIns: standIns('10.8.2'),
+    standIns: standIns('11.20.0'),
     recipes: componentRecipes(BUSYBOX),
     components: new Set(),
     dynamicComponents: new Set(),
@@ -111,10 +112,18 @@ describe('the image plan', () => {
     expect(() => overlayRef('images: []\n', 'tokenize-wiki', 'k.yaml')).toThrow(/k\.yaml: images: no entry .* tokenize-wiki/);
   });
 
-  it('the tree names busybox for local-path, and no image without a tag', () => {
+  it('the tree names busybox for local-path (inside a ConfigMap), KubeRay through its kustomization, no image without a tag', () => {
     const refs = manifestImages(repoRoot, MANIFEST_FOLDERS);
-    expect(refs.get(BUSYBOX)).toEqual(['infrastructure/local-path/helper-pod.yaml']);
+    expect(refs.get(BUSYBOX)).toContain('infrastructure/local-path/helper-pod.yaml');
+    const kuberay = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kuberay: string };
+    expect(refs.get(`quay.io/kuberay/operator:${kuberay.kuberay}`)).toBeDefined();
     for (const ref of refs.keys()) expect(ref).toMatch(/:[^/]+$/);
+  });
+
+  it("only the chosen overlay's tags of our images are built", () => {
+    const plans = planImages(inputs({ manifestRefs: new Map([['docker.io/tokenizewiki/tokenize-wiki:prod', ['apps/wiki-tokenizer/overlays/prod/kustomization.yaml']]]) }));
+    expect(plans.map((p) => p.ref)).not.toContain('docker.io/tokenizewiki/tokenize-wiki:prod');
+    expect(plans.filter((p) => p.kind === 'dockerfile')).toHaveLength(2);
   });
 
   it('stand-ins first, then our Dockerfile images, then component images on their bases; the rest is named as missing', () => {

@@ -158,18 +158,24 @@ export type ImagePlan =
   | { ref: string; kind: 'component'; recipe: ComponentRecipe; usedBy: string[] }
   | { ref: string; kind: 'missing'; reason: string; usedBy: string[] };
 
+const OverlayImages = z.looseObject({
+  images: z.array(z.looseObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() })).optional(),
+});
+
 /** `image:` values of every YAML document under the given folders (manifests, vendored upstream ones). */
 export function manifestImages(repoRoot: string, folders: readonly string[]): Map<string, string[]> {
   const found = new Map<string, string[]>();
+  const add = (image: string, file: string): void => {
+    const ref = normalizeRef(image);
+    found.set(ref, [...new Set([...(found.get(ref) ?? []), file])]);
+  };
   const visit = (node: unknown, file: string): void => {
     if (Array.isArray(node)) node.forEach((n) => visit(n, file));
     else if (node && typeof node === 'object') {
       for (const [k, v] of Object.entries(node)) {
         // Our own images are kustomize names (no tag) replaced by an overlay: the overlay gives their refs.
-        if (k === 'image' && typeof v === 'string' && /:[^/]+$/.test(v)) {
-          const ref = normalizeRef(v);
-          found.set(ref, [...new Set([...(found.get(ref) ?? []), file])]);
-        } else if (typeof v === 'string' && /^\s*image:/m.test(v)) {
+        if (k === 'image' && typeof v === 'string' && /:[^/]+$/.test(v)) add(v, file);
+        else if (typeof v === 'string' && /^\s*image:/m.test(v)) {
           // A manifest inside a ConfigMap value (local-path's helperPod.yaml).
           for (const doc of parseAllDocuments(v)) visit(doc.toJS(), file);
         } else visit(v, file);
@@ -181,7 +187,13 @@ export function manifestImages(repoRoot: string, folders: readonly string[]): Ma
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
       else if (/\.ya?ml$/.test(e.name)) {
-        for (const doc of parseAllDocuments(readFileSync(p, 'utf8'))) visit(doc.toJS(), relative(repoRoot, p));
+        for (const doc of parseAllDocuments(readFileSync(p, 'utf8'))) {
+          const js: unknown = doc.toJS();
+          visit(js, relative(repoRoot, p));
+          // A kustomization's `images:` sets the tag of an untagged `image:` (KubeRay's config/default).
+          const images = /^kustomization\.ya?ml$/.test(e.name) ? OverlayImages.safeParse(js).data?.images : undefined;
+          for (const i of images ?? []) if (i.newTag) add(`${i.newName ?? i.name}:${i.newTag}`, relative(repoRoot, p));
+        }
       }
     }
   };
@@ -206,9 +218,6 @@ export function dockerfileBases(text: string, buildArgs: Record<string, string>)
   return [...new Set(bases)];
 }
 
-const OverlayImages = z.looseObject({
-  images: z.array(z.looseObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() })).optional(),
-});
 
 /** The reference an overlay gives one of our kustomize image names. */
 export function overlayRef(kustomizationText: string, name: string, file: string): string {
@@ -251,7 +260,10 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
   const wanted = new Map<string, Set<string>>();
   const want = (ref: string, by: string): void => void wanted.set(ref, (wanted.get(ref) ?? new Set()).add(by));
   for (const o of inp.ours) for (const base of dockerfileBases(inp.dockerfileText(o.dockerfile), o.buildArgs)) want(normalizeRef(base), o.dockerfile);
-  for (const [ref, files] of inp.manifestRefs) for (const f of files) want(ref, f);
+  const ourRefs = inp.ours.map((o) => overlayRef(inp.overlayText, o.name, inp.overlayFile));
+  const ourRepos = new Set(ourRefs.map((ref) => splitRef(ref).repository));
+  // Other overlays name our images with their own tags: only the chosen overlay's are built.
+  for (const [ref, files] of inp.manifestRefs) if (!ourRepos.has(splitRef(ref).repository)) for (const f of files) want(ref, f);
   for (const ref of inp.kubeadmImages ?? []) want(normalizeRef(ref), 'kubeadm config images list');
 
   const standInByRepo = new Map<string, StandIn>([...inp.standIns.map((s) => [s.repository, s] as const), ...Object.entries(LOCAL_BASES)]);
@@ -283,8 +295,8 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
   }
   // Local bases last among the stand-ins: nothing upstream is built on them.
   standInPlans.sort((a, b) => Number(a.ref.startsWith('localhost/')) - Number(b.ref.startsWith('localhost/')));
-  const ours: ImagePlan[] = inp.ours.map((o) => ({
-    ref: overlayRef(inp.overlayText, o.name, inp.overlayFile),
+  const ours: ImagePlan[] = inp.ours.map((o, i) => ({
+    ref: ourRefs[i] ?? '',
     kind: 'dockerfile',
     dockerfile: o.dockerfile,
     buildArgs: o.buildArgs,
