@@ -132,6 +132,15 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
       entrypoint: ['local-path-provisioner'],
     },
     { repository: 'quay.io/kuberay/operator', base: 'scratch', files: [{ component: 'kuberay-operator', to: '/manager' }], entrypoint: ['/manager'], user: '65532:65532' },
+    // infrastructure/monitoring passes only args; upstream runs it as nobody from /pushgateway.
+    {
+      repository: 'quay.io/prometheus/pushgateway',
+      base: busyboxRef,
+      files: [{ component: 'pushgateway', to: '/bin/pushgateway' }],
+      entrypoint: ['/bin/pushgateway'],
+      user: '65534',
+      setup: ['mkdir -p /pushgateway', 'chown 65534:65534 /pushgateway'],
+    },
     // infrastructure/object-store runs /usr/bin/weed, its lifecycle CronJob /bin/sh.
     { repository: 'docker.io/chrislusf/seaweedfs', base: busyboxRef, files: [{ component: 'weed', to: '/usr/bin/weed' }], entrypoint: ['/usr/bin/weed'] },
     {
