@@ -5,7 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { archiveName, overlayRef } from '../../scripts/lib/bundle/images.js';
@@ -89,7 +89,10 @@ describe.skipIf(!tools)('an archive imported into containerd (only where the bun
     const config = join(dir, 'config.toml');
     // Its own root, state and socket: nothing of the host's containerd (if any) is touched.
     writeFileSync(config, `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n`);
-    daemon = spawn(tools?.containerd ?? 'containerd', ['--config', config], { stdio: 'ignore' });
+    // Its runc shim sits beside it (the bundle's bin/): containerd finds shims on PATH.
+    const containerd = tools?.containerd ?? 'containerd';
+    const env = { ...process.env, PATH: `${dirname(containerd)}:${process.env.PATH ?? ''}` };
+    daemon = spawn(containerd, ['--config', config], { stdio: 'ignore', env });
     for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 200));
     const submitter = ours[1]?.ref ?? '';
     await ctr(['images', 'import', join(imagesDir, archiveName(submitter))]);
