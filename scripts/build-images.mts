@@ -74,25 +74,22 @@ export interface ImageBuild {
   buildArgs: Record<string, string>;
 }
 
-/** The images to build, with the build arguments that carry the versions.yaml pins. */
-export function imageBuilds(registry: string, tag: string, pins: ImagePins): ImageBuild[] {
+/** Our Dockerfiles by kustomize image name, with the build arguments that carry the versions.yaml pins. */
+export function dockerfileBuilds(pins: ImagePins): Pick<ImageBuild, 'name' | 'dockerfile' | 'buildArgs'>[] {
   const nodeArg = { NODE_IMAGE: pins.nodeImage };
   return [
     {
       name: 'tokenize-wiki',
       dockerfile: 'images/tokenizer/Dockerfile',
-      repository: `${registry}/tokenize-wiki`,
-      tag,
       buildArgs: { RAY_VERSION: pins.ray, PYTHON_TAG: `py${pins.python.replace('.', '')}`, ...nodeArg },
     },
-    {
-      name: 'tokenize-wiki-submitter',
-      dockerfile: 'images/submitter/Dockerfile',
-      repository: `${registry}/tokenize-wiki-submitter`,
-      tag,
-      buildArgs: nodeArg,
-    },
+    { name: 'tokenize-wiki-submitter', dockerfile: 'images/submitter/Dockerfile', buildArgs: nodeArg },
   ];
+}
+
+/** The images to build and push as REGISTRY/<name>:TAG. */
+export function imageBuilds(registry: string, tag: string, pins: ImagePins): ImageBuild[] {
+  return dockerfileBuilds(pins).map((b) => ({ ...b, repository: `${registry}/${b.name}`, tag }));
 }
 
 const REGISTRY = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
