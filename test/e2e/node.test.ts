@@ -1,4 +1,4 @@
-// One node of the real-cluster harness: it boots systemd, sits in the run's network namespace with no way out,
+// Nodes of the real-cluster harness: each boots systemd, sits in the run's network namespace with no way out,
 // sees this checkout, and leaves nothing behind: after stop(), after Ctrl-C and after being killed.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ describe('an e2e node', () => {
   let cluster: Cluster;
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: ['cp-1'], log });
+    cluster = await startCluster({ nodes: ['cp-1', 'worker-1'], log });
     log(`e2e: timings ${JSON.stringify(cluster.timings)}`);
   });
 
@@ -57,8 +57,16 @@ describe('an e2e node', () => {
     // The bridge's namespace holds only the bridge and the nodes' veths, and routes nowhere else.
     const ns = clusterNetns(cluster.runId);
     expect((await run('ip', ['-n', ns, 'route', 'show', 'default'])).trim()).toBe('');
-    expect((await run('ip', ['-n', ns, '-brief', 'link'])).split('\n').filter(Boolean).map((l) => l.split(/[\s@]/)[0])).toEqual(['lo', 'br0', 'v-cp-1']);
+    expect((await run('ip', ['-n', ns, '-brief', 'link'])).split('\n').filter(Boolean).map((l) => l.split(/[\s@]/)[0])).toEqual(['lo', 'br0', 'v-cp-1', 'v-worker-1']);
     expect((await run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('0');
+  });
+
+  it('reaches the other node over the bridge by name (its sshd, for join-worker --ssh)', async () => {
+    const [cp, worker] = cluster.nodes;
+    expect(worker?.address).toBe(nodeAddress(1));
+    const r = await cp!.exec(['bash', '-c', 'exec 3<>/dev/tcp/worker-1/22 && head -c 7 <&3'], { timeoutMs: 10_000 });
+    expect(r.stdout).toBe('SSH-2.0');
+    expect((await worker!.exec(['cat', '/etc/machine-id'])).stdout).not.toBe((await cp!.exec(['cat', '/etc/machine-id'])).stdout);
   });
 
   it("puts back the host's kernel settings that a node's kubelet changes", async () => {
