@@ -1,0 +1,90 @@
+// Builds the air-gapped bundle on a host that reaches the package registries: node binaries, component
+// binaries for the images, and bundle.json. Every part is cached and stamped, so an interrupted build
+// resumes where it stopped and a second run only checks.
+import { join } from 'node:path';
+import { main, runScript, type ScriptSpec } from './lib/cli.js';
+import { UsageError } from './lib/errors.js';
+import {
+  bundleDir,
+  cacheRoot,
+  componentBuilds,
+  copyStep,
+  goBuildStep,
+  kubernetesBuilds,
+  pauseStep,
+  readFlannelCniImageTag,
+  readKubernetesFacts,
+  seaweedBuild,
+  seaweedRoot,
+} from './lib/bundle/go-builds.js';
+import { manifestStep } from './lib/bundle/manifest.js';
+import { formatMs, runSteps, type ScriptIO, type Step } from './lib/run.js';
+import { loadVersions } from './lib/versions.js';
+
+const spec = {
+  name: 'build-bundle',
+  options: { out: { type: 'string' } },
+  usage: `
+Usage: node --import tsx scripts/build-bundle.mts [--out DIR] [--dry-run]
+
+Builds everything a node needs to install Kubernetes without internet access, at the versions in
+versions.yaml, from the Go module proxy:
+  bin/         kubelet kubeadm kubectl containerd containerd-shim-runc-v2 ctr crictl
+  components/  binaries for the images: kube-apiserver kube-controller-manager kube-scheduler
+               kube-proxy etcd coredns pause flanneld flannel (CNI plugin) local-path-provisioner
+               kuberay-operator weed kustomize
+  bundle.json  versions, image tags kubeadm expects, build times, every file with its sha256
+Each build is stamped (DIR/build/NAME.json) and locked, so re-running resumes or only checks.
+The first run takes a long time (Kubernetes alone compiles for many minutes on two cores).
+
+  --out DIR    bundle folder (default: <cache>/bundle/<kubernetes version>, where <cache> is
+               $TW_CACHE_DIR or ~/.cache/tokenize-wiki)
+  --dry-run    print the commands a real run would execute, change nothing
+  -h, --help   this text
+
+Exit codes: 0 done, 1 a build failed, 2 bad usage.`,
+} satisfies ScriptSpec<{ out: { type: 'string' } }>;
+
+export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<number> {
+  return runScript(spec, argv, io, async (flags, { host, log, out }) => {
+    const versions = loadVersions(io.repoRoot);
+    const cache = cacheRoot(io.env);
+    const bundle = flags.out ?? bundleDir(cache, versions.kubernetes);
+    if (flags.out === '') throw new UsageError('--out: empty folder name');
+    const facts = await readKubernetesFacts(host, versions.kubernetes);
+    const pins = { ...versions };
+    const say = (line: string) => log.info(line);
+    const weed = seaweedBuild(versions.seaweedfs);
+    const steps: Step[] = [
+      ...kubernetesBuilds(pins, facts).map((b) => goBuildStep(b, bundle, { log: say })),
+      pauseStep(versions.kubernetes, facts.pause, bundle),
+      ...componentBuilds(pins, facts).map((b) => goBuildStep(b, bundle, { log: say })),
+      goBuildStep(weed, seaweedRoot(cache, versions.seaweedfs), { log: say }),
+      copyStep('weed', join(seaweedRoot(cache, versions.seaweedfs), 'weed'), join(bundle, 'components', 'weed')),
+      manifestStep(bundle, {
+        kubernetes: versions.kubernetes,
+        versions: {
+          kubernetes: versions.kubernetes,
+          containerd: versions.containerd,
+          crictl: versions.crictl,
+          flannel: versions.flannel,
+          flannelCni: versions.flannelCni,
+          flannelCniImage: await readFlannelCniImageTag(host, versions.flannel),
+          localPath: versions.localPath,
+          kuberay: versions.kuberay,
+          seaweedfs: versions.seaweedfs,
+          etcd: facts.etcd,
+          etcdImage: facts.etcdImage,
+          coredns: facts.coredns,
+          pause: facts.pause,
+          kustomize: facts.kustomize,
+        },
+      }),
+    ];
+    const outcomes = await runSteps(steps, host, log, out);
+    const total = outcomes.reduce((s, o) => s + o.ms, 0);
+    log.info(`bundle ${bundle}: ${outcomes.filter((o) => o.status === 'applied').length} of ${outcomes.length} steps applied in ${formatMs(total)}`);
+  });
+}
+
+await main(import.meta.url, buildBundle);
