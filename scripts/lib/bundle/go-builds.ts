@@ -437,14 +437,18 @@ export function goBuildStep(b: GoBuild, root: string, opts: StepOptions = {}): S
   };
 }
 
-/** Builds `b` under `root` unless its stamp says it is there; for callers outside a script (the test harness). */
-export async function ensureGoBuild(host: Host, b: GoBuild, root: string, opts: StepOptions = {}): Promise<BuildStamp> {
+/**
+ * Builds `b` under `root` unless its stamp says it is there; for callers outside a script (the test harness).
+ * `built` says whether this call waited for a build (its own or another process's).
+ */
+export async function ensureGoBuild(host: Host, b: GoBuild, root: string, opts: StepOptions = {}): Promise<{ stamp: BuildStamp; built: boolean }> {
   const paths = buildPaths(root, b.name);
   const step = goBuildStep(b, root, opts);
-  if (!(await step.check(host))) await step.apply(host);
+  const built = !(await step.check(host));
+  if (built) await step.apply(host);
   const stamp = await readStamp(host, b, paths);
   if (!stamp) throw new Error(`${b.name}: ${paths.stamp} missing or incomplete after the build`);
-  return stamp;
+  return { stamp, built };
 }
 
 /** Reads the facts of the pinned k8s.io/kubernetes module (downloaded through the proxy, not built). */
