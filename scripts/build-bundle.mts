@@ -55,14 +55,16 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     const pins = { ...versions };
     const say = (line: string) => log.info(line);
     const weed = seaweedBuild(versions.seaweedfs);
+    const weedRoot = seaweedRoot(cache, versions.seaweedfs);
     const steps: Step[] = [
       ...kubernetesBuilds(pins, facts).map((b) => goBuildStep(b, bundle, { log: say })),
       pauseStep(versions.kubernetes, facts.pause, bundle),
       ...componentBuilds(pins, facts).map((b) => goBuildStep(b, bundle, { log: say })),
-      goBuildStep(weed, seaweedRoot(cache, versions.seaweedfs), { log: say }),
-      copyStep('weed', join(seaweedRoot(cache, versions.seaweedfs), 'weed'), join(bundle, 'components', 'weed')),
+      goBuildStep(weed, weedRoot, { log: say }),
+      copyStep('weed', join(weedRoot, 'weed'), join(bundle, 'components', 'weed')),
       manifestStep(bundle, {
         kubernetes: versions.kubernetes,
+        buildRoots: [weedRoot],
         versions: {
           kubernetes: versions.kubernetes,
           containerd: versions.containerd,

@@ -68,9 +68,9 @@ export async function bundleFiles(host: Host, bundle: string): Promise<FileEntry
   return parseFileEntries(bundle, sums, sizes);
 }
 
-/** Stamps of every build recorded under <bundle>/build/. */
-export async function buildStamps(host: Host, bundle: string): Promise<BuildStamp[]> {
-  const dir = join(bundle, 'build');
+/** Stamps of every build recorded under <root>/build/. */
+export async function buildStamps(host: Host, root: string): Promise<BuildStamp[]> {
+  const dir = join(root, 'build');
   if (!(await host.exists(dir))) return [];
   const names = (await probeOk(host, ['find', dir, '-maxdepth', '1', '-name', '*.json'])).split('\n').filter(Boolean).sort();
   const stamps: BuildStamp[] = [];
@@ -86,6 +86,8 @@ export interface ManifestInput {
   kubernetes: string;
   versions: Record<string, string>;
   images?: ImageEntry[];
+  /** Other folders whose build/ stamps belong to this bundle (binaries built in a shared cache and copied in). */
+  buildRoots?: string[];
 }
 
 /** Writes bundle.json from what the bundle folder holds now; checked by comparing with the file on disk. */
@@ -96,7 +98,7 @@ export function manifestStep(bundle: string, input: ManifestInput): Step {
       schema: 1,
       kubernetes: input.kubernetes,
       versions: Object.fromEntries(Object.entries(input.versions).sort(([a], [b]) => a.localeCompare(b))),
-      builds: await buildStamps(host, bundle),
+      builds: (await Promise.all([bundle, ...(input.buildRoots ?? [])].map((root) => buildStamps(host, root)))).flat(),
       files: await bundleFiles(host, bundle),
       images: input.images ?? [],
     };
