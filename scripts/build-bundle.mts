@@ -32,7 +32,7 @@ versions.yaml, from the Go module proxy:
   bin/         kubelet kubeadm kubectl containerd containerd-shim-runc-v2 ctr crictl
   components/  binaries for the images: kube-apiserver kube-controller-manager kube-scheduler
                kube-proxy etcd coredns pause flanneld flannel (CNI plugin) local-path-provisioner
-               kuberay-operator weed kustomize
+               kuberay-operator weed kustomize argocd
   bundle.json  versions, image tags kubeadm expects, build times, every file with its sha256
 Each build is stamped (DIR/build/NAME.json) and locked, so re-running resumes or only checks.
 The first run takes a long time (Kubernetes alone compiles for many minutes on two cores).
@@ -74,6 +74,8 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
           flannelCniImage: await readFlannelCniImageTag(host, versions.flannel),
           localPath: versions.localPath,
           kuberay: versions.kuberay,
+          argocd: versions.argocd,
+          argocdGitopsEngine: versions.argocdGitopsEngine,
           seaweedfs: versions.seaweedfs,
           etcd: facts.etcd,
           etcdImage: facts.etcdImage,

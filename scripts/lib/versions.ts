@@ -16,6 +16,7 @@ const Versions = z.looseObject({
   kuberay: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
+  argocdGitopsEngine: z.string().regex(/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'expected a Go module version'),
 });
 
 export type Versions = z.infer<typeof Versions>;

@@ -59,6 +59,7 @@ describe('bundle: Go-built binaries report the pinned versions', () => {
     ['components/flanneld', ['--version'], () => pins.flannel],
     ['components/local-path-provisioner', ['--version'], () => pins.localPath],
     ['components/kustomize', ['version'], () => manifest.versions.kustomize ?? '(no kustomize version)'],
+    ['components/argocd', ['version', '--client'], () => `argocd: ${pins.argocd}+unknown`],
   ];
   it.each(cases)('%s %s', (file, args, expected) => {
     expect(output(file, args)).toContain(expected());
@@ -68,6 +69,7 @@ describe('bundle: Go-built binaries report the pinned versions', () => {
     ['components/kuberay-operator', 'github.com/ray-project/kuberay/ray-operator', () => pins.kuberay],
     ['components/flannel', 'github.com/containernetworking/plugins', () => pins.flannelCni],
     ['components/kustomize', 'sigs.k8s.io/kustomize/kustomize/v5', () => manifest.versions.kustomize],
+    ['components/argocd', 'github.com/argoproj/argo-cd/gitops-engine', () => pins.argocdGitopsEngine],
   ])('%s was built from %s', (file, module, version) => {
     expect(builtModule(file)).toContain(`${module}\t${version() ?? '(no version)'}`);
   });

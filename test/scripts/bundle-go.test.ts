@@ -1,6 +1,7 @@
 // Pure parts of the bundle's Go builds: what is read from upstream modules, the go commands, bundle.json's files.
 import { describe, expect, it } from 'vitest';
 import {
+  argocdGoMod,
   buildPaths,
   componentBuilds,
   flannelCniImageTag,
@@ -34,6 +35,8 @@ const pins: GoPins = {
   flannelCni: 'v0.9.1',
   localPath: 'v0.0.37',
   kuberay: 'v1.6.2',
+  argocd: 'v3.5.7',
+  argocdGitopsEngine: 'v0.0.0-20260914071520-c9c369efcc5b',
 };
 
 describe('facts read from the kubernetes module', () => {
@@ -79,6 +82,23 @@ describe('what is built', () => {
     expect(byName.get('flanneld')).toMatchObject({ version: 'v0.28.10', cgo: true });
     const files = [...byName.values()].flatMap((b) => b.outputs.map((o) => `${o.dest}/${o.name}`));
     expect(new Set(files).size).toBe(files.length);
+  });
+});
+
+describe('Argo CD', () => {
+  const goMod = 'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => ./gitops-engine\n';
+
+  it('takes its nested gitops-engine from the served module version instead of the folder its zip lacks', () => {
+    expect(argocdGoMod(goMod, 'v0.0.0-20260914071520-c9c369efcc5b')).toBe(
+      'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => github.com/argoproj/argo-cd/gitops-engine v0.0.0-20260914071520-c9c369efcc5b\n',
+    );
+    expect(() => argocdGoMod('module x\n', 'v0.0.0-x')).toThrow(/no replace of github.com\/argoproj\/argo-cd\/gitops-engine/);
+  });
+
+  it('builds the pinned release', () => {
+    const argocd = componentBuilds(pins, facts).find((b) => b.name === 'argocd');
+    expect(argocd).toMatchObject({ module: 'github.com/argoproj/argo-cd/v3', version: 'v3.5.7', via: 'source' });
+    expect(argocd?.ldflags).toContain('common.version=3.5.7');
   });
 });
 

@@ -139,6 +139,8 @@ export function publishedStagingGoMod(goMod: string, kubernetesVersion: string):
 
 export interface GoPins {
   kubernetes: string;
+  argocd: string;
+  argocdGitopsEngine: string;
   containerd: string;
   crictl: string;
   flannel: string;
@@ -268,7 +270,36 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       cgo: false,
       ldflags: '-s -w',
     },
+    argocdBuild(pins),
   ];
+}
+
+const GITOPS_ENGINE = 'github.com/argoproj/argo-cd/gitops-engine';
+
+/**
+ * Argo CD v3.3+ replaces its gitops-engine with the in-repo ./gitops-engine, a nested module the argo-cd/v3 module
+ * zip leaves out, and the proxy does not serve that module at the version the release names. It does serve a later
+ * pseudo-version of the same nested module (versions.yaml `argocdGitopsEngine`), API-compatible with the release:
+ * the replace points there instead. Everything else is the pinned release's own source and go.sum.
+ */
+export function argocdGoMod(goMod: string, gitopsEngine: string): string {
+  const local = new RegExp(`^replace ${GITOPS_ENGINE.replace(/[.]/g, '\\.')} => \\./gitops-engine[ \\t]*$`, 'm');
+  if (!local.test(goMod)) throw new Error(`github.com/argoproj/argo-cd/v3 go.mod: no replace of ${GITOPS_ENGINE} by ./gitops-engine`);
+  return goMod.replace(local, `replace ${GITOPS_ENGINE} => ${GITOPS_ENGINE} ${gitopsEngine}`);
+}
+
+/** The one argocd binary every Argo CD component runs (server, repo-server, controller, ... by argv[0]). */
+export function argocdBuild(pins: Pick<GoPins, 'argocd' | 'argocdGitopsEngine'>): GoBuild {
+  return {
+    name: 'argocd',
+    module: 'github.com/argoproj/argo-cd/v3',
+    version: pins.argocd,
+    via: 'source',
+    goMod: (text) => argocdGoMod(text, pins.argocdGitopsEngine),
+    outputs: [{ name: 'argocd', dest: 'components', pkg: './cmd' }],
+    cgo: false,
+    ldflags: `-s -w -X github.com/argoproj/argo-cd/v3/common.version=${pins.argocd.replace(/^v/, '')}`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
