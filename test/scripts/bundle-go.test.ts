@@ -85,6 +85,17 @@ describe('what is built', () => {
   });
 });
 
+describe('flanneld', () => {
+  it('is built from a copy of the module without the one backend whose SDK the proxy refuses', () => {
+    const flanneld = componentBuilds(pins, facts).find((b) => b.name === 'flanneld');
+    const mainGo = 'import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n)\n';
+    expect(flanneld?.edits?.['main.go']?.(mainGo)).toBe('import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n)\n');
+    const goMod = 'require (\n\tgithub.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc v1.3.188\n\tgolang.org/x/sys v0.40.0\n)\n';
+    expect(flanneld?.edits?.['go.mod']?.(goMod)).toBe('require (\n\tgolang.org/x/sys v0.40.0\n)\n');
+    expect(() => flanneld?.edits?.['main.go']?.('package main\n')).toThrow(/flannel main.go: no line matching/);
+  });
+});
+
 describe('Argo CD', () => {
   const goMod = 'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => ./gitops-engine\n';
 

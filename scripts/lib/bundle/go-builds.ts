@@ -49,8 +49,8 @@ export interface GoBuild {
   cgo: boolean;
   ldflags: string;
   tags?: readonly string[];
-  /** Rewrites go.mod of a `source` build. */
-  goMod?: (text: string) => string;
+  /** Rewrites files of a `source` build, by path relative to the module root (go.mod, ...). */
+  edits?: Readonly<Record<string, (text: string) => string>>;
   /** GOTOOLCHAIN, for modules that need a newer Go than the machine's. */
   toolchain?: string;
 }
@@ -168,7 +168,7 @@ export function kubernetesBuilds(pins: Pick<GoPins, 'kubernetes'>, facts: Pick<K
       module: 'k8s.io/kubernetes',
       version: `v${v}`,
       via: 'source',
-      goMod: (text) => publishedStagingGoMod(text, v),
+      edits: { 'go.mod': (text) => publishedStagingGoMod(text, v) },
       outputs: [
         ...node.map((name) => ({ name, dest: 'bin' as const, pkg: `./cmd/${name}` })),
         ...control.map((name) => ({ name, dest: 'components' as const, pkg: `./cmd/${name}` })),
@@ -186,6 +186,19 @@ export function kubernetesBuilds(pins: Pick<GoPins, 'kubernetes'>, facts: Pick<K
       ldflags: '-s -w',
     },
   ];
+}
+
+/**
+ * flannel's main.go links every backend; the Tencent Cloud VPC one needs tencentcloud-sdk-go/tencentcloud/vpc,
+ * which the Go module proxy refuses (403). Clusters here use the vxlan backend, so the bundle's flanneld leaves
+ * that one backend out: its import and its requirement are the only lines removed.
+ */
+const TENCENT_VPC_IMPORT = /^\s*_ "github\.com\/flannel-io\/flannel\/pkg\/backend\/tencentvpc"\s*\n/m;
+const TENCENT_VPC_REQUIRE = /^\s*github\.com\/tencentcloud\/tencentcloud-sdk-go\/tencentcloud\/vpc v\S+.*\n/m;
+
+export function dropLine(text: string, line: RegExp, file: string): string {
+  if (!line.test(text)) throw new Error(`${file}: no line matching ${line.source}`);
+  return text.replace(line, '');
 }
 
 /** Everything else the bundle builds with Go (container runtime, CNI, add-ons, operators). */
@@ -222,12 +235,14 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       ldflags: '-s -w',
     },
     {
-      // flannel's Makefile enables cgo on amd64 (for its UDP backend) and links statically.
+      // flannel's Makefile enables cgo on amd64 (for its UDP backend) and links statically. Built without its
+      // Tencent Cloud VPC backend, whose SDK module the Go module proxy does not serve (see dropFlannelTencentVpc).
       name: 'flanneld',
       module: 'github.com/flannel-io/flannel',
       version: pins.flannel,
-      via: 'install',
-      outputs: [{ name: 'flanneld', dest: 'components', pkg: 'github.com/flannel-io/flannel' }],
+      via: 'source',
+      edits: { 'go.mod': (text) => dropLine(text, TENCENT_VPC_REQUIRE, 'flannel go.mod'), 'main.go': (text) => dropLine(text, TENCENT_VPC_IMPORT, 'flannel main.go') },
+      outputs: [{ name: 'flanneld', dest: 'components', pkg: '.' }],
       cgo: true,
       ldflags: ['-s -w', ...xflags('github.com/flannel-io/flannel/pkg/version', { Version: pins.flannel }), '-extldflags "-static"'].join(' '),
     },
@@ -295,7 +310,7 @@ export function argocdBuild(pins: Pick<GoPins, 'argocd' | 'argocdGitopsEngine'>)
     module: 'github.com/argoproj/argo-cd/v3',
     version: pins.argocd,
     via: 'source',
-    goMod: (text) => argocdGoMod(text, pins.argocdGitopsEngine),
+    edits: { 'go.mod': (text) => argocdGoMod(text, pins.argocdGitopsEngine) },
     outputs: [{ name: 'argocd', dest: 'components', pkg: './cmd' }],
     cgo: false,
     ldflags: `-s -w -X github.com/argoproj/argo-cd/v3/common.version=${pins.argocd.replace(/^v/, '')}`,
@@ -417,10 +432,11 @@ async function build(host: Host, b: GoBuild, paths: BuildPaths, log: (line: stri
     const dir = await goModDir(host, b.module, b.version, b.toolchain);
     await host.exec(['cp', '-r', dir, cwd]);
     await host.exec(['chmod', '-R', 'u+w', cwd]); // the module cache is read-only
-    if (b.goMod) {
-      const goMod = await host.readFile(join(cwd, 'go.mod'));
-      if (goMod === undefined && !host.dryRun) throw new Error(`${b.module}@${b.version}: go.mod missing in ${cwd}`);
-      await host.writeFile(join(cwd, 'go.mod'), b.goMod(goMod ?? (await host.readFile(join(dir, 'go.mod'))) ?? ''));
+    for (const [file, edit] of Object.entries(b.edits ?? {})) {
+      // A dry run has no copy to read: the module cache holds the same file.
+      const text = (await host.readFile(join(cwd, file))) ?? (host.dryRun ? await host.readFile(join(dir, file)) : undefined);
+      if (text === undefined) throw new Error(`${b.module}@${b.version}: ${file} missing in ${cwd}`);
+      await host.writeFile(join(cwd, file), edit(text));
     }
   } else if (b.via === 'dependency') {
     await host.writeFile(join(cwd, 'go.mod'), throwawayGoMod(b));
