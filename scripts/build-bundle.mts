@@ -17,7 +17,7 @@ import {
   seaweedBuild,
   seaweedRoot,
 } from './lib/bundle/go-builds.js';
-import { manifestStep } from './lib/bundle/manifest.js';
+import { buildStamps, manifestStep } from './lib/bundle/manifest.js';
 import { formatMs, runSteps, type ScriptIO, type Step } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
 
@@ -88,6 +88,12 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     const outcomes = await runSteps(steps, host, log, out);
     const total = outcomes.reduce((s, o) => s + o.ms, 0);
     log.info(`bundle ${bundle}: ${outcomes.filter((o) => o.status === 'applied').length} of ${outcomes.length} steps applied in ${formatMs(total)}`);
+    if (!host.dryRun) {
+      // What a cold cache costs: every build's own time, whichever run (or test harness) did it.
+      const stamps = [...(await buildStamps(host, bundle)), ...(await buildStamps(host, weedRoot))];
+      const seconds = stamps.reduce((s, b) => s + b.seconds, 0);
+      log.info(`cold build time of this bundle: ${seconds} s over ${stamps.length} builds (${stamps.map((b) => `${b.name} ${b.seconds} s`).join(', ')})`);
+    }
   });
 }
 
