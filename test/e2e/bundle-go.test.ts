@@ -1,10 +1,11 @@
 // The Go-built part of the air-gapped bundle: every binary reports the version pinned in versions.yaml (or the
 // one the pinned Kubernetes release expects), and bundle.json lists it with its sha256. Builds the bundle first
 // if it is not cached (the first time takes long: Kubernetes alone compiles for many minutes on two cores).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../scripts/build-bundle.mjs';
 import { bundleDir, cacheRoot } from '../../scripts/lib/bundle/go-builds.js';
@@ -19,19 +20,15 @@ const bundle = bundleDir(cacheRoot(), pins.kubernetes);
 let manifest: BundleManifest;
 
 beforeAll(async () => {
-  const io = { ...processIO(join(repoRoot, 'scripts', 'build-bundle.mts')), out: () => {} };
+  const io = { ...processIO(pathToFileURL(join(repoRoot, 'scripts', 'build-bundle.mts')).href), out: () => {} };
   expect(await buildBundle([], io)).toBe(0);
   manifest = await readManifest(new ZxHost(), bundle);
 }, 4 * 3600_000);
 
 /** stdout and stderr together: some tools print their version on stderr. */
-function output(file: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): string {
-  try {
-    return execFileSync(join(bundle, file), args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: 'pipe' });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    return `${err.stdout ?? ''}${err.stderr ?? ''}`;
-  }
+function output(file: string, args: readonly string[]): string {
+  const r = spawnSync(join(bundle, file), args, { encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`;
 }
 
 /** The module version Go recorded in the binary (kept by -s -w: it is not a symbol). */
