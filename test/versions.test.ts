@@ -42,6 +42,9 @@ const RULES: Rule[] = [
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
   { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
   { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
+  { what: 'containerd Go module', pattern: /containerd\/containerd\/v2@(v\d+\.\d+\.\d+)/g, expected: (p) => p.containerd },
+  { what: 'cri-tools Go module', pattern: /cri-tools@(v\d+\.\d+\.\d+)/g, expected: (p) => p.crictl },
+  { what: 'flannel CNI plugin Go module', pattern: /containernetworking\/plugins@(v\d+\.\d+\.\d+)/g, expected: (p) => p.flannelCni },
   { what: 'prometheus-operator Go module', pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.prometheusOperator },
 ];
 
@@ -120,6 +123,11 @@ describe('versions.yaml', () => {
     expect(images(await render('infrastructure/local-path'))).toContain(`docker.io/rancher/local-path-provisioner:${pins.localPath}`);
     expect(images(await render('infrastructure/kuberay'))).toEqual([`quay.io/kuberay/operator:${pins.kuberay}`]);
     expect(images(await render('argocd/install'))).toContain(`quay.io/argoproj/argocd:${pins.argocd}`);
+  });
+
+  it('the bundle runs a containerd v2 and the crictl of the pinned Kubernetes minor (cri-tools follow its releases)', () => {
+    expect(pins.containerd).toMatch(/^v2\./);
+    expect(minor(pins.crictl.slice(1))).toBe(minor(pins.kubernetes));
   });
 
   it('the CRDs we validate against are those of the KubeRay we deploy', () => {

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -8,10 +7,7 @@ import { z } from 'zod';
 /** Repository root (this file lives in test/harness/). */
 export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Where built binaries and venvs are kept between runs; TW_CACHE_DIR overrides it. */
-export function cacheRoot(): string {
-  return process.env.TW_CACHE_DIR || join(homedir(), '.cache', 'tokenize-wiki');
-}
+export { cacheRoot } from '../../scripts/lib/bundle/go-builds.js';
 
 const HarnessVersions = z.object({
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a PyPI release like 2.52.0'),

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+export { isAlive, withLock } from '../../scripts/lib/lock.js';
 
 /** Ports the kernel reports free on 127.0.0.1; all are held open together so they are distinct. */
 export async function freePorts(count: number): Promise<number[]> {
@@ -93,15 +94,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Signals a whole process group (children spawned with `detached: true` lead their own group). */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -126,51 +118,6 @@ function groupAlive(pgid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/**
- * Runs `fn` holding an exclusive lock on `lockDir` (mkdir is atomic). Several vitest processes may share one
- * cache, and two 2-core builds of the same thing would only slow each other down. A lock whose owner is gone
- * is taken over.
- */
-export async function withLock<T>(lockDir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(dirname(lockDir), { recursive: true });
-  const owner = join(lockDir, 'pid');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      writeFileSync(owner, String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (lockIsStale(lockDir, owner)) {
-      rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockDir} (remove it if no install is running)`);
-    await sleep(1000);
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
-function lockIsStale(lockDir: string, owner: string): boolean {
-  try {
-    const pid = Number(readFileSync(owner, 'utf8'));
-    return !(pid > 0 && isAlive(pid));
-  } catch {
-    // Between mkdir and writing the pid the file is missing; only a long-missing one means a crashed owner.
-    try {
-      return Date.now() - statSync(lockDir).mtimeMs > 30_000;
-    } catch {
-      return false;
-    }
   }
 }
 

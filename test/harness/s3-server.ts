@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import { ensureGoBuild, seaweedBuild, seaweedRoot } from '../../scripts/lib/bundle/go-builds.js';
+import { ZxHost } from '../../scripts/lib/host.js';
 import { cacheRoot, harnessVersions } from './paths.js';
-import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext, withLock } from './proc.js';
+import { GiveUp, freePorts, isAlive, killOnExit, startWithRetry, stopGroup, waitFor, withContext } from './proc.js';
 
 /** How tests reach the S3 server: static credentials, path-style addressing, loopback only. */
 export interface S3Connection {
@@ -27,41 +28,15 @@ export interface S3Server {
 }
 
 const CREDENTIALS = { accessKeyId: 'tokenize-wiki-test', secretAccessKey: 'tokenize-wiki-test-secret' } as const;
-const MODULE = 'github.com/seaweedfs/seaweedfs';
-
-const GoModDownload = z.object({ Dir: z.string().optional(), Error: z.string().optional() });
 
 /**
- * Path to a `weed` binary of the pinned SeaweedFS, built from the Go module source on first use. `go install
- * module@version` refuses modules whose go.mod has replace directives, so the module is downloaded through the Go
- * proxy, copied to a writable folder and built there.
+ * Path to a `weed` binary of the pinned SeaweedFS, built from the Go module source on first use; the air-gapped
+ * bundle copies the same binary into its object-store image.
  */
 export async function ensureWeed(version: string = harnessVersions().seaweedfs): Promise<string> {
-  const dir = join(cacheRoot(), `seaweedfs-${version}`);
-  const bin = join(dir, 'weed');
-  if (existsSync(bin)) return bin;
-  return withLock(`${dir}.lock`, 45 * 60_000, async () => {
-    if (existsSync(bin)) return bin;
-    const started = Date.now();
-    const info = GoModDownload.parse(JSON.parse(await run('go', ['mod', 'download', '-json', `${MODULE}@${version}`])));
-    if (info.Dir === undefined) throw new Error(`go mod download ${MODULE}@${version}: ${info.Error ?? 'no Dir'}`);
-    const src = join(dir, 'src');
-    rmSync(src, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    cpSync(info.Dir, src, { recursive: true });
-    makeWritable(src); // module-cache files are read-only; the copy must be removable
-    await run('go', ['build', '-ldflags=-s -w', '-o', `${bin}.tmp`, './weed'], { cwd: src });
-    renameSync(`${bin}.tmp`, bin);
-    rmSync(src, { recursive: true, force: true });
-    writeFileSync(join(dir, 'build-seconds'), `${((Date.now() - started) / 1000).toFixed(0)}\n`);
-    return bin;
-  });
-}
-
-function makeWritable(path: string): void {
-  const stat = statSync(path);
-  chmodSync(path, stat.mode | 0o200);
-  if (stat.isDirectory()) for (const entry of readdirSync(path)) makeWritable(join(path, entry));
+  const root = seaweedRoot(cacheRoot(), version);
+  await ensureGoBuild(new ZxHost(), seaweedBuild(version), root, { lockTimeoutMs: 45 * 60_000 });
+  return join(root, 'weed');
 }
 
 /**

@@ -2,20 +2,22 @@
 // generated certificates and service-account keys, RBAC authorization, an admin identity (client
 // certificate in system:masters) and ServiceAccount identities from the TokenRequest API.
 //
-// Binaries are built from the Go module proxy at the Kubernetes version pinned in versions.yaml and
-// cached under ~/.cache/tokenize-wiki/kube-<version>/bin; etcd's version is the one that
+// Binaries are built from the Go module proxy at the Kubernetes version pinned in versions.yaml, as
+// part of the air-gapped bundle (~/.cache/tokenize-wiki/bundle/<version>/); etcd's version is the one that
 // Kubernetes release tests against (its hack/lib/etcd.sh), so a Kubernetes bump moves etcd with it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { bundleDir, cacheRoot, ensureGoBuild, kubernetesBuilds, readKubernetesFacts } from '../../scripts/lib/bundle/go-builds.js';
+import { ZxHost } from '../../scripts/lib/host.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,9 +36,7 @@ export async function kubernetesVersion(): Promise<string> {
   return parsed.data.kubernetes;
 }
 
-export function cacheRoot(): string {
-  return process.env.TOKENIZE_WIKI_CACHE ?? path.join(os.homedir(), '.cache', 'tokenize-wiki');
-}
+export { cacheRoot };
 
 export interface ExecResult {
   code: number;
@@ -112,151 +112,30 @@ export async function goModDir(module: string, version: string, extraEnv: NodeJS
   return info.Dir;
 }
 
-/** Holds an exclusive lock file while fn runs, so parallel test files build only once. */
-async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => '0'));
-      if (!holder || !pidAlive(holder)) {
-        await fs.rm(lockFile, { force: true }); // left by a process that died mid-build
-        continue;
-      }
-      await sleep(2000);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function goEnv(): NodeJS.ProcessEnv {
-  // Two cores are shared with the rest of the suite: cap build parallelism. GOWORK=off because the
-  // kubernetes module ships a go.work that names staging folders the module zip does not contain.
-  return { ...process.env, GOWORK: 'off', GOFLAGS: '-mod=mod -p=2 -buildvcs=false', CGO_ENABLED: '0' };
-}
-
 /**
- * Builds (once) and returns kube-apiserver, kubectl and etcd for the pinned Kubernetes version.
- * `log` receives one line per step, so a first run that takes minutes says what it is doing.
+ * Builds (once) and returns kube-apiserver, kubectl and etcd for the pinned Kubernetes version: the same
+ * build, cache and lock as the air-gapped bundle (scripts/lib/bundle/go-builds.ts), so the suite and
+ * `build-bundle` compile Kubernetes once between them. `log` receives one line per step, so a first run that
+ * takes many minutes says what it is doing.
  */
 export async function ensureKubeBinaries(log: (line: string) => void = () => {}): Promise<KubeBinaries> {
   const version = await kubernetesVersion();
-  const dir = path.join(cacheRoot(), `kube-${version}`);
-  const bin = path.join(dir, 'bin');
-  const stamp = path.join(bin, 'complete.json');
-  const Stamp = z.object({ kubernetesVersion: z.string(), etcdVersion: z.string() });
-  const cached = async (): Promise<KubeBinaries | undefined> => {
-    if (!existsSync(stamp)) return undefined;
-    const s = Stamp.safeParse(JSON.parse(await fs.readFile(stamp, 'utf8')));
-    if (!s.success || s.data.kubernetesVersion !== version) return undefined;
-    return {
-      kubernetesVersion: version,
-      etcdVersion: s.data.etcdVersion,
-      apiserver: path.join(bin, 'kube-apiserver'),
-      kubectl: path.join(bin, 'kubectl'),
-      etcd: path.join(bin, 'etcd'),
-      buildSeconds: 0,
-    };
-  };
-  const hit = await cached();
-  if (hit) return hit;
-
-  await fs.mkdir(dir, { recursive: true });
-  return withLock(path.join(dir, 'build.lock'), async () => {
-    const again = await cached(); // another test file may have finished it while we waited
-    if (again) return again;
-    const started = Date.now();
-    await fs.mkdir(bin, { recursive: true });
-
-    log(`kube harness: downloading k8s.io/kubernetes v${version}`);
-    const moduleDir = await goModDir('k8s.io/kubernetes', `v${version}`);
-    const src = path.join(dir, 'src');
-    await fs.rm(src, { recursive: true, force: true });
-    await fs.cp(moduleDir, src, { recursive: true });
-    await runOk('chmod', ['-R', 'u+w', src]); // the module cache is read-only
-    await fs.writeFile(path.join(src, 'go.mod'), publishedStagingGoMod(await fs.readFile(path.join(src, 'go.mod'), 'utf8'), version));
-
-    const etcdVersion = etcdVersionOf(await fs.readFile(path.join(src, 'hack/lib/etcd.sh'), 'utf8'));
-    const [major, minor] = version.split('.');
-    const pkg = 'k8s.io/component-base/version';
-    const ldflags = [
-      '-s -w',
-      `-X ${pkg}.gitVersion=v${version}`,
-      `-X ${pkg}.gitMajor=${major}`,
-      `-X ${pkg}.gitMinor=${minor}`,
-      `-X ${pkg}.gitTreeState=clean`,
-    ].join(' ');
-    log(`kube harness: building kube-apiserver and kubectl v${version} (first run only; several minutes)`);
-    await runOk('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin + '/', './cmd/kube-apiserver', './cmd/kubectl'], {
-      cwd: src,
-      env: goEnv(),
-    });
-    await fs.rm(src, { recursive: true, force: true });
-
-    log(`kube harness: building etcd v${etcdVersion}`);
-    const etcdSrc = path.join(dir, 'etcd-src');
-    await fs.rm(etcdSrc, { recursive: true, force: true });
-    await fs.mkdir(etcdSrc, { recursive: true });
-    // etcd's server module has relative replace directives, so `go install` refuses it; building
-    // its main package as a dependency of a throwaway module ignores them.
-    await fs.writeFile(
-      path.join(etcdSrc, 'go.mod'),
-      `module tokenize-wiki/etcd-build\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v${etcdVersion}\n`,
-    );
-    await runOk('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', path.join(bin, 'etcd'), 'go.etcd.io/etcd/server/v3'], {
-      cwd: etcdSrc,
-      env: goEnv(),
-    });
-    await fs.rm(etcdSrc, { recursive: true, force: true });
-
-    const reported = await runOk(path.join(bin, 'kube-apiserver'), ['--version']);
-    if (!reported.includes(`v${version}`)) throw new Error(`built kube-apiserver reports ${reported.trim()}, expected v${version}`);
-    await fs.writeFile(stamp, JSON.stringify({ kubernetesVersion: version, etcdVersion }) + '\n');
-    const buildSeconds = Math.round((Date.now() - started) / 1000);
-    log(`kube harness: built in ${buildSeconds}s`);
-    const done = await cached();
-    if (!done) throw new Error(`kube harness: ${stamp} missing after build`);
-    return { ...done, buildSeconds };
-  });
-}
-
-/**
- * k8s.io/kubernetes points its staging modules (k8s.io/api, k8s.io/client-go, ...) at ./staging,
- * which the module zip leaves out. Drop those replaces and require the published v0.<minor>.<patch>.
- */
-export function publishedStagingGoMod(goMod: string, kubernetesVersion: string): string {
-  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].flatMap((m) => (m[1] ? [m[1]] : []));
-  if (staging.length === 0) throw new Error('k8s.io/kubernetes go.mod: no ./staging replace directives found');
-  const published = `v0.${kubernetesVersion.split('.').slice(1).join('.')}`;
-  let out = goMod.replace(/^\s*k8s\.io\/[\w.-]+ => \.\/staging\/\S+\s*\n/gm, '');
-  for (const mod of staging) {
-    out = out.replace(new RegExp(`^(\\s*${mod.replace(/[.]/g, '\\.')}) v0\\.0\\.0\\s*$`, 'm'), `$1 ${published}`);
+  const host = new ZxHost();
+  const facts = await readKubernetesFacts(host, version);
+  const bundle = bundleDir(cacheRoot(), version);
+  let buildSeconds = 0;
+  for (const b of kubernetesBuilds({ kubernetes: version }, facts)) {
+    const { stamp, built } = await ensureGoBuild(host, b, bundle, { log: (line) => log(`kube harness: ${line}`) });
+    if (built) buildSeconds += stamp.seconds;
   }
-  return out;
-}
-
-/** The etcd version a Kubernetes release tests with, from its hack/lib/etcd.sh. */
-export function etcdVersionOf(etcdSh: string): string {
-  const m = /^ETCD_VERSION=\$\{ETCD_VERSION:-(\d+\.\d+\.\d+)\}/m.exec(etcdSh);
-  if (!m?.[1]) throw new Error('k8s.io/kubernetes hack/lib/etcd.sh: ETCD_VERSION default not found');
-  return m[1];
+  return {
+    kubernetesVersion: version,
+    etcdVersion: facts.etcd,
+    apiserver: path.join(bundle, 'components', 'kube-apiserver'),
+    kubectl: path.join(bundle, 'bin', 'kubectl'),
+    etcd: path.join(bundle, 'components', 'etcd'),
+    buildSeconds,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

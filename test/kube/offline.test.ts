@@ -1,7 +1,7 @@
 // The pure parts of the kube harness: how k8s.io/kubernetes's go.mod is made buildable outside its repository.
 // No API server here.
 import { describe, expect, it } from 'vitest';
-import { etcdVersionOf, publishedStagingGoMod } from './harness.js';
+import { etcdVersionOf, publishedStagingGoMod } from '../../scripts/lib/bundle/go-builds.js';
 
 describe('publishedStagingGoMod', () => {
   const goMod = [
