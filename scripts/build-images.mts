@@ -21,10 +21,12 @@ Usage: npx tsx scripts/build-images.mts --registry REGISTRY [options]
 Builds images/tokenizer/Dockerfile -> REGISTRY/tokenize-wiki:TAG and
 images/submitter/Dockerfile -> REGISTRY/tokenize-wiki-submitter:TAG from the repository root,
 pushes both, then sets them in apps/wiki-tokenizer/overlays/OVERLAY/kustomization.yaml (images:).
-Commit that change and sync the app to roll the new images out.
+Commit that change; pause the runs, sync the app (the RayCluster recreates its pods with the new
+image), then resume them (docs/gitops.md, Images).
 
   --registry REG     where to push, e.g. docker.io/<user> or registry.example.com/team (required)
-  --tag TAG          image tag (default: the current commit, git rev-parse --short=12 HEAD)
+  --tag TAG          immutable image tag: a commit id or vX.Y.Z (default: the current commit,
+                     git rev-parse --short=12 HEAD)
   --overlay NAME     overlay to point at the new images; repeatable (default: prod)
   --no-push          build only; still updates the overlays (for a registry-less test cluster)
   --platform P       docker build --platform (default: linux/amd64)
@@ -44,7 +46,7 @@ const ImagePins = z.looseObject({
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
-  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a node image tag like 20.20.2-bookworm-slim'),
+  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a node image tag like 26.12.1-bookworm-slim'),
 });
 export type ImagePins = z.infer<typeof ImagePins>;
 
@@ -72,25 +74,22 @@ export interface ImageBuild {
   buildArgs: Record<string, string>;
 }
 
-/** The images to build, with the build arguments that carry the versions.yaml pins. */
-export function imageBuilds(registry: string, tag: string, pins: ImagePins): ImageBuild[] {
+/** Our Dockerfiles by kustomize image name, with the build arguments that carry the versions.yaml pins. */
+export function dockerfileBuilds(pins: ImagePins): Pick<ImageBuild, 'name' | 'dockerfile' | 'buildArgs'>[] {
   const nodeArg = { NODE_IMAGE: pins.nodeImage };
   return [
     {
       name: 'tokenize-wiki',
       dockerfile: 'images/tokenizer/Dockerfile',
-      repository: `${registry}/tokenize-wiki`,
-      tag,
       buildArgs: { RAY_VERSION: pins.ray, PYTHON_TAG: `py${pins.python.replace('.', '')}`, ...nodeArg },
     },
-    {
-      name: 'tokenize-wiki-submitter',
-      dockerfile: 'images/submitter/Dockerfile',
-      repository: `${registry}/tokenize-wiki-submitter`,
-      tag,
-      buildArgs: nodeArg,
-    },
+    { name: 'tokenize-wiki-submitter', dockerfile: 'images/submitter/Dockerfile', buildArgs: nodeArg },
   ];
+}
+
+/** The images to build and push as REGISTRY/<name>:TAG. */
+export function imageBuilds(registry: string, tag: string, pins: ImagePins): ImageBuild[] {
+  return dockerfileBuilds(pins).map((b) => ({ ...b, repository: `${registry}/${b.name}`, tag }));
 }
 
 const REGISTRY = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
@@ -103,10 +102,18 @@ export function checkRegistry(registry: string | undefined): string {
   return trimmed;
 }
 
+/**
+ * A tag that names one build for good: a commit id (7-40 hex digits) or a release version. Nodes
+ * pull with IfNotPresent, so a re-pushed moving tag (latest, dev, prod) never reaches a node that
+ * already has an image under that name.
+ */
+export function isImmutableTag(tag: string): boolean {
+  return /^[0-9a-f]{7,40}$/.test(tag) || /^v?\d+\.\d+\.\d+$/.test(tag);
+}
+
 export function checkTag(tag: string): string {
   if (!TAG.test(tag)) throw new UsageError(`--tag ${tag}: not a valid image tag`);
-  // A moving tag would make the overlay say nothing about what runs.
-  if (tag === 'latest') throw new UsageError('--tag latest: use an immutable tag (the default is the commit)');
+  if (!isImmutableTag(tag)) throw new UsageError(`--tag ${tag}: use an immutable tag, a commit id or a version like v1.2.3 (the default is the commit)`);
   return tag;
 }
 
@@ -172,7 +179,7 @@ export function buildImages(argv: readonly string[], io: ScriptIO): Promise<numb
       for (const cmd of dockerCommands(b, io.repoRoot, platform, flags['no-push'] !== true)) await host.exec(cmd);
     }
     for (const u of updates) await host.writeFile(u.file, u.text);
-    const msg = `overlays ${overlays.join(', ')} now use tag ${tag}: commit apps/wiki-tokenizer/overlays and sync the wiki-tokenizer app`;
+    const msg = `overlays ${overlays.join(', ')} now use tag ${tag}: commit apps/wiki-tokenizer/overlays, pause the runs, sync the wiki-tokenizer app`;
     if (host.dryRun) out(`# ${msg}`);
     else log.info(msg);
   });

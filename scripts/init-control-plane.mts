@@ -1,13 +1,20 @@
 // Turns a bootstrapped node into the control plane of clusters/<name>: kubeadm init from the
 // config in git, a kubeconfig for the invoking user, the Flannel pod network (the same
 // kustomization Argo CD adopts later), and a join command file for the workers.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { RefusalError, UsageError } from './lib/errors.js';
-import { hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import { containerdImages, hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
 import type { Host } from './lib/host.js';
-import { ADMIN_CONF, DEFAULT_JOIN_FILE, readKubeadmConfig, type KubeadmConfig } from './lib/kubeadm-config.js';
+import {
+  ADMIN_CONF,
+  CGROUP_V1_CONFIG,
+  DEFAULT_JOIN_FILE,
+  readKubeadmConfig,
+  withCgroupV1Allowed,
+  type KubeadmConfig,
+} from './lib/kubeadm-config.js';
 import { requireCluster } from './lib/repo.js';
 import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
@@ -20,13 +27,15 @@ const options = {
   cluster: { type: 'string' },
   user: { type: 'string' },
   'join-file': { type: 'string' },
+  'allow-cgroup-v1': { type: 'boolean' },
+  offline: { type: 'boolean' },
 } as const;
 
 const spec = {
   name: 'init-control-plane',
   options,
   usage: `
-Usage: sudo node --import tsx scripts/init-control-plane.mts --cluster NAME [--user USER] [--join-file PATH] [--dry-run]
+Usage: sudo node --import tsx scripts/init-control-plane.mts --cluster NAME [--user USER] [--join-file PATH] [--allow-cgroup-v1] [--offline] [--dry-run]
 
 Runs on the node prepared with bootstrap-node.mts --role control-plane:
   kubeadm init --config clusters/NAME/kubeadm-config.yaml (pinned version, pod subnet ${FLANNEL_NETWORK}),
@@ -38,6 +47,13 @@ Runs on the node prepared with bootstrap-node.mts --role control-plane:
   --cluster NAME     a folder under clusters/ with kubeadm-config.yaml (prod, dev)
   --user USER        who gets ~/.kube/config (default: $SUDO_USER, else root)
   --join-file PATH   where the join command goes (default ${DEFAULT_JOIN_FILE})
+  --allow-cgroup-v1  run on a cgroup v1 host (deprecated; see bootstrap-node.mts --allow-cgroup-v1):
+                     kubeadm gets the cluster's config plus kubelet failCgroupV1: false, written to
+                     ${CGROUP_V1_CONFIG}, and skips its SystemVerification preflight, which
+                     refuses cgroup v1 for kubelet >= 1.35 whatever the kubelet config says
+  --offline          the node reaches no registry (installed with bootstrap-node.mts --bundle): refuse
+                     before kubeadm init when an image it needs is not in containerd, instead of
+                     letting kubeadm try to pull each one
   --dry-run          print the commands a real run would execute, change nothing
   -h, --help         this text
 
@@ -77,16 +93,34 @@ export function initSteps(opts: {
   nodeName: string;
   user: Account;
   joinFile: string;
+  /** The config text with cgroup v1 allowed (--allow-cgroup-v1), or undefined for the config as it is in git. */
+  cgroupV1Config?: string;
 }): Step[] {
-  const { config, flannelDir, nodeName, user, joinFile } = opts;
+  const { config, flannelDir, nodeName, user, joinFile, cgroupV1Config } = opts;
   const kubeDir = join(user.home, '.kube');
   const userConf = join(kubeDir, 'config');
-  const steps: Step[] = [
+  const steps: Step[] = [];
+  if (cgroupV1Config !== undefined) {
+    steps.push({
+      name: 'kubeadm-config-cgroup-v1',
+      goal: `${CGROUP_V1_CONFIG} is ${config.file} with kubelet failCgroupV1: false`,
+      check: async (host) => (await host.exists(ADMIN_CONF)) || (await host.readFile(CGROUP_V1_CONFIG)) === cgroupV1Config,
+      async apply(host) {
+        await host.exec(['install', '-d', '-m', '0755', '/etc/kubernetes']);
+        await host.writeFile(CGROUP_V1_CONFIG, cgroupV1Config, 0o600);
+      },
+    });
+  }
+  const initArgv =
+    cgroupV1Config === undefined
+      ? ['kubeadm', 'init', `--config=${config.file}`]
+      : ['kubeadm', 'init', `--config=${CGROUP_V1_CONFIG}`, '--ignore-preflight-errors=SystemVerification'];
+  steps.push(
     {
       name: 'kubeadm-init',
       goal: `control plane of cluster ${config.clusterName} running Kubernetes ${config.kubernetesVersion}`,
       check: (host) => host.exists(ADMIN_CONF),
-      apply: async (host) => void (await host.exec(['kubeadm', 'init', `--config=${config.file}`])),
+      apply: async (host) => void (await host.exec(initArgv)),
     },
     {
       name: 'user-kubeconfig',
@@ -122,7 +156,7 @@ export function initSteps(opts: {
         await host.exec(kubectl('wait', '--for=condition=Ready', `node/${nodeName}`, '--timeout=300s'));
       },
     },
-  ];
+  );
   if (config.singleNode) {
     steps.push({
       name: 'control-plane-untainted',
@@ -151,6 +185,24 @@ export function initSteps(opts: {
       })),
   });
   return steps;
+}
+
+/** Air-gapped: every image kubeadm init runs is already in containerd (kubeadm would otherwise try registries). */
+function imagesPresentCheck(configFile: string): PreflightCheck {
+  return {
+    name: 'images-present',
+    async run(host) {
+      if (await host.exists(ADMIN_CONF)) return { ok: true, detail: 'control plane already initialized' };
+      const r = await host.probe(['kubeadm', 'config', 'images', 'list', `--config=${configFile}`]);
+      const wanted = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      if (r.exitCode !== 0 || wanted.length === 0) return { ok: false, detail: `kubeadm config images list failed: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+      const have = await containerdImages(host);
+      const missing = wanted.filter((i) => !have.has(i));
+      return missing.length === 0
+        ? { ok: true, detail: `${wanted.length} images kubeadm needs are in containerd` }
+        : { ok: false, detail: `not in containerd: ${missing.join(', ')} (the bundle lacks them: rebuild it, then bootstrap-node.mts --bundle again)` };
+    },
+  };
 }
 
 export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise<number> {
@@ -190,8 +242,10 @@ export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise
             : { ok: false, detail: 'infrastructure/flannel/kustomization.yaml is missing in this checkout' },
       },
     ];
+    if (flags.offline) checks.push(imagesPresentCheck(config.file));
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(initSteps({ config, flannelDir, nodeName, user, joinFile }), host, log, out);
+    const cgroupV1Config = flags['allow-cgroup-v1'] ? withCgroupV1Allowed(readFileSync(config.file, 'utf8')) : undefined;
+    await runSteps(initSteps({ config, flannelDir, nodeName, user, joinFile, cgroupV1Config }), host, log, out);
     if (!host.dryRun) {
       log.info(`control plane ready; kubeconfig: ${join(user.home, '.kube', 'config')}; join command: ${joinFile}`);
       log.info(`next, on each worker: sudo node --import tsx scripts/join-worker.mts --ssh ${user.name}@<this host>`);

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
 import { apiReachableCheck, kubectlWith, kubeJson, readyNodes, type Kubectl, type NodeList } from './lib/kubectl.js';
@@ -28,7 +29,8 @@ Installs Argo CD (argocd/install, the version pinned in versions.yaml) with serv
 waits for its deployments and application controller, then applies argocd/root/NAME: the
 AppProjects and the root Application that syncs clusters/NAME. Needs no root: it uses your
 kubeconfig (the one init-control-plane.mts wrote), from any machine that reaches the API server.
-Re-running is safe; an Argo CD at another version is upgraded to the pinned one.
+Re-running is safe; an Argo CD at another version is upgraded to the pinned one, and a root app
+that syncs another repository, revision or path than argocd/root/NAME/root.yaml is re-applied.
 
   --cluster NAME     a folder under argocd/root/ (prod, dev)
   --kubeconfig FILE  kubeconfig to use (default: kubectl's, i.e. $KUBECONFIG or ~/.kube/config)
@@ -38,23 +40,35 @@ Re-running is safe; an Argo CD at another version is upgraded to the pinned one.
 Exit codes: 0 done, 1 refused or a step failed, 2 bad usage.`,
 } satisfies ScriptSpec<typeof options>;
 
-/** The Application defined in argocd/root/<cluster>/ (the root app). */
-export function rootAppName(rootDir: string): string {
+const AppSource = z.object({ repoURL: z.string(), targetRevision: z.string().optional(), path: z.string().optional() });
+export type AppSource = z.infer<typeof AppSource>;
+const RootApp = z.object({ kind: z.literal('Application'), metadata: z.object({ name: z.string() }), spec: z.object({ source: AppSource }) });
+
+/** The Application defined in argocd/root/<cluster>/ (the root app): its name and where it syncs from. */
+export function rootApp(rootDir: string): { name: string; source: AppSource } {
   for (const file of readdirSync(rootDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort()) {
     for (const doc of parseAllDocuments(readFileSync(join(rootDir, file), 'utf8'))) {
-      const obj = doc.toJS() as { kind?: string; metadata?: { name?: string } } | null;
-      if (obj?.kind === 'Application' && obj.metadata?.name) return obj.metadata.name;
+      const parsed = RootApp.safeParse(doc.toJS());
+      if (parsed.success) return { name: parsed.data.metadata.name, source: parsed.data.spec.source };
     }
   }
-  throw new UsageError(`${rootDir}: no Application (root app) found`);
+  throw new UsageError(`${rootDir}: no Application (root app) with spec.source found`);
+}
+
+/** What differs between the root app in the cluster and the one in Git (empty: nothing). */
+export function sourceDiff(live: Partial<AppSource> | undefined, wanted: AppSource): string[] {
+  if (!live) return ['absent'];
+  return (['repoURL', 'targetRevision', 'path'] as const)
+    .filter((k) => (live[k] ?? '') !== (wanted[k] ?? ''))
+    .map((k) => `${k} ${live[k] ?? '(none)'} -> ${wanted[k] ?? '(none)'}`);
 }
 
 interface Workloads {
   items: { kind: string; metadata: { name: string }; spec?: { replicas?: number }; status?: { availableReplicas?: number; readyReplicas?: number } }[];
 }
 
-export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDir: string; rootApp: string; argocd: string }): Step[] {
-  const { kubectl, installDir, rootDir, rootApp, argocd } = opts;
+export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDir: string; root: { name: string; source: AppSource }; argocd: string }): Step[] {
+  const { kubectl, installDir, rootDir, root, argocd } = opts;
   return [
     {
       name: 'argocd-installed',
@@ -87,9 +101,16 @@ export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDi
     },
     {
       name: 'root-app',
-      goal: `root Application ${rootApp} and the AppProjects applied from ${rootDir}`,
-      check: async (host) =>
-        (await host.probe(kubectl('--request-timeout=10s', '-n', NS, 'get', 'applications.argoproj.io', rootApp, '-o', 'name'))).exitCode === 0,
+      goal: `root Application ${root.name} syncing ${root.source.repoURL} at ${root.source.targetRevision ?? 'HEAD'}, and the AppProjects, applied from ${rootDir}`,
+      // Present is not enough: a root app that follows another repository or revision (a corrected
+      // fork URL, prod's release branch) would never read the commit that fixes it.
+      async check(host) {
+        const live = await kubeJson<{ spec?: { source?: Partial<AppSource> } }>(
+          host,
+          kubectl('--request-timeout=10s', '-n', NS, 'get', 'applications.argoproj.io', root.name, '-o', 'json'),
+        );
+        return sourceDiff(live?.spec?.source, root.source).length === 0;
+      },
       // Client-side apply, like Argo CD's own sync of clusters/<name>, so it adopts these with no diff.
       apply: async (host) => void (await host.exec(kubectl('apply', '-k', rootDir))),
     },
@@ -101,10 +122,10 @@ export function installArgocd(argv: readonly string[], io: ScriptIO): Promise<nu
     const rootDir = requireCluster(io.repoRoot, flags.cluster, 'argocd/root', 'kustomization.yaml');
     const cluster = flags.cluster ?? '';
     const versions = loadVersions(io.repoRoot);
-    const rootApp = rootAppName(rootDir);
+    const root = rootApp(rootDir);
     const kubectl = kubectlWith(flags.kubeconfig);
     const installDir = join(io.repoRoot, 'argocd', 'install');
-    log.info(`cluster ${cluster}, Argo CD ${versions.argocd}, root app ${rootApp}`);
+    log.info(`cluster ${cluster}, Argo CD ${versions.argocd}, root app ${root.name} (${root.source.repoURL} at ${root.source.targetRevision ?? 'HEAD'})`);
     const checks: PreflightCheck[] = [
       {
         name: 'kubectl',
@@ -126,7 +147,7 @@ export function installArgocd(argv: readonly string[], io: ScriptIO): Promise<nu
       },
     ];
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(argocdSteps({ kubectl, installDir, rootDir, rootApp, argocd: versions.argocd }), host, log, out);
+    await runSteps(argocdSteps({ kubectl, installDir, rootDir, root, argocd: versions.argocd }), host, log, out);
     const k = kubectl().join(' ');
     const lines = [
       `Argo CD now syncs clusters/${cluster}. Follow it with: ${k} -n ${NS} get applications.argoproj.io`,

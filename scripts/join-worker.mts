@@ -2,7 +2,7 @@
 // init-control-plane.mts: from a file, from an argument, or read over SSH from the control plane.
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
-import { hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import { hostname, machineIdentity, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
 import type { Host } from './lib/host.js';
 import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
@@ -15,23 +15,29 @@ const options = {
   'join-command': { type: 'string' },
   ssh: { type: 'string' },
   'remote-join-file': { type: 'string' },
+  'allow-cgroup-v1': { type: 'boolean' },
 } as const;
 
 const spec = {
   name: 'join-worker',
   options,
   usage: `
-Usage: sudo node --import tsx scripts/join-worker.mts (--ssh USER@CONTROL_PLANE | --join-file PATH | --join-command 'kubeadm join ...') [--dry-run]
+Usage: sudo node --import tsx scripts/join-worker.mts (--ssh USER@CONTROL_PLANE | --join-file PATH | --join-command 'kubeadm join ...') [--allow-cgroup-v1] [--dry-run]
 
 Runs on a node prepared with bootstrap-node.mts --role worker and joins it to the cluster with
 'kubeadm join'. Does nothing if the node has already joined (${KUBELET_CONF} exists).
 
   --ssh USER@HOST          read the join command from the control plane over SSH (as $SUDO_USER,
                            with 'sudo -n cat' there) and refuse if this host's name or product_uuid
-                           is already used by a node of the cluster
+                           is already used by a node of the cluster. For a key in an ssh agent, run
+                           with 'sudo --preserve-env=SSH_AUTH_SOCK'; a host not yet in known_hosts
+                           is added to it (StrictHostKeyChecking=accept-new)
   --remote-join-file PATH  the file read over SSH (default ${DEFAULT_JOIN_FILE})
   --join-file PATH         a local file holding the join command
   --join-command CMD       the join command itself
+  --allow-cgroup-v1        join from a cgroup v1 host (deprecated; see bootstrap-node.mts): skips kubeadm's
+                           SystemVerification preflight, which refuses cgroup v1 for kubelet >= 1.35 (the
+                           kubelet config, with failCgroupV1: false, comes from the control plane)
   --dry-run                print the commands a real run would execute, change nothing
   -h, --help               this text
 
@@ -66,19 +72,31 @@ export function parseJoinCommand(text: string, source: string): JoinCommand {
   return { endpoint, token, caCertHash };
 }
 
-export function joinArgv(cmd: JoinCommand): string[] {
-  return ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+export function joinArgv(cmd: JoinCommand, allowCgroupV1 = false): string[] {
+  const argv = ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+  return allowCgroupV1 ? [...argv, '--ignore-preflight-errors=SystemVerification'] : argv;
 }
 
 type Source = { kind: 'file'; path: string } | { kind: 'arg'; command: string } | { kind: 'ssh'; target: string; remoteFile: string };
 
-function sshArgv(target: string, sudoUser: string | undefined, remote: string[]): string[] {
-  // Run ssh as the invoking user so their keys and known_hosts are used, not root's.
-  const ssh = ['ssh', '-o', 'BatchMode=yes', target, ...remote];
-  return sudoUser && sudoUser !== 'root' ? ['sudo', '-u', sudoUser, ...ssh] : ssh;
+type Env = ScriptIO['env'];
+
+function sshArgv(target: string, env: Env, remote: string[]): string[] {
+  // ssh runs as the invoking user so that their keys and known_hosts are used, not root's. sudo resets the
+  // environment (into this script, and again into `sudo -u`), so the agent socket reaches ssh as an option. A control
+  // plane never contacted before is added to known_hosts (accept-new); a changed host key is still refused.
+  const agent = env.SSH_AUTH_SOCK ? ['-o', `IdentityAgent=${env.SSH_AUTH_SOCK}`] : [];
+  const ssh = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', ...agent, target, ...remote];
+  return env.SUDO_USER && env.SUDO_USER !== 'root' ? ['sudo', '-u', env.SUDO_USER, ...ssh] : ssh;
 }
 
-async function readJoinCommand(host: Host, source: Source, sudoUser: string | undefined): Promise<JoinCommand> {
+/** Why an ssh to the control plane failed, and the likely fix when no agent socket came through sudo. */
+function sshFailure(target: string, what: string, stderr: string, env: Env): string {
+  const hint = env.SSH_AUTH_SOCK ? '' : ' (no SSH_AUTH_SOCK here: for a key held by an ssh agent, run with sudo --preserve-env=SSH_AUTH_SOCK)';
+  return `--ssh ${target}: cannot ${what}: ${stderr.trim().split('\n')[0] ?? ''}${hint}`;
+}
+
+async function readJoinCommand(host: Host, source: Source, env: Env): Promise<JoinCommand> {
   switch (source.kind) {
     case 'arg':
       return parseJoinCommand(source.command, '--join-command');
@@ -88,41 +106,39 @@ async function readJoinCommand(host: Host, source: Source, sudoUser: string | un
       return parseJoinCommand(text, source.path);
     }
     case 'ssh': {
-      const r = await host.probe(sshArgv(source.target, sudoUser, ['sudo', '-n', 'cat', source.remoteFile]));
-      if (r.exitCode !== 0) {
-        throw new UsageError(`--ssh ${source.target}: cannot read ${source.remoteFile}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-      }
+      const r = await host.probe(sshArgv(source.target, env, ['sudo', '-n', 'cat', source.remoteFile]));
+      if (r.exitCode !== 0) throw new UsageError(sshFailure(source.target, `read ${source.remoteFile}`, r.stderr, env));
       return parseJoinCommand(r.stdout, `${source.target}:${source.remoteFile}`);
     }
   }
 }
 
-function uniqueInClusterCheck(target: string, sudoUser: string | undefined): PreflightCheck {
+function uniqueInClusterCheck(target: string, env: Env): PreflightCheck {
   return {
     name: 'unique-in-cluster',
     async run(host) {
-      const r = await host.probe(sshArgv(target, sudoUser, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
-      if (r.exitCode !== 0) return { ok: false, detail: `cannot list the cluster's nodes over ssh ${target}` };
-      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string } } }[] }).items;
+      const r = await host.probe(sshArgv(target, env, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
+      if (r.exitCode !== 0) return { ok: false, detail: sshFailure(target, "list the cluster's nodes", r.stderr, env) };
+      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string; machineID?: string } } }[] }).items;
       const name = (await hostname(host)).toLowerCase();
-      const uuid = ((await host.readFile('/sys/class/dmi/id/product_uuid')) ?? '').trim().toLowerCase();
-      const clash = nodes.find(
-        (n) => n.metadata.name === name || (uuid !== '' && n.status?.nodeInfo?.systemUUID?.toLowerCase() === uuid),
-      );
+      // kubelet reports product_uuid as systemUUID and /etc/machine-id as machineID.
+      const id = await machineIdentity(host);
+      const theirs = (n: (typeof nodes)[number]) => (id.label === 'machine-id' ? n.status?.nodeInfo?.machineID : n.status?.nodeInfo?.systemUUID);
+      const clash = nodes.find((n) => n.metadata.name === name || (id.value !== '' && theirs(n)?.toLowerCase() === id.value));
       return clash
-        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or product_uuid; cloned VM?` }
-        : { ok: true, detail: `hostname ${name} and product_uuid unused among ${nodes.length} node(s)` };
+        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or ${id.label}; cloned VM?` }
+        : { ok: true, detail: `hostname ${name} and ${id.label} unused among ${nodes.length} node(s)` };
     },
   };
 }
 
-export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>): Step[] {
+export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>, allowCgroupV1 = false): Step[] {
   return [
     {
       name: 'kubeadm-join',
       goal: 'this node joined the cluster as a worker',
       check: (host) => host.exists(KUBELET_CONF),
-      apply: async (host) => void (await host.exec(joinArgv(await resolve(host)))),
+      apply: async (host) => void (await host.exec(joinArgv(await resolve(host), allowCgroupV1))),
     },
   ];
 }
@@ -141,7 +157,6 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
     const versions = loadVersions(io.repoRoot);
     requireRoot(host, spec.name);
     await requireSupportedOs(host);
-    const sudoUser = io.env.SUDO_USER;
     const joined = await host.exists(KUBELET_CONF);
     let command: JoinCommand | undefined;
     const checks: PreflightCheck[] = [nodeReadyCheck(versions.kubernetes), portsFreeCheck([10250, 10256])];
@@ -150,14 +165,14 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
       checks.push({
         name: 'join-command',
         async run(h) {
-          command = await readJoinCommand(h, source, sudoUser);
+          command = await readJoinCommand(h, source, io.env);
           return { ok: true, detail: `API server ${command.endpoint}` };
         },
       });
-      if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, sudoUser));
+      if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, io.env));
     }
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, sudoUser)), host, log, out);
+    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, io.env), flags['allow-cgroup-v1'] === true), host, log, out);
     if (!host.dryRun) log.info('worker joined; check with: kubectl get nodes (on the control plane)');
     return preflightOk ? 0 : 1;
   });

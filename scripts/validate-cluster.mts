@@ -1,16 +1,20 @@
 // The checklist's validation step as one read-only report: nodes, system pods, storage, KubeRay,
 // the RayCluster and its dashboard, and Argo CD's applications. Exit 0 only if every check passes.
+import { parseAllDocuments } from 'yaml';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
 import type { Host } from './lib/host.js';
 import { kubectlWith, kubeJson, readyNodes, type Condition, type Kubectl, type NodeList } from './lib/kubectl.js';
 import type { ScriptIO } from './lib/run.js';
 import { formatMs } from './lib/run.js';
+import { fitProblems, quantity, rayPods, type NodeShape, type RayClusterLike, type Taint } from './lib/sizing.js';
+import { requireCluster } from './lib/repo.js';
 import { loadVersions } from './lib/versions.js';
 
 const options = {
   kubeconfig: { type: 'string' },
   'expect-nodes': { type: 'string' },
+  overlay: { type: 'string' },
 } as const;
 
 const spec = {
@@ -18,10 +22,13 @@ const spec = {
   options,
   readOnly: true,
   usage: `
-Usage: node --import tsx scripts/validate-cluster.mts [--expect-nodes N] [--kubeconfig FILE] [--dry-run]
+Usage: node --import tsx scripts/validate-cluster.mts [--expect-nodes N] [--overlay NAME] [--kubeconfig FILE] [--dry-run]
 
 Read-only checks, one PASS/FAIL line each:
   nodes-ready        every node Ready (and at least N nodes with --expect-nodes)
+  node-sizes         each Ray pod (head, one worker per group) fits on some node it may use,
+                     by the node's allocatable CPU and memory: the RayClusters of the cluster, or
+                     of apps/wiki-tokenizer/overlays/NAME with --overlay (before Argo CD syncs it)
   system-pods        pods in kube-system, kube-flannel and argocd running and ready
   default-storage    a default StorageClass exists
   kuberay-crds       rayclusters/rayjobs/rayservices.ray.io established
@@ -32,6 +39,7 @@ Read-only checks, one PASS/FAIL line each:
   argocd-synced      every Argo CD Application Synced and Healthy
 
   --expect-nodes N   fail unless at least N nodes exist (3 for prod, 1 for dev)
+  --overlay NAME     check node sizes against this overlay's RayCluster instead of the live ones
   --kubeconfig FILE  kubeconfig to use (default: kubectl's)
   --dry-run          also print every kubectl query as it runs (they change nothing)
   -h, --help         this text
@@ -62,7 +70,22 @@ const RAY_CRDS = ['rayclusters.ray.io', 'rayjobs.ray.io', 'rayservices.ray.io'];
 
 type Check = (host: Host, k: Kubectl) => Promise<Omit<CheckResult, 'name'>>;
 
-export function clusterChecks(opts: { expectNodes: number; ray: string }): [string, Check][] {
+interface SizedNodeList {
+  items: { metadata: { name: string }; spec?: { taints?: Taint[] }; status?: { allocatable?: { cpu?: string; memory?: string } } }[];
+}
+
+const SIZING_HINT = 'use smaller Ray sizes (apps/wiki-tokenizer/components/nodes-4cpu-16gib for 4 vCPU / 16 GiB nodes) or larger nodes';
+
+/** The RayClusters of `kubectl kustomize <overlay>` (read-only), or undefined if it does not render. */
+async function overlayRayClusters(host: Host, k: Kubectl, dir: string): Promise<RayClusterLike[] | undefined> {
+  const r = await host.probe(k('kustomize', dir));
+  if (r.exitCode !== 0) return undefined;
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .filter((o): o is RayClusterLike & { kind: string } => o?.kind === 'RayCluster');
+}
+
+export function clusterChecks(opts: { expectNodes: number; ray: string; overlayDir?: string }): [string, Check][] {
   const q = (k: Kubectl, ...args: string[]) => k('--request-timeout=15s', ...args);
   return [
     [
@@ -74,6 +97,26 @@ export function clusterChecks(opts: { expectNodes: number; ray: string }): [stri
         const notReady = list.items.map((n) => n.metadata.name).filter((n) => !ready.includes(n));
         const ok = notReady.length === 0 && list.items.length >= opts.expectNodes;
         return { ok, detail: `${ready.length}/${list.items.length} Ready${notReady.length ? ` (not Ready: ${notReady.join(', ')})` : ''}${list.items.length < opts.expectNodes ? `, expected >= ${opts.expectNodes}` : ''}` };
+      },
+    ],
+    [
+      'node-sizes',
+      async (host, k) => {
+        const nodes = await kubeJson<SizedNodeList>(host, q(k, 'get', 'nodes', '-o', 'json'));
+        if (!nodes) return { ok: false, detail: 'cannot list nodes' };
+        const clusters = opts.overlayDir
+          ? await overlayRayClusters(host, k, opts.overlayDir)
+          : (await kubeJson<{ items: RayClusterLike[] }>(host, q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json')))?.items;
+        if (!clusters) return { ok: false, detail: opts.overlayDir ? `kubectl kustomize ${opts.overlayDir} failed` : 'cannot list RayClusters (CRD missing?)' };
+        const shapes: NodeShape[] = nodes.items.map((n) => ({
+          name: n.metadata.name,
+          allocatable: { cpu: quantity(n.status?.allocatable?.cpu), memory: quantity(n.status?.allocatable?.memory) },
+          taints: n.spec?.taints ?? [],
+        }));
+        const pods = clusters.flatMap(rayPods);
+        const problems = fitProblems(pods, shapes, SIZING_HINT);
+        if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
+        return { ok: true, detail: pods.length ? `${pods.length} Ray pod shape(s) fit the nodes` : 'no RayCluster to size' };
       },
     ],
     [
@@ -199,8 +242,9 @@ export function validateCluster(argv: readonly string[], io: ScriptIO): Promise<
     if (!Number.isInteger(expectNodes) || expectNodes < 1) throw new UsageError(`--expect-nodes must be a positive integer, got "${expectRaw}"`);
     const { ray } = loadVersions(io.repoRoot);
     const k = kubectlWith(flags.kubeconfig);
+    const overlayDir = flags.overlay === undefined ? undefined : requireCluster(io.repoRoot, flags.overlay, 'apps/wiki-tokenizer/overlays', 'kustomization.yaml', '--overlay');
     const results: CheckResult[] = [];
-    for (const [name, check] of clusterChecks({ expectNodes, ray })) {
+    for (const [name, check] of clusterChecks({ expectNodes, ray, overlayDir })) {
       const t0 = io.now();
       const r = await check(host, k);
       results.push({ name, ...r });

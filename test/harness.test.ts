@@ -56,7 +56,7 @@ describe('Ray head', () => {
 describe('versions', () => {
   it('reads the harness pins from versions.yaml', () => {
     const raw = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as Record<string, unknown>;
-    expect(harnessVersions()).toEqual({ ray: raw.ray, seaweedfs: raw.seaweedfs });
+    expect(harnessVersions()).toEqual({ ray: raw.ray, megatronCore: raw.megatronCore, torch: raw.torch, seaweedfs: raw.seaweedfs, pushgateway: raw.pushgateway });
   });
 });
 

@@ -32,22 +32,27 @@ export async function freshPrefix(section: string, name: string): Promise<string
 }
 
 /** Run-tasks on a fresh prefix after an (untimed) manifest pass; returns the run-tasks usage. */
-async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string): Promise<ProcessUsage> {
+async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string, format = 'jsonl'): Promise<ProcessUsage> {
   const manifest = join(prefix, 'manifest.json');
-  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest, '--encoding', encoding]);
+  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest, '--encoding', encoding, '--format', format]);
   return runCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', prefix, '--concurrency', String(concurrency)]);
 }
 
-/** Part 3a: end-to-end single-worker throughput (run-tasks --concurrency 1) ÷ tokenizer-only on the same texts. */
+/**
+ * Part 3a: end-to-end single-worker throughput (run-tasks --concurrency 1) ÷ tokenizer-only on the same texts, for
+ * each output format.
+ */
 export async function benchPipeline(opts: PipelineOptions): Promise<SectionResult> {
   const skip = await ensureCli();
   if (skip) return skipped('pipeline', skip);
   const dump = await mainDump(opts.quick, 'gzip');
   const corpus = await ensureTextsOfDump(dump);
   const pipe: ProcessUsage[] = [];
+  const megatron: ProcessUsage[] = [];
   const tok: ProbeResult[] = [];
   for (let rep = 0; rep < opts.repeats; rep++) {
     pipe.push(await timedRunTasks(dump.path, await freshPrefix('pipeline', `r${rep}`), 1, opts.encoding));
+    megatron.push(await timedRunTasks(dump.path, await freshPrefix('pipeline', `megatron-r${rep}`), 1, opts.encoding, 'megatron'));
     tok.push(await runProbe<ProbeResult>('tokenizer/js-probe.ts', ['ours', corpus.path, opts.encoding]));
   }
   const mb = corpus.bytes / 1e6;
@@ -58,6 +63,8 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
   // Ratios per repeat (the two runs back to back), then their median: the machine's speed drifts between repeats.
   const ratioCpu = median(pipe.map((p, i) => tok[i]!.cpuS / p.cpuS));
   const ratioWall = median(pipe.map((p, i) => tok[i]!.wallS / p.wallS));
+  const megatronCpu = median(megatron.map((p, i) => tok[i]!.cpuS / p.cpuS));
+  const megatronWall = median(megatron.map((p, i) => tok[i]!.wallS / p.wallS));
   return {
     section: 'pipeline',
     tables: [
@@ -66,7 +73,15 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
         headers: ['path', 'MB/s of text', 'MB/s per core', 'docs/s', 'pipeline ÷ tokenizer (wall)', 'pipeline ÷ tokenizer (per core)'],
         rows: [
           ['tokenizer only (ours)', tokWall, tokCpu, corpus.docs / median(tok.map((p) => p.wallS)), '', ''],
-          ['run-tasks --concurrency 1', pipeWall, pipeCpu, dump.docs / median(pipe.map((p) => p.wallS)), ratioWall, ratioCpu],
+          ['run-tasks --concurrency 1 (jsonl)', pipeWall, pipeCpu, dump.docs / median(pipe.map((p) => p.wallS)), ratioWall, ratioCpu],
+          [
+            'run-tasks --concurrency 1 (megatron)',
+            mb / median(megatron.map((p) => p.wallS)),
+            mb / median(megatron.map((p) => p.cpuS)),
+            dump.docs / median(megatron.map((p) => p.wallS)),
+            megatronWall,
+            megatronCpu,
+          ],
         ],
       },
     ],
@@ -78,6 +93,8 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
       'tokenizer.mbPerCpuS': tokCpu,
       'pipeline/tokenizer': ratioCpu,
       'pipeline/tokenizer.wall': ratioWall,
+      'pipeline.megatron/tokenizer': megatronCpu,
+      'pipeline.megatron/tokenizer.wall': megatronWall,
     },
     notes: [
       'the target figure is per core (CPU time of the whole run-tasks process, all threads): with one tokenizer worker the main thread reads, inflates and writes on another core, so the wall-clock ratio flatters the pipeline',

@@ -53,6 +53,47 @@ export async function packageVersion(host: Host, pkg: string): Promise<string | 
   return r.exitCode === 0 && status === 'install ok installed' && version ? version : undefined;
 }
 
+/** Where the air-gapped install (bootstrap-node --bundle) puts the node binaries. */
+export const BUNDLE_BIN = '/usr/local/bin';
+
+/**
+ * Version (like 1.36.3) of kubelet or kubeadm on this host: the Debian package's, else that of the binary an
+ * air-gapped install put in /usr/local/bin; undefined if neither is there.
+ */
+export async function kubeVersion(host: Host, tool: 'kubelet' | 'kubeadm'): Promise<string | undefined> {
+  const pkg = await packageVersion(host, tool);
+  if (pkg !== undefined) return pkg.split('-')[0];
+  const bin = `${BUNDLE_BIN}/${tool}`;
+  if (!(await host.exists(bin))) return undefined;
+  const r = await host.probe(tool === 'kubelet' ? [bin, '--version'] : [bin, 'version', '-o', 'short']);
+  return r.exitCode === 0 ? /v(\d+\.\d+\.\d+)/.exec(r.stdout)?.[1] : undefined;
+}
+
+export interface MachineIdentity {
+  /** What the value is, for messages. */
+  label: 'product_uuid' | 'machine-id';
+  source: string;
+  value: string;
+}
+
+/**
+ * What tells this machine apart from its clones: the firmware's product_uuid (kubelet reports it as the node's
+ * systemUUID). Machines without DMI firmware tables (Firecracker microVMs, system containers) have none; their
+ * /etc/machine-id is then the identity.
+ */
+export async function machineIdentity(host: Host): Promise<MachineIdentity> {
+  const uuidFile = '/sys/class/dmi/id/product_uuid';
+  const uuid = ((await host.readFile(uuidFile)) ?? '').trim().toLowerCase();
+  if (uuid || (await host.exists('/sys/class/dmi'))) return { label: 'product_uuid', source: uuidFile, value: uuid };
+  return { label: 'machine-id', source: '/etc/machine-id', value: ((await host.readFile('/etc/machine-id')) ?? '').trim().toLowerCase() };
+}
+
+/** Image names in containerd's k8s.io namespace (the one kubelet's CRI uses). */
+export async function containerdImages(host: Host): Promise<Set<string>> {
+  const r = await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+}
+
 export async function serviceActive(host: Host, unit: string): Promise<boolean> {
   return (await host.probe(['systemctl', 'is-active', '--quiet', unit])).exitCode === 0;
 }
@@ -99,8 +140,8 @@ export function nodeReadyCheck(kubernetes: string): PreflightCheck {
   return {
     name: 'node-bootstrapped',
     async run(host) {
-      const kubeadm = await packageVersion(host, 'kubeadm');
-      if (!kubeadm?.startsWith(`${kubernetes}-`)) {
+      const kubeadm = await kubeVersion(host, 'kubeadm');
+      if (kubeadm !== kubernetes) {
         return { ok: false, detail: `kubeadm ${kubeadm ?? 'not installed'}, want ${kubernetes}: run scripts/bootstrap-node.mts first` };
       }
       if (!(await serviceActive(host, 'containerd'))) {

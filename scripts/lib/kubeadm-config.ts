@@ -1,6 +1,6 @@
 // Reads clusters/<name>/kubeadm-config.yaml: the facts the scripts rely on, validated by key.
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { Document, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 
@@ -65,4 +65,22 @@ export function readKubeadmConfig(file: string): KubeadmConfig {
     nodeName: init.data.nodeRegistration?.name,
     singleNode: Array.isArray(taints) && taints.length === 0,
   };
+}
+
+/** Where init-control-plane --allow-cgroup-v1 writes the config it gives kubeadm (the one in git plus the override). */
+export const CGROUP_V1_CONFIG = '/etc/kubernetes/kubeadm-config.yaml';
+
+/**
+ * The config with kubelet's `failCgroupV1: false` (kubelet >= 1.35 refuses cgroup v1 without it), added to its
+ * KubeletConfiguration, or in a new one. Comments and every other key stay as they are.
+ */
+export function withCgroupV1Allowed(text: string): string {
+  const parsed = parseAllDocuments(text);
+  if (!Array.isArray(parsed)) throw new UsageError('kubeadm config: not a YAML stream');
+  const docs: Document[] = [...parsed];
+  const kubelet = docs.find((d) => d.get('kind') === 'KubeletConfiguration') ?? new Document({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration' });
+  if (!docs.includes(kubelet)) docs.push(kubelet);
+  kubelet.set('failCgroupV1', false);
+  // Documents read from the stream keep their own `---`; only a new one needs it.
+  return docs.map((d, i) => (i === 0 || String(d).startsWith('---') ? String(d) : `---\n${String(d)}`)).join('');
 }

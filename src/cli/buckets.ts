@@ -1,8 +1,5 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { InputError } from '../config/errors.js';
-import { loadRunFile, type RunFile } from '../runs/run-file.js';
+import { loadRunFile, runFilePaths } from '../runs/run-file.js';
 import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/retention.js';
 import { positiveInt } from './options.js';
 
@@ -12,27 +9,6 @@ interface EnsureFlags {
   expireStateDays: number;
   abortMultipartDays: number;
   json: boolean;
-}
-
-/**
- * `--run` takes run files or folders of them: the in-cluster Job points it at the mounted runs ConfigMap, so every
- * committed run is checked without a per-cluster patch.
- */
-async function loadRuns(paths: readonly string[]): Promise<RunFile[]> {
-  const files: string[] = [];
-  for (const path of paths) {
-    const info = await stat(path).catch(() => undefined);
-    if (!info) throw new InputError(`${path}: no such run file or folder`);
-    if (!info.isDirectory()) {
-      files.push(path);
-      continue;
-    }
-    // Mounted ConfigMaps also hold ..data symlinks: only visible *.yaml / *.yml files are run files.
-    const names = (await readdir(path)).filter((n) => /^[^.].*\.ya?ml$/.test(n) && n !== 'kustomization.yaml').sort();
-    if (names.length === 0) throw new InputError(`${path}: no run files (*.yaml) in this folder`);
-    files.push(...names.map((n) => join(path, n)));
-  }
-  return Promise.all(files.map((f) => loadRunFile(f)));
 }
 
 export function registerBuckets(program: Command): void {
@@ -52,7 +28,8 @@ export function registerBuckets(program: Command): void {
     .action(async (flags: EnsureFlags) => {
       // The S3 SDK loads only for this command (see storage/lazy.ts).
       const [{ ensureBuckets, formatEnsureReport }, { s3Client }] = await Promise.all([import('../storage/buckets.js'), import('../storage/s3.js')]);
-      const runs = await loadRuns(flags.run);
+      // A folder is the mounted runs ConfigMap: every committed run is checked without a per-cluster patch.
+      const runs = await Promise.all((await runFilePaths(flags.run)).map((f) => loadRunFile(f)));
       const report = await ensureBuckets(s3Client(), runs, {
         lifecycle: flags.lifecycle,
         stateDays: flags.expireStateDays,

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { exitCodeOf, messageOf } from '../config/errors.js';
 import { programVersion } from '../config/version.js';
 import { registerBuckets } from './buckets.js';
+import { registerExport } from './export.js';
 import { registerLifecycle } from './lifecycle.js';
 import { registerManifest } from './manifest.js';
 import { registerRun } from './run.js';
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .version(programVersion)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerSynth, registerStage, registerManifest, registerRunTasks, registerRun, registerVerify, registerBuckets, registerLifecycle, registerSubmit, registerStatus, registerRequeue]) register(program);
+  for (const register of [registerSynth, registerStage, registerManifest, registerRunTasks, registerRun, registerVerify, registerExport, registerBuckets, registerLifecycle, registerSubmit, registerStatus, registerRequeue]) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

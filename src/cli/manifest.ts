@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { createManifest, DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
+import type { OutputFormat } from '../output/formats.js';
 import type { EncodingName } from '../tokenize/encodings.js';
-import { collect, encodingName, positiveInt } from './options.js';
+import { collect, encodingName, outputFormat, positiveInt } from './options.js';
 
 export interface PlanFlags {
   dump: string[];
@@ -11,6 +12,7 @@ export interface PlanFlags {
   textField: string;
   encoding: EncodingName;
   appendEot: boolean;
+  format: OutputFormat;
   allowIncompleteDump: boolean;
 }
 
@@ -23,6 +25,7 @@ export function addPlanFlags(command: Command): Command {
     .option('--text-field <field>', 'document field to tokenize (source_text for wikitext)', 'text')
     .option('--encoding <name>', 'tiktoken encoding', encodingName, 'cl100k_base')
     .option('--append-eot', 'append <|endoftext|> to every page', false)
+    .option('--format <name>', 'what tasks write: jsonl (rows with ids) or megatron (a .bin/.idx dataset per task)', outputFormat, 'jsonl')
     .option('--allow-incomplete-dump', 'accept a parts folder without _SUCCESS', false);
 }
 
@@ -31,6 +34,7 @@ export function planOptions(flags: PlanFlags) {
     textField: flags.textField,
     encoding: flags.encoding,
     appendEot: flags.appendEot,
+    outputFormat: flags.format,
     maxDocsPerTask: flags.maxDocsPerTask,
     maxTaskBytes: flags.maxTaskMb * 1024 * 1024,
     allowIncompleteDump: flags.allowIncompleteDump,

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
+import { isOutputFormat, OUTPUT_FORMATS, type OutputFormat } from '../output/formats.js';
 import { checkEncodingName, type EncodingName } from '../tokenize/encodings.js';
 
 /** Commander argument parsers: a bad value becomes a one-line usage error (exit 2) naming the flag. */
@@ -27,6 +28,11 @@ export function encodingName(value: string): EncodingName {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+export function outputFormat(value: string): OutputFormat {
+  if (!isOutputFormat(value)) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  return value;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

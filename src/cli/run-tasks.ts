@@ -3,7 +3,10 @@ import { readManifest, manifestFolderOf, type Manifest, type Task } from '../man
 import { rootLogger, type Logger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
-import { compressionLevel, defaultConcurrency, nonNegativeInt, positiveInt, taskList } from './options.js';
+import { InputError } from '../config/errors.js';
+import type { OutputFormat } from '../output/formats.js';
+import { DEFAULT_STORAGE_RETRY } from '../tasks/failure.js';
+import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
 export interface ExecFlags {
@@ -12,6 +15,7 @@ export interface ExecFlags {
   concurrency: number;
   maxBadDocs: number;
   compressionLevel: number;
+  storageRetrySeconds: number;
 }
 
 /** Flags of task execution: shared by `run-tasks` and `run`. */
@@ -21,7 +25,13 @@ export function addExecFlags(command: Command): Command {
     .option('--output-dir <path>', 'local alias of --output-prefix')
     .option('--concurrency <n>', 'tokenizer worker threads (default: all CPUs)', positiveInt, defaultConcurrency())
     .option('--max-bad-docs <n>', 'malformed docs tolerated per task (counted in its marker)', nonNegativeInt, 0)
-    .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1);
+    .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1)
+    .option(
+      '--storage-retry-seconds <n>',
+      'how long a task waits out an unreachable or throttling object store (retrying with backoff) before it fails',
+      nonNegativeInt,
+      DEFAULT_STORAGE_RETRY.budgetMs / 1000,
+    );
 }
 
 /** Run tasks with a progress bar (or progress log lines) and print the summary: shared by `run-tasks` and `run`. */
@@ -42,6 +52,7 @@ export async function runTasksWithProgress(
     concurrency: flags.concurrency,
     maxBadDocs: flags.maxBadDocs,
     compressionLevel: flags.compressionLevel,
+    storageRetry: { ...DEFAULT_STORAGE_RETRY, budgetMs: flags.storageRetrySeconds * 1000 },
     onBatch: (delta) => progress.add(delta),
   }).finally(() => progress.stop());
   printTaskSummary(summary);
@@ -59,9 +70,13 @@ export function registerRunTasks(program: Command): void {
     .requiredOption('--manifest-uri <uri>', 'the manifest')
     .option('--tasks <list>', 'comma-separated task ids (default: all)', taskList)
     .option('--run-id <id>', 'run id to put on every log line (the submitter passes it)')
-    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string }) => {
+    .option('--format <name>', 'refuse to run unless the manifest\'s output format is this one (jsonl or megatron)', outputFormat)
+    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string; format?: OutputFormat }) => {
       const outputPrefix = outputPrefixOf(flags);
       const manifest = await readManifest(flags.manifestUri);
+      if (flags.format !== undefined && flags.format !== manifest.output_format) {
+        throw new InputError(`--format ${flags.format}: the manifest ${flags.manifestUri} was made for output format ${manifest.output_format}; make a manifest with --format ${flags.format} (and another output prefix)`);
+      }
       const tasks = selectTasks(manifest, flags.tasks);
       const logger = rootLogger.child({
         ...(flags.runId === undefined ? {} : { run_id: flags.runId }),

@@ -1,27 +1,69 @@
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { rootLogger } from '../observability/logger.js';
-import { backendFor, leaseFor, leaseHolder, loadRunFile, reconcileOnce, startDaemon, type RunFile } from '../runs/index.js';
+import {
+  SubmitterMetrics,
+  backendFor,
+  failureOf,
+  leaseFor,
+  leaseHolder,
+  pushRunMetrics,
+  runLabelOf,
+  startDaemon,
+  submitOnce,
+  type RunFile,
+  type RunOutcome,
+} from '../runs/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 interface SubmitFlags {
-  run: string;
+  run: string[];
   once: boolean;
   schedule?: string;
+  budgetSeconds: number;
+  pollSeconds: number;
   metricsPort: number;
   metricsHost: string;
+  pushgateway?: string;
   leaseSeconds: number;
+}
+
+function summary(o: RunOutcome): string {
+  const p = o.report?.progress;
+  if (o.error !== undefined || !o.report) return `${o.file}: failed (see the log)\n`;
+  const runId = o.run?.run_id ?? o.file;
+  if (!o.report.acted) return `run ${runId}: lease held by ${o.report.lease.holder ?? '?'} until ${o.report.lease.expires_at ?? '?'}; nothing done\n`;
+  return (
+    `run ${runId}: ${p?.tasks.done}/${p?.tasks.total} tasks done, ${p?.tasks.in_flight} in flight, ${p?.tasks.quarantined} quarantined; ` +
+    `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p?.complete ? '; complete' : ''}\n`
+  );
 }
 
 export function registerSubmit(program: Command): void {
   program
     .command('submit')
-    .description('reconcile a run: resubmit what failed or vanished, submit pending tasks as Ray jobs, verify when done')
-    .requiredOption('--run <file>', 'the run file (YAML)')
-    .option('--once', 'one reconcile tick, then exit (the CronJob)', false)
+    .description('reconcile runs: resubmit what failed or vanished, submit pending tasks as Ray jobs, verify when done')
+    .requiredOption(
+      '--run <file-or-folder>',
+      'a run file (YAML), or a folder of them such as the mounted runs ConfigMap: every run file in it is reconciled (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--once', 'one round over the run files, then exit (the CronJob)', false)
     .option('--schedule <cron>', 'keep running and reconcile on this cron schedule, serving /healthz and /metrics')
+    .option(
+      '--budget-seconds <n>',
+      'with --once: for this long after the first round, tick a run again as soon as one of its jobs ends (keep it shorter than the CronJob period)',
+      nonNegativeInt,
+      0,
+    )
+    .option('--poll-seconds <n>', 'how often the backend is asked whether a job in flight ended', positiveInt, 5)
     .option('--metrics-port <port>', 'port of /metrics and /healthz with --schedule (0: any free port)', nonNegativeInt, 9464)
     .option('--metrics-host <host>', 'address to serve /metrics on', '0.0.0.0')
+    .option(
+      '--pushgateway <url>',
+      'with --once: push the run metrics to this Prometheus Pushgateway after the tick (default: $TOKENIZE_WIKI_PUSHGATEWAY_URL)',
+      process.env.TOKENIZE_WIKI_PUSHGATEWAY_URL || undefined,
+    )
     .option('--lease-seconds <n>', 'how long the run lease lasts without renewal (a crashed submitter blocks others this long)', positiveInt, 120)
     .action(async (flags: SubmitFlags) => {
       if (flags.once === (flags.schedule !== undefined)) throw new UsageError('give exactly one of --once and --schedule <cron>');
@@ -29,22 +71,28 @@ export function registerSubmit(program: Command): void {
       const holder = leaseHolder();
       const deps = (run: RunFile) => ({ backend: backendFor(run.backend), lease: leaseFor(run, holder, flags.leaseSeconds * 1000) });
       if (flags.once) {
-        const run = await loadRunFile(flags.run);
-        const report = await reconcileOnce(run, { ...deps(run), logger: rootLogger });
-        const p = report.progress;
-        process.stdout.write(
-          !report.acted
-            ? `run ${run.run_id}: lease held by ${report.lease.holder ?? '?'} until ${report.lease.expires_at ?? '?'}; nothing done\n`
-            : `run ${run.run_id}: ${p?.tasks.done}/${p?.tasks.total} tasks done, ${p?.tasks.in_flight} in flight, ${p?.tasks.quarantined} quarantined; ` +
-                `submitted ${report.submitted.length} jobs, stopped ${report.stopped.length}${p?.complete ? '; complete' : ''}\n`,
-        );
+        // Levels only: a CronJob tick is a new process each time, so its counters would restart at every push.
+        const metrics = new SubmitterMetrics({ processMetrics: false, counters: false });
+        const outcomes = await submitOnce({
+          paths: flags.run,
+          deps,
+          logger: rootLogger,
+          budgetMs: flags.budgetSeconds * 1000,
+          pollMs: flags.pollSeconds * 1000,
+          onTick: (o, seconds) => metrics.observeTick(runLabelOf(o), seconds, o.report, o.error),
+        });
+        for (const o of outcomes) process.stdout.write(summary(o));
+        if (flags.pushgateway) await pushRunMetrics(flags.pushgateway, metrics, rootLogger);
+        const failure = failureOf(outcomes);
+        if (failure) throw failure;
         return;
       }
       const daemon = await startDaemon({
-        runPath: flags.run,
+        paths: flags.run,
         schedule: flags.schedule as string,
         host: flags.metricsHost,
         port: flags.metricsPort,
+        pollMs: flags.pollSeconds * 1000,
         logger: rootLogger,
         deps,
       });

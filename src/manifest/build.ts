@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { BadDocError, indexLineId } from '../dumps/doc.js';
 import type { DumpFile } from '../dumps/layout.js';
 import type { Logger } from '../observability/logger.js';
+import type { OutputFormat } from '../output/formats.js';
 import type { EncodingName } from '../tokenize/encodings.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DumpEntry, type Manifest, type Task } from './schema.js';
 
@@ -9,6 +10,7 @@ export interface ManifestOptions {
   textField: string;
   encoding: EncodingName;
   appendEot: boolean;
+  outputFormat: OutputFormat;
   maxDocsPerTask: number;
   /** Cap on a task's uncompressed bytes, so no task holds more than ~256 MB of text. */
   maxTaskBytes: number;
@@ -182,6 +184,7 @@ export async function buildManifest(
     text_field: options.textField,
     encoding: options.encoding,
     append_eot: options.appendEot,
+    output_format: options.outputFormat,
     max_docs_per_task: options.maxDocsPerTask,
     max_task_bytes: options.maxTaskBytes,
     dumps: scans.map((s) => s.entry),

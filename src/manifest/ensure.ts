@@ -38,6 +38,7 @@ export async function ensureManifest(
     ['text_field', manifest.text_field, options.textField],
     ['encoding', manifest.encoding, options.encoding],
     ['append_eot', manifest.append_eot, options.appendEot],
+    ['output_format', manifest.output_format, options.outputFormat],
     ['max_docs_per_task', manifest.max_docs_per_task, options.maxDocsPerTask],
   ];
   for (const [key, existing, wanted] of settings) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OUTPUT_FORMATS } from '../output/formats.js';
 import { ENCODINGS } from '../tokenize/encodings.js';
 
 export const MANIFEST_FORMAT = 'tokenize-wiki/manifest';
@@ -69,6 +70,8 @@ export const ManifestSchema = z
     text_field: z.string().min(1),
     encoding: z.enum(ENCODINGS),
     append_eot: z.boolean(),
+    /** What the tasks write (`format` names this document's own kind); manifests made before it are jsonl runs. */
+    output_format: z.enum(OUTPUT_FORMATS).default('jsonl'),
     max_docs_per_task: z.number().int().positive(),
     max_task_bytes: z.number().int().positive(),
     dumps: z.array(DumpEntrySchema).min(1),

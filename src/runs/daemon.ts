@@ -1,67 +1,89 @@
 import { createServer, type Server } from 'node:http';
+import { basename } from 'node:path';
 import cron from 'node-cron';
 import { UsageError, messageOf } from '../config/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { SubmitterMetrics } from './metrics.js';
-import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
-import { loadRunFile, type RunFile } from './run-file.js';
+import { failureOf, reconcileAll, waitForJobEnd, type DepsFor, type RunOutcome } from './submitter.js';
 
 export interface DaemonOptions {
-  runPath: string;
+  /** Run files, or folders of them (re-listed every tick: a run file added to the ConfigMap is picked up). */
+  paths: readonly string[];
   schedule: string;
   host: string;
   port: number;
   logger: Logger;
-  /** Backend and lease for a run (called each tick: the run file is re-read, so a changed ConfigMap takes effect). */
-  deps: (run: RunFile) => Omit<ReconcileDeps, 'logger'>;
+  deps: DepsFor;
   /** /healthz fails when a tick has been running longer than this (a hung tick; restarting the pod helps). */
   stuckAfterMs?: number;
+  /** How often the backends are asked whether a job in flight ended (which starts the next tick at once). */
+  pollMs?: number;
 }
 
 export interface Daemon {
   readonly port: number;
   readonly metrics: SubmitterMetrics;
-  /** Run one tick now (skipped if one is running); resolves when it has finished. */
-  tick(): Promise<TickReport | undefined>;
+  /** Run one round now (skipped if one is running); resolves when it has finished. */
+  tick(): Promise<RunOutcome[] | undefined>;
   close(): Promise<void>;
 }
 
-/** `submit --schedule`: reconcile on a cron schedule, serve /healthz and Prometheus /metrics. */
+/** The label of a run file's series: its run id, or the file's name when it could not be read. */
+export const runLabelOf = (o: RunOutcome): string => o.run?.run_id ?? basename(o.file);
+
+/**
+ * `submit --schedule`: reconcile every run file on a cron schedule and as soon as a job in flight ends (so slots never
+ * wait for the next scheduled tick), serve /healthz and Prometheus /metrics.
+ */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   if (!cron.validate(options.schedule)) throw new UsageError(`--schedule: "${options.schedule}" is not a cron expression`);
   const metrics = new SubmitterMetrics();
   const logger = options.logger;
   const stuckAfterMs = options.stuckAfterMs ?? 30 * 60_000;
-  let running: Promise<TickReport | undefined> | undefined;
+  const pollMs = options.pollMs ?? 5_000;
+  const closing = new AbortController();
+  let running: Promise<RunOutcome[] | undefined> | undefined;
   let runningSince: number | undefined;
-  let runId = 'unknown';
+  let runIds: string[] = [];
   let lastSuccess: string | undefined;
   let lastError: string | undefined;
+  let watching = false;
 
-  const tickOnce = async (): Promise<TickReport | undefined> => {
-    const started = Date.now();
-    runningSince = started;
-    let report: TickReport | undefined;
+  const submitter = { paths: options.paths, deps: options.deps, logger, onTick: (o: RunOutcome, seconds: number) => metrics.observeTick(runLabelOf(o), seconds, o.report, o.error) };
+
+  const roundOnce = async (): Promise<RunOutcome[] | undefined> => {
+    runningSince = Date.now();
     try {
-      const run = await loadRunFile(options.runPath);
-      runId = run.run_id;
-      report = await reconcileOnce(run, { ...options.deps(run), logger });
-      lastSuccess = new Date().toISOString();
-      lastError = undefined;
-      metrics.observeTick(runId, (Date.now() - started) / 1000, report);
+      const outcomes = await reconcileAll(submitter);
+      runIds = outcomes.map(runLabelOf);
+      lastError = failureOf(outcomes)?.message;
+      if (!lastError) lastSuccess = new Date().toISOString();
+      void watch(outcomes);
+      return outcomes;
     } catch (error) {
+      // The run-file folder itself could not be listed.
       lastError = messageOf(error);
-      logger.error({ run_id: runId, err: lastError }, 'reconcile tick failed; the next tick retries');
-      metrics.observeTick(runId, (Date.now() - started) / 1000, undefined, error);
+      logger.error({ err: lastError }, 'reconcile round failed; the next tick retries');
+      return undefined;
     } finally {
       runningSince = undefined;
     }
-    return report;
   };
-  const tick = (): Promise<TickReport | undefined> => {
+  const tick = (): Promise<RunOutcome[] | undefined> => {
     if (running) return running.then(() => undefined);
-    running = tickOnce().finally(() => (running = undefined));
+    running = roundOnce().finally(() => (running = undefined));
     return running;
+  };
+  // Between scheduled ticks: the moment a job in flight ends, tick again (one watcher at a time).
+  const watch = async (outcomes: readonly RunOutcome[]): Promise<void> => {
+    if (watching) return;
+    watching = true;
+    try {
+      const freed = await waitForJobEnd(outcomes, { ...submitter, deadline: Number.POSITIVE_INFINITY, pollMs, signal: closing.signal });
+      if (freed.length > 0 && !closing.signal.aborted) setImmediate(() => void tick());
+    } finally {
+      watching = false;
+    }
   };
 
   const server: Server = createServer((req, res) => {
@@ -77,7 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const stuck = runningSince !== undefined && Date.now() - runningSince > stuckAfterMs;
       res
         .writeHead(stuck ? 503 : 200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ok: !stuck, run_id: runId, last_success: lastSuccess ?? null, last_error: lastError ?? null }) + '\n');
+        .end(JSON.stringify({ ok: !stuck, runs: runIds, last_success: lastSuccess ?? null, last_error: lastError ?? null }) + '\n');
     } else {
       res.writeHead(404).end();
     }
@@ -88,7 +110,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  logger.info({ schedule: options.schedule, metrics: `http://${options.host}:${port}/metrics` }, 'submitter daemon started');
+  logger.info({ schedule: options.schedule, runs: options.paths, metrics: `http://${options.host}:${port}/metrics` }, 'submitter daemon started');
 
   const task = cron.schedule(options.schedule, () => tick(), { noOverlap: true, name: 'reconcile' });
   void tick(); // the first tick does not wait for the schedule
@@ -98,6 +120,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     metrics,
     tick,
     async close() {
+      closing.abort();
       await task.stop();
       await task.destroy();
       await running;

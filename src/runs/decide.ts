@@ -1,9 +1,10 @@
+import { classifyFailure, type FailureKind } from '../tasks/failure.js';
 import { TERMINAL, type JobInfo } from './backends/types.js';
 import { batchOf, jobId } from './names.js';
+import { batchSize, type JobSizing } from './slots.js';
 import type { AttemptsState, Failure, JobsState, QuarantineState, RecordedJob } from './state.js';
 
-export interface Limits {
-  tasksPerJob: number;
+export interface Limits extends JobSizing {
   maxJobsInFlight: number;
   maxAttempts: number;
   jobTimeoutSeconds: number;
@@ -21,6 +22,8 @@ export interface DecideInput {
   runId: string;
   /** Every task of the manifest, in manifest order (the order pending tasks are submitted in). */
   taskIds: readonly string[];
+  /** Docs per task (the manifest's doc_count), for sizing jobs by measured throughput. */
+  taskDocs: ReadonlyMap<string, number>;
   /** Tasks with a marker. */
   done: ReadonlySet<string>;
   jobs: JobsState;
@@ -50,6 +53,16 @@ export interface Submission {
   tasks: string[];
 }
 
+/** One unfinished task of an ended job: why, and whether it counts towards quarantine. */
+export interface TaskFailureRecord {
+  task: string;
+  job: string;
+  reason: string;
+  kind: FailureKind;
+  /** Failures of the task itself so far, this one included when it counts. */
+  failures: number;
+}
+
 export interface Decision {
   jobs: JobsState;
   attempts: AttemptsState;
@@ -58,6 +71,8 @@ export interface Decision {
   stop: Array<{ id: string; reason: string }>;
   delete: string[];
   events: JobEvent[];
+  /** Every unfinished task of the jobs that ended, with its reason (the submitter logs one line per task). */
+  failures: TaskFailureRecord[];
   /** Newly quarantined tasks. */
   quarantined: string[];
   /** Tasks neither done, in flight (after this tick's submissions) nor quarantined. */
@@ -106,6 +121,8 @@ export function firstLine(message: string | undefined): string | undefined {
   return line || undefined;
 }
 
+const laterOf = (a: string, b: string | undefined): string => (b !== undefined && Date.parse(b) > Date.parse(a) ? b : a);
+
 const seconds = (from: string | undefined, to: string | undefined): number | undefined => {
   if (!from || !to) return undefined;
   const s = (Date.parse(to) - Date.parse(from)) / 1000;
@@ -114,8 +131,9 @@ const seconds = (from: string | undefined, to: string | undefined): number | und
 
 /**
  * One reconcile decision, with no I/O: from markers, remembered jobs and attempts, and the backend's job list, say
- * which jobs ended and how, which tasks failed (attempt + 1, quarantine after `maxAttempts`), which jobs to stop
- * (timed out) or delete (finished longer than the TTL ago), and which batches to submit.
+ * which jobs ended and how, which tasks failed (attempt + 1, quarantine after `maxAttempts` failures of the task
+ * itself; outages are retried without counting), which jobs to stop (timed out) or delete (finished longer than the
+ * TTL ago), and which batches to submit, each sized from the measured throughput.
  */
 export function decide(input: DecideInput): Decision {
   const { done, limits, now } = input;
@@ -162,7 +180,9 @@ export function decide(input: DecideInput): Decision {
       kept.push(job);
       continue;
     }
-    const age = seconds(job.submitted_at, nowIso) ?? 0;
+    // From the latest start the backend reports: KubeRay (HTTPMode) resubmits a RayJob's Ray job under the same id on
+    // a new head when the old head was lost, and that rerun deserves its whole timeout.
+    const age = seconds(laterOf(job.submitted_at, info.started_at), nowIso) ?? 0;
     if (age > limits.jobTimeoutSeconds) {
       const reason = `job ${job.id} timed out: ${info.status} for more than job_timeout_seconds=${limits.jobTimeoutSeconds}`;
       stop.push({ id: job.id, reason });
@@ -190,10 +210,21 @@ export function decide(input: DecideInput): Decision {
   const attempts: AttemptsState = { tasks: { ...input.attempts.tasks } };
   const quarantine: QuarantineState = { tasks: { ...input.quarantine.tasks } };
   const quarantined: string[] = [];
+  const records: TaskFailureRecord[] = [];
   for (const { task, job, reason } of failures) {
-    const failure: Failure = { failures: (attempts.tasks[task]?.failures ?? 0) + 1, last_error: reason, last_job: job, last_failed_at: nowIso };
+    const kind = classifyFailure(reason);
+    const before = attempts.tasks[task];
+    const counted = kind === 'task';
+    const failure: Failure = {
+      failures: (before?.failures ?? 0) + (counted ? 1 : 0),
+      ...(counted && before?.outages === undefined ? {} : { outages: (before?.outages ?? 0) + (counted ? 0 : 1) }),
+      last_error: reason,
+      last_job: job,
+      last_failed_at: nowIso,
+    };
     attempts.tasks[task] = failure;
-    if (failure.failures >= limits.maxAttempts && !quarantine.tasks[task]) {
+    records.push({ task, job, reason, kind, failures: failure.failures });
+    if (counted && failure.failures >= limits.maxAttempts && !quarantine.tasks[task]) {
       quarantine.tasks[task] = { ...failure, quarantined_at: nowIso };
       quarantined.push(task);
     }
@@ -211,13 +242,14 @@ export function decide(input: DecideInput): Decision {
   const submit: Submission[] = [];
   if (!limits.paused) {
     while (kept.length < limits.maxJobsInFlight && pending.length > 0) {
-      const tasks = pending.splice(0, limits.tasksPerJob);
-      const attempt = Math.max(...tasks.map((t) => attempts.tasks[t]?.failures ?? 0)) + 1;
+      const size = batchSize(pending, limits.maxJobsInFlight - kept.length, limits, (t) => input.taskDocs.get(t) ?? 1);
+      const tasks = pending.splice(0, size);
+      const attempt = Math.max(...tasks.map((t) => (attempts.tasks[t]?.failures ?? 0) + (attempts.tasks[t]?.outages ?? 0))) + 1;
       const submission = { id: jobId(input.runId, nextBatch, attempt), batch: nextBatch, tasks };
       submit.push(submission);
       kept.push({ ...submission, submitted_at: nowIso });
       nextBatch++;
     }
   }
-  return { jobs: { next_batch: nextBatch, jobs: kept }, attempts, quarantine, submit, stop, delete: deletions, events, quarantined, pending };
+  return { jobs: { next_batch: nextBatch, jobs: kept }, attempts, quarantine, submit, stop, delete: deletions, events, failures: records, quarantined, pending };
 }

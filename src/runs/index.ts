@@ -1,4 +1,4 @@
-export { RunFileSchema, loadRunFile, parseRunFile, manifestOptionsOf, type RunFile, type Backend } from './run-file.js';
+export { RunFileSchema, loadRunFile, parseRunFile, runFilePaths, manifestOptionsOf, type RunFile, type Backend } from './run-file.js';
 export { jobId, batchOf, MAX_JOB_NAME } from './names.js';
 export * from './backends/index.js';
 export { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type Limits, type JobEvent, type JobReason, type Submission } from './decide.js';
@@ -9,4 +9,7 @@ export { computeProgress, refreshDoneCache, type RunProgress } from './progress.
 export { readStatus, formatStatus } from './status.js';
 export { requeueTasks, type RequeueResult } from './requeue.js';
 export { SubmitterMetrics, METRIC_NAMES } from './metrics.js';
-export { startDaemon, type Daemon, type DaemonOptions } from './daemon.js';
+export { startDaemon, runLabelOf, type Daemon, type DaemonOptions } from './daemon.js';
+export { submitOnce, reconcileAll, failureOf, type RunOutcome, type DepsFor } from './submitter.js';
+export { pushRunMetrics } from './push.js';
+export { batchSize, docsPerCpuSecond, slotFreed, waitsForJobEnd, MAX_TASKS_PER_JOB } from './slots.js';

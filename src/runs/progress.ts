@@ -1,5 +1,6 @@
 import type { Manifest } from '../manifest/schema.js';
 import { readMarker } from '../tasks/marker.js';
+import { docsPerCpuSecond } from './slots.js';
 import type { DoneCache, RunState } from './state.js';
 
 /** What `state/progress.json`, `status` and the metrics show: computed from markers, so it survives restarts. */
@@ -14,10 +15,11 @@ export interface RunProgress {
   text_bytes_done: number;
   /** Failed attempts recorded over the run (tasks retried or quarantined). */
   failed_attempts: number;
-  throughput: { docs_per_second: number; tokens_per_second: number; window_seconds: number };
+  /** docs_per_cpu_second: what jobs are sized from (slots.ts); null until a task has finished. */
+  throughput: { docs_per_second: number; tokens_per_second: number; window_seconds: number; docs_per_cpu_second: number | null };
   eta_seconds: number | null;
   jobs_in_flight: Array<{ id: string; tasks: string[]; submitted_at: string; stop_reason?: string }>;
-  failures: Array<{ task_id: string; failures: number; last_error: string; last_job: string; last_failed_at: string }>;
+  failures: Array<{ task_id: string; failures: number; outages?: number; last_error: string; last_job: string; last_failed_at: string }>;
   quarantined: Array<{ task_id: string; failures: number; last_error: string; quarantined_at: string }>;
   verify?: { ok: boolean; problems: string[]; missing: number };
 }
@@ -64,6 +66,7 @@ export function computeProgress(options: {
   const recent = finished.filter((t) => now - Date.parse(t.finished_at) <= window * 1000);
   const docsPerSecond = recent.reduce((n, t) => n + t.docs, 0) / window;
   const tokensPerSecond = recent.reduce((n, t) => n + t.tokens, 0) / window;
+  const perCpu = docsPerCpuSecond(state.done);
   const remaining = docsTotal - docsDone;
   const pending = manifest.tasks.filter((t) => !done.has(t.task_id) && !inFlight.has(t.task_id) && !state.quarantine.tasks[t.task_id]).length;
   // Only quarantined tasks left: the run waits for a person, so there is no ETA.
@@ -86,7 +89,12 @@ export function computeProgress(options: {
     tokens_done: finished.reduce((n, t) => n + t.tokens, 0),
     text_bytes_done: finished.reduce((n, t) => n + t.text_bytes, 0),
     failed_attempts: Object.values(state.attempts.tasks).reduce((n, a) => n + a.failures, 0),
-    throughput: { docs_per_second: round(docsPerSecond), tokens_per_second: Math.round(tokensPerSecond), window_seconds: Math.round(window) },
+    throughput: {
+      docs_per_second: round(docsPerSecond),
+      tokens_per_second: Math.round(tokensPerSecond),
+      window_seconds: Math.round(window),
+      docs_per_cpu_second: perCpu === undefined ? null : round(perCpu),
+    },
     eta_seconds: remaining === 0 ? 0 : docsPerSecond > 0 && !blocked ? Math.round(remaining / docsPerSecond) : null,
     jobs_in_flight: state.jobs.jobs.map((j) => ({ id: j.id, tasks: j.tasks, submitted_at: j.submitted_at, ...(j.stop_reason ? { stop_reason: j.stop_reason } : {}) })),
     failures: failed.map(([task_id, f]) => ({ task_id, ...f })),

@@ -8,6 +8,7 @@ import { manifestEntrypoint, runTasksEntrypoint, TERMINAL, type JobBackend } fro
 import { decide, jobsToExplain, reasonFromLog, type JobEvent, type JobReason, type Submission } from './decide.js';
 import type { Lease, LeaseStatus } from './lease.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
+import { docsPerCpuSecond } from './slots.js';
 import { manifestJobId } from './names.js';
 import { manifestOptionsOf, type RunFile } from './run-file.js';
 import { loadRunState, saveRunState, STATE_FILES, writeState } from './state.js';
@@ -67,6 +68,8 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     const known = new Set(taskIds);
     const [state, allDone, backendJobs] = await Promise.all([loadRunState(prefix), listDoneTaskIds(prefix), deps.backend.list(run.run_id)]);
     const done = new Set([...allDone].filter((id) => known.has(id)));
+    const doneCache = await refreshDoneCache(prefix, done, state.done);
+    const measured = docsPerCpuSecond(doneCache);
 
     const reasons = new Map<string, JobReason>();
     for (const id of jobsToExplain(state.jobs, backendJobs)) {
@@ -75,6 +78,7 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     const decision = decide({
       runId: run.run_id,
       taskIds,
+      taskDocs: new Map(manifest.tasks.map((t) => [t.task_id, t.doc_count])),
       done,
       jobs: state.jobs,
       attempts: state.attempts,
@@ -83,6 +87,9 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
       reasons,
       limits: {
         tasksPerJob: run.tasks_per_job,
+        cpusPerJob: run.cpus_per_job,
+        jobTargetSeconds: run.job_target_seconds,
+        ...(measured === undefined ? {} : { docsPerCpuSecond: measured }),
         maxJobsInFlight: run.max_jobs_in_flight,
         maxAttempts: run.max_attempts,
         jobTimeoutSeconds: run.job_timeout_seconds,
@@ -95,6 +102,11 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
       const fields = { job_id: event.job, outcome: event.outcome, failed_tasks: event.failed_tasks, reason: event.reason, duration_seconds: event.duration_seconds };
       if (event.failed_tasks.length > 0) logger.warn(fields, 'job ended with unfinished tasks; they go back to pending');
       else logger.info(fields, `job ${event.outcome}`);
+    }
+    // One line per task, so the log sink answers "why did task X fail" (the driver's own lines stay on the Ray node).
+    for (const f of decision.failures) {
+      const fields = { job_id: f.job, task_id: f.task, err: f.reason, kind: f.kind, failures: f.failures };
+      logger.warn(fields, f.kind === 'task' ? 'task attempt failed' : 'task attempt lost to an outage; retried without counting');
     }
     for (const task of decision.quarantined) {
       const q = decision.quarantine.tasks[task];
@@ -133,7 +145,6 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
       }
     }
 
-    const doneCache = await refreshDoneCache(prefix, done, state.done);
     const newState = { jobs: decision.jobs, attempts: decision.attempts, quarantine: decision.quarantine, done: doneCache };
     await saveRunState(prefix, newState);
     report.events = decision.events;

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../config/errors.js';
@@ -6,6 +7,7 @@ import { parseWith } from '../config/validate.js';
 import { DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES, type ManifestOptions } from '../manifest/index.js';
 import type { ResolveOptions } from '../dumps/layout.js';
 import { joinUri } from '../storage/index.js';
+import { OUTPUT_FORMATS } from '../output/formats.js';
 import { ENCODINGS } from '../tokenize/encodings.js';
 
 /** A Kubernetes label value / DNS-1123 label: the run id goes into RayJob labels and names. */
@@ -33,6 +35,8 @@ export const RunFileSchema = z
     text_field: z.string().min(1).default('text'),
     encoding: z.enum(ENCODINGS).default('cl100k_base'),
     append_eot: z.boolean().default(false),
+    /** What tasks write: `jsonl` rows with ids, or a Megatron-LM `.bin`/`.idx` dataset per task (docs/storage.md). */
+    format: z.enum(OUTPUT_FORMATS).default('jsonl'),
     max_docs_per_task: positive.default(DEFAULT_MAX_DOCS_PER_TASK),
     output_prefix: z.string().min(1).transform((uri) => uri.replace(/\/+$/, '')),
     /** Default: <output_prefix>/manifest.json. */
@@ -42,7 +46,10 @@ export const RunFileSchema = z
      * dump (enwiki: tens of minutes) outlasts a CronJob tick's deadline.
      */
     manifest_in_job: z.boolean().default(false),
+    /** Tasks per job until a task has finished; after that jobs are sized from the measured throughput. */
     tasks_per_job: positive.default(4),
+    /** Jobs are sized to run about this long at the measured docs per CPU-second. */
+    job_target_seconds: positive.default(600),
     cpus_per_job: positive.default(1),
     max_jobs_in_flight: positive.default(2),
     max_attempts: positive.default(3),
@@ -83,12 +90,33 @@ export async function loadRunFile(path: string): Promise<RunFile> {
   return parseRunFile(text, path);
 }
 
+/**
+ * The run files named by `paths`: each a run file, or a folder of them (the mounted runs ConfigMap), so adding a run
+ * is one new file. Mounted ConfigMaps also hold `..data` symlinks: only visible *.yaml / *.yml files count.
+ */
+export async function runFilePaths(paths: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined);
+    if (!info) throw new InputError(`${path}: no such run file or folder`);
+    if (!info.isDirectory()) {
+      files.push(path);
+      continue;
+    }
+    const names = (await readdir(path)).filter((n) => /^[^.].*\.ya?ml$/.test(n) && n !== 'kustomization.yaml').sort();
+    if (names.length === 0) throw new InputError(`${path}: no run files (*.yaml) in this folder`);
+    files.push(...names.map((n) => join(path, n)));
+  }
+  return files;
+}
+
 /** The manifest settings a run file decides (the same ones `tokenize-wiki manifest` takes as flags). */
 export function manifestOptionsOf(run: RunFile): ManifestOptions & ResolveOptions {
   return {
     textField: run.text_field,
     encoding: run.encoding,
     appendEot: run.append_eot,
+    outputFormat: run.format,
     maxDocsPerTask: run.max_docs_per_task,
     maxTaskBytes: DEFAULT_MAX_TASK_BYTES,
     allowIncompleteDump: false,

@@ -27,7 +27,13 @@ export const JobsStateSchema = z.object({
 export type JobsState = z.infer<typeof JobsStateSchema>;
 
 export const FailureSchema = z.object({
+  /** Failures of the task itself: these count towards quarantine. */
   failures: count,
+  /**
+   * Attempts that failed through no fault of the task (object store unavailable, job lost with the Ray head): retried,
+   * never counted towards quarantine.
+   */
+  outages: count.optional(),
   last_error: z.string(),
   last_job: z.string(),
   last_failed_at: z.string(),

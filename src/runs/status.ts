@@ -55,7 +55,7 @@ export function formatStatus(p: RunProgress): string {
       [['tasks', ...[p.tasks.total, p.tasks.done, p.tasks.in_flight, p.tasks.pending, p.tasks.failed, p.tasks.quarantined].map(String)]],
     ),
     `docs ${p.docs.done}/${p.docs.total} (${pct}%), tokens ${p.tokens_done}, failed attempts ${p.failed_attempts}`,
-    `throughput ${p.throughput.docs_per_second} docs/s, ${p.throughput.tokens_per_second} tokens/s (last ${duration(p.throughput.window_seconds)}); ETA ${blocked ? 'none: only quarantined tasks are left' : duration(p.eta_seconds)}`,
+    `throughput ${p.throughput.docs_per_second} docs/s, ${p.throughput.tokens_per_second} tokens/s (last ${duration(p.throughput.window_seconds)})${p.throughput.docs_per_cpu_second === null ? '' : `, ${p.throughput.docs_per_cpu_second} docs/s per CPU (jobs are sized from it)`}; ETA ${blocked ? 'none: only quarantined tasks are left' : duration(p.eta_seconds)}`,
   ];
   if (p.jobs_in_flight.length > 0) {
     out.push('', `jobs in flight (${p.jobs_in_flight.length}):`);
@@ -63,7 +63,7 @@ export function formatStatus(p: RunProgress): string {
   }
   if (p.failures.length > 0) {
     out.push('', `failed tasks waiting for a retry (${p.failures.length}):`);
-    out.push(...table(['task', 'failures', 'last error'], p.failures.map((f) => [f.task_id, String(f.failures), oneLine(f.last_error)])).map((l) => `  ${l}`));
+    out.push(...table(['task', 'failures', 'outages', 'last error'], p.failures.map((f) => [f.task_id, String(f.failures), String(f.outages ?? 0), oneLine(f.last_error)])).map((l) => `  ${l}`));
   }
   if (p.quarantined.length > 0) {
     out.push('', `quarantined tasks (${p.quarantined.length}; fix the cause, then \`tokenize-wiki requeue --run FILE --tasks …\`):`);

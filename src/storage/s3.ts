@@ -46,8 +46,6 @@ let sharedClient: S3Client | undefined;
 /** One client per process. Endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, path-style for MinIO-like stores. */
 export function s3Client(): S3Client {
   if (!sharedClient) {
-    // Node 20 is a supported target here; the SDK's multi-line Node-version notice would bury one-line errors.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
     sharedClient = new S3Client({
       region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',

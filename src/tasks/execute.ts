@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import { TaskFailure } from '../config/errors.js';
 import { programVersion } from '../config/version.js';
 import { cutBatches } from '../dumps/batches.js';
@@ -8,8 +7,9 @@ import type { Logger } from '../observability/logger.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import type { BadDoc, BatchResult } from '../tokenize/batch.js';
 import type { TokenizerPool } from '../tokenize/pool.js';
-import { markerKey, readMarker, shardKey, type Marker } from './marker.js';
+import { markerKey, readMarker, type Marker, type MarkerFiles } from './marker.js';
 import { checkDumpUnchanged, openTaskStream } from './open.js';
+import { ShardWriter } from './shard-writer.js';
 
 export interface ExecuteOptions {
   manifest: Manifest;
@@ -30,9 +30,10 @@ export const BATCH_LIMITS = { maxDocs: 256, maxBytes: 1 << 20 };
 export type TaskOutcome = { status: 'skipped'; marker: Marker } | { status: 'done'; marker: Marker };
 
 /**
- * Execute one task: marker present → skip; else stream its docs through the tokenizer pool into
- * `shards/<task_id>.jsonl.gz`, and only once that shard is durable write `markers/<task_id>.json`.
- * A killed task leaves no marker, and re-running it writes the same shard bytes (batches are deterministic).
+ * Execute one task: marker present → skip; else stream its docs through the tokenizer pool into its shard files
+ * (`shards/<task_id>.jsonl.gz`, or `.bin`, `.idx` and `.meta.jsonl.gz`), and only once they are durable write
+ * `markers/<task_id>.json`. A killed task leaves no marker, and re-running it writes the same shard bytes (batches are
+ * deterministic).
  */
 export async function executeTask(task: Task, options: ExecuteOptions): Promise<TaskOutcome> {
   const { manifest, outputPrefix, pool } = options;
@@ -44,16 +45,12 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   if (!dump) throw new TaskFailure(`task ${task.task_id}: dump ${task.dump} is not in the manifest`);
   await checkDumpUnchanged(dump);
   const startedAt = new Date().toISOString();
+  logger.info({ dump: dump.name, docs: task.doc_count }, 'task started');
   const what = `${dump.uri} (task ${task.task_id})`;
 
-  const shardUri = joinUri(outputPrefix, shardKey(task.task_id));
-  const body = new PassThrough({ highWaterMark: 4 << 20 });
-  const uploaded = storeFor(shardUri).write(shardUri, body);
-  uploaded.catch(() => {}); // awaited below; avoid an unhandled rejection while batches are still running
-
-  const shardHash = createHash('sha256');
+  const shard = new ShardWriter(manifest, outputPrefix, task.task_id);
   const idsHash = createHash('sha256');
-  const totals = { docs: 0, rows: 0, tokens: 0, textBytes: 0, bytes: 0 };
+  const totals = { docs: 0, rows: 0, tokens: 0, textBytes: 0 };
   const skipped: Record<string, number> = {};
   const bad: BadDoc[] = [];
 
@@ -67,18 +64,15 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
         `${what}: ${bad.length} malformed doc(s), more than --max-bad-docs ${options.maxBadDocs}; first at line ${first.line}, offset ${first.offset}: ${first.message}`,
       );
     }
-    const member = Buffer.from(result.member.buffer, result.member.byteOffset, result.member.byteLength);
-    shardHash.update(member);
     totals.docs += result.docs;
     totals.rows += result.rows;
     totals.tokens += result.tokens;
     totals.textBytes += result.textBytes;
-    totals.bytes += member.length;
-    // A failed upload stops reading the body, so 'drain' never comes: wait for whichever happens first.
-    if (!body.write(member)) await Promise.race([new Promise((resolve) => body.once('drain', resolve)), uploaded]);
+    await shard.write(result);
     options.onBatch?.({ docs: result.docs, rows: result.rows, tokens: result.tokens, textBytes: result.textBytes });
   };
 
+  let files: MarkerFiles;
   try {
     const { decoded, skipBytes } = await openTaskStream(task, dump, options.manifestFolder);
     const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
@@ -94,17 +88,16 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
           textField: manifest.text_field,
           appendEot: manifest.append_eot,
           compressionLevel: options.compressionLevel,
+          format: manifest.output_format,
         });
       result.catch(() => {}); // a failure surfaces when the writer reaches it; don't report it twice
       inFlight.push(result);
       while (inFlight.length > pool.size) await writeResult(await (inFlight.shift() as Promise<BatchResult>));
     }
     for (const result of inFlight.splice(0)) await writeResult(await result);
-    body.end();
-    await uploaded;
+    files = await shard.close();
   } catch (error) {
-    body.destroy(error as Error);
-    await uploaded.catch(() => {});
+    await shard.abort(error as Error);
     throw error;
   }
 
@@ -124,7 +117,8 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
     skipped,
     bad_docs: bad,
     ids_sha256: idsSha256,
-    shard: { key: shardKey(task.task_id), bytes: totals.bytes, sha256: shardHash.digest('hex') },
+    output_format: manifest.output_format,
+    ...files,
     encoding: manifest.encoding,
     text_field: manifest.text_field,
     append_eot: manifest.append_eot,

@@ -1,12 +1,16 @@
-import { TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { TokenizerPool } from '../tokenize/pool.js';
-import { executeTask, type ExecuteOptions } from './execute.js';
-import type { Marker } from './marker.js';
+import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
+import { DEFAULT_STORAGE_RETRY, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
+import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
   concurrency: number;
+  /** How an unavailable object store is waited out (default: DEFAULT_STORAGE_RETRY). */
+  storageRetry?: StorageRetry;
 }
 
 export interface RunTasksSummary {
@@ -30,9 +34,12 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  * Run tasks with one shared tokenizer pool. Several tasks run at once so that decoding (zlib threads, bzip2
  * processes) overlaps with tokenizing, and one lane more than there are workers, so that a task's start (opening
  * its range, decoding to its first doc) and end (upload, marker) overlap with another task's batches instead of
- * leaving the workers idle. A failed task does not stop the others.
+ * leaving the workers idle. A failed task does not stop the others. A task that failed because the object store was
+ * unreachable or throttling is run again from its start (it wrote no marker, so that is safe) with backoff, for a
+ * bounded time: a storage outage of a minute or two is ridden out instead of failing every task of the job.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
+  await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
   const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
@@ -40,7 +47,7 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
     while (next < tasks.length) {
       const task = tasks[next++] as Task;
       try {
-        const outcome = await executeTask(task, { ...options, pool });
+        const outcome = await executeRetryingStorage(task, { ...options, pool });
         (outcome.status === 'done' ? summary.done : summary.skipped).push(outcome.marker);
       } catch (error) {
         if (!(error instanceof TaskFailure) && !(error instanceof Error)) throw error;
@@ -55,6 +62,36 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
     await pool.close();
   }
   return summary;
+}
+
+async function executeRetryingStorage(task: Task, options: ExecuteOptions & { storageRetry?: StorageRetry }): Promise<TaskOutcome> {
+  const retry = options.storageRetry ?? DEFAULT_STORAGE_RETRY;
+  let firstFailure: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await executeTask(task, options);
+    } catch (error) {
+      if (classifyFailure(messageOf(error)) !== 'storage-unavailable') throw error;
+      firstFailure ??= Date.now();
+      const delay = storageRetryDelay(attempt, Date.now() - firstFailure, retry);
+      if (delay === undefined) throw error;
+      options.logger.warn({ task_id: task.task_id, err: messageOf(error), retry: attempt, retry_in_ms: delay }, 'object store unavailable; retrying the task');
+      await sleep(delay);
+    }
+  }
+}
+
+/**
+ * One output prefix holds one format: shards of two formats under one prefix would leave verify and export nothing
+ * consistent to read. (A manifest in the prefix already refuses another format; this covers a manifest kept elsewhere.)
+ */
+async function checkPrefixFormat(outputPrefix: string, format: Manifest['output_format']): Promise<void> {
+  const marker = await anyMarker(outputPrefix);
+  if (marker && marker.output_format !== format) {
+    throw new InputError(
+      `${outputPrefix}: already holds ${marker.output_format} shards (e.g. markers/${marker.task_id}.json) and this run's format is ${format}; use another output prefix`,
+    );
+  }
 }
 
 export type { Logger };

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { createInterface } from 'node:readline';
 import type { Manifest } from '../manifest/schema.js';
-import { joinUri, storeFor } from '../storage/index.js';
-import { listDoneTaskIds, readMarker, type Marker } from './marker.js';
+import { decodeIdx, DTYPE_BYTES, dtypeFor } from '../output/megatron.js';
+import { joinUri, readBytes, storeFor } from '../storage/index.js';
+import { listDoneTaskIds, markerFiles, readMarker, type FileRef, type Marker } from './marker.js';
 
 export interface VerifyReport {
   ok: boolean;
@@ -16,8 +18,9 @@ export interface VerifyReport {
 
 /**
  * Every doc of the manifest exactly once: each task has a marker whose doc count and id digest equal the manifest's
- * (so the shard covers exactly the task's docs), each shard exists with its marker's size, and no page id appears in
- * two rows of one dump. `deep` also re-reads every shard: sha256, row count, and page ids.
+ * (so the shard covers exactly the task's docs) and the run's output format, each shard file exists with its marker's
+ * size, and no page id appears in two rows of one dump. `deep` also re-reads every shard file: sha256, row count, page
+ * ids, and for megatron shards an index that matches the marker's pages and tokens and the `.bin`'s size.
  */
 export async function verifyRun(manifest: Manifest, outputPrefix: string, options: { deep: boolean }): Promise<VerifyReport> {
   const done = await listDoneTaskIds(outputPrefix);
@@ -43,14 +46,13 @@ export async function verifyRun(manifest: Manifest, outputPrefix: string, option
     if (marker.rows + Object.values(marker.skipped).reduce((a, b) => a + b, 0) + marker.bad_docs.length !== marker.docs) {
       report.problems.push(`${task.task_id}: rows + skipped + bad docs ≠ docs in the marker`);
     }
-    const shardUri = joinUri(outputPrefix, marker.shard.key);
-    const shard = await storeFor(shardUri).stat(shardUri);
-    if (!shard) report.problems.push(`${task.task_id}: shard ${marker.shard.key} is missing`);
-    else if (shard.size !== marker.shard.bytes) report.problems.push(`${task.task_id}: shard is ${shard.size} bytes, marker says ${marker.shard.bytes}`);
-    else if (options.deep) {
+    if (marker.output_format !== manifest.output_format) report.problems.push(`${task.task_id}: marker is of a ${marker.output_format} shard, the manifest's format is ${manifest.output_format}`);
+    const sizeProblems = await checkSizes(outputPrefix, marker);
+    report.problems.push(...sizeProblems);
+    if (sizeProblems.length === 0 && options.deep) {
       const pageIds = pageIdsByDump.get(task.dump) ?? [];
       pageIdsByDump.set(task.dump, pageIds);
-      report.problems.push(...(await checkShard(shardUri, marker, pageIds)));
+      report.problems.push(...(await checkShard(outputPrefix, manifest, marker, pageIds)));
     }
     report.totals.docs += marker.docs;
     report.totals.rows += marker.rows;
@@ -72,10 +74,29 @@ export async function verifyRun(manifest: Manifest, outputPrefix: string, option
   return report;
 }
 
-async function checkShard(uri: string, marker: Marker, pageIds: number[]): Promise<string[]> {
+async function checkSizes(outputPrefix: string, marker: Marker): Promise<string[]> {
+  const problems: string[] = [];
+  for (const file of markerFiles(marker)) {
+    const uri = joinUri(outputPrefix, file.key);
+    const info = await storeFor(uri).stat(uri);
+    if (!info) problems.push(`${marker.task_id}: shard file ${file.key} is missing`);
+    else if (info.size !== file.bytes) problems.push(`${marker.task_id}: ${file.key} is ${info.size} bytes, marker says ${file.bytes}`);
+  }
+  return problems;
+}
+
+/** Hashes what flows through `raw` and compares it with the marker once the caller has read it all. */
+function hashing(raw: Readable, file: FileRef, taskId: string): () => string[] {
   const hash = createHash('sha256');
-  const raw = await storeFor(uri).read(uri);
   raw.on('data', (chunk: Buffer) => hash.update(chunk));
+  return () => (hash.digest('hex') === file.sha256 ? [] : [`${taskId}: ${file.key} sha256 differs from its marker`]);
+}
+
+/** Rows of a gzip JSONL file (jsonl shard or megatron metadata): each begins with its page id. */
+async function checkRows(outputPrefix: string, file: FileRef, marker: Marker, pageIds: number[]): Promise<string[]> {
+  const uri = joinUri(outputPrefix, file.key);
+  const raw = await storeFor(uri).read(uri);
+  const hashed = hashing(raw, file, marker.task_id);
   const lines = createInterface({ input: raw.pipe(createGunzip()), crlfDelay: Infinity });
   let rows = 0;
   const problems: string[] = [];
@@ -83,12 +104,35 @@ async function checkShard(uri: string, marker: Marker, pageIds: number[]): Promi
     rows++;
     const match = /^\{"page_id":(\d+),/.exec(line);
     if (!match) {
-      problems.push(`${marker.task_id}: shard row ${rows} is not a shard row`);
+      problems.push(`${marker.task_id}: ${file.key} row ${rows} is not a shard row`);
       break;
     }
     pageIds.push(Number(match[1]));
   }
-  if (rows !== marker.rows) problems.push(`${marker.task_id}: shard has ${rows} rows, marker says ${marker.rows}`);
-  if (hash.digest('hex') !== marker.shard.sha256) problems.push(`${marker.task_id}: shard sha256 differs from its marker`);
+  if (rows !== marker.rows) problems.push(`${marker.task_id}: ${file.key} has ${rows} rows, marker says ${marker.rows}`);
+  return [...problems, ...hashed()];
+}
+
+async function checkShard(outputPrefix: string, manifest: Manifest, marker: Marker, pageIds: number[]): Promise<string[]> {
+  if (!marker.megatron) return checkRows(outputPrefix, marker.shard, marker, pageIds);
+  const { idx, meta, dtype } = marker.megatron;
+  const problems = await checkRows(outputPrefix, meta, marker, pageIds);
+  const binUri = joinUri(outputPrefix, marker.shard.key);
+  const bin = await storeFor(binUri).read(binUri);
+  const binHashed = hashing(bin, marker.shard, marker.task_id);
+  for await (const _chunk of bin); // drain: the hash sees every byte
+  problems.push(...binHashed());
+  const idxBytes = await readBytes(joinUri(outputPrefix, idx.key));
+  if (createHash('sha256').update(idxBytes).digest('hex') !== idx.sha256) problems.push(`${marker.task_id}: ${idx.key} sha256 differs from its marker`);
+  try {
+    const decoded = decodeIdx(idxBytes, idx.key);
+    const tokens = decoded.lengths.reduce((n, l) => n + l, 0);
+    if (decoded.dtype !== dtype || dtype !== dtypeFor(manifest.encoding)) problems.push(`${marker.task_id}: ${idx.key} holds ${decoded.dtype} ids, ${dtypeFor(manifest.encoding)} expected for ${manifest.encoding}`);
+    if (decoded.lengths.length !== marker.rows) problems.push(`${marker.task_id}: ${idx.key} has ${decoded.lengths.length} sequences, marker says ${marker.rows} rows`);
+    if (tokens !== marker.tokens) problems.push(`${marker.task_id}: ${idx.key} has ${tokens} tokens, marker says ${marker.tokens}`);
+    if (tokens * DTYPE_BYTES[decoded.dtype] !== marker.shard.bytes) problems.push(`${marker.task_id}: ${marker.shard.key} is ${marker.shard.bytes} bytes, its index needs ${tokens * DTYPE_BYTES[decoded.dtype]}`);
+  } catch (error) {
+    problems.push(`${marker.task_id}: ${(error as Error).message}`);
+  }
   return problems;
 }

@@ -1,6 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { BadDocError, docFields, indexLineId, parseDoc, type ParsedDoc, type SkipReason } from '../dumps/doc.js';
+import type { OutputFormat } from '../output/formats.js';
+import { dtypeFor, TokenBuffer } from '../output/megatron.js';
 import type { Tokenizer } from './encodings.js';
 import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
 
@@ -15,6 +17,7 @@ export interface BatchInput {
   textField: string;
   appendEot: boolean;
   compressionLevel: number;
+  format: OutputFormat;
 }
 
 export interface BadDoc {
@@ -24,8 +27,12 @@ export interface BadDoc {
 }
 
 export interface BatchResult {
-  /** The batch's shard rows as one gzip member; a shard is the concatenation of its batches' members. */
+  /**
+   * The batch's rows as one gzip member; a shard (jsonl) or metadata file (megatron) is the concatenation of its
+   * batches' members. Megatron rows carry no ids: those are in `sequences`, one sequence per row.
+   */
   member: Uint8Array;
+  sequences?: { bin: Uint8Array; lengths: Int32Array };
   docs: number;
   rows: number;
   tokens: number;
@@ -92,6 +99,11 @@ class RowWriter {
     await this.text(']}\n');
   }
 
+  /** One row without ids (the megatron format's metadata line). */
+  async line(text: string): Promise<void> {
+    await this.text(text);
+  }
+
   /** One member for a batch of ordinary size; an empty batch still gets an (empty) member. */
   async finish(): Promise<Uint8Array> {
     if (this.length > 0 || this.members.length === 0) await this.flush();
@@ -148,6 +160,7 @@ function writeDigits(out: Buffer, at: number, id: number): number {
 export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge: HugeDocLimits = HUGE_DOC_LIMITS): Promise<BatchResult> {
   const { bytes } = input;
   const rows = new RowWriter(input.compressionLevel);
+  const sequences = input.format === 'megatron' ? new TokenBuffer(dtypeFor(tokenizer.encoding)) : undefined;
   const result: Omit<BatchResult, 'member'> = { docs: 0, rows: 0, tokens: 0, textBytes: 0, skipped: {}, bad: [], ids: '' };
   let ids = '';
   let position = 0;
@@ -190,11 +203,16 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
         }
         result.rows++;
         result.tokens += count;
-        await rows.row(
-          `{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"namespace":${doc.namespace},` +
-            `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${count},"tokens":[`,
-          chunks,
-        );
+        if (sequences) {
+          sequences.append(chunks);
+          await rows.line(`{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"revision":${doc.revision},"wiki":${JSON.stringify(doc.wiki)}}\n`);
+        } else {
+          await rows.row(
+            `{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"namespace":${doc.namespace},` +
+              `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${count},"tokens":[`,
+            chunks,
+          );
+        }
       }
     } catch (error) {
       if (!(error instanceof BadDocError)) throw error;
@@ -203,7 +221,7 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
     }
     line += 2;
   }
-  return { ...result, ids, member: await rows.finish() };
+  return { ...result, ids, member: await rows.finish(), ...(sequences ? { sequences: sequences.finish() } : {}) };
 }
 
 /** A document to tokenize: its row fields and its text, whole or (for a huge document) in pieces. */

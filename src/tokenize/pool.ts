@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
+import { messageOf } from '../config/errors.js';
 import type { BatchInput, BatchResult } from './batch.js';
 import type { EncodingName } from './encodings.js';
 import type { WorkerData, WorkerRequest, WorkerResponse } from './worker.js';
@@ -104,7 +105,7 @@ export class TokenizerPool {
     worker.on('message', (response: WorkerResponse) => this.settle(slotOf(), response));
     // 'error' (an uncaught error, ERR_WORKER_OUT_OF_MEMORY) is followed by 'exit'; the message says why.
     let cause = 'it exited';
-    worker.on('error', (error) => (cause = error.message));
+    worker.on('error', (error) => (cause = messageOf(error)));
     worker.on('exit', (code) => {
       if (!this.closed) this.replace(slotOf(), `tokenizer worker died (${cause}, exit code ${code})`);
     });

@@ -35,7 +35,8 @@ parentPort?.on('message', async (request: WorkerRequest) => {
   try {
     const result = await processBatch(request.input, await tokenizerFor(request.encoding));
     const response: WorkerResponse = { id: request.id, ok: true, result };
-    parentPort?.postMessage(response, [result.member.buffer as ArrayBuffer]);
+    const buffers = [result.member, ...(result.sequences ? [result.sequences.bin, result.sequences.lengths] : [])].map((b) => b.buffer as ArrayBuffer);
+    parentPort?.postMessage(response, buffers);
   } catch (error) {
     const response: WorkerResponse = { id: request.id, ok: false, message: (error as Error).stack ?? String(error) };
     parentPort?.postMessage(response);

@@ -105,7 +105,25 @@ describe('processBatch', () => {
     // ...that decode to exactly one row, byte for byte what a single JSON.stringify would give.
     const tokens = ordinary(text);
     expect(rowsOf(result.member)).toEqual([JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', revision: 1, n_tokens: tokens.length, tokens })]);
-    expect(member.buffer.byteLength).toBe(member.length); // transferable as is
+    // Transferable as is: its own exactly sized ArrayBuffer (the copy above may sit in Buffer's shared pool).
+    expect(result.member.buffer.byteLength).toBe(result.member.byteLength);
+  });
+
+  it('megatron: token ids go to little-endian sequences, the rows to metadata lines, one per sequence', async () => {
+    const result = await processBatch(batchInput(lines, { format: 'megatron', appendEot: true }), tokenizer);
+    const texts = ['Hello world, 東京 🙂', special, 'id from the index line'];
+    const ids = texts.map((t) => [...ordinary(t), 100257]);
+    expect(Array.from(result.sequences?.lengths ?? [])).toEqual(ids.map((s) => s.length));
+    const bin = Buffer.from(result.sequences?.bin ?? []);
+    expect(Array.from(new Int32Array(bin.buffer, bin.byteOffset, bin.length / 4))).toEqual(ids.flat());
+    expect(rowsOf(result.member)).toEqual([
+      JSON.stringify({ page_id: 10, title: 'A "quoted" title – ü', revision: 456, wiki: 'enwiki' }),
+      JSON.stringify({ page_id: 11, title: 'Special', revision: 457, wiki: 'enwiki' }),
+      JSON.stringify({ page_id: 15, title: 'No page_id, no version', revision: null, wiki: 'testwiki' }),
+    ]);
+    expect(result).toMatchObject({ docs: 6, rows: 3, tokens: ids.flat().length });
+    const r50k = await processBatch(batchInput(lines.slice(0, 2), { format: 'megatron' }), await createTokenizer('r50k_base'));
+    expect(r50k.sequences?.bin.length).toBe(2 * (r50k.sequences?.lengths[0] ?? 0)); // uint16
   });
 
   it('is deterministic: the same batch gives the same gzip member bytes', async () => {

@@ -164,6 +164,7 @@ export function batchInput(lines: string[], overrides: Partial<BatchInput> = {})
     textField: 'text',
     appendEot: false,
     compressionLevel: 3,
+    format: 'jsonl',
     ...overrides,
   };
 }

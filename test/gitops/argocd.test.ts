@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_COMPONENTS, APP_OVERLAYS, CLUSTERS, exec, objectId, render, renderWithComponents, repoRoot, type K8sObject } from './gitops.js';
+import { APP_COMPONENTS, APP_OVERLAYS, CLUSTER_COMPONENTS, CLUSTERS, exec, objectId, parseObjects, render, renderWithComponents, repoRoot, type K8sObject } from './gitops.js';
 
 type Dict = Record<string, unknown>;
 const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
@@ -40,7 +40,7 @@ describe.each(CLUSTERS)('cluster %s', (cluster) => {
     }
   });
 
-  it('sync waves: projects, Argo CD, Flannel, local-path, KubeRay, then wiki-tokenizer', async () => {
+  it('sync waves: projects, Argo CD, Flannel, local-path, KubeRay and the object store, then wiki-tokenizer', async () => {
     const { apps, projects } = await clusterApps(cluster);
     const waveOf = (name: string): number => {
       const app = apps.find((a) => a.metadata.name === name);
@@ -50,8 +50,37 @@ describe.each(CLUSTERS)('cluster %s', (cluster) => {
     const order = ['argocd', 'flannel', 'local-path', 'kuberay', 'wiki-tokenizer'].map(waveOf);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(new Set(order).size).toBe(order.length);
+    expect(waveOf('object-store')).toBe(waveOf('kuberay'));
     for (const p of projects) expect(wave(p)).toBeLessThan(Math.min(...order));
-    expect(apps.map((a) => a.metadata.name).sort()).toEqual(['argocd', 'flannel', 'kuberay', 'local-path', 'wiki-tokenizer']);
+    // The root app is part of its own cluster folder: Argo CD manages it like the rest.
+    expect(apps.map((a) => a.metadata.name).sort()).toEqual(['argocd', 'flannel', 'kuberay', 'local-path', 'object-store', 'root', 'wiki-tokenizer']);
+  });
+
+  it('wiki-tokenizer is alone in the last wave, with every optional platform app enabled', async () => {
+    // A wave after wiki-tokenizer would make every root sync wait for its health, which in prod
+    // waits for a person, and fail when its CronJob turns Degraded.
+    const apps = (await renderWithComponents(`clusters/${cluster}`, CLUSTER_COMPONENTS)).filter((o) => o.kind === 'Application' && o.metadata.name !== 'root');
+    const app = apps.find((a) => a.metadata.name === 'wiki-tokenizer');
+    if (!app) throw new Error('no wiki-tokenizer Application');
+    for (const other of apps.filter((a) => a !== app)) expect(wave(other), objectId(other)).toBeLessThan(wave(app));
+    expect(apps.map((a) => a.metadata.name)).toEqual(expect.arrayContaining(['monitoring', 'logging']));
+  });
+
+  it('every Application retries a failed sync with backoff', async () => {
+    const objects = await renderWithComponents(`clusters/${cluster}`, CLUSTER_COMPONENTS);
+    for (const app of objects.filter((o) => o.kind === 'Application')) {
+      const retry = dict(dict(spec(app).syncPolicy).retry);
+      expect(Number(retry.limit), objectId(app)).toBeGreaterThan(0);
+      expect(dict(retry.backoff).duration, objectId(app)).toBeDefined();
+    }
+  });
+
+  it('optional apps in the wiki-tokenizer namespace create it, since they sync before the app', async () => {
+    const objects = await renderWithComponents(`clusters/${cluster}`, CLUSTER_COMPONENTS);
+    const app = objects.find((o) => o.kind === 'Application' && o.metadata.name === 'wiki-tokenizer');
+    for (const o of objects.filter((x) => x.kind === 'Application' && x !== app)) {
+      if (dict(spec(o).destination).namespace === dict(spec(app).destination).namespace) expect(syncOptions(o), objectId(o)).toContain('CreateNamespace=true');
+    }
   });
 
   it('server-side apply where client-side apply cannot work: KubeRay CRDs and Argo CD itself', async () => {
@@ -123,12 +152,13 @@ describe('projects', () => {
     expect(list(spec(project).destinations)).toEqual([{ server: 'https://kubernetes.default.svc', namespace: 'tokenize-wiki' }]);
   });
 
-  it('the optional monitoring app can be added to a cluster and comes after wiki-tokenizer', async () => {
+  it('the optional monitoring app can be added to a cluster, wired like the others, before wiki-tokenizer', async () => {
     const objects = await renderWithComponents('clusters/prod', ['clusters/components/monitoring']);
     const monitoring = objects.find((o) => o.kind === 'Application' && o.metadata.name === 'monitoring');
     const app = objects.find((o) => o.kind === 'Application' && o.metadata.name === 'wiki-tokenizer');
-    expect(monitoring && app && wave(monitoring) > wave(app)).toBe(true);
+    expect(monitoring && app && wave(monitoring) < wave(app)).toBe(true);
     expect(dict(spec(monitoring).source).path).toBe('infrastructure/monitoring');
+    expect(dict(spec(monitoring).source).repoURL).toBe(dict(spec(app).source).repoURL);
   });
 });
 
@@ -227,5 +257,81 @@ describe('health checks (Lua)', () => {
     ['suspended', { status: { jobDeploymentStatus: 'Suspended' } }, 'Suspended'],
   ])('RayJob: %s', async (_name, obj, expected) => {
     expect((await health('rayjob.lua', obj)).status).toBe(expected);
+  });
+});
+
+describe('repository and revision', () => {
+  const rootSource = async (cluster: string): Promise<Dict> => dict(spec((await render(`argocd/root/${cluster}`)).find((o) => o.kind === 'Application')).source);
+
+  it.each(CLUSTERS)('cluster %s: named only by its root app; a changed root app rewires every Application and AppProject', async (cluster) => {
+    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'tw-wiring-'));
+    try {
+      for (const top of ['argocd', 'clusters']) await fs.cp(path.join(repoRoot, top), path.join(scratch, top), { recursive: true });
+      const rootFile = path.join(scratch, 'argocd/root', cluster, 'root.yaml');
+      const { repoURL, targetRevision } = await rootSource(cluster);
+      const fork = 'https://git.example.org/someone/tokenize-wiki-fork.git';
+      const text = await fs.readFile(rootFile, 'utf8');
+      await fs.writeFile(rootFile, text.replace(String(repoURL), fork).replace(`targetRevision: ${String(targetRevision)}`, 'targetRevision: fork-branch'));
+      for (const dir of [`clusters/${cluster}`, `argocd/root/${cluster}`]) {
+        const r = await exec('kubectl', ['kustomize', path.join(scratch, dir)]);
+        expect(r.code, r.stderr).toBe(0);
+        const objects = parseObjects(r.stdout, dir);
+        for (const app of objects.filter((o) => o.kind === 'Application')) {
+          expect(dict(spec(app).source).repoURL, `${dir}: ${objectId(app)}`).toBe(fork);
+          expect(dict(spec(app).source).targetRevision, `${dir}: ${objectId(app)}`).toBe('fork-branch');
+        }
+        for (const project of objects.filter((o) => o.kind === 'AppProject')) expect(list(spec(project).sourceRepos), `${dir}: ${objectId(project)}`).toEqual([fork]);
+      }
+    } finally {
+      await fs.rm(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it('no other file of argocd/ or clusters/ names a repository or a revision', async () => {
+    const offenders: string[] = [];
+    for (const top of ['argocd', 'clusters']) {
+      for (const name of await fs.readdir(path.join(repoRoot, top), { recursive: true })) {
+        // Vendored upstream files are not ours (Argo CD's install.yaml links to GitHub).
+        if (!name.endsWith('.yaml') || /^root\/[^/]+\/root\.yaml$/.test(name) || name.split('/').includes('upstream')) continue;
+        const text = await fs.readFile(path.join(repoRoot, top, name), 'utf8');
+        if (/^\s*(repoURL|targetRevision):/m.test(text) || /https:\/\/github\.com\//.test(text)) offenders.push(`${top}/${name}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('prod tracks a release branch or tag that only a promotion moves; dev tracks main', async () => {
+    const prod = await rootSource('prod');
+    const dev = await rootSource('dev');
+    expect(dev.targetRevision).toBe('main');
+    expect(String(prod.targetRevision)).toMatch(/^(release\/[a-z0-9.-]+|v\d+\.\d+\.\d+)$/);
+    expect(readFileSync(path.join(repoRoot, 'docs/gitops.md'), 'utf8')).toContain(`git push origin <commit>:refs/heads/${String(prod.targetRevision)}`);
+  });
+});
+
+describe('CustomResourceDefinitions', () => {
+  it.each(['argocd/install', 'infrastructure/kuberay'])('%s: Argo CD never prunes or deletes a CRD (that would delete every object of its kind)', async (dir) => {
+    const crds = (await render(dir)).filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds.length).toBeGreaterThan(0);
+    for (const crd of crds) {
+      const options = (crd.metadata.annotations?.['argocd.argoproj.io/sync-options'] ?? '').split(',').map((x) => x.trim());
+      expect(options, objectId(crd)).toEqual(expect.arrayContaining(['Prune=false', 'Delete=false']));
+    }
+  });
+});
+
+describe('Argo CD pods', () => {
+  it('every container asks for CPU and memory and has a memory limit', async () => {
+    const problems: string[] = [];
+    for (const o of (await render('argocd/install')).filter((x) => x.kind === 'Deployment' || x.kind === 'StatefulSet')) {
+      const pod = dict(dict(dict(o.spec).template).spec);
+      for (const c of [...list(pod.initContainers), ...list(pod.containers)].map(dict)) {
+        const res = dict(c.resources);
+        for (const [a, b] of [['requests', 'cpu'], ['requests', 'memory'], ['limits', 'memory']] as const) {
+          if (dict(res[a])[b] === undefined) problems.push(`${objectId(o)} ${String(c.name)}: no resources.${a}.${b}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });

@@ -1,14 +1,9 @@
-// Shared machinery of the GitOps validation suite: the pins, the kustomizations of the tree, their
-// remote references, and rendering with `kubectl kustomize`.
-//
-// No network but the package registries is reachable here, so a kustomization with remote
-// resources is rendered from the same upstream files taken from the upstream project's Go module at
-// the pinned tag (through the Go module proxy, cached in the Go module cache): each remote
-// reference is replaced by the module's copy of the same path, and everything else (patches,
-// generators, transformers) runs as Argo CD would run it.
+// Shared machinery of the GitOps validation suite: the pins, the kustomizations of the tree, and rendering with
+// `kubectl kustomize` as Argo CD does. The tree names no remote resource: upstream manifests are vendored under
+// `upstream/` folders (scripts/lib/upstream.ts says why), so every render is local.
 import { run as exec, type ExecResult } from '../kube/harness.js';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,13 +24,17 @@ const Pins = z.object({
   ray: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
-  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a tag like 20.20.2-bookworm-slim'),
+  nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a tag like 26.12.1-bookworm-slim'),
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
   busybox: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   kuberayCrds: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   prometheusOperator: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
+  pushgateway: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   // The test harness's S3 server (a Go module pseudo-version); read here only to check the tree.
   seaweedfs: z.string().optional(),
+  // Megatron-LM's reader and its torch, for the tests that read our megatron output.
+  megatronCore: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
+  torch: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
 });
 export type Pins = z.infer<typeof Pins>;
 
@@ -51,52 +50,10 @@ export function loadPins(): Pins {
 
 // One spawn-and-collect helper for the test suites: test/kube's (stdin closed unless input is given).
 export { exec, type ExecResult };
+export { goModule } from '../../scripts/lib/go-modules.js';
 
 // ---------------------------------------------------------------------------------------------
-// Go modules
-
-/**
- * h1 checksums for module versions that sum.golang.org does not list (it answers 404 for
- * local-path-provisioner v0.0.37), so `go` cannot verify them itself; we verify against these.
- * Bumping such a pin means checking the new zip and adding its sum here.
- */
-const UNLISTED_SUMS: Record<string, string> = {
-  'github.com/rancher/local-path-provisioner@v0.0.37': 'h1:xRGhYXH31HtfbYWA9Qe8zAqCmHuw4dDRZNrDlWe0OQg=',
-};
-
-const GoModDownload = z.object({ Dir: z.string().optional(), Sum: z.string().optional(), Error: z.string().optional() });
-const moduleDirs = new Map<string, Promise<string>>();
-
-/** `go mod download` one module version (once per process) and return its directory. */
-export function goModule(module: string, version: string): Promise<string> {
-  const key = `${module}@${version}`;
-  let dir = moduleDirs.get(key);
-  if (!dir) {
-    dir = downloadModule(module, version);
-    moduleDirs.set(key, dir);
-  }
-  return dir;
-}
-
-async function downloadModule(module: string, version: string): Promise<string> {
-  const key = `${module}@${version}`;
-  const pinnedSum = UNLISTED_SUMS[key];
-  const env: NodeJS.ProcessEnv = { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off' };
-  if (pinnedSum) env.GONOSUMDB = module;
-  const r = await exec('go', ['mod', 'download', '-json', key], { cwd: os.tmpdir(), env });
-  let info: z.infer<typeof GoModDownload> = {};
-  try {
-    info = GoModDownload.parse(JSON.parse(r.stdout));
-  } catch {
-    // reported below with go's own stderr
-  }
-  if (r.code !== 0 || !info.Dir) throw new Error(`go mod download ${key} failed: ${info.Error ?? r.stderr.trim()}`);
-  if (pinnedSum && info.Sum !== pinnedSum) throw new Error(`go mod download ${key}: checksum ${info.Sum ?? '?'} != pinned ${pinnedSum}`);
-  return info.Dir;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Kustomizations and remote references
+// Kustomizations
 
 export interface Kustomization {
   /** Directory relative to the repo root, e.g. infrastructure/flannel. */
@@ -111,6 +68,9 @@ const KustomizationFile = z.looseObject({
   resources: z.array(z.string()).optional(),
   components: z.array(z.string()).optional(),
 });
+
+/** The folder of a kustomization that holds vendored upstream files (scripts/vendor-upstream.mts). */
+export const VENDORED = 'upstream';
 
 /** Top-level folders whose kustomizations Argo CD renders (or the bootstrap applies). */
 export const GITOPS_FOLDERS = ['argocd', 'clusters', 'infrastructure', 'apps'];
@@ -131,8 +91,9 @@ export function listKustomizations(): Kustomization[] {
       });
     }
     for (const entry of readdirSync(abs, { withFileTypes: true })) {
-      // Dot folders are scratch copies made by renderWithComponents while another file runs.
-      if (entry.isDirectory() && !entry.name.startsWith('.')) walk(path.posix.join(rel, entry.name));
+      // Dot folders are scratch copies made by renderWithComponents while another file runs; vendored upstream
+      // kustomizations are rendered only through ours.
+      if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== VENDORED) walk(path.posix.join(rel, entry.name));
     }
   };
   for (const top of GITOPS_FOLDERS) if (existsSync(path.join(repoRoot, top))) walk(top);
@@ -141,63 +102,6 @@ export function listKustomizations(): Kustomization[] {
 
 export function isRemote(ref: string): boolean {
   return /^(https?:\/\/|git@|github\.com\/|ssh:\/\/)/.test(ref) || ref.includes('?ref=');
-}
-
-/** One remote resource of a kustomization, resolved to the upstream Go module that has it. */
-export interface RemoteRef {
-  ref: string;
-  /** owner/repo on GitHub. */
-  repo: string;
-  /** The tag or commit the reference is pinned to. */
-  pin: string;
-  /** Path inside the repository. */
-  repoPath: string;
-  /** A single file (raw URL) or a kustomization directory (git URL). */
-  type: 'file' | 'dir';
-}
-
-const RAW_FILE = /^https:\/\/raw\.githubusercontent\.com\/([^/]+\/[^/]+)\/([^/]+)\/(.+)$/;
-const GIT_DIR = /^https:\/\/github\.com\/([^/]+\/[^/]+?)(?:\.git)?\/\/([^?]+)\?ref=([^&]+)$/;
-
-export function parseRemote(ref: string): RemoteRef | undefined {
-  const file = RAW_FILE.exec(ref);
-  if (file) return { ref, repo: file[1] ?? '', pin: file[2] ?? '', repoPath: file[3] ?? '', type: 'file' };
-  const dir = GIT_DIR.exec(ref);
-  if (dir) return { ref, repo: dir[1] ?? '', pin: dir[3] ?? '', repoPath: dir[2] ?? '', type: 'dir' };
-  return undefined;
-}
-
-/** A release tag (vX.Y.Z) or a full commit id: immutable, unlike a branch. */
-export function isImmutablePin(pin: string): boolean {
-  return /^v\d+\.\d+\.\d+$/.test(pin) || /^[0-9a-f]{40}$/.test(pin);
-}
-
-/** Which Go module holds each upstream repository's files, and under which path prefix. */
-interface UpstreamModule {
-  module: string;
-  /** Path of the module inside the repository ('' for the root). */
-  prefix: string;
-}
-const UPSTREAM_MODULES: Record<string, UpstreamModule> = {
-  'flannel-io/flannel': { module: 'github.com/flannel-io/flannel', prefix: '' },
-  'rancher/local-path-provisioner': { module: 'github.com/rancher/local-path-provisioner', prefix: '' },
-  'argoproj/argo-cd': { module: 'github.com/argoproj/argo-cd/v3', prefix: '' },
-  'ray-project/kuberay': { module: 'github.com/ray-project/kuberay/ray-operator', prefix: 'ray-operator/' },
-};
-
-/** The module-cache path holding the same content as a remote reference. */
-export async function resolveRemote(remote: RemoteRef): Promise<string> {
-  const upstream = UPSTREAM_MODULES[remote.repo];
-  if (!upstream) throw new Error(`${remote.ref}: no Go module known for ${remote.repo} (add it to UPSTREAM_MODULES)`);
-  if (!remote.repoPath.startsWith(upstream.prefix)) {
-    throw new Error(`${remote.ref}: ${remote.repoPath} is outside the module ${upstream.module}`);
-  }
-  const dir = await goModule(upstream.module, remote.pin);
-  const local = path.join(dir, remote.repoPath.slice(upstream.prefix.length));
-  if (!existsSync(local)) throw new Error(`${remote.ref}: ${upstream.module}@${remote.pin} has no ${remote.repoPath}`);
-  const isDir = statSync(local).isDirectory();
-  if (isDir !== (remote.type === 'dir')) throw new Error(`${remote.ref}: expected a ${remote.type} in ${upstream.module}@${remote.pin}`);
-  return local;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,11 +141,7 @@ async function kustomize(dir: string, label: string): Promise<K8sObject[]> {
 
 const renders = new Map<string, Promise<K8sObject[]>>();
 
-/**
- * Renders a kustomization of the tree (relative dir). Remote resources are swapped for their
- * module-cache copies in a scratch copy of the folder; such folders may reference no other local
- * folder (true of every remote-based kustomization here).
- */
+/** Renders a kustomization of the tree (relative dir) as Argo CD would: `kubectl kustomize`, default load restrictor. */
 export function render(dir: string): Promise<K8sObject[]> {
   let result = renders.get(dir);
   if (!result) {
@@ -251,12 +151,12 @@ export function render(dir: string): Promise<K8sObject[]> {
   return result;
 }
 
-/** Where renders of remote-based kustomizations are kept: the upstream CRDs take seconds to parse. */
+/** Where renders of folders with vendored upstream files are kept: the upstream CRDs take seconds to parse. */
 function renderCacheDir(): string {
   return path.join(process.env.TW_CACHE_DIR || path.join(os.homedir(), '.cache', 'tokenize-wiki'), 'gitops-renders');
 }
 
-/** Hash of everything a render depends on: the folder's files (upstream content is fixed by its pin). */
+/** Hash of everything a render depends on: the kubectl and the folder's files (such folders reference no other). */
 async function folderKey(dir: string): Promise<string> {
   const hash = createHash('sha256');
   const kubectl = await exec('kubectl', ['version', '--client']);
@@ -269,52 +169,15 @@ async function folderKey(dir: string): Promise<string> {
 }
 
 async function renderUncached(dir: string): Promise<K8sObject[]> {
-  const k = listKustomizations().find((x) => x.dir === dir);
-  if (!k) throw new Error(`${dir}: no kustomization.yaml`);
-  const remotes = k.resources.filter(isRemote);
-  if (remotes.length === 0) return kustomize(path.join(repoRoot, dir), dir);
+  if (!existsSync(path.join(repoRoot, dir, VENDORED))) return kustomize(path.join(repoRoot, dir), dir);
   const cached = path.join(renderCacheDir(), `${dir.replaceAll('/', '_')}-${await folderKey(dir)}.yaml`);
   if (existsSync(cached)) return parseObjects(await fs.readFile(cached, 'utf8'), `${dir} (cached render ${cached})`);
-  const objects = await renderRemote(dir, k);
+  const objects = await kustomize(path.join(repoRoot, dir), dir);
   await fs.mkdir(path.dirname(cached), { recursive: true });
   const tmp = `${cached}.${process.pid}.tmp`;
   await fs.writeFile(tmp, objects.map((o) => YAML.stringify(o)).join('---\n'));
   await fs.rename(tmp, cached);
   return objects;
-}
-
-async function renderRemote(dir: string, k: Kustomization): Promise<K8sObject[]> {
-  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'tw-gitops-'));
-  try {
-    const copy = path.join(scratch, path.basename(dir));
-    await fs.cp(path.join(repoRoot, dir), copy, { recursive: true });
-    const file = path.join(copy, 'kustomization.yaml');
-    const doc = YAML.parseDocument(await fs.readFile(file, 'utf8'));
-    const resources: string[] = [];
-    for (const [i, ref] of k.resources.entries()) {
-      if (!isRemote(ref)) {
-        if (ref.startsWith('..')) throw new Error(`${dir}: a remote-based kustomization may not reference ${ref}`);
-        resources.push(ref);
-        continue;
-      }
-      const remote = parseRemote(ref);
-      if (!remote) throw new Error(`${dir}: unsupported remote reference ${ref}`);
-      const local = await resolveRemote(remote);
-      if (remote.type === 'file') {
-        const name = `upstream-${i}.yaml`;
-        await fs.copyFile(local, path.join(copy, name));
-        resources.push(name);
-      } else {
-        // kustomize refuses absolute roots; a relative path to the module cache works.
-        resources.push(path.relative(copy, local));
-      }
-    }
-    doc.set('resources', resources);
-    await fs.writeFile(file, doc.toString());
-    return await kustomize(copy, `${dir} (remote resources from the Go module cache)`);
-  } finally {
-    await fs.rm(scratch, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -329,7 +192,11 @@ export async function renderWithComponents(overlayDir: string, components: reado
     const file = path.join(scratch, 'kustomization.yaml');
     const doc = YAML.parseDocument(await fs.readFile(file, 'utf8'));
     const own = z.array(z.string()).optional().parse(doc.toJS().components) ?? [];
-    doc.set('components', [...own, ...components.map((c) => path.relative(scratch, path.join(repoRoot, c)))]);
+    const added = components.map((c) => path.relative(scratch, path.join(repoRoot, c)));
+    // clusters/components/wiring wires every Application listed before it: it stays last.
+    const wiring = own.findIndex((c) => c.endsWith('components/wiring'));
+    const cut = wiring < 0 ? own.length : wiring;
+    doc.set('components', [...own.slice(0, cut), ...added, ...own.slice(cut)]);
     await fs.writeFile(file, doc.toString());
     return await kustomize(scratch, `${overlayDir} + ${components.join(', ')}`);
   } finally {
@@ -346,6 +213,9 @@ export const APP_COMPONENTS = [
   'apps/wiki-tokenizer/components/submitter-daemon',
   'apps/wiki-tokenizer/components/dashboard-ingress',
   'apps/wiki-tokenizer/components/buckets-ensure',
+  'apps/wiki-tokenizer/components/nodes-4cpu-16gib',
 ];
+/** Optional platform Applications a cluster may add (clusters/components), besides the object store both use. */
+export const CLUSTER_COMPONENTS = ['clusters/components/monitoring', 'clusters/components/logging'];
 export const APP_OVERLAYS = ['apps/wiki-tokenizer/overlays/prod', 'apps/wiki-tokenizer/overlays/dev'];
 export const CLUSTERS = ['prod', 'dev'];

@@ -104,12 +104,14 @@ describe('Dockerfiles', () => {
     expect(pins.nodeImage.split('.')[0]).toBe(pins.node);
   });
 
-  it('the tokenizer image is the pinned Ray image with Node.js, bzip2, lbzip2 and the app; the submitter a slim Node image', () => {
+  it('the tokenizer image is the pinned Ray image with Node.js (and its libatomic1), bzip2, lbzip2 and the app; the submitter a slim Node image', () => {
     const tok = read('images/tokenizer/Dockerfile');
     expect(tok.stages.at(-1)?.from).toBe(`docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`);
     const runs = tok.stages.at(-1)?.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n') ?? '';
     expect(runs).toMatch(/apt-get install[^\n]*\bbzip2\b/);
     expect(runs).toMatch(/apt-get install[^\n]*\blbzip2\b/);
+    // The Node.js binary copied in links libatomic.so.1, which the Ray CPU image lacks.
+    expect(runs).toMatch(/apt-get install[^\n]*\blibatomic1\b/);
     expect(runs).toContain('/usr/local/bin/tokenize-wiki');
     const sub = read('images/submitter/Dockerfile');
     expect(sub.stages.at(-1)?.from).toMatch(/^docker\.io\/library\/node:.*-slim$/);
@@ -221,22 +223,23 @@ describe('scripts/build-images.mts', () => {
     const err: string[] = [];
     const { ZxHost } = await import('../../scripts/lib/host.js');
     const io = { host: new ZxHost(), out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {}, repoRoot, now: () => 0 };
-    const code = await buildImages(['--registry', 'docker.io/someone', '--tag', 't1', '--overlay', 'dev', '--dry-run'], io);
+    const code = await buildImages(['--registry', 'docker.io/someone', '--tag', '0123456789ab', '--overlay', 'dev', '--dry-run'], io);
     expect(code, err.join('\n')).toBe(0);
     const pins = loadPins();
     const text = out.join('\n');
     expect(text).toContain(`--build-arg RAY_VERSION=${pins.ray}`);
     expect(text).toContain(`--build-arg NODE_IMAGE=${pins.nodeImage}`);
-    expect(text).toContain('docker push docker.io/someone/tokenize-wiki:t1');
-    expect(text).toContain('newTag: t1');
+    expect(text).toContain('docker push docker.io/someone/tokenize-wiki:0123456789ab');
+    expect(text).toContain('newTag: 0123456789ab');
     expect(text).toContain('apps/wiki-tokenizer/overlays/dev/kustomization.yaml');
   });
 
   it.each([
     [['--tag', 'x'], '--registry is required'],
     [['--registry', 'docker.io/someone', '--tag', 'latest'], 'immutable tag'],
-    [['--registry', 'docker.io/someone', '--tag', 't', '--overlay', 'nope'], 'does not exist'],
-    [['--registry', 'Not A Registry', '--tag', 't'], 'not a registry'],
+    [['--registry', 'docker.io/someone', '--tag', 'prod'], 'immutable tag'],
+    [['--registry', 'docker.io/someone', '--tag', 'v1.2.3', '--overlay', 'nope'], 'does not exist'],
+    [['--registry', 'Not A Registry', '--tag', 'v1.2.3'], 'not a registry'],
   ])('bad usage %j exits 2 with one line naming the problem', async (argv, message) => {
     const err: string[] = [];
     const { ZxHost } = await import('../../scripts/lib/host.js');

@@ -3,8 +3,8 @@
 // Core types: the OpenAPI v3 documents Kubernetes publishes in its own source tree
 // (api/openapi-spec/v3), from the k8s.io/kubernetes Go module at the pinned Kubernetes version:
 // the exact API of the cluster we deploy to, from the project that defines it. (The npm
-// `kubernetes-models` packages were the alternative; their current major needs Node 22 and their
-// schemas trail Kubernetes by several minors.)
+// `kubernetes-models` packages were the alternative; their schemas trail Kubernetes by several
+// minors.)
 // Custom resources: each CRD's openAPIV3Schema, from the operators' pinned Go modules
 // (test/kube/crds.ts, shared with the real-API-server suite).
 //

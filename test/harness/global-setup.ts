@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
+import { ensureMegatronVenv } from './megatron.js';
 import { ensureRayVenv, startRayHead, type RayConnection, type RayHead } from './ray.js';
 // Only modules that do not import 'vitest' itself: global setup runs outside the test workers.
 import { ensureWeed, envFor, startS3Server, type S3Connection } from './s3-server.js';
@@ -14,6 +15,18 @@ declare module 'vitest' {
 
 /** How a test file says it needs the Ray head; the harness scans the selected files for it. */
 const USES_RAY = /\brayConnection\(|\binject\(\s*['"]ray['"]\s*\)/;
+/**
+ * A test file that reads with Megatron's reader: its venv (gigabytes of torch wheels on a fresh machine) is built here,
+ * where no hook timeout applies, rather than in the file's beforeAll.
+ */
+const USES_MEGATRON = /\bensureMegatronVenv\(/;
+
+/** Whether any selected test file matches; without the CLI's file filters (not public API) every test file counts. */
+async function selectedFilesUse(project: TestProject, pattern: RegExp): Promise<boolean> {
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
+  const { testFiles } = await project.globTestFiles(filters);
+  return testFiles.some((file) => pattern.test(readFileSync(file, 'utf8')));
+}
 
 /**
  * Starting a Ray head costs tens of seconds of CPU on a 2-core machine, so it only starts when a selected test file
@@ -22,10 +35,7 @@ const USES_RAY = /\brayConnection\(|\binject\(\s*['"]ray['"]\s*\)/;
 async function needsRay(project: TestProject): Promise<boolean> {
   if (process.env.TW_TEST_RAY === '1') return true;
   if (process.env.TW_TEST_RAY === '0') return false;
-  // The CLI file filters (`vitest run test/runs`) are not public API; without them every test file counts.
-  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
-  const { testFiles } = await project.globTestFiles(filters);
-  return testFiles.some((file) => USES_RAY.test(readFileSync(file, 'utf8')));
+  return selectedFilesUse(project, USES_RAY);
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -33,7 +43,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
   let t = Date.now();
   // Installs first and in parallel (a Go build and a pip install on a fresh machine), then the servers.
-  await Promise.all([ensureWeed(), withRay ? ensureRayVenv() : Promise.resolve('')]);
+  const withMegatron = await selectedFilesUse(project, USES_MEGATRON);
+  await Promise.all([ensureWeed(), withRay ? ensureRayVenv() : Promise.resolve(''), withMegatron ? ensureMegatronVenv() : Promise.resolve('')]);
   const timings = [`installs ${seconds(t)}`];
   t = Date.now();
   const s3 = await startS3Server();

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { cacheRoot, harnessVersions, repoRoot } from './paths.js';
-import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext, withLock } from './proc.js';
-import { ensureTiktokenCache, pythonTiktokenHashes } from './tiktoken-cache.js';
+import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext } from './proc.js';
+import { ensureVenv, tiktokenCacheFor } from './venv.js';
 
 /** How tests reach a Ray head: the Jobs REST API lives under `dashboardUrl` (`/api/jobs/`). */
 export interface RayConnection {
@@ -29,31 +29,13 @@ export interface RayHead {
   waitUntilReady(timeoutMs?: number): Promise<void>;
 }
 
-const STAMP = '.tokenize-wiki-stamp';
-
 /** A venv with `ray[default]==<versions.yaml ray>` and `tiktoken`, under the cache, reused while its stamp matches. */
 export async function ensureRayVenv(version: string = harnessVersions().ray): Promise<string> {
-  const dir = join(cacheRoot(), `ray-${version}`);
-  const stamp = JSON.stringify({ ray: version, packages: ['ray[default]', 'tiktoken'] });
-  const ready = (): boolean => existsSync(join(dir, STAMP)) && readFileSync(join(dir, STAMP), 'utf8') === stamp;
-  if (ready()) return dir;
-  return withLock(`${dir}.lock`, 30 * 60_000, async () => {
-    if (ready()) return dir;
-    rmSync(dir, { recursive: true, force: true });
-    await run(process.env.TW_PYTHON || 'python3', ['-m', 'venv', dir]);
-    await run(join(dir, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `ray[default]==${version}`, 'tiktoken']);
-    writeFileSync(join(dir, STAMP), stamp);
-    return dir;
-  });
+  const packages = ['ray[default]', 'tiktoken'];
+  return ensureVenv(join(cacheRoot(), `ray-${version}`), JSON.stringify({ ray: version, packages }), [`ray[default]==${version}`, 'tiktoken']);
 }
 
-/** TIKTOKEN_CACHE_DIR for the venv's Python tiktoken, checked against the hashes that tiktoken pins. */
-export function tiktokenCacheFor(venvDir: string): string {
-  const lib = join(venvDir, 'lib');
-  const python = readdirSync(lib).find((name) => name.startsWith('python'));
-  if (python === undefined) throw new Error(`${lib}: no python* folder; remove ${venvDir} to rebuild the venv`);
-  return ensureTiktokenCache(pythonTiktokenHashes(join(lib, python, 'site-packages', 'tiktoken_ext', 'openai_public.py')));
-}
+export { tiktokenCacheFor };
 
 /**
  * Starts a Ray head on free loopback ports (`ray start --head --block` as the leader of its own process group, so

@@ -17,10 +17,14 @@ export interface S3Connection {
 
 export interface S3Server {
   connection: S3Connection;
-  /** Process-group id of the server (it leads its own group). */
-  pid: number;
+  /** Process-group id of the server (it leads its own group); a new one after `resume`. */
+  readonly pid: number;
   dataDir: string;
   stop(): Promise<void>;
+  /** An outage: the server process stops (as a deleted pod would), its data stays. */
+  halt(): Promise<void>;
+  /** The end of the outage: the server starts again on the same ports with the same data. */
+  resume(): Promise<void>;
 }
 
 const CREDENTIALS = { accessKeyId: 'tokenize-wiki-test', secretAccessKey: 'tokenize-wiki-test-secret' } as const;
@@ -44,10 +48,51 @@ export async function startS3Server(): Promise<S3Server> {
   return startWithRetry(3, () => startWeed(weed));
 }
 
+interface WeedPlace {
+  ports: number[];
+  dataDir: string;
+}
+
 async function startWeed(weed: string): Promise<S3Server> {
   // Every listener gets an explicit port: the defaults (and port+10000 for gRPC) collide between parallel servers.
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = await freePorts(8);
-  const dataDir = mkdtempSync('/tmp/tw-s3-');
+  const place: WeedPlace = { ports: await freePorts(8), dataDir: mkdtempSync('/tmp/tw-s3-') };
+  const s3Port = place.ports[6] as number;
+  const connection: S3Connection = { endpoint: `http://127.0.0.1:${s3Port}`, region: 'us-east-1', ...CREDENTIALS };
+  let pid = spawnWeed(weed, place);
+  let forget = killOnExit(pid, place.dataDir);
+  const server: S3Server = {
+    connection,
+    get pid() {
+      return pid;
+    },
+    dataDir: place.dataDir,
+    async stop() {
+      await stopGroup(pid, 1000); // the data is thrown away, so a slow graceful shutdown (15 s+) buys nothing
+      forget();
+      rmSync(place.dataDir, { recursive: true, force: true });
+    },
+    async halt() {
+      // The grace a deleted pod gets: the data written so far must survive the outage.
+      await stopGroup(pid, 15_000);
+    },
+    async resume() {
+      forget();
+      pid = spawnWeed(weed, place);
+      forget = killOnExit(pid, place.dataDir);
+      await waitUntilWritable(connection, pid, place.dataDir);
+    },
+  };
+  try {
+    await waitUntilWritable(connection, pid, place.dataDir);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+function spawnWeed(weed: string, { ports, dataDir }: WeedPlace): number {
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = ports;
   writeFileSync(
     join(dataDir, 's3.json'),
     JSON.stringify({
@@ -93,28 +138,9 @@ async function startWeed(weed: string): Promise<S3Server> {
     { cwd: dataDir, detached: true, stdio: ['ignore', log, log] },
   );
   closeSync(log);
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start ${weed}`);
+  if (child.pid === undefined) throw new Error(`could not start ${weed}`);
   child.unref();
-  const connection: S3Connection = { endpoint: `http://127.0.0.1:${s3}`, region: 'us-east-1', ...CREDENTIALS };
-  const server: S3Server = {
-    connection,
-    pid,
-    dataDir,
-    async stop() {
-      await stopGroup(pid, 1000); // the data is thrown away, so a slow graceful shutdown (15 s+) buys nothing
-      forget();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-  const forget = killOnExit(pid, dataDir);
-  try {
-    await waitUntilWritable(connection, pid, dataDir);
-  } catch (err) {
-    await server.stop();
-    throw err;
-  }
-  return server;
+  return child.pid;
 }
 
 async function waitUntilWritable(connection: S3Connection, pid: number, dataDir: string): Promise<void> {

@@ -1,44 +1,7 @@
-// The pure parts of the kube harness: how remote kustomize references map to Go modules, and how
-// k8s.io/kubernetes's go.mod is made buildable outside its repository. No API server here.
+// The pure parts of the kube harness: how k8s.io/kubernetes's go.mod is made buildable outside its repository.
+// No API server here.
 import { describe, expect, it } from 'vitest';
 import { etcdVersionOf, publishedStagingGoMod } from '../../scripts/lib/bundle/go-builds.js';
-import { discoverOverlays, moduleFileFor } from './overlays.js';
-
-describe('moduleFileFor', () => {
-  it('maps a raw release file to the root module at that tag, with /vN for v2+', () => {
-    expect(moduleFileFor('https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.7/manifests/install.yaml')).toEqual({
-      module: 'github.com/argoproj/argo-cd/v3',
-      version: 'v3.5.7',
-      subpath: 'manifests/install.yaml',
-      env: undefined,
-    });
-  });
-
-  it('maps a git kustomize base inside a nested module to that module', () => {
-    expect(moduleFileFor('https://github.com/ray-project/kuberay//ray-operator/config/default?ref=v1.6.2')).toMatchObject({
-      module: 'github.com/ray-project/kuberay/ray-operator',
-      version: 'v1.6.2',
-      subpath: 'config/default',
-    });
-  });
-
-  it('skips the checksum database only for modules it has no entry for', () => {
-    const ref = 'https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.37/deploy/local-path-storage.yaml';
-    expect(moduleFileFor(ref)?.env).toEqual({ GONOSUMDB: 'github.com/rancher/local-path-provisioner' });
-  });
-
-  it('gives up on branches, commits and other hosts', () => {
-    expect(moduleFileFor('https://raw.githubusercontent.com/o/r/main/x.yaml')).toBeUndefined();
-    expect(moduleFileFor('https://example.com/x.yaml')).toBeUndefined();
-  });
-});
-
-describe('discoverOverlays', () => {
-  it('finds every GitOps kustomization renderable offline', () => {
-    const blocked = discoverOverlays().filter((o) => o.offlineBlocker);
-    expect(blocked.map((o) => `${o.dir}: ${o.offlineBlocker ?? ''}`)).toEqual([]);
-  });
-});
 
 describe('publishedStagingGoMod', () => {
   const goMod = [

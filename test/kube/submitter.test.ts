@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeRayBackend, runTasksEntrypoint, type JobSpec } from '../../src/runs/backends/index.js';
 import { KubeLease } from '../../src/runs/lease.js';
 import { jobId } from '../../src/runs/names.js';
+import { decide, type Limits } from '../../src/runs/decide.js';
 import { fetchCrds, installCrds } from './crds.js';
 import { kubernetesVersion, startKube, type KubeCluster } from './harness.js';
 import { render, asList, type K8sObject } from './overlays.js';
@@ -99,9 +100,9 @@ describe('the harness', () => {
 });
 
 describe(`RBAC from ${APP}`, () => {
+  // Exactly what src/runs/backends/kuberay.ts and src/runs/lease.ts call.
   const allowed: [string, string][] = [
-    ...['create', 'get', 'list', 'watch', 'patch', 'delete'].map((v): [string, string] => [v, 'rayjobs.ray.io']),
-    ...['get', 'list', 'watch'].map((v): [string, string] => [v, 'rayclusters.ray.io']),
+    ...['create', 'get', 'list', 'delete'].map((v): [string, string] => [v, 'rayjobs.ray.io']),
     ['create', 'leases.coordination.k8s.io'],
   ];
   it.each(allowed)('lets the submitter %s %s in its namespace', async (verb, resource) => {
@@ -125,6 +126,11 @@ describe(`RBAC from ${APP}`, () => {
     ['create', 'leases.coordination.k8s.io', OTHER_NS],
     ['create', 'roles.rbac.authorization.k8s.io', ns],
     ['create', 'rolebindings.rbac.authorization.k8s.io', ns],
+    ['watch', 'rayjobs.ray.io', ns],
+    ['patch', 'rayjobs.ray.io', ns],
+    ['update', 'rayjobs.ray.io', ns],
+    ['get', 'rayclusters.ray.io', ns],
+    ['list', 'rayclusters.ray.io', ns],
     ['create', 'rayclusters.ray.io', ns],
     ['delete', 'rayclusters.ray.io', ns],
     ['update', 'rayjobs.ray.io#status', ns],
@@ -150,13 +156,13 @@ spec:
     ray.io/cluster: wiki-tokenizer
 `;
 
-  it('creates, lists by label, patches and deletes a RayJob', async () => {
+  it('creates, lists by label and deletes a RayJob, and may not change one', async () => {
     const created = await asSubmitter(['create', '-f', '-'], rayJob('rbac-proof-1'));
     expect(created.stderr).toBe('');
     const listed = await asSubmitter(['get', 'rayjobs.ray.io', '-n', ns, '-l', 'tokenize-wiki/run=rbac-proof', '-o', 'name']);
     expect(listed.stdout.trim()).toBe('rayjob.ray.io/rbac-proof-1');
     const patched = await asSubmitter(['label', 'rayjobs.ray.io/rbac-proof-1', '-n', ns, 'tokenize-wiki/attempt=2']);
-    expect(patched.stderr).toBe('');
+    expect(patched.stderr).toMatch(/forbidden/i);
     const deleted = await asSubmitter(['delete', 'rayjobs.ray.io/rbac-proof-1', '-n', ns, '--wait=false']);
     expect(deleted.stderr).toBe('');
   });
@@ -272,6 +278,40 @@ describe('the kuberay job backend against the API server', () => {
     expect(await backend.list(RUN)).toEqual([]);
     expect((await backend.list(OTHER_RUN)).map((j) => j.id)).toEqual([b1.id]);
     expect(await backend.logsTail(a1.id, 1000)).toBe('');
+  });
+
+  // KubeRay v1.6.2 (HTTPMode) keeps a RayJob Running across a lost head and submits its Ray job again, under the same
+  // id, on the new head (rayjob_controller.go, JobDeploymentStatusRunning); the rerun's start becomes status.startTime.
+  it('keeps a RayJob that KubeRay re-ran on a new head in flight, timing it out from the rerun', async () => {
+    const job = spec(RUN, 3, ['enwiki-0-00003']);
+    await backend.submit(job);
+    const created = (await byId(RUN)).get(job.id);
+    await operatorSets(job.id, { jobDeploymentStatus: 'Running', jobStatus: 'RUNNING', jobId: job.id, startTime: created?.submitted_at });
+    await new Promise((r) => setTimeout(r, 4000));
+    // The head was lost and came back; the operator re-submitted the job just now.
+    const rerun = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    await operatorSets(job.id, { jobDeploymentStatus: 'Running', jobStatus: 'RUNNING', jobId: job.id, startTime: rerun });
+    const listed = await backend.list(RUN);
+    expect(listed.find((j) => j.id === job.id)).toMatchObject({ status: 'RUNNING', started_at: rerun });
+    const limits: Limits = { tasksPerJob: 1, cpusPerJob: 2, jobTargetSeconds: 600, maxJobsInFlight: 1, maxAttempts: 3, jobTimeoutSeconds: 3, jobTtlSeconds: 3600, paused: false };
+    const decision = decide({
+      runId: RUN,
+      taskIds: job.tasks,
+      taskDocs: new Map([[job.tasks[0]!, 2000]]),
+      done: new Set(),
+      jobs: { next_batch: 4, jobs: [{ id: job.id, batch: 3, tasks: job.tasks, submitted_at: created?.submitted_at ?? '' }] },
+      attempts: { tasks: {} },
+      quarantine: { tasks: {} },
+      backendJobs: listed,
+      reasons: new Map(),
+      limits,
+      now: Date.parse(rerun) + 1000,
+    });
+    // Submitted more than job_timeout_seconds ago, but re-run 1 s ago: not stopped, not failed, still in flight.
+    expect(decision.stop).toEqual([]);
+    expect(decision.events).toEqual([]);
+    expect(decision.jobs.jobs.map((j) => j.id)).toEqual([job.id]);
+    await backend.delete(job.id);
   });
 
   // Against the real server: Lease times must be MicroTime with six digits, and a release must be accepted.

@@ -18,6 +18,7 @@ const plan = (maxDocsPerTask: number) => ({
   textField: 'text',
   encoding: 'cl100k_base' as const,
   appendEot: false,
+  outputFormat: 'jsonl' as const,
   maxDocsPerTask,
   maxTaskBytes: 256 * 1024 * 1024,
 });

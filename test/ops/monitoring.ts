@@ -117,7 +117,7 @@ export async function submitterSeries(): Promise<Series> {
     tokens_done: 9_000_000,
     text_bytes_done: 36_000_000,
     failed_attempts: 3,
-    throughput: { docs_per_second: 40, tokens_per_second: 90_000, window_seconds: 900 },
+    throughput: { docs_per_second: 40, tokens_per_second: 90_000, window_seconds: 900, docs_per_cpu_second: 20 },
     eta_seconds: 150,
     jobs_in_flight: [{ id: 'scrape-run-b00003-a1', tasks: ['t5', 't6'], submitted_at: new Date().toISOString() }],
     failures: [],

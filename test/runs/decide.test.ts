@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { JobInfo } from '../../src/runs/backends/types.js';
 import { decide, jobsToExplain, reasonFromLog, type DecideInput, type Limits } from '../../src/runs/decide.js';
+import type { RunProgress } from '../../src/runs/progress.js';
+import { docsPerCpuSecond, slotFreed, waitsForJobEnd } from '../../src/runs/slots.js';
+import { classifyFailure, storageRetryDelay } from '../../src/tasks/failure.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
 const tasks = ['t0', 't1', 't2', 't3', 't4', 't5'];
-const limits: Limits = { tasksPerJob: 2, maxJobsInFlight: 2, maxAttempts: 2, jobTimeoutSeconds: 600, jobTtlSeconds: 3600, paused: false };
+const limits: Limits = { tasksPerJob: 2, cpusPerJob: 1, jobTargetSeconds: 600, maxJobsInFlight: 2, maxAttempts: 2, jobTimeoutSeconds: 600, jobTtlSeconds: 3600, paused: false };
 
 function input(over: Partial<DecideInput> = {}): DecideInput {
   return {
     runId: 'w',
     taskIds: tasks,
+    taskDocs: new Map(tasks.map((t) => [t, 100])),
     done: new Set(),
     jobs: { next_batch: 0, jobs: [] },
     attempts: { tasks: {} },
@@ -162,5 +166,115 @@ describe('decide', () => {
   it('reads per-task errors from pino lines too', () => {
     const log = '{"level":50,"task_id":"t3","err":"gzip: invalid block type","msg":"task failed"}\nlast line';
     expect(reasonFromLog(log)).toEqual({ tasks: { t3: 'gzip: invalid block type' }, tail: expect.stringContaining('last line') });
+  });
+
+  it('never counts an object-store outage towards quarantine, only failures of the task itself', () => {
+    const unreachable = 'failed t0: s3://b/dumps/x.json.gz: S3 endpoint unreachable (http://store:8333): connect ECONNREFUSED 10.0.0.7:8333\n';
+    const failedJob = (id: string, batch: number): DecideInput => ({
+      ...input({ limits: { ...limits, maxAttempts: 1 } }),
+      jobs: { next_batch: batch + 1, jobs: [job(id, batch, ['t0'])] },
+      backendJobs: [info(id, 'FAILED', ['t0'], { message: 'exit code 1' })],
+      reasons: new Map([[id, reasonFromLog(unreachable)]]),
+    });
+    const d1 = decide(failedJob('w-b00000-a1', 0));
+    expect(d1.quarantined).toEqual([]);
+    expect(d1.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 1, last_error: expect.stringMatching(/S3 endpoint unreachable/) });
+    expect(d1.failures).toEqual([expect.objectContaining({ task: 't0', kind: 'storage-unavailable', failures: 0 })]);
+    // Throttling too; the retry's id still says which attempt it is.
+    const d2 = decide({ ...failedJob('w-b00001-a2', 1), attempts: d1.attempts, reasons: new Map([['w-b00001-a2', reasonFromLog('failed t0: SlowDown: Please reduce your request rate.')]]) });
+    expect(d2.quarantined).toEqual([]);
+    expect(d2.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 2 });
+    expect(d2.submit[0]).toMatchObject({ id: 'w-b00002-a3', tasks: ['t0', 't1'] });
+    // A failure of the task's own data counts, and with max_attempts 1 quarantines it.
+    const d3 = decide({ ...failedJob('w-b00002-a3', 2), attempts: d2.attempts, reasons: new Map([['w-b00002-a3', reasonFromLog('failed t0: bzip2 block CRC mismatch')]]) });
+    expect(d3.quarantined).toEqual(['t0']);
+    expect(d3.quarantine.tasks.t0).toMatchObject({ failures: 1, outages: 2 });
+  });
+
+  it('does not count a job lost with the Ray head towards quarantine', () => {
+    const d = decide(input({ limits: { ...limits, maxAttempts: 1 }, jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] }, backendJobs: [] }));
+    expect(d.quarantined).toEqual([]);
+    expect(d.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 1 });
+    expect(d.failures[0]).toMatchObject({ kind: 'job-lost' });
+  });
+
+  it('sizes jobs from the measured docs per CPU-second, and spreads the last tasks over the free slots', () => {
+    // Nothing measured yet: tasks_per_job (2).
+    expect(decide(input()).submit.map((j) => j.tasks.length)).toEqual([2, 2]);
+    // 1 doc/s per CPU x 1 CPU x 450 s = 450 docs: 4 tasks of 100 docs, but 6 pending over 2 free slots is 3 each.
+    const measured = { ...limits, docsPerCpuSecond: 1, jobTargetSeconds: 450 };
+    expect(decide(input({ limits: measured })).submit.map((j) => j.tasks.length)).toEqual([3, 3]);
+    expect(decide(input({ limits: { ...measured, maxJobsInFlight: 1 } })).submit.map((j) => j.tasks)).toEqual([['t0', 't1', 't2', 't3']]);
+    // Faster tasks, bigger jobs; never fewer than one task, even a task larger than the target.
+    expect(decide(input({ limits: { ...measured, maxJobsInFlight: 1, docsPerCpuSecond: 10 } })).submit[0]?.tasks).toEqual(tasks);
+    expect(decide(input({ limits: { ...measured, docsPerCpuSecond: 0.01 } })).submit.map((j) => j.tasks.length)).toEqual([1, 1]);
+  });
+
+  it('times a job out from its latest start: KubeRay reruns the same job id on a new head after a head loss', () => {
+    const d = decide(
+      input({
+        now: T0 + 4000_000,
+        jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] },
+        // Submitted 4000 s ago (timeout 600 s); the rerun on the new head started 100 s ago.
+        backendJobs: [info('w-b00000-a1', 'RUNNING', ['t0', 't1'], { submitted_at: at(0), started_at: at(3900) })],
+      }),
+    );
+    expect(d.stop).toEqual([]);
+    expect(d.events).toEqual([]);
+    expect(d.jobs.jobs[0]).toMatchObject({ id: 'w-b00000-a1', tasks: ['t0', 't1'] });
+    expect(d.jobs.jobs[0]?.stop_requested_at).toBeUndefined();
+  });
+});
+
+describe('slots', () => {
+  const progress = (over: Partial<RunProgress>): RunProgress => ({ complete: false, paused: false, jobs_in_flight: [{ id: 'a', tasks: ['t0'], submitted_at: at(0) }], ...over }) as RunProgress;
+
+  it('wakes for a job end only when a run has jobs in flight and is neither complete nor paused', () => {
+    expect(waitsForJobEnd(progress({}))).toBe(true);
+    expect(waitsForJobEnd(progress({ jobs_in_flight: [] }))).toBe(false);
+    expect(waitsForJobEnd(progress({ paused: true }))).toBe(false);
+    expect(waitsForJobEnd(progress({ complete: true }))).toBe(false);
+    expect(waitsForJobEnd(undefined)).toBe(false);
+  });
+
+  it('sees a slot freed when a job in flight ended or vanished', () => {
+    expect(slotFreed(['a'], [info('a', 'RUNNING', ['t0'])])).toBe(false);
+    expect(slotFreed(['a'], [info('a', 'SUCCEEDED', ['t0'])])).toBe(true);
+    expect(slotFreed(['a'], [])).toBe(true);
+  });
+
+  it('measures docs per CPU-second over the most recent finished tasks', () => {
+    const task = (docs: number, start: number, end: number) => ({ docs, tokens: 0, text_bytes: 0, started_at: at(start), finished_at: at(end) });
+    expect(docsPerCpuSecond({ tasks: {} })).toBeUndefined();
+    expect(docsPerCpuSecond({ tasks: { a: task(100, 0, 10), b: task(300, 5, 15) } })).toBe(20);
+    const old = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`o${i}`, task(1, 0, 100)]));
+    const recent = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`r${i}`, task(1000, 1000, 1010)]));
+    expect(docsPerCpuSecond({ tasks: { ...old, ...recent } })).toBe(100);
+  });
+});
+
+describe('failure policy', () => {
+  it('tells an unavailable object store from a failure of the task', () => {
+    expect(classifyFailure('s3://b/k: S3 endpoint unreachable (http://x:8333): connect ECONNREFUSED 127.0.0.1:8333')).toBe('storage-unavailable');
+    expect(classifyFailure('s3://b/k: read failed at byte 5030: read ECONNRESET')).toBe('storage-unavailable');
+    expect(classifyFailure('job w FAILED: SlowDown: Please reduce your request rate.')).toBe('storage-unavailable');
+    expect(classifyFailure('job vanished from the backend (Ray head restarted, or its record was deleted)')).toBe('job-lost');
+    expect(classifyFailure('x.json.bz2 (task t1): bzip2 block CRC mismatch at 1234')).toBe('task');
+    expect(classifyFailure('s3://b/k: no such object')).toBe('task');
+    expect(classifyFailure('s3://b/k: access denied by the S3 store (AccessDenied): check the credentials')).toBe('task');
+  });
+
+  it('backs off, doubling up to a ceiling, until the budget is spent', () => {
+    const retry = { budgetMs: 60_000, firstDelayMs: 2_000, maxDelayMs: 20_000 };
+    const delays: number[] = [];
+    let elapsed = 0;
+    for (let attempt = 1; ; attempt++) {
+      const delay = storageRetryDelay(attempt, elapsed, retry);
+      if (delay === undefined) break;
+      delays.push(delay);
+      elapsed += delay;
+    }
+    expect(delays).toEqual([2_000, 4_000, 8_000, 16_000, 20_000]);
+    expect(elapsed).toBeLessThanOrEqual(60_000);
   });
 });

@@ -63,10 +63,11 @@ describe('RayJob object', () => {
       text_field: 'source_text',
       encoding: 'o200k_base',
       append_eot: true,
+      format: 'megatron',
     });
     expect(entrypoint).toBe(
       'tokenize-wiki manifest --dump s3://d/index_name=enwiki_content/ --dump s3://d/b.json.gz --manifest-uri s3://o/m.json ' +
-        '--max-docs-per-task 2000 --text-field source_text --encoding o200k_base --append-eot',
+        '--max-docs-per-task 2000 --text-field source_text --encoding o200k_base --append-eot --format megatron',
     );
     expect(manifestJobId('enwiki-20261122-cl100k', 1)).toBe('enwiki-20261122-cl100k-manifest-a1');
     expect(manifestJobId('a'.repeat(63), 12).length).toBeLessThanOrEqual(47);

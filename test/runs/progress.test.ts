@@ -31,12 +31,13 @@ describe('progress', () => {
     const p = computeProgress({ runId: 'w', manifest, done: new Set(['a', 'b']), state: state(), paused: false, complete: false, now: T0 + 40_000 });
     expect(p.tasks).toEqual({ total: 4, done: 2, in_flight: 1, pending: 1, failed: 1, quarantined: 0 });
     expect(p.docs).toEqual({ total: 400, done: 200 });
-    expect(p.throughput).toEqual({ docs_per_second: 5, tokens_per_second: 100, window_seconds: 40 });
+    // Per CPU: 200 docs over 40 task-seconds (jobs are sized from it).
+    expect(p.throughput).toEqual({ docs_per_second: 5, tokens_per_second: 100, window_seconds: 40, docs_per_cpu_second: 5 });
     expect(p.eta_seconds).toBe(40);
     const text = formatStatus(p);
     expect(text).toContain('run w: running');
-    expect(text).toContain('ETA 40s');
-    expect(text).toMatch(/failed tasks waiting for a retry \(1\):\n.*\n\s+c\s+1\s+job w-b00000-a1 FAILED: Killed/);
+    expect(text).toContain('5 docs/s per CPU (jobs are sized from it); ETA 40s');
+    expect(text).toMatch(/failed tasks waiting for a retry \(1\):\n.*\n\s+c\s+1\s+0\s+job w-b00000-a1 FAILED: Killed/);
   });
 
   it('has no ETA when only quarantined tasks are left, and says so', () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../harness/paths.js';
-import { parseRunFile } from '../../src/runs/run-file.js';
+import { manifestOptionsOf, parseRunFile } from '../../src/runs/run-file.js';
 import { jobId, batchOf, MAX_JOB_NAME } from '../../src/runs/names.js';
 
 /** Every run file committed under apps/ (folders named runs/, minus their kustomization). */
@@ -44,10 +44,15 @@ describe('run file', () => {
       manifest_uri: 's3://b/runs/testwiki-1/manifest.json',
       text_field: 'text',
       encoding: 'cl100k_base',
+      format: 'jsonl',
       dump_access: 'object-store',
       paused: false,
       max_attempts: 3,
     });
+  });
+
+  it('takes the output format, and passes it to the manifest', () => {
+    expect(manifestOptionsOf(parseRunFile(`${minimal}format: megatron\n`, 'run.yaml')).outputFormat).toBe('megatron');
   });
 
   it.each([
@@ -55,6 +60,7 @@ describe('run file', () => {
     ['max_attempts: 0', 'max_attempts'],
     ['tasks_per_job: "4"', 'tasks_per_job'],
     ['dump_access: ftp', 'dump_access'],
+    ['format: parquet', 'format'],
     ['backend: {kind: kuberay, namespace: tokenize-wiki}', 'backend.ray_cluster'],
     ['backend: {kind: ray-jobs-api, dashboard_url: "ftp://x"}', 'backend.dashboard_url'],
     ['max_doc_per_task: 10', 'max_doc_per_task'],

@@ -2,7 +2,9 @@
 // the scripts' probes from a small model of a Debian/Ubuntu machine, records every change as the
 // same shell lines a dry run prints, and applies the effects of the commands bootstrap-node uses,
 // so a real-mode run can be checked to converge.
+import { basename } from 'node:path';
 import { activeFstabSwap } from '../../scripts/bootstrap-node.mjs';
+import { imageName, parseDebFileName } from '../../scripts/lib/bundle/node-bundle.js';
 import { formatCommand, planLines, writeFilePlan, type CommandResult, type ExecOptions, type Host } from '../../scripts/lib/host.js';
 
 export interface KubeAnswer {
@@ -30,6 +32,8 @@ export class FakeHost implements Host {
   listening: number[] = [22];
   ipLink = 'lo               UNKNOWN        00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>\nens3             UP             52:54:00:12:34:56 <BROADCAST,MULTICAST,UP,LOWER_UP>\n';
   kube: KubeAnswer[] = [];
+  /** Images in containerd's k8s.io namespace (`ctr images import` adds the archive's name). */
+  images = new Set<string>();
   /** Test-specific command effects (e.g. kubeadm's); returns stdout, or undefined to fall through. */
   onExec?: (argv: readonly string[]) => string | undefined;
   /** Shell lines of every change, in order: directly comparable with a dry-run plan. */
@@ -69,6 +73,11 @@ export class FakeHost implements Host {
       }
       case 'apt-mark':
         return ok([...this.held].map((p) => `${p}\n`).join(''));
+      case 'cmp':
+        // An installed bundle binary is the bundle's own (install -t records its source).
+        return this.files.get(args.at(-1) ?? '') === `copy of ${args.at(-2)}` ? ok() : fail();
+      case 'ctr':
+        return ok([...this.images].map((i) => `${i}\n`).join(''));
       case 'getent': {
         const user = args[1];
         if (user === 'root') return ok('root:x:0:0:root:/root:/bin/bash\n');
@@ -125,6 +134,11 @@ export class FakeHost implements Host {
         if (file === '/etc/fstab') {
           const swap = new Set(activeFstabSwap(text));
           this.files.set(file, text.split('\n').map((l) => (swap.has(l) ? `# ${l}` : l)).join('\n'));
+        } else if (args.some((a) => a.includes('sandbox = '))) {
+          const line = /\\1(.*)#$/.exec(args.find((a) => a.includes('sandbox = ')) ?? '')?.[1] ?? '';
+          this.files.set(file, text.replace(/^(\s*)sandbox = .*$/m, `$1${line}`));
+        } else if (args.some((a) => a.includes('restrict_oom_score_adj'))) {
+          this.files.set(file, text.replace('restrict_oom_score_adj = false', 'restrict_oom_score_adj = true'));
         } else {
           this.files.set(file, text.replace('SystemdCgroup = false', 'SystemdCgroup = true'));
         }
@@ -156,12 +170,39 @@ export class FakeHost implements Host {
       case 'apt-mark':
         for (const p of args.slice(1)) this.held.add(p);
         break;
+      case 'dpkg':
+        for (const f of args.slice(1)) {
+          const deb = parseDebFileName(basename(f));
+          if (deb) this.packages.set(deb.package, deb.version);
+          if (deb?.package === 'containernetworking-plugins') {
+            for (const p of ['bridge', 'host-local', 'portmap', 'loopback']) this.files.set(`/usr/lib/cni/${p}`, 'ELF');
+          }
+        }
+        break;
+      case 'install':
+        if (args.includes('-t')) {
+          const dir = args[args.indexOf('-t') + 1] ?? '';
+          for (const src of args.slice(args.indexOf('-t') + 2)) this.files.set(`${dir}/${basename(src)}`, `copy of ${src}`);
+        }
+        break;
+      case 'ln': {
+        const dir = (args.at(-1) ?? '').replace(/\/$/, '');
+        for (const src of args.slice(1, -1)) if (this.files.has(src)) this.files.set(`${dir}/${basename(src)}`, `link to ${src}`);
+        break;
+      }
+      case 'ctr':
+        if (args.includes('import')) this.images.add(imageName(args.at(-1) ?? ''));
+        break;
       case 'systemctl':
         if (args[0] === 'enable') enable(args.at(-1) ?? '', args.includes('--now'));
-        if (args[0] === 'restart') enable(args.at(-1) ?? '', true);
+        if (args[0] === 'restart') {
+          // A restart starts a unit; it does not enable it.
+          const unit = args.at(-1) ?? '';
+          this.services.set(unit, { enabled: this.services.get(unit)?.enabled ?? false, active: true });
+        }
         break;
       case 'containerd':
-        return 'version = 3\n[plugins.\'io.containerd.cri.v1.runtime\'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n';
+        return "version = 3\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'registry.k8s.io/pause:3.10'\n[plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = false\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
     }
     return '';
   }

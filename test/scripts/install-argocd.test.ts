@@ -14,8 +14,12 @@ const READY = JSON.stringify({
   ],
 });
 
+/** The root app as argocd/root/prod/root.yaml defines it (the one place that names repository and revision). */
+const PROD_SOURCE = (parse(readFileSync(join(REPO_ROOT, 'argocd/root/prod/root.yaml'), 'utf8')) as { spec: { source: Record<string, string> } }).spec.source;
+const liveRoot = (source: Record<string, string>) => ({ stdout: JSON.stringify({ kind: 'Application', metadata: { name: 'root' }, spec: { source } }) });
+
 /** A cluster with its pod network up and, optionally, parts of Argo CD. */
-function clusterHost(opts: { image?: string; ready?: boolean; root?: boolean } = {}): FakeHost {
+function clusterHost(opts: { image?: string; ready?: boolean; root?: Record<string, string> } = {}): FakeHost {
   const host = new FakeHost();
   host.uidValue = 1000; // no root needed
   host.kube = [
@@ -24,7 +28,7 @@ function clusterHost(opts: { image?: string; ready?: boolean; root?: boolean } =
     { match: ['kubectl', 'get', 'nodes'], result: { stdout: NODES } },
     { match: ['kubectl', 'deployment', 'argocd-server'], result: opts.image ? { stdout: opts.image } : { exitCode: 1 } },
     { match: ['kubectl', 'deployments,statefulsets'], result: opts.ready ? { stdout: READY } : { stdout: '{"items":[]}' } },
-    { match: ['kubectl', 'applications.argoproj.io', 'root'], result: opts.root ? { stdout: 'application.argoproj.io/root' } : { exitCode: 1 } },
+    { match: ['kubectl', 'applications.argoproj.io', 'root'], result: opts.root ? liveRoot(opts.root) : { exitCode: 1 } },
   ];
   return host;
 }
@@ -59,16 +63,26 @@ describe('install-argocd', () => {
   });
 
   it('does nothing when Argo CD runs the pinned version, is ready and has the root app', async () => {
-    const host = clusterHost({ image: `quay.io/argoproj/argocd:${argocd}`, ready: true, root: true });
+    const host = clusterHost({ image: `quay.io/argoproj/argocd:${argocd}`, ready: true, root: PROD_SOURCE });
     const r = await run(host, '--cluster', 'prod');
     expect(r.code).toBe(0);
     expect(host.actions).toEqual([]);
   });
 
   it('re-applies only the install when Argo CD runs another version', async () => {
-    const host = clusterHost({ image: 'quay.io/argoproj/argocd:v3.0.0', ready: true, root: true });
+    const host = clusterHost({ image: 'quay.io/argoproj/argocd:v3.0.0', ready: true, root: PROD_SOURCE });
     const r = await run(host, '--cluster', 'prod', '--dry-run');
     expect(plannedSteps(r.out)).toEqual(['argocd-installed']);
+  });
+
+  it.each([
+    ['repoURL', 'https://github.com/someone-else/tokenize-wiki.git'],
+    ['targetRevision', 'main'],
+  ])('re-applies the root app when its %s in the cluster differs from Git', async (key, value) => {
+    const host = clusterHost({ image: `quay.io/argoproj/argocd:${argocd}`, ready: true, root: { ...PROD_SOURCE, [key]: value } });
+    const r = await run(host, '--cluster', 'prod', '--dry-run');
+    expect(plannedSteps(r.out)).toEqual(['root-app']);
+    expect(planCommands(r.out)).toEqual([`kubectl apply -k ${REPO_ROOT}/argocd/root/prod`]);
   });
 
   it('refuses when the API server is not reachable, before applying anything', async () => {

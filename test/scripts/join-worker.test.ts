@@ -73,8 +73,50 @@ describe('join-worker', () => {
     const r = await run(host, ['--ssh', 'alice@cp-1', '--dry-run']);
     expect(r.code).toBe(0);
     expect(planCommands(r.out)).toEqual([JOIN_ARGV]);
-    expect(host.probes).toContain('sudo -u alice ssh -o BatchMode=yes alice@cp-1 sudo -n cat /etc/kubernetes/join-command');
-    expect(host.probes).toContain('sudo -u alice ssh -o BatchMode=yes alice@cp-1 sudo -n kubectl --kubeconfig=/etc/kubernetes/admin.conf get nodes -o json');
+    const ssh = 'sudo -u alice ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new alice@cp-1';
+    expect(host.probes).toContain(`${ssh} sudo -n cat /etc/kubernetes/join-command`);
+    expect(host.probes).toContain(`${ssh} sudo -n kubectl --kubeconfig=/etc/kubernetes/admin.conf get nodes -o json`);
+  });
+
+  // `sudo --preserve-env=SSH_AUTH_SOCK` brings the agent socket into the script; `sudo -u alice` would drop it again.
+  it('hands the ssh agent that came through sudo to ssh, and accepts a control plane not yet in known_hosts', async () => {
+    const host = await workerHost();
+    host.kube.push(
+      { match: ['ssh', 'cat'], result: { stdout: `${JOIN}\n` } },
+      { match: ['ssh', 'nodes'], result: { stdout: nodesJson(['cp-1', 'aaaa']) } },
+    );
+    const r = await run(host, ['--ssh', 'alice@cp-1', '--dry-run'], { SUDO_USER: 'alice', SSH_AUTH_SOCK: '/tmp/ssh-XXXXkT3b/agent.4242' });
+    expect(r.code).toBe(0);
+    const ssh = host.probes.filter((l) => l.includes(' ssh '));
+    expect(ssh).toHaveLength(2);
+    for (const line of ssh) {
+      expect(line).toMatch(/^sudo -u alice ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=\/tmp\/ssh-XXXXkT3b\/agent\.4242 alice@cp-1 sudo -n /);
+    }
+    const reviewed = ['# join-worker --ssh alice@cp-1 --dry-run under sudo --preserve-env=SSH_AUTH_SOCK: what it reads over ssh', ...ssh, ...r.out];
+    await expect(`${reviewed.join('\n')}\n`).toMatchFileSnapshot('plans/join-worker-ssh.plan.txt');
+  });
+
+  it('run as root itself (no sudo), ssh runs as root with the agent of the environment', async () => {
+    const host = await workerHost();
+    host.kube.push(
+      { match: ['ssh', 'cat'], result: { stdout: `${JOIN}\n` } },
+      { match: ['ssh', 'nodes'], result: { stdout: nodesJson(['cp-1', 'aaaa']) } },
+    );
+    const r = await run(host, ['--ssh', 'root@cp-1', '--dry-run'], { SSH_AUTH_SOCK: '/tmp/agent.sock' });
+    expect(r.code).toBe(0);
+    expect(host.probes).toContain('ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=/tmp/agent.sock root@cp-1 sudo -n cat /etc/kubernetes/join-command');
+  });
+
+  it('when ssh is refused and sudo dropped the agent socket, says how to keep it', async () => {
+    const host = await workerHost();
+    host.kube.push({ match: ['ssh', 'cat'], result: { exitCode: 255, stderr: 'alice@cp-1: Permission denied (publickey).\n' } });
+    const r = await run(host, ['--ssh', 'alice@cp-1']);
+    expect(r.code).toBe(2);
+    expect(r.err.at(-1)).toBe(
+      'join-worker: usage error: --ssh alice@cp-1: cannot read /etc/kubernetes/join-command: alice@cp-1: Permission denied (publickey). ' +
+        '(no SSH_AUTH_SOCK here: for a key held by an ssh agent, run with sudo --preserve-env=SSH_AUTH_SOCK)',
+    );
+    expect(host.actions).toEqual([]);
   });
 
   it('refuses to join a VM whose product_uuid a node already has', async () => {

@@ -61,6 +61,14 @@ function workloadProblems(objects: readonly K8sObject[]): string[] {
   return problems;
 }
 
+/** The data of the ConfigMap a container takes its environment from (the store's topology). */
+function topologyOf(objects: readonly K8sObject[], container: Dict): Dict {
+  const names = list(container.envFrom).map((f) => String(at(f, 'configMapRef', 'name')));
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && names.includes(o.metadata.name) && o.metadata.name.startsWith('seaweedfs-topology'));
+  if (!cm) throw new Error(`no seaweedfs-topology ConfigMap among ${names.join(', ')}`);
+  return dict(cm.data);
+}
+
 describe('infrastructure/object-store', () => {
   it('renders schema-valid objects that pass the workload policies, all in namespace object-store', async () => {
     const objects = await render(STORE);
@@ -91,13 +99,18 @@ describe('infrastructure/object-store', () => {
     expect(Object.entries(dict(at(anti[0], 'labelSelector', 'matchLabels'))).every(([k, v]) => podLabels[k] === v)).toBe(true);
     const claim = dict(list(at(sts, 'spec', 'volumeClaimTemplates'))[0]);
     expect(at(claim, 'spec', 'storageClassName')).toBe('local-path');
-    // Every replica is a Raft peer, under the headless Service's DNS names.
-    const args = list(at(sts, 'spec', 'template', 'spec', 'containers', 0, 'args')).map(String);
-    const peers = args.find((a) => a.startsWith('-master.peers='))?.split('=')[1]?.split(',') ?? [];
+    // Every replica is a Raft peer, under the headless Service's DNS names; the container reads the
+    // peers and the replication from the topology ConfigMap ($(VAR) in args).
+    const container = dict(at(sts, 'spec', 'template', 'spec', 'containers', 0));
+    const args = list(container.args).map(String);
+    const env = topologyOf(objects, container);
+    const peers = String(env.MASTER_PEERS).split(',');
     const headless = objects.find((o) => o.kind === 'Service' && at(o, 'spec', 'clusterIP') === 'None');
     expect(at(sts, 'spec', 'serviceName')).toBe(headless?.metadata.name);
+    expect(args).toContain('-master.peers=$(MASTER_PEERS)');
+    expect(args).toContain('-master.defaultReplication=$(DEFAULT_REPLICATION)');
     expect(peers).toEqual([0, 1, 2].map((i) => `seaweedfs-${i}.${headless?.metadata.name ?? ''}.object-store.svc.cluster.local:9333`));
-    expect(args).toContain('-master.defaultReplication=001');
+    expect(env.DEFAULT_REPLICATION).toBe('001');
     expect(args).toContain('-s3.config=/etc/seaweedfs/s3/config.json');
     const secretVolume = list(at(sts, 'spec', 'template', 'spec', 'volumes')).map(dict).find((v) => v.secret !== undefined);
     expect(at(secretVolume, 'secret', 'secretName')).toBe('seaweedfs-s3-config');
@@ -122,6 +135,11 @@ describe('infrastructure/object-store', () => {
     expect(list(rules[1]?.ports)).toEqual([{ protocol: 'TCP', port: 8333 }]);
     const cron = objects.find((o) => o.kind === 'CronJob');
     expect(at(cron, 'spec', 'concurrencyPolicy')).toBe('Forbid');
+    // It asks the same masters the StatefulSet runs.
+    const cronContainer = dict(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers', 0));
+    expect(String(list(cronContainer.args)[0])).toContain('-master=$(MASTER_PEERS)');
+    const sts = objects.find((o) => o.kind === 'StatefulSet');
+    expect(topologyOf(objects, cronContainer)).toEqual(topologyOf(objects, dict(at(sts, 'spec', 'template', 'spec', 'containers', 0))));
     expect(String(at(cron, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers', 0, 'args', 0))).toContain('s3.lifecycle.run-shard -shards 0-15 -s3 seaweedfs-s3:18333');
   });
 });
@@ -159,15 +177,30 @@ describe('the lifecycle pass', () => {
   });
 });
 
+describe('infrastructure/object-store-single-node', () => {
+  it('one pod, one master, no second copy; otherwise the same store, and it passes the same policies', async () => {
+    const objects = await render(`${STORE}-single-node`);
+    expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
+    expect(workloadProblems(objects)).toEqual([]);
+    const sts = objects.find((o) => o.kind === 'StatefulSet');
+    expect(at(sts, 'spec', 'replicas')).toBe(1);
+    const env = topologyOf(objects, dict(at(sts, 'spec', 'template', 'spec', 'containers', 0)));
+    expect(env).toEqual({ MASTER_PEERS: 'seaweedfs-0.seaweedfs-peers.object-store.svc.cluster.local:9333', DEFAULT_REPLICATION: '000' });
+    const three = await render(STORE);
+    const kinds = (xs: readonly K8sObject[]) => xs.map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`).sort();
+    expect(kinds(objects)).toEqual(kinds(three));
+  });
+});
+
 describe('clusters/components/object-store', () => {
-  it('adds an automated, self-healing Application for infrastructure/object-store after local-path and before wiki-tokenizer', async () => {
+  it('adds an automated, self-healing Application for the object store after local-path and before wiki-tokenizer, in both clusters', async () => {
     for (const cluster of ['prod', 'dev']) {
-      const objects = await renderWithComponents(`clusters/${cluster}`, ['clusters/components/object-store']);
+      const objects = await render(`clusters/${cluster}`);
       expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
       const apps = objects.filter((o) => o.kind === 'Application');
       const wave = (name: string): number => Number(apps.find((a) => a.metadata.name === name)?.metadata.annotations?.['argocd.argoproj.io/sync-wave']);
       const store = apps.find((a) => a.metadata.name === 'object-store');
-      expect(at(store, 'spec', 'source', 'path')).toBe(STORE);
+      expect(at(store, 'spec', 'source', 'path')).toBe(cluster === 'dev' ? `${STORE}-single-node` : STORE);
       expect(at(store, 'spec', 'destination', 'namespace')).toBe('object-store');
       expect(at(store, 'spec', 'syncPolicy', 'automated', 'selfHeal')).toBe(true);
       expect(store?.metadata.labels?.['tokenize-wiki/app']).toBe('root');

@@ -1,5 +1,6 @@
 -- Health of a KubeRay RayJob from status.jobDeploymentStatus (the operator's view) and
--- status.jobStatus (the Ray job's own state).
+-- status.jobStatus (the Ray job's own state). Argo CD applies it only to RayJobs an app tracks,
+-- such as one committed by hand; the submitter's RayJobs belong to no app (docs/gitops.md).
 local hs = { status = "Progressing", message = "RayJob is being initialized" }
 if obj.status == nil then
   return hs

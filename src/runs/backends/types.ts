@@ -74,9 +74,11 @@ export function manifestEntrypoint(run: {
   text_field: string;
   encoding: string;
   append_eot: boolean;
+  format: string;
 }): string {
   const words = ['tokenize-wiki', 'manifest', ...run.dumps.flatMap((d) => ['--dump', d]), '--manifest-uri', run.manifest_uri];
   words.push('--max-docs-per-task', String(run.max_docs_per_task), '--text-field', run.text_field, '--encoding', run.encoding);
   if (run.append_eot) words.push('--append-eot');
+  words.push('--format', run.format);
   return words.map(shellQuote).join(' ');
 }

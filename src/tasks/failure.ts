@@ -1,0 +1,40 @@
+/**
+ * Whose fault a failure is. Only a task's own failures (its data, its code path) count towards quarantine: an
+ * object store that is down or throttling, or a Ray head that was lost with the job on it, fail every task alike
+ * and heal by waiting, so counting them would quarantine healthy tasks during an outage.
+ */
+export type FailureKind = 'storage-unavailable' | 'job-lost' | 'task';
+
+const STORAGE_UNAVAILABLE = [
+  /S3 endpoint unreachable/i,
+  /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|EPIPE)\b/,
+  /socket hang up|other side closed/i,
+  // Throttling and overload, in the words of S3 and S3-compatible stores.
+  /\b(SlowDown|ServiceUnavailable|Service Unavailable|TooManyRequests|RequestTimeout|ThrottlingException|InternalError)\b/,
+];
+
+/** A pure reading of a failure message (what run-tasks printed, or what the submitter recorded). */
+export function classifyFailure(message: string): FailureKind {
+  if (STORAGE_UNAVAILABLE.some((re) => re.test(message))) return 'storage-unavailable';
+  if (/job vanished from the backend/.test(message)) return 'job-lost';
+  return 'task';
+}
+
+export interface StorageRetry {
+  /** How long a task keeps retrying an unavailable object store, from its first failure. */
+  budgetMs: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_STORAGE_RETRY: StorageRetry = { budgetMs: 180_000, firstDelayMs: 2_000, maxDelayMs: 20_000 };
+
+/**
+ * The wait before retry number `attempt` (1, 2, …) of a task whose storage was unavailable, `elapsedMs` after its
+ * first failure: doubling from `firstDelayMs` up to `maxDelayMs`, and undefined once the budget is spent (the task
+ * then fails, and the submitter resubmits it later without counting the failure).
+ */
+export function storageRetryDelay(attempt: number, elapsedMs: number, retry: StorageRetry): number | undefined {
+  const delay = Math.min(retry.maxDelayMs, retry.firstDelayMs * 2 ** Math.max(0, attempt - 1));
+  return elapsedMs + delay > retry.budgetMs ? undefined : delay;
+}
