@@ -41,10 +41,10 @@ const RULES: Rule[] = [
   { what: 'Node.js major', pattern: /\bNode(?:\.js)? (\d+)\b|\bnode_(\d+)\.x\b|\bnvm install (\d+)\b/g, expected: (p) => p.node, value: (m) => m[1] ?? m[2] ?? m[3] ?? '' },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
   { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
-  { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
   { what: 'containerd Go module', pattern: /containerd\/containerd\/v2@(v\d+\.\d+\.\d+)/g, expected: (p) => p.containerd },
   { what: 'cri-tools Go module', pattern: /cri-tools@(v\d+\.\d+\.\d+)/g, expected: (p) => p.crictl },
   { what: 'flannel CNI plugin Go module', pattern: /containernetworking\/plugins@(v\d+\.\d+\.\d+)/g, expected: (p) => p.flannelCni },
+  { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
   { what: 'prometheus-operator Go module', pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.prometheusOperator },
 ];
 
