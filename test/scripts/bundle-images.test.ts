@@ -99,6 +99,15 @@ describe('image names', () => {
 });
 
 describe('the image plan', () => {
+  it('the flannel image has every program the vendored kube-flannel.yml runs from it', () => {
+    const recipe = componentRecipes('docker.io/library/busybox:1.37.0').find((r) => r.repository === 'ghcr.io/flannel-io/flannel');
+    const provided = [...(recipe?.files.map((f) => f.to) ?? []), ...(recipe?.setup ?? []).flatMap((l) => /> (\/\S+)$/.exec(l)?.[1] ?? [])];
+    const manifest = readFileSync(join(repoRoot, 'infrastructure/flannel/upstream/Documentation/kube-flannel.yml'), 'utf8');
+    const commands = [...manifest.matchAll(/image: ghcr\.io\/flannel-io\/flannel:\S+\s+command:\s+- (\S+)/g)].map((m) => m[1]);
+    expect(commands.sort()).toEqual(['/opt/bin/flanneld', '/opt/bin/install-conf']);
+    for (const c of commands) expect(provided).toContain(c);
+  });
+
   it('the Dockerfiles need stand-ins for exactly the pinned node and ray bases', () => {
     const bases = ours.flatMap((o) => dockerfileBases(readFileSync(join(repoRoot, o.dockerfile), 'utf8'), o.buildArgs));
     expect(new Set(bases)).toEqual(

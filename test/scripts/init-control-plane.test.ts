@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { bootstrapNode } from '../../scripts/bootstrap-node.mjs';
 import { FLANNEL_NETWORK, initControlPlane } from '../../scripts/init-control-plane.mjs';
 import { readKubeadmConfig } from '../../scripts/lib/kubeadm-config.js';
@@ -72,6 +72,12 @@ describe('kubeadm configs in clusters/', () => {
     const netConf = parse(readFileSync(join(REPO_ROOT, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as { data: Record<string, string> };
     expect(JSON.parse(netConf.data['net-conf.json'] ?? '{}').Network).toBe(config.podSubnet);
     expect(config.singleNode).toBe(cluster === 'dev');
+  });
+
+  it('dev leaves nf_conntrack_max to the host, so kube-proxy runs on a node in a container', () => {
+    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'clusters/dev/kubeadm-config.yaml'), 'utf8'));
+    const proxy = docs.map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } }).find((d) => d.kind === 'KubeProxyConfiguration');
+    expect(proxy?.conntrack?.maxPerCore).toBe(0);
   });
 });
 

@@ -117,12 +117,18 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
     // kubeadm's CoreDNS Deployment passes only args: the entrypoint is the binary, as upstream.
     { repository: 'registry.k8s.io/coredns/coredns', base: 'scratch', files: [{ component: 'coredns', to: '/coredns' }], entrypoint: ['/coredns'] },
     { repository: 'registry.k8s.io/pause', base: 'scratch', files: [{ component: 'pause', to: '/pause' }], entrypoint: ['/pause'], user: '65535:65535' },
-    // kube-flannel.yml runs /opt/bin/flanneld, and `cp` in the flannel image (install-cni) and the plugin image.
+    // kube-flannel.yml runs /opt/bin/flanneld and /opt/bin/install-conf in the flannel image, `cp` in the plugin image.
     {
       repository: 'ghcr.io/flannel-io/flannel',
       base: 'localhost/tokenize-wiki/base-iptables:bookworm',
       files: [{ component: 'flanneld', to: '/opt/bin/flanneld' }],
       entrypoint: ['/opt/bin/flanneld'],
+      // kube-flannel.yml's install-cni runs `/opt/bin/install-conf SRC DEST`: upstream's image ships it. It copies
+      // the CNI config in place by rename, so kubelet never reads a half-written file.
+      setup: [
+        "printf '%s\\n' '#!/bin/sh' 'set -eu' 'cp -f \"$1\" \"$2.tmp\"' 'mv -f \"$2.tmp\" \"$2\"' > /opt/bin/install-conf",
+        'chmod 0755 /opt/bin/install-conf',
+      ],
     },
     { repository: 'ghcr.io/flannel-io/flannel-cni-plugin', base: busyboxRef, files: [{ component: 'flannel', to: '/flannel' }] },
     {
