@@ -1,15 +1,16 @@
 // The Go-built part of the air-gapped bundle: every binary reports the version pinned in versions.yaml (or the
-// one the pinned Kubernetes release expects), and bundle.json lists it with its sha256. Builds the bundle first
-// if it is not cached (the first time takes long: Kubernetes alone compiles for many minutes on two cores).
+// one the pinned Kubernetes release expects), and bundle.json lists it with its sha256. Runs build-bundle over a
+// cached bundle first (it only checks, or rebuilds what the tree changed). A cold bundle takes hours on two cores,
+// so without one the suite says it did not run instead of building it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../scripts/build-bundle.mjs';
 import { bundleDir, cacheRoot } from '../../scripts/lib/bundle/go-builds.js';
-import { readManifest, type BundleManifest } from '../../scripts/lib/bundle/manifest.js';
+import { MANIFEST_FILE, readManifest, type BundleManifest } from '../../scripts/lib/bundle/manifest.js';
 import { processIO } from '../../scripts/lib/cli.js';
 import { ZxHost } from '../../scripts/lib/host.js';
 import { loadVersions } from '../../scripts/lib/versions.js';
@@ -18,8 +19,11 @@ import { repoRoot } from '../harness/paths.js';
 const pins = loadVersions(repoRoot);
 const bundle = bundleDir(cacheRoot(), pins.kubernetes);
 let manifest: BundleManifest;
+const cached = existsSync(join(bundle, MANIFEST_FILE));
+if (!cached) process.stderr.write(`e2e: bundle suite NOT RUN: no ${join(bundle, MANIFEST_FILE)} (build it with \`node --import tsx scripts/build-bundle.mts\`)\n`);
 
 beforeAll(async () => {
+  if (!cached) return;
   const io = { ...processIO(pathToFileURL(join(repoRoot, 'scripts', 'build-bundle.mts')).href), out: () => {} };
   expect(await buildBundle([], io)).toBe(0);
   manifest = await readManifest(new ZxHost(), bundle);
@@ -36,7 +40,7 @@ function builtModule(file: string): string {
   return execFileSync('go', ['version', '-m', join(bundle, file)], { encoding: 'utf8' });
 }
 
-describe('bundle: Go-built binaries report the pinned versions', () => {
+describe.skipIf(!cached)('bundle: Go-built binaries report the pinned versions', () => {
   const k = `v${pins.kubernetes}`;
   const cases: [file: string, args: string[], expected: () => string][] = [
     ['bin/kubelet', ['--version'], () => `Kubernetes ${k}`],
