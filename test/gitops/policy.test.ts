@@ -430,6 +430,14 @@ describe('the pod network', () => {
     }
   });
 
+  it("Flannel's CNI config uses a spec version the bundle's flannel CNI plugin supports (<= 0.4.0), which upstream's does too", async () => {
+    const cfg = (await render('infrastructure/flannel')).find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'kube-flannel-cfg');
+    const cni = JSON.parse(String(at(cfg, 'data', 'cni-conf.json'))) as { cniVersion: string; plugins: { type: string }[] };
+    // containernetworking/plugins v0.9.1's flannel plugin (scripts/lib/bundle/go-builds.ts) supports 0.1.0 to 0.4.0.
+    expect(['0.3.0', '0.3.1', '0.4.0']).toContain(cni.cniVersion);
+    expect(cni.plugins.map((p) => p.type)).toEqual(['flannel', 'portmap']);
+  });
+
   it('local-path is the default StorageClass', async () => {
     const sc = (await render('infrastructure/local-path')).find((o) => o.kind === 'StorageClass');
     expect(sc?.metadata.annotations?.['storageclass.kubernetes.io/is-default-class']).toBe('true');
