@@ -88,6 +88,21 @@ export async function expectExactlyOnce(run: RunFile): Promise<void> {
   expect(report.totals.docs).toBe(manifest.totals.docs);
 }
 
+/**
+ * Poll until the job's driver is RUNNING. Its tasks are small: on a quiet machine a job finishes all of them within
+ * moments of its first marker, so a test that must stop a job with work left stops it here, before any task ends.
+ */
+export async function waitForJobRunning(run: RunFile, jobId: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await backendOf(run).list(run.run_id)).find((j) => j.id === jobId);
+    if (job?.status === 'RUNNING') return;
+    if (job && TERMINAL.has(job.status)) throw new Error(`job ${jobId} ended (${job.status}) before it was seen running`);
+    if (Date.now() > deadline) throw new Error(`job ${jobId} not running within ${timeoutMs} ms (${job?.status ?? 'unknown'})`);
+    await sleep(50);
+  }
+}
+
 /** Poll until a marker of one of `tasks` exists (a job is mid-run). */
 export async function waitForMarker(run: RunFile, tasks: readonly string[], timeoutMs = 120_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;

@@ -27,6 +27,7 @@ import {
   tick,
   ticksUntilComplete,
   upload,
+  waitForJobRunning,
   waitForMarker,
   waitUntilJobsEnd,
   writeRunFile,
@@ -125,7 +126,7 @@ describe('submitter on a real Ray head', () => {
     const { run } = runOf('stopped', { tasks_per_job: 3 });
     const first = await tick(run);
     const victim = first.submitted[0]!;
-    await waitForMarker(run, victim.tasks);
+    await waitForJobRunning(run, victim.id);
     await backendOf(run).stop(victim.id);
     await waitUntilJobsEnd(run);
     const { ticks } = await ticksUntilComplete(run);
