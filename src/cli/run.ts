@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
+import { MANIFEST_KEY } from '../output/layout.js';
 import { ensureManifest } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
 import { joinUri } from '../storage/index.js';
@@ -44,7 +45,7 @@ export function registerRun(program: Command): void {
       if (dumps.length === 0) throw new UsageError('missing --dump (or use --embedded-default)');
       outputPrefix = outputPrefixOf(flags);
     }
-    const manifestUri = flags.manifestUri ?? joinUri(outputPrefix, 'manifest.json');
+    const manifestUri = flags.manifestUri ?? joinUri(outputPrefix, MANIFEST_KEY);
     const logger = rootLogger.child({ output_prefix: outputPrefix });
     const started = Date.now();
     const manifest = await ensureManifest(dumps, manifestUri, planOptions(flags), logger);

@@ -402,47 +402,8 @@ class BitWriter {
   }
 }
 
-// Access point serialisation: "TWGA", version, bitOffset, u64 compressedOffset, u64 uncompressedOffset,
-// u32 window length, window bytes (all little-endian). Callers may gzip a file of these.
-const AP_MAGIC = Buffer.from('TWGA');
-const AP_VERSION = 1;
-const AP_HEADER_BYTES = 4 + 1 + 1 + 8 + 8 + 4;
-
-export function encodeAccessPoint(ap: GzipAccessPoint): Buffer {
-  validateAccessPoint(ap);
-  const buf = Buffer.alloc(AP_HEADER_BYTES + ap.window.length);
-  AP_MAGIC.copy(buf, 0);
-  buf.writeUInt8(AP_VERSION, 4);
-  buf.writeUInt8(ap.bitOffset, 5);
-  buf.writeBigUInt64LE(BigInt(ap.compressedOffset), 6);
-  buf.writeBigUInt64LE(BigInt(ap.uncompressedOffset), 14);
-  buf.writeUInt32LE(ap.window.length, 22);
-  ap.window.copy(buf, AP_HEADER_BYTES);
-  return buf;
-}
-
-export function decodeAccessPoint(buf: Uint8Array): GzipAccessPoint {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (b.length < AP_HEADER_BYTES || !b.subarray(0, 4).equals(AP_MAGIC)) {
-    throw new Error('not a gzip access point (bad magic or too short)');
-  }
-  const version = b.readUInt8(4);
-  if (version !== AP_VERSION) throw new Error(`unsupported gzip access point version ${version} (expected ${AP_VERSION})`);
-  const windowLength = b.readUInt32LE(22);
-  if (b.length !== AP_HEADER_BYTES + windowLength) {
-    throw new Error(`gzip access point is ${b.length} bytes, expected ${AP_HEADER_BYTES + windowLength}`);
-  }
-  const ap: GzipAccessPoint = {
-    bitOffset: b.readUInt8(5),
-    compressedOffset: toSafeNumber(b.readBigUInt64LE(6), 'compressedOffset'),
-    uncompressedOffset: toSafeNumber(b.readBigUInt64LE(14), 'uncompressedOffset'),
-    window: Buffer.from(b.subarray(AP_HEADER_BYTES)),
-  };
-  validateAccessPoint(ap);
-  return ap;
-}
-
-function validateAccessPoint(ap: GzipAccessPoint): void {
+/** Throws unless `ap` could be a point of a real file (checked on every point read from the access index). */
+export function validateAccessPoint(ap: GzipAccessPoint): void {
   if (!Number.isSafeInteger(ap.compressedOffset) || ap.compressedOffset < 0) {
     throw new Error(`gzip access point: bad compressedOffset ${ap.compressedOffset}`);
   }
@@ -455,11 +416,6 @@ function validateAccessPoint(ap: GzipAccessPoint): void {
   if (ap.window.length > GZIP_WINDOW_BYTES) {
     throw new Error(`gzip access point: window of ${ap.window.length} bytes exceeds ${GZIP_WINDOW_BYTES}`);
   }
-}
-
-function toSafeNumber(v: bigint, what: string): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`gzip access point: ${what} ${v} is too large`);
-  return Number(v);
 }
 
 function verifyTrailer(trailer: Buffer, crc: number, size: number, member: number, offset: number): void {

@@ -5,8 +5,6 @@ export { synthLegacyDump, synthPartsDump, type SynthOptions } from './synth.js';
 export {
   inflateWithAccessPoints,
   inflateFromAccessPoint,
-  encodeAccessPoint,
-  decodeAccessPoint,
   GzipDataError,
   GZIP_WINDOW_BYTES,
   type GzipAccessPoint,

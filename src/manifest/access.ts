@@ -1,16 +1,14 @@
-import { gzipSync } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { TaskFailure } from '../config/errors.js';
 import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
-import { GzipDataError, encodeAccessPoint, inflateWithAccessPoints } from '../dumps/gzip-access.js';
+import { GzipDataError, inflateWithAccessPoints } from '../dumps/gzip-access.js';
 import type { DumpFile } from '../dumps/layout.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { TaskCutter, taskId, toScan, type DumpScan, type ManifestOptions } from './build.js';
 import type { Access, Task } from './schema.js';
 
-/** Index files live beside the manifest: `index/<dump name>/…`, referenced relative to the manifest's folder. */
-const gzipPointKey = (dump: string, ordinal: number): string => `index/${dump}/gzip-${String(ordinal).padStart(6, '0')}.ap.gz`;
-const bzip2BlocksKey = (dump: string): string => `index/${dump}/bzip2-blocks.json.gz`;
+import { bzip2BlocksKey, gzipPointKey } from '../output/layout.js';
+import { writeBzip2Blocks, writeGzipPoint } from './access-index.js';
 
 /**
  * gzip: one inflate pass that reports deflate block boundaries. At each task start the pass saves an access point
@@ -29,7 +27,7 @@ export async function scanGzipDump(dump: DumpFile, options: ManifestOptions, man
     cutter.onTaskStart = () => {
       const point = piece.accessPoint();
       const key = gzipPointKey(dump.name, starts.length);
-      writes.push(store.write(joinUri(manifestFolder, key), gzipSync(encodeAccessPoint(point))));
+      writes.push(writeGzipPoint(manifestFolder, key, point));
       starts.push({ key, compressed_offset: point.compressedOffset, uncompressed_offset: point.uncompressedOffset });
     };
     cutter.onTaskEnd = () => endedInPiece++;
@@ -73,7 +71,7 @@ export async function scanBzip2Dump(dump: DumpFile, options: ManifestOptions, ma
   cutter.onTaskEnd = () => ends.push(blocks.length);
   const cuts = cutter.finish();
   const key = bzip2BlocksKey(dump.name);
-  await storeFor(manifestFolder).write(joinUri(manifestFolder, key), gzipSync(JSON.stringify(blocks)));
+  await writeBzip2Blocks(manifestFolder, key, blocks);
   const tasks: Task[] = cuts.map((cut, i) => {
     const start = starts[i];
     const endBlock = ends[i];

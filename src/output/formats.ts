@@ -9,15 +9,3 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export function isOutputFormat(value: string): value is OutputFormat {
   return (OUTPUT_FORMATS as readonly string[]).includes(value);
 }
-
-/** Keys of a task's shard files under the output prefix; `shard` is the one every format has. */
-export interface ShardKeys {
-  shard: string;
-  idx?: string;
-  meta?: string;
-}
-
-export function shardKeys(format: OutputFormat, taskId: string): ShardKeys {
-  if (format === 'jsonl') return { shard: `shards/${taskId}.jsonl.gz` };
-  return { shard: `shards/${taskId}.bin`, idx: `shards/${taskId}.idx`, meta: `shards/${taskId}.meta.jsonl.gz` };
-}

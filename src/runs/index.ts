@@ -4,7 +4,7 @@ export * from './backends/index.js';
 export { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type Limits, type JobEvent, type JobReason, type Submission } from './decide.js';
 export { reconcileOnce, LeaseLost, type ReconcileDeps, type TickReport } from './reconcile.js';
 export { StoreLease, KubeLease, AllLeases, runStoreLease, leaseFor, leaseHolder, kubeLeaseStep, type Lease, type LeaseStatus, type KubeLeaseStep } from './lease.js';
-export { loadRunState, saveRunState, STATE_FILES, type RunState, type RecordedJob } from './state.js';
+export { loadRunState, saveRunState, type RunState, type RecordedJob } from './state.js';
 export { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
 export { readStatus, formatStatus } from './status.js';
 export { requeueTasks, type RequeueResult } from './requeue.js';

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { CoordinationV1Api, KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { parseJson, parseWith } from '../config/validate.js';
+import { STATE_FILES } from '../output/layout.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { httpStatusOf, kubeApi } from './kube-client.js';
 
@@ -130,7 +131,7 @@ export class StoreLease implements Lease {
 
 /** The lease of a run on object storage: `<output_prefix>/state/lease/`. */
 export function runStoreLease(outputPrefix: string, holder: string, ttlMs: number): StoreLease {
-  return new StoreLease(joinUri(outputPrefix, 'state/lease/'), holder, ttlMs);
+  return new StoreLease(joinUri(outputPrefix, STATE_FILES.lease), holder, ttlMs);
 }
 
 /** What to do with a coordination.k8s.io Lease, decided without I/O so it can be tested on its own. */

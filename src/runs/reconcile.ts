@@ -11,7 +11,8 @@ import { computeProgress, refreshDoneCache, type RunProgress } from './progress.
 import { docsPerCpuSecond } from './slots.js';
 import { manifestJobId } from './names.js';
 import { manifestOptionsOf, type RunFile } from './run-file.js';
-import { loadRunState, saveRunState, STATE_FILES, writeState } from './state.js';
+import { loadRunState, saveRunState, writeState } from './state.js';
+import { STATE_FILES, SUCCESS_KEY } from '../output/layout.js';
 
 export interface ReconcileDeps {
   backend: JobBackend;
@@ -150,7 +151,7 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     report.events = decision.events;
     report.quarantined = decision.quarantined;
 
-    const successUri = joinUri(prefix, '_SUCCESS');
+    const successUri = joinUri(prefix, SUCCESS_KEY);
     let complete = done.size === taskIds.length && (await storeFor(successUri).stat(successUri)) !== undefined;
     let verifyProblem: string | undefined;
     let verify: RunProgress['verify'];

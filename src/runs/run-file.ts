@@ -8,6 +8,7 @@ import { DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES, type ManifestOptions
 import type { ResolveOptions } from '../dumps/layout.js';
 import { joinUri } from '../storage/index.js';
 import { OUTPUT_FORMATS } from '../output/formats.js';
+import { MANIFEST_KEY } from '../output/layout.js';
 import { ENCODINGS } from '../tokenize/encodings.js';
 
 /** A Kubernetes label value / DNS-1123 label: the run id goes into RayJob labels and names. */
@@ -63,7 +64,7 @@ export const RunFileSchema = z
     dump_access: z.enum(['object-store', 'http']).default('object-store'),
     backend: z.discriminatedUnion('kind', [RayJobsApiBackend, KubeRayBackend]),
   })
-  .transform((run) => ({ ...run, manifest_uri: run.manifest_uri ?? joinUri(run.output_prefix, 'manifest.json') }));
+  .transform((run) => ({ ...run, manifest_uri: run.manifest_uri ?? joinUri(run.output_prefix, MANIFEST_KEY) }));
 
 export type RunFile = z.output<typeof RunFileSchema>;
 export type Backend = RunFile['backend'];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseJson, parseWith } from '../config/validate.js';
+import { STATE_FILES } from '../output/layout.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 
 /**
@@ -51,14 +52,6 @@ export const DoneCacheSchema = z.object({
   tasks: z.record(z.string(), z.object({ docs: count, tokens: count, text_bytes: count, started_at: z.string(), finished_at: z.string() })),
 });
 export type DoneCache = z.infer<typeof DoneCacheSchema>;
-
-export const STATE_FILES = {
-  jobs: 'state/jobs.json',
-  attempts: 'state/attempts.json',
-  quarantine: 'state/quarantine.json',
-  done: 'state/done.json',
-  progress: 'state/progress.json',
-} as const;
 
 export interface RunState {
   jobs: JobsState;

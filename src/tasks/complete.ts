@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Manifest } from '../manifest/schema.js';
+import { SUCCESS_KEY } from '../output/layout.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { verifyRun, type VerifyReport } from './verify.js';
 
@@ -11,7 +12,7 @@ import { verifyRun, type VerifyReport } from './verify.js';
 export async function completeRun(manifest: Manifest, outputPrefix: string, options: { deep: boolean }): Promise<VerifyReport> {
   const report = await verifyRun(manifest, outputPrefix, options);
   if (report.ok) {
-    const uri = joinUri(outputPrefix, '_SUCCESS');
+    const uri = joinUri(outputPrefix, SUCCESS_KEY);
     const totals = { tasks: report.tasks, ...report.totals };
     if (!isDeepStrictEqual(await markedTotals(uri), totals)) {
       await storeFor(uri).write(uri, JSON.stringify({ ...totals, verified_at: new Date().toISOString() }, null, 1) + '\n');

@@ -7,7 +7,8 @@ import type { Logger } from '../observability/logger.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import type { BadDoc, BatchResult } from '../tokenize/batch.js';
 import type { TokenizerPool } from '../tokenize/pool.js';
-import { markerKey, readMarker, type Marker, type MarkerFiles } from './marker.js';
+import { markerKey } from '../output/layout.js';
+import { readMarker, type Marker, type MarkerFiles } from './marker.js';
 import { checkDumpUnchanged, openTaskStream } from './open.js';
 import { ShardWriter } from './shard-writer.js';
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseJson, parseWith } from '../config/validate.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { OUTPUT_FORMATS } from '../output/formats.js';
+import { MARKERS_DIR, markerKey, taskIdOfMarker } from '../output/layout.js';
 import { ENCODINGS } from '../tokenize/encodings.js';
 
 const count = z.number().int().nonnegative();
@@ -43,8 +44,6 @@ export function markerFiles(marker: MarkerFiles): FileRef[] {
   return marker.megatron ? [marker.shard, marker.megatron.idx, marker.megatron.meta] : [marker.shard];
 }
 
-export const markerKey = (taskId: string): string => `markers/${taskId}.json`;
-
 export async function readMarker(outputPrefix: string, taskId: string): Promise<Marker | undefined> {
   const uri = joinUri(outputPrefix, markerKey(taskId));
   if (!(await storeFor(uri).stat(uri))) return undefined;
@@ -56,20 +55,20 @@ export async function readMarker(outputPrefix: string, taskId: string): Promise<
  * already holds (every marker of a prefix has the same format).
  */
 export async function anyMarker(outputPrefix: string): Promise<Marker | undefined> {
-  const prefix = joinUri(outputPrefix, 'markers/');
+  const prefix = joinUri(outputPrefix, MARKERS_DIR);
   for await (const info of storeFor(prefix).list(prefix)) {
-    if (info.uri.endsWith('.json')) return parseWith(MarkerSchema, parseJson(await readText(info.uri), info.uri), info.uri);
+    if (taskIdOfMarker(info.uri) !== undefined) return parseWith(MarkerSchema, parseJson(await readText(info.uri), info.uri), info.uri);
   }
   return undefined;
 }
 
 /** Task ids that have a marker: one listing of `markers/`, not one request per task. */
 export async function listDoneTaskIds(outputPrefix: string): Promise<Set<string>> {
-  const prefix = joinUri(outputPrefix, 'markers/');
+  const prefix = joinUri(outputPrefix, MARKERS_DIR);
   const done = new Set<string>();
   for await (const info of storeFor(prefix).list(prefix)) {
-    const name = info.uri.slice(info.uri.lastIndexOf('/') + 1);
-    if (name.endsWith('.json')) done.add(name.slice(0, -'.json'.length));
+    const taskId = taskIdOfMarker(info.uri.slice(info.uri.lastIndexOf('/') + 1));
+    if (taskId !== undefined) done.add(taskId);
   }
   return done;
 }

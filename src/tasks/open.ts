@@ -1,11 +1,9 @@
-import { gunzipSync } from 'node:zlib';
-import { z } from 'zod';
 import { TaskFailure } from '../config/errors.js';
-import { parseJson, parseWith } from '../config/validate.js';
 import { Bzip2DataError, decodeBzip2, fastestBzip2Decoder, realignBzip2Blocks } from '../dumps/bzip2-blocks.js';
-import { GzipDataError, decodeAccessPoint, inflateFromAccessPoint } from '../dumps/gzip-access.js';
+import { GzipDataError, inflateFromAccessPoint } from '../dumps/gzip-access.js';
+import { readBzip2Blocks, readGzipPoint } from '../manifest/access-index.js';
 import type { DumpEntry, Task } from '../manifest/schema.js';
-import { joinUri, readBytes, storeFor } from '../storage/index.js';
+import { storeFor } from '../storage/index.js';
 
 export interface TaskStream {
   decoded: AsyncIterable<Buffer>;
@@ -35,30 +33,18 @@ export async function openTaskStream(task: Task, dump: DumpEntry, manifestFolder
   const store = storeFor(dump.uri);
   switch (access.kind) {
     case 'gzip': {
-      const point = decodeAccessPoint(gunzipSync(await readBytes(joinUri(manifestFolder, access.index))));
+      const point = await readGzipPoint(manifestFolder, access.index);
       const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
       return { decoded: explainErrors(inflateFromAccessPoint(point, source), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
     }
     case 'bzip2': {
-      const indexUri = joinUri(manifestFolder, access.index);
-      const blocks = parseWith(BlockListSchema, parseJson(gunzipSync(await readBytes(indexUri)).toString('utf8'), indexUri), indexUri);
+      const blocks = await readBzip2Blocks(manifestFolder, access.index);
       const run = blocks.slice(access.first_block, access.end_block);
       const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
       return { decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source), fastestBzip2Decoder()), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
     }
   }
 }
-
-const BlockListSchema = z.array(
-  z.object({
-    bitOffset: z.number().int().nonnegative(),
-    bitLength: z.number().int().positive(),
-    blockCrc: z.number().int(),
-    level: z.number().int().min(1).max(9),
-    stream: z.number().int().nonnegative(),
-    streamCrc: z.number().int().optional(),
-  }),
-);
 
 /** Codec errors become task failures that name the dump and task. */
 async function* explainErrors(decoded: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Manifest } from '../manifest/schema.js';
-import { shardKeys } from '../output/formats.js';
+import { shardKeys } from '../output/layout.js';
 import { dtypeFor, encodeIdx } from '../output/megatron.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import type { BatchResult } from '../tokenize/batch.js';

@@ -2,13 +2,12 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   GzipDataError,
-  decodeAccessPoint,
-  encodeAccessPoint,
   inflateFromAccessPoint,
   inflateWithAccessPoints,
   type GzipAccessPoint,
 } from '../../src/dumps/gzip-access.js';
 import { random } from '../../src/dumps/synth.js';
+import { decodeAccessPoint, encodeAccessPoint } from '../../src/manifest/access-index.js';
 
 // Deterministic pseudo-random numbers, so a failure can be replayed.
 const rng = random;
