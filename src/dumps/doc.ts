@@ -1,6 +1,9 @@
+import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
+
 /**
  * One CirrusSearch document = an index line (`{"index":{"_id":"1"}}`, older dumps add `"_type":"page"`)
- * followed by a document line. This module turns the pair into the fields a shard row needs, or a reason to skip.
+ * followed by a document line. This module (with huge-doc.ts for lines too long to decode whole) turns the pair into
+ * the fields a shard row needs and the text to tokenize, or a reason to skip: the tokenizer receives documents.
  */
 export type SkipReason = 'redirect' | 'missing_text' | 'empty_text';
 
@@ -60,4 +63,51 @@ export function docFields(indexId: string | undefined, raw: Record<string, unkno
     wiki: typeof raw.wiki === 'string' ? raw.wiki : fallbackWiki,
     revision: typeof raw.version === 'number' ? raw.version : null,
   };
+}
+
+/** Document lines longer than `lineBytes` are read field by field, their text in pieces of about `pieceBytes`. */
+export interface HugeDocLimits {
+  lineBytes: number;
+  pieceBytes: number;
+}
+export const HUGE_DOC_LIMITS: HugeDocLimits = { lineBytes: 8 << 20, pieceBytes: 1 << 20 };
+
+/** What a document line is read against: the dump's text field, and the wiki to name when the line names none. */
+export interface DocContext {
+  textField: string;
+  wiki: string;
+}
+
+const decoder = new TextDecoder('utf-8');
+
+/**
+ * The document line in bytes[start, end) (after the index line whose `_id` is `indexId`), ready to tokenize. Lines
+ * longer than `huge.lineBytes` are never decoded as one string.
+ */
+export function readDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, context: DocContext, huge: HugeDocLimits = HUGE_DOC_LIMITS): DocToTokenize {
+  return end - start > huge.lineBytes
+    ? readHugeDoc(indexId, bytes, start, end, context, huge.pieceBytes)
+    : ordinaryDoc(parseDoc(indexId, decoder.decode(bytes.subarray(start, end)), context.textField, context.wiki));
+}
+
+/** A document to tokenize: its row fields and its text, whole or (for a huge document) in pieces. */
+export type DocToTokenize =
+  | { kind: 'skip'; reason: SkipReason }
+  | { kind: 'doc'; doc: Omit<ParsedDoc, 'text'>; texts: Iterable<string>; huge: boolean };
+
+function ordinaryDoc(outcome: DocOutcome): DocToTokenize {
+  if (outcome.kind === 'skip') return outcome;
+  const { text, ...doc } = outcome.doc;
+  return { kind: 'doc', doc, texts: [text], huge: false };
+}
+
+/** The same outcome as parseDoc, without ever holding the line, or the text, as one string. */
+function readHugeDoc(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, input: DocContext, pieceBytes: number): DocToTokenize {
+  const fields = topLevelFields(bytes, start, end);
+  const { redirect, ...doc } = docFields(indexId, smallFields(bytes, fields), input.wiki);
+  if (redirect) return { kind: 'skip', reason: 'redirect' };
+  const text = fields.get(input.textField);
+  if (!text || !isStringLiteral(bytes, text)) return { kind: 'skip', reason: 'missing_text' };
+  if (text.end - text.start === 2) return { kind: 'skip', reason: 'empty_text' };
+  return { kind: 'doc', doc, texts: literalPieces(bytes, text, pieceBytes), huge: true };
 }

@@ -1,10 +1,9 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { BadDocError, docFields, indexLineId, parseDoc, type ParsedDoc, type SkipReason } from '../dumps/doc.js';
+import { BadDocError, HUGE_DOC_LIMITS, indexLineId, readDocLine, type HugeDocLimits, type SkipReason } from '../dumps/doc.js';
 import type { OutputFormat } from '../output/formats.js';
 import { dtypeFor, TokenBuffer } from '../output/megatron.js';
 import type { Tokenizer } from './encodings.js';
-import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
 
 /** A run of whole documents (index line + document line pairs) cut from a decoded dump. */
 export interface BatchInput {
@@ -56,13 +55,6 @@ const MAX_ID_BYTES = 11;
 const IDS_PER_CHECK = 4096;
 /** Pieces waiting for the thread pool before the writer waits: bounds memory while a huge row is written. */
 const MAX_PENDING_PIECES = 4;
-
-/** Document lines longer than `lineBytes` are read field by field, their text in pieces of about `pieceBytes`. */
-export interface HugeDocLimits {
-  lineBytes: number;
-  pieceBytes: number;
-}
-export const HUGE_DOC_LIMITS: HugeDocLimits = { lineBytes: 8 << 20, pieceBytes: 1 << 20 };
 
 /**
  * Serialized rows as a run of gzip members (a concatenation of members is one gzip stream to readers). Token ids
@@ -180,10 +172,7 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
       failingLine = line + 1;
       failingOffset = Math.min(docStart, bytes.length);
       if (docStart > bytes.length) throw new BadDocError('the dump ends after an index line: document line missing');
-      const outcome =
-        docEnd - docStart > huge.lineBytes
-          ? readHugeDoc(indexId, bytes, docStart, docEnd, input, huge.pieceBytes)
-          : ordinaryDoc(parseDoc(indexId, decoder.decode(bytes.subarray(docStart, docEnd)), input.textField, input.wiki));
+      const outcome = readDocLine(indexId, bytes, docStart, docEnd, input, huge);
       if (outcome.kind === 'skip') {
         result.skipped[outcome.reason] = (result.skipped[outcome.reason] ?? 0) + 1;
       } else {
@@ -222,28 +211,6 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
     line += 2;
   }
   return { ...result, ids, member: await rows.finish(), ...(sequences ? { sequences: sequences.finish() } : {}) };
-}
-
-/** A document to tokenize: its row fields and its text, whole or (for a huge document) in pieces. */
-type DocToTokenize =
-  | { kind: 'skip'; reason: SkipReason }
-  | { kind: 'doc'; doc: Omit<ParsedDoc, 'text'>; texts: Iterable<string>; huge: boolean };
-
-function ordinaryDoc(outcome: ReturnType<typeof parseDoc>): DocToTokenize {
-  if (outcome.kind === 'skip') return outcome;
-  const { text, ...doc } = outcome.doc;
-  return { kind: 'doc', doc, texts: [text], huge: false };
-}
-
-/** The same outcome as parseDoc, without ever holding the line, or the text, as one string. */
-function readHugeDoc(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, input: BatchInput, pieceBytes: number): DocToTokenize {
-  const fields = topLevelFields(bytes, start, end);
-  const { redirect, ...doc } = docFields(indexId, smallFields(bytes, fields), input.wiki);
-  if (redirect) return { kind: 'skip', reason: 'redirect' };
-  const text = fields.get(input.textField);
-  if (!text || !isStringLiteral(bytes, text)) return { kind: 'skip', reason: 'missing_text' };
-  if (text.end - text.start === 2) return { kind: 'skip', reason: 'empty_text' };
-  return { kind: 'doc', doc, texts: literalPieces(bytes, text, pieceBytes), huge: true };
 }
 
 function lineEnd(bytes: Uint8Array, from: number): number {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { processBatch, type BatchInput, type BatchResult, type HugeDocLimits } from '../../src/tokenize/batch.js';
+import { type HugeDocLimits } from '../../src/dumps/doc.js';
+import { processBatch, type BatchInput, type BatchResult } from '../../src/tokenize/batch.js';
 import { createTokenizer, ENCODINGS, type EncodingName, type Tokenizer } from '../../src/tokenize/encodings.js';
 import { batchInput, SAMPLE } from './helpers.js';
 
