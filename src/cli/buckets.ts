@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadRunFile, runFilePaths } from '../runs/run-file.js';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/retention.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/retention.js';
 import { positiveInt } from './options.js';
 
 interface EnsureFlags {
@@ -27,7 +27,7 @@ export function registerBuckets(program: Command): void {
     .option('--json', 'print the report as JSON', false)
     .action(async (flags: EnsureFlags) => {
       // The S3 SDK loads only for this command (see storage/lazy.ts).
-      const [{ ensureBuckets, formatEnsureReport }, { s3Client }] = await Promise.all([import('../storage/buckets.js'), import('../storage/s3.js')]);
+      const [{ ensureBuckets, formatEnsureReport }, { s3Client }] = await Promise.all([import('../runs/buckets.js'), import('../storage/s3.js')]);
       // A folder is the mounted runs ConfigMap: every committed run is checked without a per-cluster patch.
       const runs = await Promise.all((await runFilePaths(flags.run)).map((f) => loadRunFile(f)));
       const report = await ensureBuckets(s3Client(), runs, {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../config/errors.js';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../storage/retention.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/retention.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { positiveInt } from './options.js';
 
@@ -27,8 +27,9 @@ export function registerLifecycle(program: Command): void {
     .option('--json', 'print the bucket\'s rules after the change as JSON', false)
     .action(async (flags: ApplyFlags) => {
       // The S3 SDK loads only for this command (see storage/lazy.ts).
-      const [{ reason }, { applyLifecycle, describeRule, outputRules, readLifecycle }, { s3Client }] = await Promise.all([
-        import('../storage/buckets.js'),
+      const [{ s3Reason, s3ErrorStatus }, { applyLifecycle, outputRules }, { describeRule, readLifecycle }, { s3Client }] = await Promise.all([
+        import('../storage/s3-errors.js'),
+        import('../runs/lifecycle.js'),
         import('../storage/lifecycle.js'),
         import('../storage/s3.js'),
       ]);
@@ -54,9 +55,9 @@ export function registerLifecycle(program: Command): void {
         process.stdout.write(lines.join('\n') + '\n');
       } catch (error) {
         if (error instanceof InputError) throw error;
-        const message = `s3://${bucket}: ${reason(error, 'cannot set lifecycle rules')}`;
+        const message = `s3://${bucket}: ${s3Reason(error, 'cannot set lifecycle rules')}`;
         // A server error may pass on a retry (exit 1); anything else is the setup's to fix (exit 2).
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        const status = s3ErrorStatus(error) ?? 0;
         throw status >= 500 && status !== 501 ? new Error(message) : new InputError(message);
       }
     });

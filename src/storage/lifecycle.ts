@@ -9,24 +9,9 @@ import {
 import { UsageError } from '../config/errors.js';
 import { parseUri } from './uri.js';
 
-/**
- * Bucket lifecycle rules for a run's output prefix: attempt records under `state/` and incomplete multipart uploads
- * expire; shards (with their markers and `_SUCCESS`, so "done iff marker exists" stays true) expire only when asked.
- */
-export interface OutputLifecycle {
-  /** `s3://bucket/key-prefix/` of a run. */
-  outputPrefix: string;
-  /** Days after which `state/` objects (attempts, quarantine, progress) are deleted. */
-  stateDays: number;
-  /** Days after which multipart uploads that never completed are aborted (their parts cost storage). */
-  multipartDays: number;
-  /** Days after which shards, markers and `_SUCCESS` are deleted; undefined keeps them forever. */
-  shardsDays?: number;
-}
+/** Bucket lifecycle rules that belong to one key prefix, merged into a bucket's configuration without clobbering others. */
 
-export { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from './retention.js';
-
-/** What `applyLifecycle` did to one bucket. */
+/** What `mergeLifecycle` did to one bucket. */
 export interface LifecycleChange {
   bucket: string;
   /** IDs of our rules for this prefix, after the change. */
@@ -40,11 +25,8 @@ export interface LifecycleChange {
   changed: boolean;
 }
 
-const RULE_KINDS = ['state', 'multipart', 'shards', 'markers', 'success'] as const;
-type RuleKind = (typeof RULE_KINDS)[number];
-
 /** Rule IDs are at most 255 characters on AWS; a long prefix is replaced by its hash so the ID stays stable. */
-export function ruleId(kind: RuleKind, keyPrefix: string): string {
+export function ruleId(kind: string, keyPrefix: string): string {
   const id = `tokenize-wiki:${kind}:${keyPrefix}`;
   return id.length <= 255 ? id : `tokenize-wiki:${kind}:sha256-${createHash('sha256').update(keyPrefix).digest('hex')}`;
 }
@@ -57,30 +39,13 @@ export function bucketPrefix(uri: string): { bucket: string; keyPrefix: string }
   return { bucket: location.bucket, keyPrefix: key === '' || key.endsWith('/') ? key : `${key}/` };
 }
 
-function expire(id: string, prefix: string, days: number): LifecycleRule {
+export function expire(id: string, prefix: string, days: number): LifecycleRule {
   return { ID: id, Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: days } };
 }
 
 /** Rules that abort incomplete multipart uploads under a key prefix (also used for staged dumps). */
 export function multipartRule(keyPrefix: string, days: number): LifecycleRule {
   return { ID: ruleId('multipart', keyPrefix), Status: 'Enabled', Filter: { Prefix: keyPrefix }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: days } };
-}
-
-/** The rules a run's output prefix should have. */
-export function outputRules(policy: OutputLifecycle): { bucket: string; keyPrefix: string; rules: LifecycleRule[] } {
-  const { bucket, keyPrefix } = bucketPrefix(policy.outputPrefix);
-  for (const [flag, days] of [['state', policy.stateDays], ['multipart', policy.multipartDays], ['shards', policy.shardsDays]] as const) {
-    if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError(`${flag} expiry: expected a whole number of days ≥ 1, got ${days}`);
-  }
-  const rules = [expire(ruleId('state', keyPrefix), `${keyPrefix}state/`, policy.stateDays), multipartRule(keyPrefix, policy.multipartDays)];
-  if (policy.shardsDays !== undefined) {
-    rules.push(
-      expire(ruleId('shards', keyPrefix), `${keyPrefix}shards/`, policy.shardsDays),
-      expire(ruleId('markers', keyPrefix), `${keyPrefix}markers/`, policy.shardsDays),
-      expire(ruleId('success', keyPrefix), `${keyPrefix}_SUCCESS`, policy.shardsDays),
-    );
-  }
-  return { bucket, keyPrefix, rules };
 }
 
 /** The bucket's current rules; none when the bucket has no lifecycle configuration. */
@@ -96,7 +61,7 @@ export async function readLifecycle(client: S3Client, bucket: string): Promise<L
 
 /**
  * Merges `desired` (our rules) into a bucket's configuration; rules of other prefixes of the same bucket (other runs,
- * other tools) are kept, never clobbered. `set` makes every rule we own for `keyPrefixes` equal to `desired` (rules no
+ * other tools) are kept, never clobbered. `owned` makes every rule whose ID it lists equal to `desired` (rules no
  * longer wanted are removed); `add-missing` only adds rules whose ID is absent, so a setting someone made with
  * `lifecycle apply` survives `buckets ensure`. Nothing is written when nothing changes. S3 has no conditional write for
  * lifecycle configurations, so two concurrent writers on one bucket may lose one update; re-running fixes it.
@@ -105,7 +70,7 @@ export async function mergeLifecycle(
   client: S3Client,
   bucket: string,
   desired: readonly LifecycleRule[],
-  mode: { set: readonly string[] } | 'add-missing',
+  mode: { owned: readonly string[] } | 'add-missing',
 ): Promise<LifecycleChange> {
   const current = await readLifecycle(client, bucket);
   const desiredIds = new Set(desired.map((r) => r.ID ?? ''));
@@ -117,7 +82,7 @@ export async function mergeLifecycle(
     next = [...current, ...desired.filter((r) => !present.has(r.ID ?? ''))];
     kept = current.filter((r) => !desiredIds.has(r.ID ?? '')).length;
   } else {
-    const owned = new Set([...mode.set.flatMap((p) => RULE_KINDS.map((kind) => ruleId(kind, p))), ...desiredIds]);
+    const owned = new Set([...mode.owned, ...desiredIds]);
     const others = current.filter((r) => !owned.has(r.ID ?? ''));
     removed = current.map((r) => r.ID ?? '').filter((id) => owned.has(id) && !desiredIds.has(id));
     next = [...others, ...desired];
@@ -131,12 +96,6 @@ export async function mergeLifecycle(
   const before = new Set(current.map((r) => r.ID ?? ''));
   const added = [...desiredIds].filter((id) => !before.has(id));
   return { bucket, ours: [...desiredIds], kept, added, removed, changed };
-}
-
-/** `lifecycle apply`: the output prefix's rules, set (not just added) in the bucket's configuration. */
-export function applyLifecycle(client: S3Client, policy: OutputLifecycle): Promise<LifecycleChange> {
-  const { bucket, keyPrefix, rules } = outputRules(policy);
-  return mergeLifecycle(client, bucket, rules, { set: [keyPrefix] });
 }
 
 /** Order- and formatting-independent form of a rule list, to tell whether a write is needed. */

@@ -10,6 +10,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { InputError } from '../config/errors.js';
 import { resumableRead } from './resumable.js';
+import { s3ErrorName, s3Problem } from './s3-errors.js';
 import type { Body, ByteRange, ObjectInfo, Store } from './types.js';
 import { parseUri } from './uri.js';
 
@@ -23,22 +24,22 @@ function locate(uri: string): { bucket: string; key: string } {
 
 /** Turn SDK errors into messages that say what to fix (credentials, endpoint, bucket). */
 function explain(uri: string, error: unknown): Error {
-  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  if (e.name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
-    return new InputError(
-      `${uri}: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / a web identity)`,
-    );
+  switch (s3Problem(error)) {
+    case 'credentials':
+      return new InputError(`${uri}: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / a web identity)`);
+    case 'unknown-key':
+    case 'wrong-secret':
+    case 'access-denied':
+      return new InputError(`${uri}: access denied by the S3 store (${s3ErrorName(error)}): check the credentials and bucket policy`);
+    case 'no-bucket':
+      return new InputError(`${uri}: bucket does not exist`);
+    case 'unreachable': {
+      const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'AWS default endpoint';
+      return new InputError(`${uri}: S3 endpoint unreachable (${endpoint}): ${(error as Error).message}`);
+    }
+    default:
+      return error instanceof Error ? error : new Error(String(error));
   }
-  if (status === 403 || e.name === 'AccessDenied' || e.name === 'InvalidAccessKeyId' || e.name === 'SignatureDoesNotMatch') {
-    return new InputError(`${uri}: access denied by the S3 store (${e.name}): check the credentials and bucket policy`);
-  }
-  if (e.name === 'NoSuchBucket') return new InputError(`${uri}: bucket does not exist`);
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(e.message ?? '')) {
-    const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'AWS default endpoint';
-    return new InputError(`${uri}: S3 endpoint unreachable (${endpoint}): ${e.message}`);
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 let sharedClient: S3Client | undefined;

@@ -1,10 +1,11 @@
 // Lifecycle rules of an output prefix, applied to the harness's real S3 server (SeaweedFS) and read back.
 import { PutBucketLifecycleConfigurationCommand, type LifecycleRule } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureBuckets } from '../../src/storage/buckets.js';
-import { applyLifecycle, bucketPrefix, outputRules, readLifecycle, ruleId } from '../../src/storage/lifecycle.js';
+import { ensureBuckets } from '../../src/runs/buckets.js';
+import { applyLifecycle, outputRules } from '../../src/runs/lifecycle.js';
+import { bucketPrefix, readLifecycle, ruleId } from '../../src/storage/lifecycle.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { tokenizeWiki } from './cli.js';
+import { tokenizeWiki } from '../storage/cli.js';
 
 const client = testS3Client();
 afterAll(() => client.destroy());

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { HeadBucketCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseRunFile } from '../../src/runs/run-file.js';
-import { ensureBuckets, formatEnsureReport } from '../../src/storage/buckets.js';
+import { ensureBuckets, formatEnsureReport } from '../../src/runs/buckets.js';
 import { readLifecycle, ruleId } from '../../src/storage/lifecycle.js';
 import { s3Client } from '../harness/s3-server.js';
 import { s3Connection, s3Env, testS3Client } from '../harness/s3-env.js';
-import { tokenizeWiki } from './cli.js';
+import { tokenizeWiki } from '../storage/cli.js';
 
 const client = testS3Client();
 afterAll(() => client.destroy());

@@ -10,24 +10,21 @@ import {
   type LifecycleRule,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS, mergeLifecycle, multipartRule, outputRules } from './lifecycle.js';
-import { parseUri } from './uri.js';
+import { mergeLifecycle, multipartRule } from '../storage/lifecycle.js';
+import { s3ErrorName as name, s3ErrorStatus as status, s3Reason as reason } from '../storage/s3-errors.js';
+import { parseUri } from '../storage/uri.js';
+import { outputRules } from './lifecycle.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from './retention.js';
+import type { RunFile } from './run-file.js';
 
-/** What a location of a run is used for; the checklist's buckets are `wiki-dumps`, `wiki-manifests`, `wiki-output`. */
+/** What a prefix of a run is used for; the usual buckets are `wiki-dumps`, `wiki-manifests`, `wiki-output`. */
 export type Role = 'dumps' | 'manifests' | 'outputs';
 
-/** The parts of a run file that say where its data lives. */
-export interface RunStorage {
-  run_id: string;
-  dumps: readonly string[];
-  manifest_uri: string;
-  output_prefix: string;
-  /** Where workers read dumps: the object store (staged with `stage`, the default) or an HTTP mirror. */
-  dump_access?: 'object-store' | 'http';
-}
+/** The parts of a run file that say where its data lives (`dump_access` defaults to the object store). */
+export type RunStorage = Pick<RunFile, 'run_id' | 'dumps' | 'manifest_uri' | 'output_prefix'> & Partial<Pick<RunFile, 'dump_access'>>;
 
 /** One prefix of the object store that a run reads and writes. */
-export interface Location {
+export interface RunPrefix {
   runs: string[];
   roles: Role[];
   bucket: string;
@@ -48,7 +45,7 @@ export interface Skipped {
 /** A check's outcome: ok, a problem (with the reason), or not applicable here. */
 export type Outcome = { ok: true; text: string } | { ok: false; text: string } | { ok: undefined; text: string };
 
-export interface LocationReport extends Location {
+export interface PrefixReport extends RunPrefix {
   uri: string;
   bucketState: Outcome;
   write: Outcome;
@@ -61,7 +58,7 @@ export interface LocationReport extends Location {
 }
 
 export interface EnsureReport {
-  locations: LocationReport[];
+  locations: PrefixReport[];
   skipped: Skipped[];
   /** One line per problem, naming the URI and what to do. */
   problems: string[];
@@ -79,8 +76,8 @@ const NA: Outcome = { ok: undefined, text: '-' };
 const ROLE_ORDER: Role[] = ['dumps', 'manifests', 'outputs'];
 
 /** The object-store prefixes of some runs, one per (bucket, prefix), with every run and role that uses it. */
-export function runLocations(runs: readonly RunStorage[]): { locations: Location[]; skipped: Skipped[] } {
-  const byPrefix = new Map<string, Location>();
+export function runPrefixes(runs: readonly RunStorage[]): { locations: RunPrefix[]; skipped: Skipped[] } {
+  const byPrefix = new Map<string, RunPrefix>();
   const skipped: Skipped[] = [];
   const add = (run: RunStorage, role: Role, uri: string, folderOf: (key: string) => string): void => {
     const location = parseUri(uri);
@@ -119,7 +116,7 @@ export function runLocations(runs: readonly RunStorage[]): { locations: Location
  * Idempotent: a second call changes nothing and reports the same.
  */
 export async function ensureBuckets(client: S3Client, runs: readonly RunStorage[], options: EnsureOptions): Promise<EnsureReport> {
-  const { locations, skipped } = runLocations(runs);
+  const { locations, skipped } = runPrefixes(runs);
   const bucketStates = new Map<string, Outcome>();
   for (const bucket of new Set(locations.map((l) => l.bucket))) bucketStates.set(bucket, await ensureBucket(client, bucket));
   const lifecycles = new Map<string, Outcome>();
@@ -129,7 +126,7 @@ export async function ensureBuckets(client: S3Client, runs: readonly RunStorage[
     else if (state.ok !== true) lifecycles.set(bucket, { ok: undefined, text: 'no bucket' });
     else lifecycles.set(bucket, await ensureLifecycle(client, bucket, wanted));
   }
-  const reports: LocationReport[] = [];
+  const reports: PrefixReport[] = [];
   for (const location of locations) {
     const bucketState = bucketStates.get(location.bucket) ?? NA;
     const checks = bucketState.ok === true ? await probe(client, location) : { write: NA, read: NA, list: NA, delete: NA, ifNoneMatch: NA };
@@ -148,7 +145,7 @@ export async function ensureBuckets(client: S3Client, runs: readonly RunStorage[
 }
 
 /** Our lifecycle rules for the prefixes of one bucket: output prefixes get state + multipart, dump folders multipart. */
-function rulesFor(locations: readonly Location[], options: EnsureOptions): LifecycleRule[] {
+function rulesFor(locations: readonly RunPrefix[], options: EnsureOptions): LifecycleRule[] {
   const multipartDays = options.multipartDays ?? DEFAULT_MULTIPART_DAYS;
   const rules = new Map<string, LifecycleRule>();
   for (const l of locations) {
@@ -204,7 +201,7 @@ async function ensureLifecycle(client: S3Client, bucket: string, wanted: Lifecyc
   }
 }
 
-async function probe(client: S3Client, l: Location): Promise<Pick<LocationReport, 'write' | 'read' | 'list' | 'delete' | 'ifNoneMatch'>> {
+async function probe(client: S3Client, l: RunPrefix): Promise<Pick<PrefixReport, 'write' | 'read' | 'list' | 'delete' | 'ifNoneMatch'>> {
   const Bucket = l.bucket;
   const Key = `${l.keyPrefix}_probe/${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const body = `tokenize-wiki buckets ensure probe ${new Date().toISOString()}`;
@@ -255,28 +252,6 @@ async function outcome(check: () => Promise<string>, failure: string): Promise<O
   } catch (error) {
     return { ok: false, text: reason(error, failure) };
   }
-}
-
-function name(error: unknown): string | undefined {
-  return (error as { name?: string }).name;
-}
-
-function status(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-}
-
-/** A short reason a person can act on, from an SDK error. */
-export function reason(error: unknown, fallback: string): string {
-  const n = name(error);
-  const message = (error as { message?: string }).message ?? '';
-  if (n === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) return 'no credentials (set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or a web identity)';
-  if (n === 'InvalidAccessKeyId') return 'unknown access key id (InvalidAccessKeyId)';
-  if (n === 'SignatureDoesNotMatch') return 'wrong secret key (SignatureDoesNotMatch)';
-  if (n === 'AccessDenied' || status(error) === 403) return `access denied (${n ?? '403'})`;
-  if (n === 'NoSuchBucket') return 'no such bucket';
-  if (n === 'NotImplemented' || status(error) === 501) return 'not supported by this store (NotImplemented)';
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(message)) return `endpoint unreachable (${message})`;
-  return `${fallback}: ${n && n !== 'Error' ? `${n}: ` : ''}${message || String(error)}`;
 }
 
 /** The report as a fixed-width table, then the problems (or "all good"). */
