@@ -5,7 +5,7 @@ import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
 import { InputError } from '../config/errors.js';
 import type { OutputFormat } from '../output/formats.js';
-import { DEFAULT_STORAGE_RETRY } from '../tasks/failure.js';
+import { DEFAULT_STORAGE_RETRY, formatFailedTask } from '../tasks/failure.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
@@ -61,7 +61,7 @@ export async function runTasksWithProgress(
 
 function printTaskSummary(summary: RunTasksSummary): void {
   const lines = [`tasks: ${summary.done.length} done, ${summary.skipped.length} already done (skipped), ${summary.failed.length} failed`];
-  for (const failure of summary.failed) lines.push(`  failed ${failure.task_id}: ${failure.error}`);
+  for (const failure of summary.failed) lines.push(formatFailedTask({ taskId: failure.task_id, error: failure.error }));
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -1,4 +1,4 @@
-import { classifyFailure, type FailureKind } from '../tasks/failure.js';
+import { classifyFailure, parseFailedTask, type FailureKind } from '../tasks/failure.js';
 import { TERMINAL, type JobInfo } from './backends/types.js';
 import { batchOf, jobId } from './names.js';
 import { batchSize, type JobSizing } from './slots.js';
@@ -91,16 +91,9 @@ export function jobsToExplain(jobs: JobsState, backendJobs: readonly JobInfo[]):
 export function reasonFromLog(log: string): JobReason {
   const tasks: Record<string, string> = {};
   for (const line of log.split('\n')) {
-    const summary = /^\s*failed ([A-Za-z0-9_.-]+): (.*)$/.exec(line);
-    if (summary?.[1] && summary[2]) tasks[summary[1]] = summary[2];
-    if (line.startsWith('{') && line.includes('"task failed"')) {
-      try {
-        const entry = JSON.parse(line) as { task_id?: unknown; err?: unknown };
-        if (typeof entry.task_id === 'string' && typeof entry.err === 'string') tasks[entry.task_id] ??= entry.err;
-      } catch {
-        // not a log line of ours
-      }
-    }
+    const failed = parseFailedTask(line);
+    // The summary line wins over the JSON log line of the same task.
+    if (failed && (!line.startsWith('{') || tasks[failed.taskId] === undefined)) tasks[failed.taskId] = failed.error;
   }
   // The last lines that say something: not our JSON progress lines, not Ray's own start-up chatter.
   const lines = log

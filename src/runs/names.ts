@@ -33,3 +33,8 @@ export function manifestJobId(runId: string, attempt: number): string {
   const hash = createHash('sha256').update(runId).digest('hex').slice(0, 6);
   return `${runId.slice(0, room - hash.length - 1).replace(/-+$/, '')}-${hash}${suffix}`;
 }
+
+/** Whether a job id was made by `manifestJobId`. */
+export function isManifestJobId(id: string): boolean {
+  return /-manifest-a\d+$/.test(id);
+}

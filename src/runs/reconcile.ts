@@ -9,7 +9,7 @@ import { decide, jobsToExplain, reasonFromLog, type JobEvent, type JobReason, ty
 import type { Lease, LeaseStatus } from './lease.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
 import { docsPerCpuSecond } from './slots.js';
-import { manifestJobId } from './names.js';
+import { isManifestJobId, manifestJobId } from './names.js';
 import { manifestOptionsOf, type RunFile } from './run-file.js';
 import { loadRunState, saveRunState, writeState } from './state.js';
 import { STATE_FILES, SUCCESS_KEY } from '../output/layout.js';
@@ -183,7 +183,7 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
  * manifest job is retried up to `max_attempts` (counted from the manifest jobs the backend still lists).
  */
 async function manifestJobTick(run: RunFile, backend: JobBackend, logger: Logger, report: TickReport): Promise<void> {
-  const jobs = (await backend.list(run.run_id)).filter((j) => /-manifest-a\d+$/.test(j.id));
+  const jobs = (await backend.list(run.run_id)).filter((j) => isManifestJobId(j.id));
   const active = jobs.find((j) => !TERMINAL.has(j.status));
   if (active) {
     logger.info({ job_id: active.id, status: active.status }, 'waiting for the manifest job');

@@ -38,3 +38,32 @@ export function storageRetryDelay(attempt: number, elapsedMs: number, retry: Sto
   const delay = Math.min(retry.maxDelayMs, retry.firstDelayMs * 2 ** Math.max(0, attempt - 1));
   return elapsedMs + delay > retry.budgetMs ? undefined : delay;
 }
+
+/**
+ * How run-tasks reports a failed task, and how the submitter reads it back from a job's log: a summary line
+ * (`  failed <task>: <error>`) on stdout and a JSON log line (`"msg":"task failed"`) on stderr. Both sides use these.
+ */
+export const TASK_FAILED_EVENT = 'task failed';
+
+export interface FailedTask {
+  taskId: string;
+  error: string;
+}
+
+export function formatFailedTask(failure: FailedTask): string {
+  return `  failed ${failure.taskId}: ${failure.error}`;
+}
+
+/** The failed task a log line reports, from either the summary line or the JSON log line; undefined for others. */
+export function parseFailedTask(line: string): FailedTask | undefined {
+  const summary = /^\s*failed ([A-Za-z0-9_.-]+): (.*)$/.exec(line);
+  if (summary?.[1] && summary[2]) return { taskId: summary[1], error: summary[2] };
+  if (!line.startsWith('{') || !line.includes(`"${TASK_FAILED_EVENT}"`)) return undefined;
+  try {
+    const entry = JSON.parse(line) as { task_id?: unknown; err?: unknown };
+    if (typeof entry.task_id === 'string' && typeof entry.err === 'string') return { taskId: entry.task_id, error: entry.err };
+  } catch {
+    // not a log line of ours
+  }
+  return undefined;
+}

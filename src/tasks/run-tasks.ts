@@ -4,7 +4,7 @@ import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
-import { DEFAULT_STORAGE_RETRY, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
+import { DEFAULT_STORAGE_RETRY, TASK_FAILED_EVENT, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
 import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
@@ -52,7 +52,7 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
       } catch (error) {
         if (!(error instanceof TaskFailure) && !(error instanceof Error)) throw error;
         summary.failed.push({ task_id: task.task_id, error: messageOf(error) });
-        options.logger.error({ task_id: task.task_id, err: messageOf(error) }, 'task failed');
+        options.logger.error({ task_id: task.task_id, err: messageOf(error) }, TASK_FAILED_EVENT);
       }
     }
   };

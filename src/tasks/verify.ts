@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { createInterface } from 'node:readline';
 import type { Manifest } from '../manifest/schema.js';
 import { decodeIdx, DTYPE_BYTES, dtypeFor } from '../output/megatron.js';
+import { pageIdOfRow } from '../output/rows.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';
 import { listDoneTaskIds, markerFiles, readMarker, type FileRef, type Marker } from './marker.js';
 
@@ -102,12 +103,12 @@ async function checkRows(outputPrefix: string, file: FileRef, marker: Marker, pa
   const problems: string[] = [];
   for await (const line of lines) {
     rows++;
-    const match = /^\{"page_id":(\d+),/.exec(line);
-    if (!match) {
+    const pageId = pageIdOfRow(line);
+    if (pageId === undefined) {
       problems.push(`${marker.task_id}: ${file.key} row ${rows} is not a shard row`);
       break;
     }
-    pageIds.push(Number(match[1]));
+    pageIds.push(pageId);
   }
   if (rows !== marker.rows) problems.push(`${marker.task_id}: ${file.key} has ${rows} rows, marker says ${marker.rows}`);
   return [...problems, ...hashed()];

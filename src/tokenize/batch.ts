@@ -3,6 +3,7 @@ import { gzip } from 'node:zlib';
 import { BadDocError, HUGE_DOC_LIMITS, indexLineId, readDocLine, type HugeDocLimits, type SkipReason } from '../dumps/doc.js';
 import type { OutputFormat } from '../output/formats.js';
 import { dtypeFor, TokenBuffer } from '../output/megatron.js';
+import { metaRow, SHARD_ROW_END, shardRowHead } from '../output/rows.js';
 import type { Tokenizer } from './encodings.js';
 
 /** A run of whole documents (index line + document line pairs) cut from a decoded dump. */
@@ -88,7 +89,7 @@ class RowWriter {
         this.length = at;
       }
     }
-    await this.text(']}\n');
+    await this.text(SHARD_ROW_END);
   }
 
   /** One row without ids (the megatron format's metadata line). */
@@ -194,13 +195,9 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
         result.tokens += count;
         if (sequences) {
           sequences.append(chunks);
-          await rows.line(`{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"revision":${doc.revision},"wiki":${JSON.stringify(doc.wiki)}}\n`);
+          await rows.line(metaRow(doc));
         } else {
-          await rows.row(
-            `{"page_id":${doc.page_id},"title":${JSON.stringify(doc.title)},"namespace":${doc.namespace},` +
-              `"wiki":${JSON.stringify(doc.wiki)},"revision":${doc.revision},"n_tokens":${count},"tokens":[`,
-            chunks,
-          );
+          await rows.row(shardRowHead(doc, count), chunks);
         }
       }
     } catch (error) {

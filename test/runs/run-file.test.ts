@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { jobId, MAX_JOB_NAME } from '../../src/runs/names.js';
 import { repoRoot } from '../harness/paths.js';
 import { manifestOptionsOf, parseRunFile } from '../../src/runs/run-file.js';
-import { jobId, batchOf, MAX_JOB_NAME } from '../../src/runs/names.js';
 
 /** Every run file committed under apps/ (folders named runs/, minus their kustomization). */
 function committedRunFiles(dir = join(repoRoot, 'apps')): string[] {
@@ -76,19 +76,5 @@ describe('run file', () => {
 
   it('names the file and line of a YAML syntax error', () => {
     expect(() => parseRunFile('run_id: a\ndumps: [unclosed\n', 'runs/bad.yaml')).toThrow(/^runs\/bad\.yaml:\d+: not valid YAML/);
-  });
-});
-
-describe('job ids', () => {
-  it('are label-safe, at most 47 characters, and keep long run ids apart', () => {
-    const long = 'a'.repeat(40) + '-x';
-    const other = 'a'.repeat(40) + '-y';
-    for (const id of [jobId('enwiki-20261122-cl100k', 12, 1), jobId(long, 1, 3), jobId('a'.repeat(63), 123_456, 10)]) {
-      expect(id.length).toBeLessThanOrEqual(MAX_JOB_NAME);
-      expect(id).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-    }
-    expect(jobId(long, 1, 1)).not.toBe(jobId(other, 1, 1));
-    expect(jobId('enwiki-20261122-cl100k', 12, 2)).toBe('enwiki-20261122-cl100k-b00012-a2');
-    expect(batchOf(jobId(long, 77, 1))).toBe(77);
   });
 });
