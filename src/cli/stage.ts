@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../config/errors.js';
+import { configureHttp } from '../storage/index.js';
 import { formatStageReport, parseSha256, readSha256List, stageDump } from '../stage/index.js';
 import { positiveInt } from './options.js';
 
@@ -40,8 +41,7 @@ export function registerStage(program: Command): void {
         if (flags.sha256 !== undefined && flags.sha256File !== undefined) throw new UsageError('give --sha256 or --sha256-file, not both');
         if (flags.userAgent !== undefined) {
           if (flags.userAgent.trim() === '') throw new UsageError('--user-agent: must not be empty');
-          // The HTTP store reads the agent from the environment on every request.
-          process.env.TOKENIZE_WIKI_USER_AGENT = flags.userAgent;
+          configureHttp({ userAgent: flags.userAgent });
         }
         const report = await stageDump({
           from: flags.from,
@@ -50,6 +50,7 @@ export function registerStage(program: Command): void {
           sha256ByName: flags.sha256File === undefined ? undefined : await readSha256List(flags.sha256File),
           parallel: flags.parallel,
           allowIncompleteDump: flags.allowIncompleteDump,
+          userAgentWithContact: flags.userAgent !== undefined || process.env.TOKENIZE_WIKI_USER_AGENT !== undefined,
         });
         process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatStageReport(report));
         if (!report.ok) process.exitCode = 1;

@@ -20,6 +20,8 @@ export interface StageOptions {
   /** Files transferred at once; connections per source host stay capped by the HTTP store. */
   parallel?: number;
   allowIncompleteDump?: boolean;
+  /** Whether the HTTP store was given an agent with a contact (`--user-agent` or TOKENIZE_WIKI_USER_AGENT). */
+  userAgentWithContact?: boolean;
   logger?: Logger;
 }
 
@@ -85,7 +87,7 @@ export async function stageDump(options: StageOptions): Promise<StageReport> {
   if (single && DUMP_FILE.test(to) && DUMP_FILE.exec(to)?.[1] !== DUMP_FILE.exec(from)?.[1]) {
     throw new UsageError(`--to ${to}: the staged copy must keep the source's compression suffix (${baseName(from)})`);
   }
-  if (parseUri(from).scheme === 'http' && process.env.TOKENIZE_WIKI_USER_AGENT === undefined) {
+  if (parseUri(from).scheme === 'http' && !options.userAgentWithContact) {
     logger.warn('no --user-agent / TOKENIZE_WIKI_USER_AGENT with a contact: Wikimedia blocks generic agents; set e.g. "mirror-bot/1.0 (you@example.org)"');
   }
 

@@ -3,15 +3,25 @@ import pRetry, { AbortError } from 'p-retry';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import { InputError, UsageError } from '../config/errors.js';
 import { programVersion } from '../config/version.js';
-import { isTransient, resumableRead } from './resumable.js';
+import { resumableRead } from './resumable.js';
+import { isTransient, RETRY } from './retry.js';
 import type { ByteRange, ObjectInfo, Store } from './types.js';
 
-/**
- * Wikimedia blocks generic library agents and asks for a contact; mirrors do not care.
- * Override with TOKENIZE_WIKI_USER_AGENT="name/version (contact)".
- */
-export function userAgent(): string {
-  return process.env.TOKENIZE_WIKI_USER_AGENT ?? `tokenize-wiki/${programVersion} (set TOKENIZE_WIKI_USER_AGENT to add your contact)`;
+export interface HttpOptions {
+  /** Wikimedia blocks generic library agents and asks for a contact ("name/version (contact)"); mirrors do not care. */
+  userAgent: string;
+  /** At most this many transfers (and connections) per host: dumps.wikimedia.org caps connections per client. */
+  connectionsPerHost: number;
+}
+
+/** The settings' defaults, overridden by TOKENIZE_WIKI_USER_AGENT and TOKENIZE_WIKI_HTTP_CONNECTIONS. */
+export function httpOptionsFromEnv(env: NodeJS.ProcessEnv): HttpOptions {
+  const connections = env.TOKENIZE_WIKI_HTTP_CONNECTIONS;
+  const connectionsPerHost = Number(connections ?? 2);
+  if (!Number.isInteger(connectionsPerHost) || connectionsPerHost < 1) {
+    throw new UsageError(`TOKENIZE_WIKI_HTTP_CONNECTIONS: expected a whole number ≥ 1, got ${JSON.stringify(connections)}`);
+  }
+  return { userAgent: env.TOKENIZE_WIKI_USER_AGENT ?? `tokenize-wiki/${programVersion} (set TOKENIZE_WIKI_USER_AGENT to add your contact)`, connectionsPerHost };
 }
 
 /** At most `limit` concurrent transfers per host: dumps.wikimedia.org caps connections per client. */
@@ -54,12 +64,9 @@ export class HttpStore implements Store {
    */
   private readonly dispatcher: Agent;
 
-  constructor(maxConnectionsPerHost = Number(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS ?? 2)) {
-    if (!Number.isInteger(maxConnectionsPerHost) || maxConnectionsPerHost < 1) {
-      throw new UsageError(`TOKENIZE_WIKI_HTTP_CONNECTIONS: expected a whole number ≥ 1, got ${JSON.stringify(process.env.TOKENIZE_WIKI_HTTP_CONNECTIONS)}`);
-    }
-    this.slots = new HostSlots(maxConnectionsPerHost);
-    this.dispatcher = new Agent({ connections: maxConnectionsPerHost });
+  constructor(private readonly options: HttpOptions = httpOptionsFromEnv(process.env)) {
+    this.slots = new HostSlots(options.connectionsPerHost);
+    this.dispatcher = new Agent({ connections: options.connectionsPerHost });
   }
 
   private async request(url: string, init: RequestInit): Promise<Response> {
@@ -76,7 +83,7 @@ export class HttpStore implements Store {
   private async retrying(url: string, init: RequestInit): Promise<Response> {
     return pRetry(
       async () => {
-        const response = await fetch(url, { ...init, dispatcher: this.dispatcher, headers: { 'user-agent': userAgent(), ...init.headers } });
+        const response = await fetch(url, { ...init, dispatcher: this.dispatcher, headers: { 'user-agent': this.options.userAgent, ...init.headers } });
         if (response.ok) return response;
         await response.body?.cancel();
         const error = new HttpStatusError(response.status, url);
@@ -84,7 +91,7 @@ export class HttpStore implements Store {
         if (!isTransient(error)) throw new AbortError(new InputError(error.message));
         throw error;
       },
-      { retries: 5, minTimeout: 200, maxTimeout: 5_000 },
+      { retries: RETRY.attempts - 1, minTimeout: RETRY.firstDelayMs, maxTimeout: RETRY.maxDelayMs },
     );
   }
 

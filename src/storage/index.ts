@@ -1,5 +1,6 @@
 import { FileStore } from './file.js';
 import { LazyStore } from './lazy.js';
+import type { HttpOptions } from './http.js';
 import type { Store } from './types.js';
 import { parseUri } from './uri.js';
 
@@ -7,6 +8,13 @@ export type { Store, ObjectInfo, ByteRange, Body } from './types.js';
 export { parseUri, joinUri, baseName, type Location } from './uri.js';
 
 const stores: Partial<Record<'file' | 's3' | 'http', Store>> = {};
+let httpSettings: Partial<HttpOptions> = {};
+
+/** Settings a command passes to the HTTP store (`stage --user-agent`); they win over the environment's. */
+export function configureHttp(settings: Partial<HttpOptions>): void {
+  httpSettings = { ...settings };
+  delete stores.http; // the next http URI gets a store with these settings
+}
 
 /** The store that serves a URI's scheme (one instance per scheme per process). */
 export function storeFor(uri: string): Store {
@@ -18,7 +26,10 @@ export function storeFor(uri: string): Store {
         ? new FileStore()
         : scheme === 's3'
           ? new LazyStore(async () => new (await import('./s3.js')).S3Store())
-          : new LazyStore(async () => new (await import('./http.js')).HttpStore());
+          : new LazyStore(async () => {
+              const { HttpStore, httpOptionsFromEnv } = await import('./http.js');
+              return new HttpStore({ ...httpOptionsFromEnv(process.env), ...httpSettings });
+            });
     stores[scheme] = store;
   }
   return store;

@@ -10,6 +10,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { InputError } from '../config/errors.js';
 import { resumableRead } from './resumable.js';
+import { S3_MAX_ATTEMPTS } from './retry.js';
 import { s3ErrorName, s3Problem } from './s3-errors.js';
 import type { Body, ByteRange, ObjectInfo, Store } from './types.js';
 import { parseUri } from './uri.js';
@@ -51,7 +52,7 @@ export function s3Client(): S3Client {
     sharedClient = new S3Client({
       region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-      maxAttempts: 5,
+      maxAttempts: S3_MAX_ATTEMPTS,
     });
   }
   return sharedClient;

@@ -71,7 +71,6 @@ export async function stage(args: readonly string[]): Promise<CliResult> {
     }) as typeof stream.write;
     return () => (stream.write = original);
   };
-  const agent = process.env.TOKENIZE_WIKI_USER_AGENT;
   const restoreOut = capture(process.stdout, out);
   const restoreErr = capture(process.stderr, err);
   try {
@@ -80,10 +79,8 @@ export async function stage(args: readonly string[]): Promise<CliResult> {
   } finally {
     restoreOut();
     restoreErr();
-    // The command sets both for its process; this process runs more commands and must exit 0 itself.
+    // The command sets the exit code of its process; this process runs more commands and must exit 0 itself.
     process.exitCode = undefined;
-    if (agent === undefined) delete process.env.TOKENIZE_WIKI_USER_AGENT;
-    else process.env.TOKENIZE_WIKI_USER_AGENT = agent;
   }
 }
 
