@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InputError } from '../config/errors.js';
+import { InputError } from '../errors/errors.js';
 import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/retention.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { positiveInt } from './options.js';

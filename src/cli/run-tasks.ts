@@ -3,7 +3,7 @@ import { readManifest, manifestFolderOf, type Manifest, type Task } from '../man
 import { rootLogger, type Logger } from '../observability/logger.js';
 import { Progress } from '../observability/progress.js';
 import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
-import { InputError } from '../config/errors.js';
+import { InputError } from '../errors/errors.js';
 import type { OutputFormat } from '../output/formats.js';
 import { DEFAULT_STORAGE_RETRY, formatFailedTask } from '../tasks/failure.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';

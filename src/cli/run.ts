@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../config/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
 import { MANIFEST_KEY } from '../output/layout.js';
 import { ensureManifest } from '../manifest/index.js';

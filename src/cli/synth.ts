@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../config/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 

@@ -1,4 +1,4 @@
-import { TaskFailure } from '../config/errors.js';
+import { TaskFailure } from '../errors/errors.js';
 
 const NEWLINE = 0x0a;
 

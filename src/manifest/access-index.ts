@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { parseJson, parseWith } from '../config/validate.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import type { Bzip2Block } from '../dumps/bzip2-blocks.js';
 import { validateAccessPoint, type GzipAccessPoint } from '../dumps/gzip-access.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';

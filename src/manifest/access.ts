@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { TaskFailure } from '../config/errors.js';
+import { TaskFailure } from '../errors/errors.js';
 import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
 import { GzipDataError, inflateWithAccessPoints } from '../dumps/gzip-access.js';
 import type { DumpFile } from '../dumps/layout.js';

@@ -1,4 +1,4 @@
-import { InputError } from '../config/errors.js';
+import { InputError } from '../errors/errors.js';
 import { resolveDumps, type ResolveOptions } from '../dumps/layout.js';
 import type { Logger } from '../observability/logger.js';
 import { storeFor } from '../storage/index.js';

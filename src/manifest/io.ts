@@ -1,5 +1,5 @@
-import { InputError } from '../config/errors.js';
-import { parseJson, parseWith } from '../config/validate.js';
+import { InputError } from '../errors/errors.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import { readText, storeFor } from '../storage/index.js';
 import { ManifestSchema, type Manifest } from './schema.js';
 

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { InputError, TaskFailure } from '../config/errors.js';
-import { parseJson, parseWith } from '../config/validate.js';
+import { InputError, TaskFailure } from '../errors/errors.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import type { Manifest } from '../manifest/schema.js';
 import { joinUri, readBytes, readText, storeFor } from '../storage/index.js';
 import { readMarker, type FileRef, type Marker } from '../tasks/marker.js';
-import { verifyRun } from '../tasks/verify.js';
+import { verifyRun } from '../tasks/verify-run.js';
 import { concatIdx, decodeIdx, dtypeFor, idxBytes, partPrefix, planParts, type MegatronDtype, type PartPlan } from './megatron.js';
 
 export interface ExportOptions {

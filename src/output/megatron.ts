@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { UsageError } from '../config/errors.js';
+import { UsageError } from '../errors/errors.js';
 import type { EncodingName } from '../tokenize/encodings.js';
 
 /**

@@ -1,5 +1,5 @@
 import { classifyFailure, parseFailedTask, type FailureKind } from '../tasks/failure.js';
-import { TERMINAL, type JobInfo } from './backends/types.js';
+import { TERMINAL, type JobInfo } from './backends/backend.js';
 import { batchOf, jobId } from './names.js';
 import { batchSize, type JobSizing } from './slots.js';
 import type { AttemptsState, Failure, JobsState, QuarantineState, RecordedJob } from './state.js';

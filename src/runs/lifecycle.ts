@@ -1,5 +1,5 @@
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
-import { UsageError } from '../config/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { MARKERS_DIR, SHARDS_DIR, STATE_DIR, SUCCESS_KEY } from '../output/layout.js';
 import { bucketPrefix, expire, mergeLifecycle, multipartRule, ruleId, type LifecycleChange } from '../storage/lifecycle.js';
 

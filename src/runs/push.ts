@@ -1,5 +1,5 @@
 import { Pushgateway } from 'prom-client';
-import { messageOf } from '../config/errors.js';
+import { messageOf } from '../errors/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { SubmitterMetrics } from './metrics.js';
 

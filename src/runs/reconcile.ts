@@ -1,10 +1,11 @@
-import { TaskFailure, messageOf } from '../config/errors.js';
+import { TaskFailure, messageOf } from '../errors/errors.js';
 import { ensureManifest } from '../manifest/index.js';
 import type { Logger } from '../observability/logger.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { completeRun } from '../tasks/complete.js';
 import { listDoneTaskIds } from '../tasks/marker.js';
-import { manifestEntrypoint, runTasksEntrypoint, TERMINAL, type JobBackend } from './backends/types.js';
+import { TERMINAL, type JobBackend } from './backends/backend.js';
+import { manifestEntrypoint, runTasksEntrypoint } from './entrypoints.js';
 import { decide, jobsToExplain, reasonFromLog, type JobEvent, type JobReason, type Submission } from './decide.js';
 import type { Lease, LeaseStatus } from './lease.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';

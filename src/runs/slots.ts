@@ -1,4 +1,4 @@
-import { TERMINAL, type JobInfo } from './backends/types.js';
+import { TERMINAL, type JobInfo } from './backends/backend.js';
 import type { DoneCache } from './state.js';
 import type { RunProgress } from './progress.js';
 

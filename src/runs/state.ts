@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../config/validate.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import { STATE_FILES } from '../output/layout.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 

@@ -1,4 +1,4 @@
-import { InputError } from '../config/errors.js';
+import { InputError } from '../errors/errors.js';
 import { readManifest } from '../manifest/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { listDoneTaskIds } from '../tasks/marker.js';

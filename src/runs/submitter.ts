@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InputError, TaskFailure, messageOf } from '../config/errors.js';
+import { InputError, TaskFailure, messageOf } from '../errors/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { loadRunFile, runFilePaths, type RunFile } from './run-file.js';

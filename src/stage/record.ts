@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../config/validate.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import { readText, storeFor } from '../storage/index.js';
 
 /**

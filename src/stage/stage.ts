@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
-import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
-import { programVersion } from '../config/version.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../errors/errors.js';
+import { programVersion } from '../observability/version.js';
 import { resolveDumps, type DumpFile } from '../dumps/layout.js';
 import { rootLogger, type Logger } from '../observability/index.js';
 import { removeStaleTemps } from '../storage/file.js';
 import { baseName, joinUri, parseUri, readBytes, storeFor } from '../storage/index.js';
 import { readStagingRecord, staleReason, writeStagingRecord, type StagingRecord } from './record.js';
-import { TransferCheck } from './verify.js';
+import { TransferCheck } from './transfer-check.js';
 
 export interface StageOptions {
   /** A dump file (.json.gz / .json.bz2) or a parts folder with `_SUCCESS`, on http(s), s3:// or a path. */

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../config/errors.js';
+import { UsageError } from '../errors/errors.js';
 
 export type Location =
   | { scheme: 'file'; path: string }

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Manifest } from '../manifest/schema.js';
 import { SUCCESS_KEY } from '../output/layout.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
-import { verifyRun, type VerifyReport } from './verify.js';
+import { verifyRun, type VerifyReport } from './verify-run.js';
 
 /**
  * Verify the run and, when every doc is accounted for, mark it complete with `_SUCCESS` holding the totals. A run

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { TaskFailure } from '../config/errors.js';
-import { programVersion } from '../config/version.js';
+import { TaskFailure } from '../errors/errors.js';
+import { programVersion } from '../observability/version.js';
 import { cutBatches } from '../dumps/batches.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';

@@ -1,6 +1,6 @@
 export { executeTask, BATCH_LIMITS, type ExecuteOptions, type TaskOutcome } from './execute.js';
 export { runTasks, selectTasks, type RunTasksOptions, type RunTasksSummary } from './run-tasks.js';
-export { verifyRun, type VerifyReport } from './verify.js';
+export { verifyRun, type VerifyReport } from './verify-run.js';
 export { MarkerSchema, readMarker, listDoneTaskIds, markerFiles, type Marker } from './marker.js';
 export { checkDumpUnchanged, openTaskStream } from './open.js';
 export { completeRun, formatVerifyReport } from './complete.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../config/validate.js';
+import { parseJson, parseWith } from '../errors/validate.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { OUTPUT_FORMATS } from '../output/formats.js';
 import { MARKERS_DIR, markerKey, taskIdOfMarker } from '../output/layout.js';

@@ -1,4 +1,4 @@
-import { TaskFailure } from '../config/errors.js';
+import { TaskFailure } from '../errors/errors.js';
 import { Bzip2DataError, decodeBzip2, fastestBzip2Decoder, realignBzip2Blocks } from '../dumps/bzip2-blocks.js';
 import { GzipDataError, inflateFromAccessPoint } from '../dumps/gzip-access.js';
 import { readBzip2Blocks, readGzipPoint } from '../manifest/access-index.js';

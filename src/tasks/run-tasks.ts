@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../errors/errors.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { TokenizerPool } from '../tokenize/pool.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TaskFailure } from '../../src/config/errors.js';
+import { TaskFailure } from '../../src/errors/errors.js';
 import { cutBatches, type RawBatch } from '../../src/dumps/batches.js';
 
 /** A small dump: `n` docs of varying sizes, both index-line forms, non-ASCII text. */

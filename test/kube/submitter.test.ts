@@ -7,7 +7,8 @@
 //   KubeRay operator by patching RayJob status.
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubeRayBackend, runTasksEntrypoint, type JobSpec } from '../../src/runs/backends/index.js';
+import { KubeRayBackend, type JobSpec } from '../../src/runs/backends/index.js';
+import { runTasksEntrypoint } from '../../src/runs/entrypoints.js';
 import { KubeLease } from '../../src/runs/lease.js';
 import { jobId } from '../../src/runs/names.js';
 import { decide, type Limits } from '../../src/runs/decide.js';

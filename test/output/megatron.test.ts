@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/config/errors.js';
+import { UsageError } from '../../src/errors/errors.js';
 import {
   concatIdx,
   decodeIdx,

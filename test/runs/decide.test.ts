@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JobInfo } from '../../src/runs/backends/types.js';
+import type { JobInfo } from '../../src/runs/backends/backend.js';
 import { decide, jobsToExplain, reasonFromLog, type DecideInput, type Limits } from '../../src/runs/decide.js';
 import type { RunProgress } from '../../src/runs/progress.js';
 import { docsPerCpuSecond, slotFreed, waitsForJobEnd } from '../../src/runs/slots.js';

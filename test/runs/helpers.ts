@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { readManifest } from '../../src/manifest/index.js';
 import { RayJobsApiBackend } from '../../src/runs/backends/ray-jobs-api.js';
-import { TERMINAL, type JobInfo } from '../../src/runs/backends/types.js';
+import { TERMINAL, type JobInfo } from '../../src/runs/backends/backend.js';
 import { runStoreLease } from '../../src/runs/lease.js';
 import { reconcileOnce, type TickReport } from '../../src/runs/reconcile.js';
 import { parseRunFile, type RunFile } from '../../src/runs/run-file.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rayJobInfoOf, rayJobObject, rayJobStatus } from '../../src/runs/backends/kuberay.js';
-import { manifestEntrypoint, runTasksEntrypoint } from '../../src/runs/backends/types.js';
+import { manifestEntrypoint, runTasksEntrypoint } from '../../src/runs/entrypoints.js';
 import { kubeLeaseStep } from '../../src/runs/lease.js';
 import { jobId, manifestJobId } from '../../src/runs/names.js';
 

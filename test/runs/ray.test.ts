@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureManifest, readManifest } from '../../src/manifest/index.js';
-import { TERMINAL } from '../../src/runs/backends/types.js';
+import { TERMINAL } from '../../src/runs/backends/backend.js';
 import { manifestOptionsOf, type RunFile } from '../../src/runs/run-file.js';
 import { loadRunState } from '../../src/runs/state.js';
 import { readStatus } from '../../src/runs/status.js';

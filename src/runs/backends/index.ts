@@ -1,10 +1,10 @@
 import type { Backend } from '../run-file.js';
 import { KubeRayBackend } from './kuberay.js';
 import { RayJobsApiBackend } from './ray-jobs-api.js';
-import type { JobBackend } from './types.js';
+import type { JobBackend } from './backend.js';
 
-export type { JobBackend, JobInfo, JobSpec, JobStatus } from './types.js';
-export { TERMINAL, runTasksEntrypoint, shellQuote } from './types.js';
+export type { JobBackend, JobInfo, JobSpec, JobStatus } from './backend.js';
+export { TERMINAL } from './backend.js';
 export { RayJobsApiBackend, rayJobInfo } from './ray-jobs-api.js';
 export { KubeRayBackend, rayJobObject, rayJobStatus, rayJobInfoOf, RAYJOB, LABELS, TASKS_ANNOTATION } from './kuberay.js';
 

@@ -1,7 +1,7 @@
 import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { RayJobsApiBackend } from './ray-jobs-api.js';
-import type { JobBackend, JobInfo, JobSpec, JobStatus } from './types.js';
+import type { JobBackend, JobInfo, JobSpec, JobStatus } from './backend.js';
 import { httpStatusOf, kubeApi } from '../kube-client.js';
 
 export const RAYJOB = { group: 'ray.io', version: 'v1', plural: 'rayjobs' } as const;

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import type { JobBackend, JobInfo, JobSpec, JobStatus } from './types.js';
+import type { JobBackend, JobInfo, JobSpec, JobStatus } from './backend.js';
 
 const RayJob = z.object({
   submission_id: z.string().nullish(),

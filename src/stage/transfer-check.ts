@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { TaskFailure, messageOf } from '../config/errors.js';
+import { TaskFailure, messageOf } from '../errors/errors.js';
 import { decodeBzip2 } from '../dumps/bzip2-blocks.js';
 import { inflateWithAccessPoints } from '../dumps/gzip-access.js';
 import type { Compression } from '../dumps/layout.js';
