@@ -1,191 +1,14 @@
-// Random access into bzip2 files. bzip2 blocks are independent (no window), so a run of blocks cut
-// out of a file and realigned to a byte boundary, framed by a stream header and an end-of-stream
-// marker, is a valid .bz2 stream of its own. We decode with the `bzip2` CLI in child processes: the
-// fastest decoder available here (~32 MB/s single thread, against 16-20 MB/s for JS/WASM ones).
-import { spawn, spawnSync } from 'node:child_process';
+// The manifest pass over a whole bzip2 file: every block, decoded in parallel `bzip2` children, with its size and
+// newline count, and false block magics (splits by chance) merged back. Tasks later cut runs of these blocks out of
+// the file (bzip2-realign.ts) and decode them (bzip2-decode.ts).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { BitSink, readBits } from './bzip2-bits.js';
+import { BitSink } from './bzip2-bits.js';
 import { Bzip2DataError, Bzip2Scanner, type Bzip2Block } from './bzip2-scan.js';
+import { decodeBzip2 } from './bzip2-decode.js';
+import { copyBits, writeStreamEnd } from './bzip2-realign.js';
 
 export { Bzip2DataError, type Bzip2Block };
-
-const EOS_HI = 0x177245;
-const EOS_LO = 0x385090;
-const STDERR_LIMIT = 4096;
-
-/**
- * Block candidates in file order. A candidate is a 48-bit block magic found at some bit offset;
- * by chance such a match can also occur inside compressed data (about once per 35 TB of input), which
- * splits a real block in two. decodeBzip2Blocks detects and merges such splits; a task that decodes a
- * run recorded by the manifest never sees them. Throws Bzip2DataError for a missing header, a
- * missing final end-of-stream marker (truncation) or trailing garbage.
- */
-export async function* scanBzip2Blocks(compressed: AsyncIterable<Uint8Array>): AsyncGenerator<Bzip2Block, void, undefined> {
-  const scanner = new Bzip2Scanner();
-  for await (const chunk of compressed) yield* scanner.push(chunk);
-  yield* scanner.finish();
-}
-
-/**
- * Standalone .bz2 data for a run of consecutive blocks, as listed by decodeBzip2Blocks: per source
- * stream the run touches, "BZh<level>", the blocks' bits shifted to a byte boundary, the end-of-stream
- * marker and the combined CRC of those blocks. `compressed` yields the file's bytes from byte
- * floor(blocks[0].bitOffset / 8) on (it may run past the last block).
- */
-export async function* realignBzip2Blocks(
-  blocks: readonly Bzip2Block[],
-  compressed: AsyncIterable<Uint8Array>,
-): AsyncGenerator<Buffer, void, undefined> {
-  const runs = streamRuns(blocks);
-  const endBit = runs[runs.length - 1]!.endBit;
-  const sink = new BitSink();
-  let r = 0; // current run
-  let inRun = false; // its header is written
-  let chunkBit = Math.floor(runs[0]!.startBit / 8) * 8; // absolute bit offset of the current chunk's first bit
-  for await (const chunk of compressed) {
-    const chunkEnd = chunkBit + chunk.length * 8;
-    while (r < runs.length && runs[r]!.startBit < chunkEnd) {
-      const run = runs[r]!;
-      if (!inRun) {
-        sink.bytes(Buffer.from(`BZh${run.level}`), 0, 4);
-        inRun = true;
-      }
-      const from = Math.max(run.startBit, chunkBit) - chunkBit;
-      const to = Math.min(run.endBit, chunkEnd) - chunkBit;
-      if (to > from) copyBits(sink, chunk, from, to);
-      if (run.endBit > chunkEnd) break;
-      writeStreamEnd(sink, run.crc);
-      r += 1;
-      inRun = false;
-    }
-    chunkBit = chunkEnd;
-    const out = sink.take();
-    if (out.length > 0) yield out;
-    if (chunkBit >= endBit) return;
-  }
-  throw new Bzip2DataError(
-    `truncated bzip2 input: blocks end at bit ${endBit} but the input ends at byte ${chunkBit / 8}`,
-    chunkBit,
-  );
-}
-
-interface StreamRun {
-  startBit: number;
-  endBit: number;
-  level: number;
-  crc: number;
-}
-
-/** Split a run of blocks at source stream boundaries, checking that no block is left out. */
-function streamRuns(blocks: readonly Bzip2Block[]): StreamRun[] {
-  const first = blocks[0];
-  if (!first) throw new Error('realignBzip2Blocks: no blocks given');
-  const runs: StreamRun[] = [];
-  let crc = 0;
-  let run: StreamRun = { startBit: first.bitOffset, endBit: first.bitOffset, level: first.level, crc: 0 };
-  for (const [i, b] of blocks.entries()) {
-    const prev = blocks[i - 1];
-    if (prev && b.stream === prev.stream) {
-      if (b.bitOffset !== prev.bitOffset + prev.bitLength) {
-        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
-      }
-    } else if (prev) {
-      if (b.stream < prev.stream || prev.streamCrc === undefined) {
-        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
-      }
-      runs.push({ ...run, crc });
-      run = { startBit: b.bitOffset, endBit: b.bitOffset, level: b.level, crc: 0 };
-      crc = 0;
-    }
-    crc = (((crc << 1) | (crc >>> 31)) ^ b.blockCrc) >>> 0;
-    run.endBit = b.bitOffset + b.bitLength;
-  }
-  runs.push({ ...run, crc });
-  return runs;
-}
-
-/** A bzip2 decoder program: `bzip2 -dc`, or `lbzip2 -dc -n1` (same format, faster, larger writes). */
-export interface Bzip2Decoder {
-  command: 'bzip2' | 'lbzip2';
-  args: string[];
-}
-const BZIP2: Bzip2Decoder = { command: 'bzip2', args: ['-dc'] };
-const LBZIP2: Bzip2Decoder = { command: 'lbzip2', args: ['-dc', '-n1'] };
-let fastest: Bzip2Decoder | undefined;
-
-/**
- * For reading tasks: lbzip2 with one thread when it is installed (it decodes ~15 % faster than bzip2 and writes in
- * large chunks, which costs the reading process a third of bzip2's 5 KB writes), else bzip2. The manifest pass
- * keeps bzip2: its handling of false block magics depends on bzip2's exact failures.
- */
-export function fastestBzip2Decoder(): Bzip2Decoder {
-  fastest ??= spawnSync(LBZIP2.command, ['--version'], { stdio: 'ignore' }).status === 0 ? LBZIP2 : BZIP2;
-  return fastest;
-}
-
-/**
- * Decompress a .bz2 byte stream (one or more concatenated streams) with `bzip2 -dc` (or another decoder).
- * Output follows the consumer's pace; stopping early kills the child. A non-zero exit throws Bzip2DataError
- * carrying the decoder's message.
- */
-export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: Bzip2Decoder = BZIP2): AsyncGenerator<Buffer, void, undefined> {
-  const name = `${decoder.command} ${decoder.args.join(' ')}`;
-  const child = spawn(decoder.command, decoder.args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
-    if (stderr.length < STDERR_LIMIT) stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  // bzip2 exits on bad data while we may still be writing: EPIPE here is reported through the exit status.
-  child.stdin.on('error', () => {});
-  let stop = false;
-  let inputError: unknown;
-  const writer = (async () => {
-    try {
-      for await (const buf of stream) {
-        if (stop || child.stdin.destroyed) break;
-        if (!child.stdin.write(buf)) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              child.stdin.off('drain', done);
-              child.stdin.off('close', done);
-              resolve();
-            };
-            child.stdin.on('drain', done);
-            child.stdin.on('close', done);
-          });
-        }
-      }
-    } catch (err) {
-      inputError = err;
-      child.kill('SIGKILL');
-    } finally {
-      child.stdin.end();
-    }
-  })();
-  let finished = false;
-  try {
-    for await (const out of child.stdout) yield out as Buffer;
-    finished = true;
-  } finally {
-    if (!finished) {
-      stop = true;
-      child.kill('SIGKILL');
-    }
-  }
-  await writer;
-  const { code, signal, error } = await exited;
-  if (inputError !== undefined) throw inputError;
-  if (error) throw new Error(`cannot run ${name} (is the ${decoder.command} package installed?): ${error.message}`);
-  if (code !== 0) {
-    const detail = stderr.trim().replace(/\s+/g, ' ') || (signal ? `killed by ${signal}` : 'no message');
-    throw new Bzip2DataError(`${name} failed (exit ${code ?? signal}): ${detail}`);
-  }
-}
 
 export interface Bzip2BlockData {
   /** The block, with false-magic splits already merged back. */
@@ -201,8 +24,10 @@ export interface Bzip2BlockData {
 
 /** How many following candidates may be merged into one block before it counts as corrupt. */
 const MAX_MERGES = 3;
+
 /** A batch of the parallel phase: blocks up to about this many compressed bytes, or this many blocks. */
 const DEFAULT_BATCH_BYTES = 2 * 1024 * 1024;
+
 const BATCH_BLOCKS = 64;
 
 /**
@@ -467,30 +292,6 @@ function standaloneStream(b: Bzip2Block, store: ChunkStore): Buffer {
   copyBits(sink, bytes, from, from + b.bitLength);
   writeStreamEnd(sink, b.blockCrc);
   return sink.take();
-}
-
-function writeStreamEnd(sink: BitSink, crc: number): void {
-  sink.bits(EOS_HI, 24);
-  sink.bits(EOS_LO, 24);
-  sink.bits(crc >>> 16, 16);
-  sink.bits(crc & 0xffff, 16);
-  sink.padToByte();
-}
-
-/** Bits [from, to) of `buf` (relative bit offsets) onto the sink. */
-function copyBits(sink: BitSink, buf: Uint8Array, from: number, to: number): void {
-  let p = from;
-  if (p % 8 !== 0) {
-    const n = Math.min(8 - (p % 8), to - p);
-    sink.bits(readBits(buf, p, n), n);
-    p += n;
-  }
-  const fullEnd = Math.floor(to / 8);
-  if (p < to && p / 8 < fullEnd) {
-    sink.bytes(buf, p / 8, fullEnd);
-    p = fullEnd * 8;
-  }
-  if (p < to) sink.bits(readBits(buf, p, to - p), to - p);
 }
 
 export function combinedCrc(blocks: readonly Bzip2Block[]): number {

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { TaskFailure } from '../errors/errors.js';
 import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
-import { GzipDataError, inflateWithAccessPoints } from '../dumps/gzip-access.js';
+import { GzipDataError } from '../dumps/gzip-access.js';
+import { inflateWithAccessPoints } from '../dumps/gzip-scan.js';
 import type { DumpFile } from '../dumps/layout.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { TaskCutter, taskId, toScan, type DumpScan, type ManifestOptions } from './build.js';

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { TaskFailure, messageOf } from '../errors/errors.js';
-import { decodeBzip2 } from '../dumps/bzip2-blocks.js';
-import { inflateWithAccessPoints } from '../dumps/gzip-access.js';
+import { decodeBzip2 } from '../dumps/bzip2-decode.js';
+import { inflateWithAccessPoints } from '../dumps/gzip-scan.js';
 import type { Compression } from '../dumps/layout.js';
 import type { StagingRecord } from './record.js';
 

@@ -11,7 +11,7 @@ interface QuickResults {
   targets: Array<{ figure: string; measured: number | null }>;
 }
 
-/** Issue 7: `npm run bench -- --quick` is CI's check that every part of the benchmark still runs. */
+/** `npm run bench -- --quick` is CI's check that every part of the benchmark still runs. */
 describe('npm run bench -- --quick', () => {
   const dir = tempDir('bench-quick');
   afterAll(() => removeDir(dir));

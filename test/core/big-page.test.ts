@@ -51,7 +51,7 @@ describe('a very large page (14 MiB of text) to s3://', { timeout: CLI_TEST_TIME
 
     // Peak RSS as the program reports it and as the kernel saw it (/usr/bin/time): measured, not timed.
     const reported = Number(/peak RSS (\d+) MB/.exec(result.stdout)?.[1]);
-    // Issue 7's bound, 512 MB + 3 × the largest page, holds even with two workers: a document line over 8 MiB is read
+    // The memory bound, 512 MB + 3 × the largest page, holds even with two workers: a document line over 8 MiB is read
     // field by field and its text tokenized in pieces (src/dumps/huge-doc.ts), so neither the line nor the text is
     // ever one string. 505 MB measured for this page (it was 617-840 MB when whole lines were parsed).
     const limitMb = 512 + (3 * pageBytes) / (1024 * 1024);

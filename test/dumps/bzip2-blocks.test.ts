@@ -1,16 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import {
-  Bzip2DataError,
-  combinedCrc,
-  decodeBzip2,
-  decodeBzip2Blocks,
-  fastestBzip2Decoder,
-  realignBzip2Blocks,
-  scanBzip2Blocks,
-  type Bzip2Block,
-  type Bzip2BlockData,
-} from '../../src/dumps/bzip2-blocks.js';
+import { Bzip2DataError, combinedCrc, decodeBzip2Blocks, type Bzip2Block, type Bzip2BlockData } from '../../src/dumps/bzip2-blocks.js';
+import { decodeBzip2, fastestBzip2Decoder } from '../../src/dumps/bzip2-decode.js';
+import { realignBzip2Blocks, scanBzip2Blocks } from '../../src/dumps/bzip2-realign.js';
 import { random } from '../../src/dumps/synth.js';
 
 // Deterministic pseudo-random numbers, so a failure can be replayed.

@@ -1,11 +1,8 @@
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  GzipDataError,
-  inflateFromAccessPoint,
-  inflateWithAccessPoints,
-  type GzipAccessPoint,
-} from '../../src/dumps/gzip-access.js';
+import { GzipDataError, type GzipAccessPoint } from '../../src/dumps/gzip-access.js';
+import { inflateFromAccessPoint } from '../../src/dumps/gzip-resume.js';
+import { inflateWithAccessPoints } from '../../src/dumps/gzip-scan.js';
 import { random } from '../../src/dumps/synth.js';
 import { decodeAccessPoint, encodeAccessPoint } from '../../src/manifest/access-index.js';
 
