@@ -129,13 +129,31 @@ const seconds = (from: string | undefined, to: string | undefined): number | und
  * TTL ago), and which batches to submit, each sized from the measured throughput.
  */
 export function decide(input: DecideInput): Decision {
-  const { done, limits, now } = input;
-  const nowIso = new Date(now).toISOString();
+  const nowIso = new Date(input.now).toISOString();
+  const { kept, events, stop, failures } = reviewJobs(input, nowIso);
+  const deletions = expiredJobs(input.backendJobs, kept, input.limits, nowIso);
+  const { attempts, quarantine, quarantined, records } = countFailures(input, failures, nowIso);
+  const { submit, nextBatch, pending } = planSubmissions(input, kept, attempts, quarantine, nowIso);
+  return { jobs: { next_batch: nextBatch, jobs: kept }, attempts, quarantine, submit, stop, delete: deletions, events, failures: records, quarantined, pending };
+}
+
+interface UnfinishedTask {
+  task: string;
+  job: string;
+  reason: string;
+}
+
+/**
+ * Every recorded job against the backend's list: how the ended ones ended (and which of their tasks did not finish),
+ * which to stop (timed out, or asked before), which to keep; plus running jobs the submitter never recorded.
+ */
+function reviewJobs(input: DecideInput, nowIso: string): { kept: RecordedJob[]; events: JobEvent[]; stop: Decision['stop']; failures: UnfinishedTask[] } {
+  const { done, limits } = input;
   const byId = new Map(input.backendJobs.map((j) => [j.id, j]));
   const kept: RecordedJob[] = [];
   const events: JobEvent[] = [];
   const stop: Decision['stop'] = [];
-  const failures: Array<{ task: string; job: string; reason: string }> = [];
+  const failures: UnfinishedTask[] = [];
 
   const end = (job: RecordedJob, outcome: JobOutcome, reasonFor: (task: string) => string, info?: JobInfo): void => {
     const unfinished = job.tasks.filter((t) => !done.has(t));
@@ -192,14 +210,24 @@ export function decide(input: DecideInput): Decision {
     kept.push({ id: info.id, batch: batchOf(info.id) ?? 0, tasks: info.tasks, submitted_at: info.submitted_at ?? nowIso });
     events.push({ job: info.id, outcome: 'adopted', failed_tasks: [] });
   }
+  return { kept, events, stop, failures };
+}
 
-  // Finished jobs nobody needs any more: their records (and RayJobs) go after the TTL; logs stay until then.
+/** Finished jobs nobody needs any more: their records (and RayJobs) go after the TTL; logs stay until then. */
+function expiredJobs(backendJobs: readonly JobInfo[], kept: readonly RecordedJob[], limits: Limits, nowIso: string): string[] {
   const keptIds = new Set(kept.map((j) => j.id));
-  const deletions = input.backendJobs
+  return backendJobs
     .filter((j) => TERMINAL.has(j.status) && !keptIds.has(j.id))
     .filter((j) => (seconds(j.ended_at, nowIso) ?? -1) > limits.jobTtlSeconds)
     .map((j) => j.id);
+}
 
+/** Each unfinished task's attempt: a failure of its own counts towards quarantine, an outage only is remembered. */
+function countFailures(
+  input: DecideInput,
+  failures: readonly UnfinishedTask[],
+  nowIso: string,
+): { attempts: AttemptsState; quarantine: QuarantineState; quarantined: string[]; records: TaskFailureRecord[] } {
   const attempts: AttemptsState = { tasks: { ...input.attempts.tasks } };
   const quarantine: QuarantineState = { tasks: { ...input.quarantine.tasks } };
   const quarantined: string[] = [];
@@ -217,14 +245,25 @@ export function decide(input: DecideInput): Decision {
     };
     attempts.tasks[task] = failure;
     records.push({ task, job, reason, kind, failures: failure.failures });
-    if (counted && failure.failures >= limits.maxAttempts && !quarantine.tasks[task]) {
+    if (counted && failure.failures >= input.limits.maxAttempts && !quarantine.tasks[task]) {
       quarantine.tasks[task] = { ...failure, quarantined_at: nowIso };
       quarantined.push(task);
     }
   }
   // A quarantined task that got a marker anyway (someone ran it by hand) is no longer waiting for a person.
-  for (const task of Object.keys(quarantine.tasks)) if (done.has(task)) delete quarantine.tasks[task];
+  for (const task of Object.keys(quarantine.tasks)) if (input.done.has(task)) delete quarantine.tasks[task];
+  return { attempts, quarantine, quarantined, records };
+}
 
+/** Pending tasks in batches, each sized from the measured throughput, while there is room for more jobs in flight. */
+function planSubmissions(
+  input: DecideInput,
+  kept: RecordedJob[],
+  attempts: AttemptsState,
+  quarantine: QuarantineState,
+  nowIso: string,
+): { submit: Submission[]; nextBatch: number; pending: string[] } {
+  const { done, limits } = input;
   const inFlight = new Set(kept.flatMap((j) => j.tasks));
   const pending = input.taskIds.filter((t) => !done.has(t) && !inFlight.has(t) && !quarantine.tasks[t]);
   let nextBatch = Math.max(
@@ -244,5 +283,5 @@ export function decide(input: DecideInput): Decision {
       nextBatch++;
     }
   }
-  return { jobs: { next_batch: nextBatch, jobs: kept }, attempts, quarantine, submit, stop, delete: deletions, events, failures: records, quarantined, pending };
+  return { submit, nextBatch, pending };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { TaskFailure } from '../errors/errors.js';
 import { programVersion } from '../observability/version.js';
 import { cutBatches } from '../dumps/batches.js';
-import type { Manifest, Task } from '../manifest/schema.js';
+import type { DumpEntry, Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import type { BadDoc, BatchResult } from '../tokenize/batch.js';
@@ -37,7 +37,7 @@ export type TaskOutcome = { status: 'skipped'; marker: Marker } | { status: 'don
  * deterministic).
  */
 export async function executeTask(task: Task, options: ExecuteOptions): Promise<TaskOutcome> {
-  const { manifest, outputPrefix, pool } = options;
+  const { manifest, outputPrefix } = options;
   const logger = options.logger.child({ task_id: task.task_id });
   const existing = await readMarker(outputPrefix, task.task_id);
   if (existing) return { status: 'skipped', marker: existing };
@@ -50,73 +50,35 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   const what = `${dump.uri} (task ${task.task_id})`;
 
   const shard = new ShardWriter(manifest, outputPrefix, task.task_id);
-  const idsHash = createHash('sha256');
-  const totals = { docs: 0, rows: 0, tokens: 0, textBytes: 0 };
-  const skipped: Record<string, number> = {};
-  const bad: BadDoc[] = [];
-
-  const writeResult = async (result: BatchResult): Promise<void> => {
-    idsHash.update(result.ids);
-    for (const [reason, n] of Object.entries(result.skipped)) skipped[reason] = (skipped[reason] ?? 0) + n;
-    bad.push(...result.bad);
-    if (bad.length > options.maxBadDocs) {
-      const first = bad[0] as BadDoc;
-      throw new TaskFailure(
-        `${what}: ${bad.length} malformed doc(s), more than --max-bad-docs ${options.maxBadDocs}; first at line ${first.line}, offset ${first.offset}: ${first.message}`,
-      );
-    }
-    totals.docs += result.docs;
-    totals.rows += result.rows;
-    totals.tokens += result.tokens;
-    totals.textBytes += result.textBytes;
-    await shard.write(result);
-    options.onBatch?.({ docs: result.docs, rows: result.rows, tokens: result.tokens, textBytes: result.textBytes });
-  };
-
+  const tally = new TaskTally(what, options.maxBadDocs);
   let files: MarkerFiles;
   try {
-    const { decoded, skipBytes } = await openTaskStream(task, dump, options.manifestFolder);
-    const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
-    // Results are written strictly in batch order while later batches are already being tokenized.
-    const inFlight: Array<Promise<BatchResult>> = [];
-    for await (const batch of cutBatches(decoded, range, BATCH_LIMITS, what)) {
-      const { result } = await pool.submit(manifest.encoding, {
-          bytes: batch.bytes,
-          firstLine: batch.firstLine,
-          firstOffset: batch.firstOffset,
-          dump: dump.name,
-          wiki: dump.wiki,
-          textField: manifest.text_field,
-          appendEot: manifest.append_eot,
-          compressionLevel: options.compressionLevel,
-          format: manifest.output_format,
-        });
-      result.catch(() => {}); // a failure surfaces when the writer reaches it; don't report it twice
-      inFlight.push(result);
-      while (inFlight.length > pool.size) await writeResult(await (inFlight.shift() as Promise<BatchResult>));
-    }
-    for (const result of inFlight.splice(0)) await writeResult(await result);
+    await tokenizeTask(task, dump, options, what, async (result) => {
+      tally.add(result);
+      await shard.write(result);
+      options.onBatch?.({ docs: result.docs, rows: result.rows, tokens: result.tokens, textBytes: result.textBytes });
+    });
     files = await shard.close();
   } catch (error) {
     await shard.abort(error as Error);
     throw error;
   }
 
-  const idsSha256 = idsHash.digest('hex');
-  if (totals.docs !== task.doc_count || idsSha256 !== task.ids_sha256) {
-    throw new TaskFailure(`${what}: read ${totals.docs} docs but the manifest lists ${task.doc_count} (or other ids): the dump changed; re-create the manifest`);
+  const idsSha256 = tally.idsHash.digest('hex');
+  if (tally.docs !== task.doc_count || idsSha256 !== task.ids_sha256) {
+    throw new TaskFailure(`${what}: read ${tally.docs} docs but the manifest lists ${task.doc_count} (or other ids): the dump changed; re-create the manifest`);
   }
   const marker: Marker = {
     format: 'tokenize-wiki/marker',
     version: 1,
     task_id: task.task_id,
     dump: task.dump,
-    docs: totals.docs,
-    rows: totals.rows,
-    tokens: totals.tokens,
-    text_bytes: totals.textBytes,
-    skipped,
-    bad_docs: bad,
+    docs: tally.docs,
+    rows: tally.rows,
+    tokens: tally.tokens,
+    text_bytes: tally.textBytes,
+    skipped: tally.skipped,
+    bad_docs: tally.bad,
     ids_sha256: idsSha256,
     output_format: manifest.output_format,
     ...files,
@@ -129,6 +91,66 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   };
   const markerUri = joinUri(outputPrefix, markerKey(task.task_id));
   await storeFor(markerUri).write(markerUri, JSON.stringify(marker, null, 1) + '\n');
-  logger.info({ docs: marker.docs, rows: marker.rows, tokens: marker.tokens, skipped, bad_docs: bad.length }, 'task done');
+  logger.info({ docs: marker.docs, rows: marker.rows, tokens: marker.tokens, skipped: tally.skipped, bad_docs: tally.bad.length }, 'task done');
   return { status: 'done', marker };
+}
+
+/**
+ * The task's docs, read from its access point and cut into batches, through the tokenizer pool. Results reach
+ * `write` strictly in batch order while later batches are already being tokenized.
+ */
+async function tokenizeTask(task: Task, dump: DumpEntry, options: ExecuteOptions, what: string, write: (result: BatchResult) => Promise<void>): Promise<void> {
+  const { manifest, pool } = options;
+  const { decoded, skipBytes } = await openTaskStream(task, dump, options.manifestFolder);
+  const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
+  const inFlight: Array<Promise<BatchResult>> = [];
+  for await (const batch of cutBatches(decoded, range, BATCH_LIMITS, what)) {
+    const { result } = await pool.submit(manifest.encoding, {
+      bytes: batch.bytes,
+      firstLine: batch.firstLine,
+      firstOffset: batch.firstOffset,
+      dump: dump.name,
+      wiki: dump.wiki,
+      textField: manifest.text_field,
+      appendEot: manifest.append_eot,
+      compressionLevel: options.compressionLevel,
+      format: manifest.output_format,
+    });
+    result.catch(() => {}); // a failure surfaces when the writer reaches it; don't report it twice
+    inFlight.push(result);
+    while (inFlight.length > pool.size) await write(await (inFlight.shift() as Promise<BatchResult>));
+  }
+  for (const result of inFlight.splice(0)) await write(await result);
+}
+
+/** What a task's batches add up to: the marker's figures, and the hash of every index-line id in order. */
+class TaskTally {
+  readonly idsHash = createHash('sha256');
+  docs = 0;
+  rows = 0;
+  tokens = 0;
+  textBytes = 0;
+  readonly skipped: Record<string, number> = {};
+  readonly bad: BadDoc[] = [];
+
+  constructor(
+    private readonly what: string,
+    private readonly maxBadDocs: number,
+  ) {}
+
+  add(result: BatchResult): void {
+    this.idsHash.update(result.ids);
+    for (const [reason, n] of Object.entries(result.skipped)) this.skipped[reason] = (this.skipped[reason] ?? 0) + n;
+    this.bad.push(...result.bad);
+    if (this.bad.length > this.maxBadDocs) {
+      const first = this.bad[0] as BadDoc;
+      throw new TaskFailure(
+        `${this.what}: ${this.bad.length} malformed doc(s), more than --max-bad-docs ${this.maxBadDocs}; first at line ${first.line}, offset ${first.offset}: ${first.message}`,
+      );
+    }
+    this.docs += result.docs;
+    this.rows += result.rows;
+    this.tokens += result.tokens;
+    this.textBytes += result.textBytes;
+  }
 }
