@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { loadRunFile, runFilePaths } from '../runs/run-file.js';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/retention.js';
+import { loadRunFile, runFilePaths, DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/index.js';
 import { positiveInt } from './options.js';
 
 interface EnsureFlags {

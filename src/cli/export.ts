@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readManifest } from '../manifest/index.js';
-import { exportRun } from '../output/export.js';
+import { exportRun } from '../tasks/index.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { positiveInt } from './options.js';
 

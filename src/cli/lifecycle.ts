@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { InputError } from '../errors/errors.js';
-import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/retention.js';
+import { InputError } from '../errors/index.js';
+import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from '../runs/index.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { positiveInt } from './options.js';
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { exitCodeOf, messageOf } from '../errors/errors.js';
-import { programVersion } from '../observability/version.js';
+import { exitCodeOf, messageOf } from '../errors/index.js';
+import { programVersion } from '../observability/index.js';
 import { registerBuckets } from './buckets.js';
 import { registerExport } from './export.js';
 import { registerLifecycle } from './lifecycle.js';

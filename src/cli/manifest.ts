@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { createManifest, DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES } from '../manifest/index.js';
-import { rootLogger } from '../observability/logger.js';
-import type { OutputFormat } from '../output/formats.js';
-import type { EncodingName } from '../tokenize/encodings.js';
+import { rootLogger } from '../observability/index.js';
+import type { OutputFormat } from '../output/index.js';
+import type { EncodingName } from '../tokenize/index.js';
 import { collect, encodingName, outputFormat, positiveInt } from './options.js';
 
 export interface PlanFlags {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import { isOutputFormat, OUTPUT_FORMATS, type OutputFormat } from '../output/formats.js';
-import { checkEncodingName, type EncodingName } from '../tokenize/encodings.js';
+import { isOutputFormat, OUTPUT_FORMATS, type OutputFormat } from '../output/index.js';
+import { checkEncodingName, type EncodingName } from '../tokenize/index.js';
 
 /** Commander argument parsers: a bad value becomes a one-line usage error (exit 2) naming the flag. */
 export function positiveInt(value: string): number {

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors/errors.js';
+import { UsageError } from '../errors/index.js';
 
 /** `--output-prefix URI` or its local alias `--output-dir PATH` (from the original checklist). */
 export function outputPrefixOf(options: { outputPrefix?: string; outputDir?: string }): string {

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { readManifest, manifestFolderOf, type Manifest, type Task } from '../manifest/index.js';
-import { rootLogger, type Logger } from '../observability/logger.js';
-import { Progress } from '../observability/progress.js';
-import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
-import { InputError } from '../errors/errors.js';
-import type { OutputFormat } from '../output/formats.js';
-import { DEFAULT_STORAGE_RETRY, formatFailedTask } from '../tasks/failure.js';
+import { rootLogger, type Logger, Progress } from '../observability/index.js';
+import { runTasks, selectTasks, type RunTasksSummary, DEFAULT_STORAGE_RETRY, formatFailedTask } from '../tasks/index.js';
+import { InputError } from '../errors/index.js';
+import type { OutputFormat } from '../output/index.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../errors/errors.js';
+import { UsageError } from '../errors/index.js';
 import { configureHttp } from '../storage/index.js';
 import { formatStageReport, parseSha256, readSha256List, stageDump } from '../stage/index.js';
 import { positiveInt } from './options.js';

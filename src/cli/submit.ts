@@ -1,19 +1,7 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors/errors.js';
-import { rootLogger } from '../observability/logger.js';
-import {
-  SubmitterMetrics,
-  backendFor,
-  failureOf,
-  leaseFor,
-  leaseHolder,
-  pushRunMetrics,
-  runLabelOf,
-  startDaemon,
-  submitOnce,
-  type RunFile,
-  type RunOutcome,
-} from '../runs/index.js';
+import { UsageError } from '../errors/index.js';
+import { rootLogger } from '../observability/index.js';
+import { SubmitterMetrics, backendFor, failureOf, leaseFor, leaseHolder, pushRunMetrics, runLabelOf, startDaemon, submitOnce, type RunFile, type RunOutcome } from '../runs/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 interface SubmitFlags {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors/errors.js';
-import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
+import { UsageError } from '../errors/index.js';
+import { synthLegacyDump, synthPartsDump } from '../dumps/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 export function registerSynth(program: Command): void {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readManifest } from '../manifest/index.js';
-import { completeRun, formatVerifyReport } from '../tasks/complete.js';
+import { completeRun, formatVerifyReport } from '../tasks/index.js';
 import { outputPrefixOf } from './output-prefix.js';
 
 export function registerVerify(program: Command): void {

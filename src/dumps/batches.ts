@@ -1,4 +1,4 @@
-import { TaskFailure } from '../errors/errors.js';
+import { TaskFailure } from '../errors/index.js';
 
 const NEWLINE = 0x0a;
 

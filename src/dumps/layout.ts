@@ -1,4 +1,4 @@
-import { InputError } from '../errors/errors.js';
+import { InputError } from '../errors/index.js';
 import { baseName, joinUri, storeFor, type ObjectInfo } from '../storage/index.js';
 
 export type Compression = 'gzip' | 'bzip2';

@@ -1,8 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { parseJson, parseWith } from '../errors/validate.js';
-import type { Bzip2Block } from '../dumps/bzip2-blocks.js';
-import { validateAccessPoint, type GzipAccessPoint } from '../dumps/gzip-access.js';
+import { parseJson, parseWith } from '../errors/index.js';
+import { type Bzip2Block, validateAccessPoint, type GzipAccessPoint } from '../dumps/index.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';
 
 /**

@@ -1,14 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { TaskFailure } from '../errors/errors.js';
-import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block } from '../dumps/bzip2-blocks.js';
-import { GzipDataError } from '../dumps/gzip-access.js';
-import { inflateWithAccessPoints } from '../dumps/gzip-scan.js';
-import type { DumpFile } from '../dumps/layout.js';
+import { TaskFailure } from '../errors/index.js';
+import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block, GzipDataError, inflateWithAccessPoints, type DumpFile } from '../dumps/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { TaskCutter, taskId, toScan, type DumpScan, type ManifestOptions } from './build.js';
 import type { Access, Task } from './schema.js';
 
-import { bzip2BlocksKey, gzipPointKey } from '../output/layout.js';
+import { bzip2BlocksKey, gzipPointKey } from '../output/index.js';
 import { writeBzip2Blocks, writeGzipPoint } from './access-index.js';
 
 /**

@@ -1,9 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import { BadDocError, indexLineId } from '../dumps/doc.js';
-import type { DumpFile } from '../dumps/layout.js';
-import type { Logger } from '../observability/logger.js';
-import type { OutputFormat } from '../output/formats.js';
-import type { EncodingName } from '../tokenize/encodings.js';
+import { BadDocError, indexLineId, type DumpFile } from '../dumps/index.js';
+import type { Logger } from '../observability/index.js';
+import type { OutputFormat } from '../output/index.js';
+import type { EncodingName } from '../tokenize/index.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DumpEntry, type Manifest, type Task } from './schema.js';
 
 export interface ManifestOptions {

@@ -1,6 +1,6 @@
-import { InputError } from '../errors/errors.js';
-import { resolveDumps, type ResolveOptions } from '../dumps/layout.js';
-import type { Logger } from '../observability/logger.js';
+import { InputError } from '../errors/index.js';
+import { resolveDumps, type ResolveOptions } from '../dumps/index.js';
+import type { Logger } from '../observability/index.js';
 import { storeFor } from '../storage/index.js';
 import { scanDump } from './access.js';
 import { buildManifest, type ManifestOptions } from './build.js';

@@ -10,3 +10,4 @@ export {
 } from './build.js';
 export { readManifest, writeManifest, serializeManifest, manifestFolderOf } from './io.js';
 export { createManifest, ensureManifest } from './ensure.js';
+export { readBzip2Blocks, readGzipPoint } from './access-index.js';

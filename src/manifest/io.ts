@@ -1,5 +1,4 @@
-import { InputError } from '../errors/errors.js';
-import { parseJson, parseWith } from '../errors/validate.js';
+import { InputError, parseJson, parseWith } from '../errors/index.js';
 import { readText, storeFor } from '../storage/index.js';
 import { ManifestSchema, type Manifest } from './schema.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { OUTPUT_FORMATS } from '../output/formats.js';
-import { ENCODINGS } from '../tokenize/encodings.js';
+import { OUTPUT_FORMATS } from '../output/index.js';
+import { ENCODINGS } from '../tokenize/index.js';
 
 export const MANIFEST_FORMAT = 'tokenize-wiki/manifest';
 export const MANIFEST_VERSION = 1;

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
-import { UsageError } from '../errors/errors.js';
-import type { EncodingName } from '../tokenize/encodings.js';
+import { UsageError } from '../errors/index.js';
+import type { EncodingName } from '../tokenize/index.js';
 
 /**
  * Megatron-LM's `IndexedDataset` layout, as `megatron/core/datasets/indexed_dataset.py` (`_IndexWriter`,

@@ -10,9 +10,9 @@ import {
   type LifecycleRule,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { parseUri, s3ErrorName as name, s3ErrorStatus as status, s3Reason as reason } from '../storage/index.js';
+// Loads the S3 SDK: imported directly (not through storage/index.ts), and this module is itself loaded lazily.
 import { mergeLifecycle, multipartRule } from '../storage/lifecycle.js';
-import { s3ErrorName as name, s3ErrorStatus as status, s3Reason as reason } from '../storage/s3-errors.js';
-import { parseUri } from '../storage/uri.js';
 import { outputRules } from './lifecycle.js';
 import { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from './retention.js';
 import type { RunFile } from './run-file.js';

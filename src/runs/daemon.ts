@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { basename } from 'node:path';
 import cron from 'node-cron';
-import { UsageError, messageOf } from '../errors/errors.js';
-import type { Logger } from '../observability/logger.js';
+import { UsageError, messageOf } from '../errors/index.js';
+import type { Logger } from '../observability/index.js';
 import { SubmitterMetrics } from './metrics.js';
 import { failureOf, reconcileAll, waitForJobEnd, type DepsFor, type RunOutcome } from './submitter.js';
 

@@ -1,4 +1,4 @@
-import { classifyFailure, parseFailedTask, type FailureKind } from '../tasks/failure.js';
+import { classifyFailure, parseFailedTask, type FailureKind } from '../tasks/index.js';
 import { TERMINAL, type JobInfo } from './backends/backend.js';
 import { batchOf, jobId } from './names.js';
 import { batchSize, type JobSizing } from './slots.js';

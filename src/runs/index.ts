@@ -14,3 +14,4 @@ export { startDaemon, runLabelOf, type Daemon, type DaemonOptions } from './daem
 export { submitOnce, reconcileAll, failureOf, type RunOutcome, type DepsFor } from './submitter.js';
 export { pushRunMetrics } from './push.js';
 export { batchSize, docsPerCpuSecond, slotFreed, waitsForJobEnd, MAX_TASKS_PER_JOB } from './slots.js';
+export { DEFAULT_MULTIPART_DAYS, DEFAULT_STATE_DAYS } from './retention.js';

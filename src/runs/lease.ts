@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoordinationV1Api, KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { parseJson, parseWith } from '../errors/validate.js';
-import { STATE_FILES } from '../output/layout.js';
+import { parseJson, parseWith } from '../errors/index.js';
+import { STATE_FILES } from '../output/index.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { httpStatusOf, kubeApi } from './kube-client.js';
 

@@ -1,6 +1,7 @@
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
-import { UsageError } from '../errors/errors.js';
-import { MARKERS_DIR, SHARDS_DIR, STATE_DIR, SUCCESS_KEY } from '../output/layout.js';
+import { UsageError } from '../errors/index.js';
+import { MARKERS_DIR, SHARDS_DIR, STATE_DIR, SUCCESS_KEY } from '../output/index.js';
+// Loads the S3 SDK: imported directly (not through storage/index.ts), and this module is itself loaded lazily.
 import { bucketPrefix, expire, mergeLifecycle, multipartRule, ruleId, type LifecycleChange } from '../storage/lifecycle.js';
 
 /**

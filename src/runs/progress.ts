@@ -1,5 +1,5 @@
-import type { Manifest } from '../manifest/schema.js';
-import { readMarker } from '../tasks/marker.js';
+import type { Manifest } from '../manifest/index.js';
+import { readMarker } from '../tasks/index.js';
 import { docsPerCpuSecond } from './slots.js';
 import type { DoneCache, RunState } from './state.js';
 

@@ -1,6 +1,6 @@
 import { Pushgateway } from 'prom-client';
-import { messageOf } from '../errors/errors.js';
-import type { Logger } from '../observability/logger.js';
+import { messageOf } from '../errors/index.js';
+import type { Logger } from '../observability/index.js';
 import type { SubmitterMetrics } from './metrics.js';
 
 /** The Pushgateway group every `submit --once` replaces: one group, so a removed run's series go with the next push. */

@@ -1,9 +1,8 @@
-import { TaskFailure, messageOf } from '../errors/errors.js';
+import { TaskFailure, messageOf } from '../errors/index.js';
 import { ensureManifest, type Manifest } from '../manifest/index.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
-import { completeRun } from '../tasks/complete.js';
-import { listDoneTaskIds } from '../tasks/marker.js';
+import { completeRun, listDoneTaskIds } from '../tasks/index.js';
 import { TERMINAL, type JobBackend, type JobInfo } from './backends/backend.js';
 import { manifestEntrypoint, runTasksEntrypoint } from './entrypoints.js';
 import { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type JobEvent, type JobReason, type Submission } from './decide.js';
@@ -13,7 +12,7 @@ import { docsPerCpuSecond } from './slots.js';
 import { isManifestJobId, manifestJobId } from './names.js';
 import { manifestOptionsOf, type RunFile } from './run-file.js';
 import { loadRunState, saveRunState, writeState, type DoneCache, type RunState } from './state.js';
-import { STATE_FILES, SUCCESS_KEY } from '../output/layout.js';
+import { STATE_FILES, SUCCESS_KEY } from '../output/index.js';
 
 export interface ReconcileDeps {
   backend: JobBackend;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TaskFailure, UsageError } from '../errors/errors.js';
+import { TaskFailure, UsageError } from '../errors/index.js';
 import { readManifest } from '../manifest/index.js';
 import { storeFor } from '../storage/index.js';
 import type { Lease } from './lease.js';

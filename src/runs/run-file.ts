@@ -2,14 +2,12 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { InputError } from '../errors/errors.js';
-import { parseWith } from '../errors/validate.js';
+import { InputError, parseWith } from '../errors/index.js';
 import { DEFAULT_MAX_DOCS_PER_TASK, DEFAULT_MAX_TASK_BYTES, type ManifestOptions } from '../manifest/index.js';
-import type { ResolveOptions } from '../dumps/layout.js';
+import type { ResolveOptions } from '../dumps/index.js';
 import { joinUri } from '../storage/index.js';
-import { OUTPUT_FORMATS } from '../output/formats.js';
-import { MANIFEST_KEY } from '../output/layout.js';
-import { ENCODINGS } from '../tokenize/encodings.js';
+import { OUTPUT_FORMATS, MANIFEST_KEY } from '../output/index.js';
+import { ENCODINGS } from '../tokenize/index.js';
 
 /** A Kubernetes label value / DNS-1123 label: the run id goes into RayJob labels and names. */
 const LABEL_SAFE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

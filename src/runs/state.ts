@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../errors/validate.js';
-import { STATE_FILES } from '../output/layout.js';
+import { parseJson, parseWith } from '../errors/index.js';
+import { STATE_FILES } from '../output/index.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 
 /**

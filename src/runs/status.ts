@@ -1,7 +1,7 @@
-import { InputError } from '../errors/errors.js';
+import { InputError } from '../errors/index.js';
 import { readManifest } from '../manifest/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
-import { listDoneTaskIds } from '../tasks/marker.js';
+import { listDoneTaskIds } from '../tasks/index.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
 import type { RunFile } from './run-file.js';
 import { loadRunState } from './state.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InputError, TaskFailure, messageOf } from '../errors/errors.js';
-import type { Logger } from '../observability/logger.js';
+import { InputError, TaskFailure, messageOf } from '../errors/index.js';
+import type { Logger } from '../observability/index.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { loadRunFile, runFilePaths, type RunFile } from './run-file.js';
 import { slotFreed, waitsForJobEnd } from './slots.js';

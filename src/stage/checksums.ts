@@ -1,4 +1,4 @@
-import { InputError, UsageError } from '../errors/errors.js';
+import { InputError, UsageError } from '../errors/index.js';
 import { baseName, readText } from '../storage/index.js';
 
 const HEX = /^[0-9a-fA-F]{64}$/;

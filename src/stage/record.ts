@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../errors/validate.js';
+import { parseJson, parseWith } from '../errors/index.js';
 import { readText, storeFor } from '../storage/index.js';
 
 /**

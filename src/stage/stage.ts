@@ -1,10 +1,8 @@
 import { Readable } from 'node:stream';
-import { InputError, TaskFailure, UsageError, messageOf } from '../errors/errors.js';
-import { programVersion } from '../observability/version.js';
-import { resolveDumps, type DumpFile } from '../dumps/layout.js';
-import { rootLogger, type Logger } from '../observability/index.js';
-import { removeStaleTemps } from '../storage/file.js';
-import { baseName, joinUri, parseUri, readBytes, storeFor } from '../storage/index.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../errors/index.js';
+import { programVersion, rootLogger, type Logger } from '../observability/index.js';
+import { resolveDumps, type DumpFile } from '../dumps/index.js';
+import { removeStaleTemps, baseName, joinUri, parseUri, readBytes, storeFor } from '../storage/index.js';
 import { readStagingRecord, staleReason, writeStagingRecord, type StagingRecord } from './record.js';
 import { TransferCheck } from './transfer-check.js';
 

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { TaskFailure, messageOf } from '../errors/errors.js';
-import { decodeBzip2 } from '../dumps/bzip2-decode.js';
-import { inflateWithAccessPoints } from '../dumps/gzip-scan.js';
-import type { Compression } from '../dumps/layout.js';
+import { TaskFailure, messageOf } from '../errors/index.js';
+import { decodeBzip2, inflateWithAccessPoints, type Compression } from '../dumps/index.js';
 import type { StagingRecord } from './record.js';
 
 export interface TransferResult {

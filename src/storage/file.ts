@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { InputError } from '../errors/errors.js';
+import { InputError } from '../errors/index.js';
 import type { Body, ByteRange, ObjectInfo, Store } from './types.js';
 import { parseUri } from './uri.js';
 

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
-import { InputError, UsageError } from '../errors/errors.js';
-import { programVersion } from '../observability/version.js';
+import { InputError, UsageError } from '../errors/index.js';
+import { programVersion } from '../observability/index.js';
 import { resumableRead } from './resumable.js';
 import { isTransient, RETRY } from './retry.js';
 import type { ByteRange, ObjectInfo, Store } from './types.js';

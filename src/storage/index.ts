@@ -6,6 +6,8 @@ import { parseUri } from './uri.js';
 
 export type { Store, ObjectInfo, ByteRange, Body } from './types.js';
 export { parseUri, joinUri, baseName, type Location } from './uri.js';
+export { removeStaleTemps } from './file.js';
+export { s3ErrorName, s3ErrorStatus, s3Reason } from './s3-errors.js';
 
 const stores: Partial<Record<'file' | 's3' | 'http', Store>> = {};
 let httpSettings: Partial<HttpOptions> = {};

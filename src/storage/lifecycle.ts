@@ -6,7 +6,7 @@ import {
   type LifecycleRule,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { UsageError } from '../errors/errors.js';
+import { UsageError } from '../errors/index.js';
 import { parseUri } from './uri.js';
 
 /** Bucket lifecycle rules that belong to one key prefix, merged into a bucket's configuration without clobbering others. */

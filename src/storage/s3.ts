@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { InputError } from '../errors/errors.js';
+import { InputError } from '../errors/index.js';
 import { resumableRead } from './resumable.js';
 import { S3_MAX_ATTEMPTS } from './retry.js';
 import { s3ErrorName, s3Problem } from './s3-errors.js';

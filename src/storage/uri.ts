@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../errors/errors.js';
+import { UsageError } from '../errors/index.js';
 
 export type Location =
   | { scheme: 'file'; path: string }

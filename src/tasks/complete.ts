@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Manifest } from '../manifest/schema.js';
-import { SUCCESS_KEY } from '../output/layout.js';
+import type { Manifest } from '../manifest/index.js';
+import { SUCCESS_KEY } from '../output/index.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
 import { verifyRun, type VerifyReport } from './verify-run.js';
 

@@ -4,3 +4,5 @@ export { verifyRun, type VerifyReport } from './verify-run.js';
 export { MarkerSchema, readMarker, listDoneTaskIds, markerFiles, type Marker } from './marker.js';
 export { checkDumpUnchanged, openTaskStream } from './open.js';
 export { completeRun, formatVerifyReport } from './complete.js';
+export { exportRun } from './export-run.js';
+export { DEFAULT_STORAGE_RETRY, classifyFailure, formatFailedTask, parseFailedTask, type FailureKind } from './failure.js';

@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { parseJson, parseWith } from '../errors/validate.js';
+import { parseJson, parseWith } from '../errors/index.js';
 import { joinUri, readText, storeFor } from '../storage/index.js';
-import { OUTPUT_FORMATS } from '../output/formats.js';
-import { MARKERS_DIR, markerKey, taskIdOfMarker } from '../output/layout.js';
-import { ENCODINGS } from '../tokenize/encodings.js';
+import { OUTPUT_FORMATS, MARKERS_DIR, markerKey, taskIdOfMarker } from '../output/index.js';
+import { ENCODINGS } from '../tokenize/index.js';
 
 const count = z.number().int().nonnegative();
 

@@ -1,11 +1,6 @@
-import { TaskFailure } from '../errors/errors.js';
-import { Bzip2DataError } from '../dumps/bzip2-blocks.js';
-import { decodeBzip2, fastestBzip2Decoder } from '../dumps/bzip2-decode.js';
-import { realignBzip2Blocks } from '../dumps/bzip2-realign.js';
-import { GzipDataError } from '../dumps/gzip-access.js';
-import { inflateFromAccessPoint } from '../dumps/gzip-resume.js';
-import { readBzip2Blocks, readGzipPoint } from '../manifest/access-index.js';
-import type { DumpEntry, Task } from '../manifest/schema.js';
+import { TaskFailure } from '../errors/index.js';
+import { Bzip2DataError, decodeBzip2, fastestBzip2Decoder, realignBzip2Blocks, GzipDataError, inflateFromAccessPoint } from '../dumps/index.js';
+import { readBzip2Blocks, readGzipPoint, type DumpEntry, type Task } from '../manifest/index.js';
 import { storeFor } from '../storage/index.js';
 
 export interface TaskStream {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InputError, TaskFailure, UsageError, messageOf } from '../errors/errors.js';
-import type { Manifest, Task } from '../manifest/schema.js';
-import type { Logger } from '../observability/logger.js';
-import { TokenizerPool } from '../tokenize/pool.js';
+import { InputError, TaskFailure, UsageError, messageOf } from '../errors/index.js';
+import type { Manifest, Task } from '../manifest/index.js';
+import type { Logger } from '../observability/index.js';
+import { TokenizerPool } from '../tokenize/index.js';
 import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
 import { DEFAULT_STORAGE_RETRY, TASK_FAILED_EVENT, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
 import { anyMarker, type Marker } from './marker.js';

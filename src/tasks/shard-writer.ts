@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { Manifest } from '../manifest/schema.js';
-import { shardKeys } from '../output/layout.js';
-import { dtypeFor, encodeIdx } from '../output/megatron.js';
+import type { Manifest } from '../manifest/index.js';
+import { shardKeys, dtypeFor, encodeIdx } from '../output/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
-import type { BatchResult } from '../tokenize/batch.js';
+import type { BatchResult } from '../tokenize/index.js';
 import type { FileRef, MarkerFiles } from './marker.js';
 
 /** One object being uploaded as a stream, hashed and counted on the way. */

@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { createInterface } from 'node:readline';
-import type { Manifest } from '../manifest/schema.js';
-import { decodeIdx, DTYPE_BYTES, dtypeFor } from '../output/megatron.js';
-import { pageIdOfRow } from '../output/rows.js';
+import type { Manifest } from '../manifest/index.js';
+import { decodeIdx, DTYPE_BYTES, dtypeFor, pageIdOfRow } from '../output/index.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';
 import { listDoneTaskIds, markerFiles, readMarker, type FileRef, type Marker } from './marker.js';
 

@@ -1,9 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { BadDocError, HUGE_DOC_LIMITS, indexLineId, readDocLine, type HugeDocLimits, type SkipReason } from '../dumps/doc.js';
-import type { OutputFormat } from '../output/formats.js';
-import { dtypeFor, TokenBuffer } from '../output/megatron.js';
-import { metaRow, SHARD_ROW_END, shardRowHead } from '../output/rows.js';
+import { BadDocError, HUGE_DOC_LIMITS, indexLineId, readDocLine, type HugeDocLimits, type SkipReason } from '../dumps/index.js';
+import { type OutputFormat, dtypeFor, TokenBuffer, metaRow, SHARD_ROW_END, shardRowHead } from '../output/index.js';
 import type { Tokenizer } from './encodings.js';
 
 /** A run of whole documents (index line + document line pairs) cut from a decoded dump. */

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors/errors.js';
+import { UsageError } from '../errors/index.js';
 
 export const ENCODINGS = ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base'] as const;
 export type EncodingName = (typeof ENCODINGS)[number];

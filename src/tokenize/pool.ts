@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
-import { messageOf } from '../errors/errors.js';
+import { messageOf } from '../errors/index.js';
 import type { BatchInput, BatchResult } from './batch.js';
 import type { EncodingName } from './encodings.js';
 import type { WorkerData, WorkerRequest, WorkerResponse } from './worker.js';

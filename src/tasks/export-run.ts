@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { InputError, TaskFailure } from '../errors/errors.js';
-import { parseJson, parseWith } from '../errors/validate.js';
-import type { Manifest } from '../manifest/schema.js';
+import { InputError, TaskFailure, parseJson, parseWith } from '../errors/index.js';
+import type { Manifest } from '../manifest/index.js';
 import { joinUri, readBytes, readText, storeFor } from '../storage/index.js';
-import { readMarker, type FileRef, type Marker } from '../tasks/marker.js';
-import { verifyRun } from '../tasks/verify-run.js';
-import { concatIdx, decodeIdx, dtypeFor, idxBytes, partPrefix, planParts, type MegatronDtype, type PartPlan } from './megatron.js';
+import { readMarker, type FileRef, type Marker } from './marker.js';
+import { verifyRun } from './verify-run.js';
+import { concatIdx, decodeIdx, dtypeFor, idxBytes, partPrefix, planParts, type MegatronDtype, type PartPlan } from '../output/index.js';
 
 export interface ExportOptions {
   manifest: Manifest;
