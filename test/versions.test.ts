@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
-import { loadPins, render, repoRoot, type K8sObject, type Pins } from './gitops/gitops.js';
+import { loadPins, render, type K8sObject, type Pins } from './gitops/gitops.js';
+import { repoRoot } from './harness/paths.js';
 
 interface Rule {
   what: string;

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
+import type { Host } from './host.js';
 
 /**
  * h1 checksums for module versions that sum.golang.org does not list (it answers 404 for local-path-provisioner
@@ -16,36 +17,51 @@ const UNLISTED_SUMS: Record<string, string> = {
 const GoModDownload = z.object({ Dir: z.string().optional(), Sum: z.string().optional(), Error: z.string().optional() });
 const moduleDirs = new Map<string, Promise<string>>();
 
-/** `go mod download` one module version (once per process) and return its read-only directory in the module cache. */
+/**
+ * `go mod download` one module version through the proxy (checked against `UNLISTED_SUMS` where the sum database
+ * has no entry) and return its read-only directory in the module cache. `host` runs the command: a probe, since
+ * filling the module cache changes nothing a dry run should show. The one implementation for scripts and tests.
+ */
+export async function goModDir(host: Pick<Host, 'probe'>, module: string, version: string, options: { toolchain?: string } = {}): Promise<string> {
+  const key = `${module}@${version}`;
+  const pinnedSum = UNLISTED_SUMS[key];
+  const env = ['GOFLAGS=-mod=mod', 'GOWORK=off', ...(pinnedSum ? [`GONOSUMDB=${module}`] : []), ...(options.toolchain ? [`GOTOOLCHAIN=${options.toolchain}`] : [])];
+  const r = await host.probe(['env', ...env, 'go', 'mod', 'download', '-json', key]);
+  const info = GoModDownload.safeParse(safeJson(r.stdout));
+  if (r.exitCode !== 0 || !info.success || !info.data.Dir) {
+    throw new Error(`go mod download ${key} failed: ${(info.success && info.data.Error) || r.stderr.trim() || `exit ${r.exitCode} (is Go installed?)`}`);
+  }
+  if (pinnedSum && info.data.Sum !== pinnedSum) throw new Error(`go mod download ${key}: checksum ${info.data.Sum ?? '?'} != pinned ${pinnedSum}`);
+  return info.data.Dir;
+}
+
+/** `goModDir` on this machine, once per module version and process, without a time limit (a cold cache is slow). */
 export function goModule(module: string, version: string): Promise<string> {
   const key = `${module}@${version}`;
   let dir = moduleDirs.get(key);
   if (!dir) {
-    dir = downloadModule(module, version);
+    dir = goModDir(localProbe, module, version);
     moduleDirs.set(key, dir);
     dir.catch(() => moduleDirs.delete(key));
   }
   return dir;
 }
 
-async function downloadModule(module: string, version: string): Promise<string> {
-  const key = `${module}@${version}`;
-  const pinnedSum = UNLISTED_SUMS[key];
-  const env: NodeJS.ProcessEnv = { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off' };
-  if (pinnedSum) env.GONOSUMDB = module;
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    execFile('go', ['mod', 'download', '-json', key], { cwd: tmpdir(), env, maxBuffer: 16 << 20 }, (err, out, errOut) => {
-      if (err && typeof err.code !== 'number') reject(new Error(`go mod download ${key}: ${err.message} (is Go installed?)`));
-      else resolve({ code: err ? Number(err.code) : 0, stdout: out, stderr: errOut });
-    });
-  });
-  let info: z.infer<typeof GoModDownload> = {};
+const localProbe: Pick<Host, 'probe'> = {
+  probe: (argv) =>
+    new Promise((resolve) => {
+      const [cmd = '', ...args] = argv;
+      execFile(cmd, args, { cwd: tmpdir(), maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        const exitCode = err === null ? 0 : typeof err.code === 'number' ? err.code : 127;
+        resolve({ exitCode, stdout, stderr: stderr || (err && typeof err.code !== 'number' ? err.message : '') });
+      });
+    }),
+};
+
+function safeJson(text: string): unknown {
   try {
-    info = GoModDownload.parse(JSON.parse(stdout));
+    return JSON.parse(text);
   } catch {
-    // reported below with go's own stderr
+    return undefined;
   }
-  if (code !== 0 || !info.Dir) throw new Error(`go mod download ${key} failed: ${info.Error ?? stderr.trim()}`);
-  if (pinnedSum && info.Sum !== pinnedSum) throw new Error(`go mod download ${key}: checksum ${info.Sum ?? '?'} != pinned ${pinnedSum}`);
-  return info.Dir;
 }

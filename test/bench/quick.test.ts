@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../core/helpers.js';
 import { repoRoot } from '../harness/paths.js';
-import { run } from '../kube/harness.js';
+import { exec } from '../harness/proc.js';
 
 interface QuickResults {
   complete: boolean;
@@ -20,7 +20,7 @@ describe('npm run bench -- --quick', () => {
   // now names the section), and a second fresh run is the check that the bench runs.
   it('runs every section on tiny inputs and measures every target', async () => {
     const out = join(dir, 'quick.json');
-    const { code, stdout, stderr } = await run('node', ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: repoRoot });
+    const { code, stdout, stderr } = await exec('node', ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: repoRoot });
     const results = JSON.parse(readFileSync(out, 'utf8')) as QuickResults;
     // A failed section is named in its notes; the output's tail alone showed only the targets table.
     const failures = results.sections.flatMap((s) => s.notes.filter((n) => /^FAILED/.test(n)).map((n) => `${s.section}: ${n}`));

@@ -4,7 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { CLI_TEST_TIMEOUT, cliOk, removeDir, shardRows, tempDir } from './helpers.js';
+import { removeDir, shardRows, tempDir } from './helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 const PAGE_MB = 14;
 const PART_SIZE = 8 * 1024 * 1024;

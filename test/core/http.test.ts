@@ -5,7 +5,8 @@ import { join, normalize } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpStore } from '../../src/storage/http.js';
-import { CLI_TEST_TIMEOUT, cliOk, removeDir, snapshot, tempDir } from './helpers.js';
+import { removeDir, snapshot, tempDir } from './helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 /**
  * A static file server on 127.0.0.1 with Range support and autoindex pages (what dump mirrors serve). `dropAfter`

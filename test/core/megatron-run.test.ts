@@ -4,7 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { get_encoding } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIdx } from '../../src/output/megatron.js';
-import { cli, CLI_TEST_TIMEOUT, cliOk, dumpDocs, plainStderr, removeDir, tempDir } from './helpers.js';
+import { dumpDocs, removeDir, tempDir } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk, plainStderr } from '../harness/cli.js';
 
 interface MetaRow {
   page_id: number;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { get_encoding, type TiktokenEncoding } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, CLI_TEST_TIMEOUT, cliOk, dumpDocs, removeDir, SAMPLE, type ShardRow, shardRows, snapshot, tempDir } from './helpers.js';
+import { dumpDocs, removeDir, SAMPLE, type ShardRow, shardRows, snapshot, tempDir } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 interface Page {
   page_id: number;

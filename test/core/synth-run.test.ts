@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { cli, CLI_TEST_TIMEOUT, cliOk, removeDir, sha256, shardRows, snapshot, tempDir } from './helpers.js';
+import { removeDir, sha256, shardRows, snapshot, tempDir } from './helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 const PARTS = 'cirrus_search_index/20261122/index_name=synthwiki_content';
 const LEGACY = 'synthwiki-20261122-cirrussearch-content.json.gz';

@@ -6,7 +6,8 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_COMPONENTS, APP_OVERLAYS, CLUSTER_COMPONENTS, CLUSTERS, exec, objectId, parseObjects, render, renderWithComponents, repoRoot, type K8sObject } from './gitops.js';
+import { APP_COMPONENTS, APP_OVERLAYS, CLUSTER_COMPONENTS, CLUSTERS, exec, objectId, parseObjects, render, renderWithComponents, type K8sObject } from './gitops.js';
+import { repoRoot } from '../harness/paths.js';
 
 type Dict = Record<string, unknown>;
 const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});

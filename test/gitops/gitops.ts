@@ -1,7 +1,8 @@
 // Shared machinery of the GitOps validation suite: the pins, the kustomizations of the tree, and rendering with
 // `kubectl kustomize` as Argo CD does. The tree names no remote resource: upstream manifests are vendored under
 // `upstream/` folders (scripts/lib/upstream.ts says why), so every render is local.
-import { run as exec, type ExecResult } from '../kube/harness.js';
+import { repoRoot } from '../harness/paths.js';
+import { exec, type ExecResult } from '../harness/proc.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -11,7 +12,6 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const Pins = z.object({
   kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH without a leading v'),

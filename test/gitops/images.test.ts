@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { imageBuilds, setOverlayImages, buildImages } from '../../scripts/build-images.mjs';
-import { exec, loadPins, repoRoot } from './gitops.js';
+import { exec, loadPins } from './gitops.js';
+import { repoRoot } from '../harness/paths.js';
 
 interface Instruction {
   op: string;

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { isImmutableTag } from '../../scripts/build-images.mjs';
 import { fitProblems, podRequests, quantity, rayPods, type RayClusterLike, type Resources } from '../../scripts/lib/sizing.js';
 import { rayJobObject } from '../../src/runs/backends/kuberay.js';
-import { APP_COMPONENTS, APP_OVERLAYS, listKustomizations, loadPins, objectId, render, renderWithComponents, repoRoot, VENDORED, type K8sObject } from './gitops.js';
+import { APP_COMPONENTS, APP_OVERLAYS, listKustomizations, loadPins, objectId, render, renderWithComponents, VENDORED, type K8sObject } from './gitops.js';
+import { repoRoot } from '../harness/paths.js';
 
 type Dict = Record<string, unknown>;
 const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});

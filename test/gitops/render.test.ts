@@ -1,6 +1,7 @@
 // Every kustomization of the tree renders, from files in the tree only (upstream manifests vendored at their pins).
 import { describe, expect, it } from 'vitest';
-import { APP_COMPONENTS, APP_OVERLAYS, exec, isRemote, listKustomizations, render, renderWithComponents, repoRoot } from './gitops.js';
+import { APP_COMPONENTS, APP_OVERLAYS, exec, isRemote, listKustomizations, render, renderWithComponents } from './gitops.js';
+import { repoRoot } from '../harness/paths.js';
 
 const all = listKustomizations();
 const renderable = all.filter((k) => k.kind === 'Kustomization');

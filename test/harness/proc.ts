@@ -31,24 +31,38 @@ export async function freePorts(count: number): Promise<number[]> {
 export interface RunOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Written to the command's stdin (default: none). */
+  input?: string;
 }
 
-/** Runs a command to completion; on failure the error carries the command and the tail of its output. */
-export async function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit (callers decide). */
+export function exec(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const keep = (chunk: Buffer): void => {
-      out = (out + chunk.toString('utf8')).slice(-64_000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.once('error', (err) => reject(new Error(`${cmd}: ${err.message}`)));
-    child.once('close', (code, signal) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}:\n${out.slice(-4000)}`));
-    });
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: 'pipe' });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.once('error', (error) => reject(new Error(`${cmd}: ${error.message}`)));
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    // A command may exit before reading all its input (kubectl on a validation error): its exit
+    // code and stderr tell what happened, the broken pipe adds nothing.
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs a command to completion and returns its stdout; on failure the error carries the command and its output's tail. */
+export async function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+  const r = await exec(cmd, args, options);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}:\n${(r.stderr || r.stdout).slice(-4000)}`);
+  return r.stdout;
 }
 
 /** Thrown inside a `waitFor` check to stop waiting at once (e.g. the server process is gone). */

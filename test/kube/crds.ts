@@ -6,7 +6,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { cacheRoot, goModDir, repoRoot } from './harness.js';
+import { goModule } from '../../scripts/lib/go-modules.js';
+import { repoRoot } from '../harness/paths.js';
+import { cacheRoot } from './harness.js';
 
 const CrdPinsSchema = z.object({
   argocd: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must look like v3.5.1'),
@@ -105,7 +107,7 @@ async function sourceCrds(src: CrdSource): Promise<CrdDocument[]> {
     const parsed = z.array(CrdDocumentSchema).safeParse(JSON.parse(cached));
     if (parsed.success && parsed.data.length > 0) return parsed.data;
   }
-  const dir = path.join(await goModDir(src.module, src.version), src.folder);
+  const dir = path.join(await goModule(src.module, src.version), src.folder);
   const names = (await fs.readdir(dir)).filter((f) => src.files.test(f)).sort();
   if (names.length === 0) throw new Error(`${src.module}@${src.version}: no CRD files in ${src.folder}`);
   const out: CrdDocument[] = [];

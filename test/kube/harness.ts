@@ -18,8 +18,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { bundleDir, cacheRoot, ensureGoBuild, kubernetesBuilds, readKubernetesFacts } from '../../scripts/lib/bundle/go-builds.js';
 import { ZxHost } from '../../scripts/lib/host.js';
+import { repoRoot } from '../harness/paths.js';
+import { exec, run, type ExecResult } from '../harness/proc.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const PinsSchema = z.object({
   kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'must look like 1.34.2'),
@@ -38,46 +39,6 @@ export async function kubernetesVersion(): Promise<string> {
 
 export { cacheRoot };
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion; never throws on a non-zero exit (callers decide). */
-export function run(
-  cmd: string,
-  args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
-): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: 'pipe' });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({
-        code: code ?? 1,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      }),
-    );
-    // A command may exit before reading all its input (kubectl on a validation error): its exit
-    // code and stderr tell what happened, the broken pipe adds nothing.
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-async function runOk(cmd: string, args: readonly string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
-  }
-  return r.stdout;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Binaries
@@ -90,26 +51,6 @@ export interface KubeBinaries {
   etcd: string;
   /** Seconds spent building in this call; 0 when everything came from the cache. */
   buildSeconds: number;
-}
-
-const GoModDownload = z.object({ Dir: z.string().optional(), Error: z.string().optional() });
-
-/** `go mod download` one module version into the Go module cache and return its directory. */
-export async function goModDir(module: string, version: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
-    cwd: os.tmpdir(),
-    env: { ...process.env, GOFLAGS: '-mod=mod', GOWORK: 'off', ...extraEnv },
-  });
-  let info: z.infer<typeof GoModDownload> = {};
-  try {
-    info = GoModDownload.parse(JSON.parse(r.stdout));
-  } catch {
-    // fall through to the error below with go's own stderr
-  }
-  if (r.code !== 0 || !info.Dir) {
-    throw new Error(`go mod download ${module}@${version} failed: ${info.Error ?? r.stderr.trim()}`);
-  }
-  return info.Dir;
 }
 
 /**
@@ -185,11 +126,11 @@ interface Pki {
 async function makePki(dir: string): Promise<Pki> {
   const p = (f: string) => path.join(dir, f);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await runOk('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=tokenize-wiki-test-ca']);
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=tokenize-wiki-test-ca']);
   const sign = async (name: string, subj: string, ext: string) => {
-    await runOk('openssl', ['req', ...ec, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', subj]);
+    await run('openssl', ['req', ...ec, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', subj]);
     await fs.writeFile(p(`${name}.ext`), ext);
-    await runOk('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-out', p(`${name}.crt`), '-extfile', p(`${name}.ext`)]);
+    await run('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-out', p(`${name}.crt`), '-extfile', p(`${name}.ext`)]);
   };
   await sign(
     'serving',
@@ -362,7 +303,7 @@ export async function startKube(opts: { log?: (line: string) => void } = {}): Pr
     await writeKubeconfig(adminKubeconfig, server, pki.caCrt, { name: 'admin', crt: pki.adminCrt, key: pki.adminKey });
 
     const kubectl: KubeCluster['kubectl'] = (args, o = {}) =>
-      run(binaries.kubectl, [`--kubeconfig=${o.kubeconfig ?? adminKubeconfig}`, ...args], {
+      exec(binaries.kubectl, [`--kubeconfig=${o.kubeconfig ?? adminKubeconfig}`, ...args], {
         input: o.input,
         env: { ...process.env, KUBECONFIG: '' },
       });

@@ -3,7 +3,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { repoRoot, run } from './harness.js';
+import { repoRoot } from '../harness/paths.js';
+import { exec } from '../harness/proc.js';
 
 export const GITOPS_ROOTS = ['clusters', 'apps', 'infrastructure', 'argocd'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -50,7 +51,7 @@ export interface K8sObject {
 
 /** `kubectl kustomize <dir>` with kustomize's default load restrictor, as Argo CD runs it: the YAML and its objects. */
 export async function render(kubectl: string, dir: string): Promise<{ yaml: string; objects: K8sObject[] }> {
-  const r = await run(kubectl, ['kustomize', path.join(repoRoot, dir)]);
+  const r = await exec(kubectl, ['kustomize', path.join(repoRoot, dir)]);
   if (r.code !== 0) throw new Error(`kubectl kustomize ${dir} failed: ${r.stderr.trim()}`);
   // YAML 1.1, as kubectl and the API server's YAML decoder read it
   const objects = YAML.parseAllDocuments(r.stdout, { version: '1.1' })

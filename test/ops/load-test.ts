@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { cli as runCli } from '../core/helpers.js';
+import { cli as runCli } from '../harness/cli.js';
 import { repoRoot } from '../harness/paths.js';
 import { run } from '../harness/proc.js';
 import { startRayHead, type RayHead } from '../harness/ray.js';

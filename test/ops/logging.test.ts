@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { objectId, render, repoRoot, type K8sObject } from '../gitops/gitops.js';
+import { objectId, render, type K8sObject } from '../gitops/gitops.js';
+import { repoRoot } from '../harness/paths.js';
 
 const APP = 'infrastructure/logging';
 const alloyPin = (): string => z.object({ alloy: z.string().regex(/^v\d+\.\d+\.\d+$/) }).parse(YAML.parse(readFileSync(path.join(repoRoot, 'versions.yaml'), 'utf8'))).alloy;

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../src/runs/metrics.js';
-import { render, repoRoot } from '../gitops/gitops.js';
+import { render } from '../gitops/gitops.js';
+import { repoRoot } from '../harness/paths.js';
 import { allQueries, alertRules, dashboard, kubeSeries, queryProblems, selectorProblems, submitterSeries, type Series } from './monitoring.js';
 import { parsePromql, type Selector } from './promql.js';
 

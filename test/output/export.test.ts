@@ -4,7 +4,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIdx, encodeIdx } from '../../src/output/megatron.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { cli, CLI_TEST_TIMEOUT, cliOk, plainStderr, removeDir, sha256, tempDir } from '../core/helpers.js';
+import { removeDir, sha256, tempDir } from '../core/helpers.js';
+import { cli, CLI_TEST_TIMEOUT, cliOk, plainStderr } from '../harness/cli.js';
 
 const DUMP = 'exwiki-20261122-cirrussearch-content.json.gz';
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureMegatronVenv, megatronPython } from '../harness/megatron.js';
 import { repoRoot } from '../harness/paths.js';
-import { CLI_TEST_TIMEOUT, cliOk, removeDir, tempDir } from '../core/helpers.js';
+import { removeDir, tempDir } from '../core/helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 const READER = join(repoRoot, 'test', 'output', 'read_megatron.py');
 

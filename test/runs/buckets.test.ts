@@ -10,7 +10,7 @@ import { ensureBuckets, formatEnsureReport } from '../../src/runs/buckets.js';
 import { readLifecycle, ruleId } from '../../src/storage/lifecycle.js';
 import { s3Client } from '../harness/s3-server.js';
 import { s3Connection, s3Env, testS3Client } from '../harness/s3-env.js';
-import { tokenizeWiki } from '../storage/cli.js';
+import { cliS3 } from '../harness/cli.js';
 
 const client = testS3Client();
 afterAll(() => client.destroy());
@@ -63,7 +63,7 @@ describe('buckets ensure', () => {
   it('creates the run\'s buckets, adds lifecycle rules, probes every prefix and leaves nothing behind', async () => {
     const b = buckets();
     const run = enwiki(b);
-    const r = await tokenizeWiki(['buckets', 'ensure', '--run', run], s3Env());
+    const r = await cliS3(['buckets', 'ensure', '--run', run], s3Env());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
@@ -111,7 +111,7 @@ describe('buckets ensure', () => {
       );
     }
     writeFileSync(join(folder, 'kustomization.yaml'), 'resources: []\n');
-    const r = await tokenizeWiki(['buckets', 'ensure', '--run', folder], s3Env());
+    const r = await cliS3(['buckets', 'ensure', '--run', folder], s3Env());
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // Each run's manifest defaults to <output_prefix>/manifest.json: one prefix, two roles.
     expect(r.stdout).toMatch(new RegExp(`s3://${shared}/runs/enwiki-a/\\s+manifests,outputs\\s+enwiki-a\\s+created`));
@@ -131,7 +131,7 @@ describe('buckets ensure', () => {
       Statement: [{ Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${b.output}/runs/enwiki-denied/*`] }],
     };
     await client.send(new PutBucketPolicyCommand({ Bucket: b.output, Policy: JSON.stringify(policy) }));
-    const r = await tokenizeWiki(['buckets', 'ensure', '--run', run], s3Env());
+    const r = await cliS3(['buckets', 'ensure', '--run', run], s3Env());
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`s3://${b.output}/runs/enwiki-denied/\\s+outputs\\s+enwiki-denied\\s+exists\\s+MISSING\\s+ok\\s+ok\\s+ok\\s+-\\s+present`));
     expect(r.stdout).toContain('missing (1):');
@@ -170,11 +170,11 @@ describe('buckets ensure', () => {
   });
 
   it('bad input exits 2 with a message naming the file and key', async () => {
-    const missing = await tokenizeWiki(['buckets', 'ensure', '--run', join(dir, 'nope.yaml')], s3Env());
+    const missing = await cliS3(['buckets', 'ensure', '--run', join(dir, 'nope.yaml')], s3Env());
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('nope.yaml: no such run file or folder');
     const bad = runFile('bad-run', { dumps: 'not-a-list', output_prefix: 's3://x/y' });
-    const invalid = await tokenizeWiki(['buckets', 'ensure', '--run', bad], s3Env());
+    const invalid = await cliS3(['buckets', 'ensure', '--run', bad], s3Env());
     expect(invalid.code).toBe(2);
     expect(invalid.stderr).toMatch(/bad-run\.yaml: dumps: /);
   });

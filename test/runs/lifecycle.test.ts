@@ -5,7 +5,7 @@ import { ensureBuckets } from '../../src/runs/buckets.js';
 import { applyLifecycle, outputRules } from '../../src/runs/lifecycle.js';
 import { bucketPrefix, readLifecycle, ruleId } from '../../src/storage/lifecycle.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { tokenizeWiki } from '../storage/cli.js';
+import { cliS3 } from '../harness/cli.js';
 
 const client = testS3Client();
 afterAll(() => client.destroy());
@@ -15,7 +15,7 @@ const byId = (rules: LifecycleRule[]): Record<string, LifecycleRule> => Object.f
 describe('lifecycle apply', () => {
   it('sets state, multipart and shard expiry for the prefix and reads them back', async () => {
     const bucket = await freshBucket('lifecycle-apply', client);
-    const r = await tokenizeWiki(
+    const r = await cliS3(
       ['lifecycle', 'apply', '--output-prefix', `s3://${bucket}/runs/enwiki`, '--expire-state-days', '14', '--abort-multipart-days', '3', '--expire-shards-days', '90'],
       s3Env(),
     );
@@ -33,7 +33,7 @@ describe('lifecycle apply', () => {
     expect(rules['tokenize-wiki:markers:runs/enwiki/']).toMatchObject({ Filter: { Prefix: 'runs/enwiki/markers/' }, Expiration: { Days: 90 } });
     expect(rules['tokenize-wiki:success:runs/enwiki/']).toMatchObject({ Filter: { Prefix: 'runs/enwiki/_SUCCESS' }, Expiration: { Days: 90 } });
 
-    const again = await tokenizeWiki(
+    const again = await cliS3(
       ['lifecycle', 'apply', '--output-prefix', `s3://${bucket}/runs/enwiki/`, '--expire-state-days', '14', '--abort-multipart-days', '3', '--expire-shards-days', '90', '--json'],
       s3Env(),
     );
@@ -78,7 +78,7 @@ describe('lifecycle apply', () => {
   });
 
   it('bad input exits 2 before any request', async () => {
-    const r = await tokenizeWiki(['lifecycle', 'apply', '--output-prefix', '/data/runs/x'], s3Env());
+    const r = await cliS3(['lifecycle', 'apply', '--output-prefix', '/data/runs/x'], s3Env());
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('tokenize-wiki: /data/runs/x: lifecycle rules need an s3:// prefix\n');
     expect(() => outputRules({ outputPrefix: 's3://b/x', stateDays: 30, multipartDays: 7, shardsDays: 0 })).toThrow('shards expiry: expected a whole number of days ≥ 1, got 0');

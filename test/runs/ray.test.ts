@@ -14,7 +14,7 @@ import { loadRunState } from '../../src/runs/state.js';
 import { readStatus } from '../../src/runs/status.js';
 import { joinUri, storeFor } from '../../src/storage/index.js';
 import { readMarker } from '../../src/tasks/marker.js';
-import { cli, startCli } from '../core/helpers.js';
+import { cli, startCli } from '../harness/cli.js';
 import { freePorts } from '../harness/proc.js';
 import { startRayHead, type RayHead } from '../harness/ray.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureManifest } from '../../src/manifest/index.js';
 import { manifestOptionsOf } from '../../src/runs/run-file.js';
 import { readStatus } from '../../src/runs/status.js';
-import { cli, startCli } from '../core/helpers.js';
+import { cli, startCli } from '../harness/cli.js';
 import { freePorts } from '../harness/proc.js';
 import { startPushgateway, type PushgatewayServer } from '../harness/pushgateway.js';
 import { rayConnection } from '../harness/ray-env.js';

@@ -1,18 +1,12 @@
 import './quiet-logs.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthLegacyDump, synthPartsDump } from '../../src/dumps/synth.js';
 import { StagingRecordSchema, type StagingRecord } from '../../src/stage/index.js';
-import { repoRoot } from '../harness/paths.js';
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { startCli, type CliResult } from '../harness/cli.js';
 
 export const PARTS_PATH = 'other/cirrus_search_index/20261122/index_name=synthwiki_content';
 export const LEGACY_NAME = 'synthwiki-20261122-cirrussearch-content.json.gz';
@@ -31,28 +25,9 @@ export async function synthTree(label: string): Promise<string> {
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-const ENTRY = "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })";
-
 /** `tokenize-wiki stage ARGS` as a child process (its own process group), as a person or a Job runs it. */
 export function startStageChild(args: readonly string[]): { child: ChildProcess; done: Promise<CliResult> } {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('VITEST')));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, 'stage', '--user-agent', AGENT, ...args], {
-    cwd: repoRoot,
-    env: { ...env, NODE_NO_WARNINGS: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on('data', (b: Buffer) => out.push(b));
-  child.stderr?.on('data', (b: Buffer) => err.push(b));
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
-    );
-  });
-  return { child, done };
+  return startCli(['stage', '--user-agent', AGENT, ...args], { source: true });
 }
 
 /**
@@ -75,7 +50,7 @@ export async function stage(args: readonly string[]): Promise<CliResult> {
   const restoreErr = capture(process.stderr, err);
   try {
     const code = await main(['stage', '--user-agent', AGENT, ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
+    return { code, signal: null, stdout: out.join(''), stderr: err.join('') };
   } finally {
     restoreOut();
     restoreErr();

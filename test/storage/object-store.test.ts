@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_OVERLAYS, objectId, render, renderWithComponents, repoRoot, type K8sObject } from '../gitops/gitops.js';
+import { APP_OVERLAYS, objectId, render, renderWithComponents, type K8sObject } from '../gitops/gitops.js';
+import { repoRoot } from '../harness/paths.js';
 import { loadValidator, type Validator } from '../gitops/schemas.js';
 import { ensureWeed, s3Client, startS3Server } from '../harness/s3-server.js';
 

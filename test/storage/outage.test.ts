@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthLegacyDump } from '../../src/dumps/synth.js';
-import { CLI_TEST_TIMEOUT, cliOk, startCli } from '../core/helpers.js';
+import { CLI_TEST_TIMEOUT, cliOk, startCli } from '../harness/cli.js';
 import { envFor, s3Client, startS3Server, type S3Env, type S3Server } from '../harness/s3-server.js';
 
 let server: S3Server;

@@ -5,6 +5,7 @@
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { goModDir } from '../go-modules.js';
 import type { Host } from '../host.js';
 import { withLock } from '../lock.js';
 import type { Step } from '../run.js';
@@ -395,20 +396,6 @@ export async function readStamp(host: Host, b: GoBuild, paths: BuildPaths): Prom
   return parsed.data;
 }
 
-/**
- * `go mod download` one module version through the proxy; returns its folder in the module cache. A probe:
- * filling the module cache changes nothing a dry run should show, and later steps read the files.
- */
-export async function goModDir(host: Host, module: string, version: string, toolchain?: string): Promise<string> {
-  const go = ['go', 'mod', 'download', '-json', `${module}@${version}`];
-  const r = await host.probe(toolchain ? ['env', `GOTOOLCHAIN=${toolchain}`, ...go] : go);
-  const info = z.object({ Dir: z.string().optional(), Error: z.string().optional() }).safeParse(safeJson(r.stdout));
-  if (r.exitCode !== 0 || !info.success || !info.data.Dir) {
-    throw new Error(`go mod download ${module}@${version} failed: ${(info.success && info.data.Error) || r.stderr.trim()}`);
-  }
-  return info.data.Dir;
-}
-
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -429,7 +416,7 @@ async function build(host: Host, b: GoBuild, paths: BuildPaths, log: (line: stri
   await host.exec(['mkdir', '-p', paths.out, ...new Set(b.outputs.map((o) => join(paths.root, o.dest)))]);
   const cwd = goWorkDir(b, paths);
   if (b.via === 'source') {
-    const dir = await goModDir(host, b.module, b.version, b.toolchain);
+    const dir = await goModDir(host, b.module, b.version, { toolchain: b.toolchain });
     await host.exec(['cp', '-r', dir, cwd]);
     await host.exec(['chmod', '-R', 'u+w', cwd]); // the module cache is read-only
     for (const [file, edit] of Object.entries(b.edits ?? {})) {
