@@ -5,7 +5,7 @@ import { join, normalize } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpStore } from '../../src/storage/http.js';
-import { removeDir, snapshot, tempDir } from './helpers.js';
+import { removeDir, snapshot, tempDir } from '../core/helpers.js';
 import { CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
 /**

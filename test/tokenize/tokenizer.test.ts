@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { get_encoding } from 'tiktoken';
 import { describe, expect, it } from 'vitest';
 import { createTokenizer, ENCODINGS } from '../../src/tokenize/encodings.js';
-import { dumpDocs, SAMPLE } from './helpers.js';
+import { dumpDocs, SAMPLE } from '../core/helpers.js';
 
 /** Every page of the real sample: its `text` and `source_text` (wikitext, with markup and escapes). */
 const pages = dumpDocs(gunzipSync(readFileSync(SAMPLE)).toString('utf8')).map(({ doc }) => doc);

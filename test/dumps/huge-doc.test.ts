@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type HugeDocLimits } from '../../src/dumps/doc.js';
 import { processBatch, type BatchInput, type BatchResult } from '../../src/tokenize/batch.js';
 import { createTokenizer, ENCODINGS, type EncodingName, type Tokenizer } from '../../src/tokenize/encodings.js';
-import { batchInput, SAMPLE } from './helpers.js';
+import { batchInput, SAMPLE } from '../core/helpers.js';
 
 /** Every document line read the huge way (field by field, text in pieces of ~64 bytes): many cuts per text. */
 const EVERY_LINE_HUGE: HugeDocLimits = { lineBytes: 0, pieceBytes: 64 };

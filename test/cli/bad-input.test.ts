@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../harness/proc.js';
 import { s3Connection } from '../harness/s3-env.js';
-import { escapeRegExp, removeDir, shardRows, tempDir } from './helpers.js';
+import { escapeRegExp, removeDir, shardRows, tempDir } from '../core/helpers.js';
 import { cli, CLI_TEST_TIMEOUT, cliOk, type CliResult, plainStderr } from '../harness/cli.js';
 
 let dir: string;

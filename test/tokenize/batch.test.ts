@@ -3,7 +3,7 @@ import { get_encoding, type Tiktoken } from 'tiktoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processBatch } from '../../src/tokenize/batch.js';
 import { createTokenizer, type Tokenizer } from '../../src/tokenize/encodings.js';
-import { batchInput } from './helpers.js';
+import { batchInput } from '../core/helpers.js';
 
 let tokenizer: Tokenizer;
 let reference: Tiktoken;

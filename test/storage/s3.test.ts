@@ -8,7 +8,7 @@ import { S3Store } from '../../src/storage/s3.js';
 import { listDoneTaskIds } from '../../src/tasks/marker.js';
 import { storeFor } from '../../src/storage/index.js';
 import { freshBucket, s3Env, testS3Client } from '../harness/s3-env.js';
-import { removeDir, sha256, tempDir } from './helpers.js';
+import { removeDir, sha256, tempDir } from '../core/helpers.js';
 import { cli, CLI_TEST_TIMEOUT, cliOk, startCli } from '../harness/cli.js';
 
 let client: S3Client;

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TokenizerPool } from '../../src/tokenize/pool.js';
-import { batchInput } from './helpers.js';
+import { batchInput } from '../core/helpers.js';
 
 const page = (text: string) => batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
 
