@@ -2,7 +2,7 @@ import { InputError } from '../errors/index.js';
 import { resolveDumps, type ResolveOptions } from '../dumps/index.js';
 import type { Logger } from '../observability/index.js';
 import { storeFor } from '../storage/index.js';
-import { scanDump } from './access.js';
+import { scanDump } from './scan.js';
 import { buildManifest, type ManifestOptions } from './build.js';
 import { manifestFolderOf, readManifest, writeManifest } from './io.js';
 import type { Manifest } from './schema.js';
