@@ -137,7 +137,7 @@ export function setOverlayImages(kustomization: string, builds: readonly ImageBu
   const list = z
     .array(z.looseObject({ name: z.string() }))
     .optional()
-    .safeParse(current === undefined ? undefined : doc.toJS().images);
+    .safeParse(current === undefined ? undefined : (doc.toJS() as { images?: unknown }).images);
   if (!list.success) throw new UsageError(`${file}: key images: expected a list of {name, newName, newTag}`);
   const entries = [...(list.data ?? [])];
   for (const b of builds) {

@@ -45,7 +45,7 @@ export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: B
   // bzip2 exits on bad data while we may still be writing: EPIPE here is reported through the exit status.
   child.stdin.on('error', () => {});
   let stop = false;
-  let inputError: unknown;
+  let inputError: { error: unknown } | undefined; // boxed: the input may throw anything, even undefined
   const writer = (async () => {
     try {
       for await (const buf of stream) {
@@ -63,7 +63,7 @@ export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: B
         }
       }
     } catch (err) {
-      inputError = err;
+      inputError = { error: err };
       child.kill('SIGKILL');
     } finally {
       child.stdin.end();
@@ -81,7 +81,7 @@ export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: B
   }
   await writer;
   const { code, signal, error } = await exited;
-  if (inputError !== undefined) throw inputError;
+  if (inputError) throw inputError.error;
   if (error) throw new Error(`cannot run ${name} (is the ${decoder.command} package installed?): ${error.message}`);
   if (code !== 0) {
     const detail = stderr.trim().replace(/\s+/g, ' ') || (signal ? `killed by ${signal}` : 'no message');

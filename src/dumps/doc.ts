@@ -1,4 +1,7 @@
+import { BadDocError } from './bad-doc.js';
 import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
+
+export { BadDocError };
 
 /**
  * One CirrusSearch document = an index line (`{"index":{"_id":"1"}}`, older dumps add `"_type":"page"`)
@@ -17,8 +20,6 @@ export interface ParsedDoc {
 }
 
 export type DocOutcome = { kind: 'doc'; doc: ParsedDoc } | { kind: 'skip'; reason: SkipReason; page_id: number };
-
-export class BadDocError extends Error {}
 
 /** The `_id` of an index line; throws BadDocError when the line is not an index line. */
 export function indexLineId(indexLine: string): string | undefined {

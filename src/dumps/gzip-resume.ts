@@ -3,6 +3,7 @@
 // byte-aligned by prepending empty deflate blocks whose total bit length fills the part of the first byte that
 // belongs to the previous block (see alignmentPrefix).
 import zlib from 'node:zlib';
+import { messageOf } from '../errors/index.js';
 import { ByteSource, GzipDataError } from './gzip-bytes.js';
 import { validateAccessPoint, type GzipAccessPoint } from './gzip-access.js';
 
@@ -73,7 +74,7 @@ async function* pump(
   what: string,
 ): AsyncGenerator<Buffer, void, undefined> {
   let zlibError: unknown;
-  let inputError: unknown;
+  let inputError: { error: unknown } | undefined; // boxed: the input may throw anything, even undefined
   const closed = new Error('zlib stream closed');
   // zlib never calls back a write that was in progress when the stream failed: wait for 'close' too.
   const write = (buf: Buffer): Promise<void> =>
@@ -106,7 +107,7 @@ async function* pump(
     z.end();
   })().catch((err: unknown) => {
     // A failed write is zlib's error, which the reading side reports; anything else came from the input.
-    if (err !== closed && !(err instanceof Error && 'errno' in err)) inputError = err;
+    if (err !== closed && !(err instanceof Error && 'errno' in err)) inputError = { error: err };
     z.destroy();
   });
   try {
@@ -117,9 +118,9 @@ async function* pump(
     if (!z.destroyed) z.destroy();
     await writer;
   }
-  if (inputError !== undefined) throw inputError;
+  if (inputError) throw inputError.error;
   if (zlibError !== undefined) {
-    const msg = zlibError instanceof Error ? zlibError.message : String(zlibError);
+    const msg = messageOf(zlibError);
     let text = `corrupt gzip data in a ${what} before compressed offset ${src.position}: ${msg}`;
     if (/unexpected end of file/i.test(msg)) {
       text = `truncated gzip input: compressed data ends at byte offset ${src.position} inside a ${what}`;

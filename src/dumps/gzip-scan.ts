@@ -3,7 +3,7 @@
 import zlib from 'node:zlib';
 import { ZStream, Z_BLOCK, Z_BUF_ERROR, Z_OK, Z_STREAM_END, zlibInflate, zlibInflateInit2, zlibInflateReset } from 'pako';
 import { GzipDataError } from './gzip-bytes.js';
-import { GZIP_WINDOW_BYTES, type GzipAccessPoint, type GzipPiece } from './gzip-access.js';
+import { GZIP_WINDOW_BYTES, type GzipPiece } from './gzip-access.js';
 
 // Native CRC32 (Node >= 20.15 / 22.2) is much faster than pako's JS one (see docs/performance.md);
 // where present, pako's own check is switched off and the member trailer is verified here.

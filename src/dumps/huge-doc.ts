@@ -3,7 +3,7 @@
  * `source_text` is counted). Instead of decoding and JSON-parsing the whole line, this finds the top-level fields in
  * the raw bytes, parses only the small ones, and decodes the text field in pieces that can be tokenized one by one.
  */
-import { BadDocError } from './doc.js';
+import { BadDocError } from './bad-doc.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

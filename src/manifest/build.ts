@@ -164,7 +164,7 @@ export async function buildManifest(
   logger: Logger,
   parallelDumps = 2,
 ): Promise<Manifest> {
-  const scans: DumpScan[] = new Array(dumps.length);
+  const scans = new Array<DumpScan>(dumps.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < dumps.length) {

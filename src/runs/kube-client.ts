@@ -1,6 +1,7 @@
+import type * as KubeClient from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 
-type KubeModule = typeof import('@kubernetes/client-node');
+type KubeModule = typeof KubeClient;
 let kubeModule: Promise<KubeModule> | undefined;
 
 /**

@@ -102,7 +102,7 @@ export async function stageDump(options: StageOptions): Promise<StageReport> {
   }
 
   const reasons = await eachLimited(items, 8, (item) => restageReason(item, logger));
-  const todo = items.flatMap((item, i) => (reasons[i] === undefined ? [] : [{ item, reason: reasons[i] as string }]));
+  const todo = items.flatMap((item, i) => (reasons[i] === undefined ? [] : [{ item, reason: reasons[i] }]));
   const successDestination = single ? undefined : joinUri(folder, '_SUCCESS');
   // While any part is replaced, the staged folder must not look complete.
   if (successDestination !== undefined && todo.length > 0) await storeFor(successDestination).delete(successDestination);

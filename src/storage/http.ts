@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import pRetry, { AbortError } from 'p-retry';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import { InputError, UsageError } from '../errors/index.js';
@@ -140,7 +141,7 @@ export class HttpStore implements Store {
           throw new InputError(`${url}: the server ignored the Range request (HTTP ${response.status}); ranged reads need a server with Range support`);
         }
         if (!response.body) return Readable.from([]);
-        return releasing(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), release);
+        return releasing(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), release);
       } catch (error) {
         release();
         throw error;

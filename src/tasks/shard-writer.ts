@@ -13,7 +13,10 @@ class Upload {
   private bytes = 0;
   private readonly done: Promise<void>;
 
-  constructor(private readonly prefix: string, private readonly key: string) {
+  constructor(
+    prefix: string,
+    private readonly key: string,
+  ) {
     const uri = joinUri(prefix, key);
     this.done = storeFor(uri).write(uri, this.body);
     this.done.catch(() => {}); // awaited in close(); avoid an unhandled rejection while batches are still running

@@ -8,7 +8,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
 
@@ -128,7 +127,7 @@ export function parseObjects(text: string, source: string): K8sObject[] {
     if (value === null || value === undefined) continue;
     const parsed = ObjectShape.safeParse(value);
     if (!parsed.success) throw new Error(`${source}: not a Kubernetes object (${parsed.error.issues[0]?.message ?? ''})`);
-    out.push(parsed.data as K8sObject);
+    out.push(parsed.data);
   }
   return out;
 }

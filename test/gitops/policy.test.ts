@@ -462,7 +462,7 @@ describe('the Ray pods', () => {
   /** Does a pod of this template get a ServiceAccount token? The pod's own setting wins over its account's. */
   const hasToken = (pod: Dict, objects: K8sObject[]): boolean => {
     if (typeof pod.automountServiceAccountToken === 'boolean') return pod.automountServiceAccountToken;
-    const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === String(pod.serviceAccountName ?? 'default'));
+    const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === (typeof pod.serviceAccountName === 'string' ? pod.serviceAccountName : 'default'));
     if (!sa) throw new Error(`ServiceAccount ${String(pod.serviceAccountName)} is not rendered: KubeRay would not create it (the head names it)`);
     return sa.automountServiceAccountToken !== false;
   };

@@ -67,6 +67,7 @@ interface GvkEntry {
   source: string;
 }
 
+const text = (v: Json | undefined): string => (typeof v === 'string' ? v : '');
 const Gvk = (group: string, version: string, kind: string): string => `${group ? `${group}/` : ''}${version}/${kind}`;
 
 function errorsOf(fn: ValidateFunction): string[] {
@@ -107,10 +108,10 @@ async function buildValidator(): Promise<Validator> {
       if (!Array.isArray(gvks)) continue;
       for (const g of gvks) {
         if (!isObject(g)) continue;
-        const key = Gvk(String(g.group ?? ''), String(g.version), String(g.kind));
-        if (byGvk.has(key) || key.endsWith('/List') || String(g.kind).endsWith('List')) continue;
+        const key = Gvk(text(g.group), text(g.version), text(g.kind));
+        if (byGvk.has(key) || key.endsWith('/List') || text(g.kind).endsWith('List')) continue;
         if (!added) {
-          ajv.addSchema({ $id: id, components: { schemas: closeSchemas(schemas as Json) } } as object);
+          ajv.addSchema({ $id: id, components: { schemas: closeSchemas(schemas) } });
           added = true;
         }
         const ref = `${id}#/components/schemas/${name}`;

@@ -13,7 +13,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { bundleDir, cacheRoot, ensureGoBuild, kubernetesBuilds, readKubernetesFacts } from '../../scripts/lib/bundle/go-builds.js';
@@ -91,7 +90,7 @@ export interface KubeCluster {
   /** Seconds from spawning etcd to kube-apiserver's /readyz answering ok. */
   startSeconds: number;
   /** Runs the pinned kubectl; `kubeconfig` defaults to the admin's. */
-  kubectl(args: readonly string[], opts?: { kubeconfig?: string; input?: string }): Promise<ExecResult>;
+  kubectl: (args: readonly string[], opts?: { kubeconfig?: string; input?: string }) => Promise<ExecResult>;
   /**
    * A kubeconfig authenticated as ServiceAccount `name` in `namespace`, with a token from the
    * TokenRequest API (the ServiceAccount must exist).

@@ -31,7 +31,7 @@ describe('run file', () => {
   });
 
   it.each(files.map((f) => [relative(repoRoot, f), f]))('accepts %s', (_name, file) => {
-    const run = parseRunFile(readFileSync(file as string, 'utf8'), file as string);
+    const run = parseRunFile(readFileSync(file, 'utf8'), file);
     expect(run.output_prefix.endsWith('/')).toBe(false);
     expect(run.manifest_uri).toMatch(/manifest\.json$/);
     expect(jobId(run.run_id, 99_999, 9).length).toBeLessThanOrEqual(MAX_JOB_NAME);

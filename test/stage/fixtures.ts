@@ -40,10 +40,10 @@ export async function stage(args: readonly string[]): Promise<CliResult> {
   const err: string[] = [];
   const capture = (stream: NodeJS.WriteStream, into: string[]) => {
     const original = stream.write.bind(stream);
-    stream.write = ((chunk: string | Uint8Array) => {
+    stream.write = (chunk: string | Uint8Array) => {
       into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
       return true;
-    }) as typeof stream.write;
+    };
     return () => (stream.write = original);
   };
   const restoreOut = capture(process.stdout, out);
