@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Body, ByteRange, ObjectInfo, Store } from './types.js';
 
 /**
- * A store whose implementation is imported on first use: the S3 SDK and undici take a quarter of a second to load,
+ * A store whose implementation is imported on first use: the S3 SDK and undici are slow to load,
  * which every command working on local files would otherwise pay at start-up.
  */
 export class LazyStore implements Store {
