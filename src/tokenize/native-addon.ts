@@ -14,8 +14,8 @@ export const NATIVE_ADDON = fileURLToPath(new URL('../../dist/native/tokenize-wi
 export const NATIVE_BUILD_FAILURE = fileURLToPath(new URL('../../dist/native/build-failure.txt', import.meta.url));
 /** `js` forces the JS tokenizer (tests compare both paths; a user can rule out the addon). */
 export const TOKENIZER_ENV = 'TOKENIZE_WIKI_TOKENIZER';
-/** Native ÷ JS tokenizer, MB/s per core, cl100k_base (docs/performance.md): said in the fallback warning. */
-const NATIVE_SPEEDUP = 2.5;
+/** Native ÷ JS tokenizer, MB/s per core, cl100k_base, real and synthetic text (docs/performance.md). */
+const NATIVE_SPEEDUP = '2-3×';
 
 interface NativeEncoder {
   encodeOrdinary(text: string): Uint32Array;
@@ -70,5 +70,5 @@ export function nativeSupport(encoding: EncodingName): { addon: Addon } | { reas
 /** One line for the log when `encoding` takes the JS path, naming why; undefined when it takes the native one. */
 export function jsTokenizerNotice(encoding: EncodingName): string | undefined {
   const native = nativeSupport(encoding);
-  return 'reason' in native ? `${native.reason}: using the JS tokenizer, ~${NATIVE_SPEEDUP}× slower` : undefined;
+  return 'reason' in native ? `${native.reason}: using the JS tokenizer, ${NATIVE_SPEEDUP} slower` : undefined;
 }

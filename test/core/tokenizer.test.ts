@@ -97,7 +97,7 @@ describe('token ids equal tiktoken encode_ordinary (npm tiktoken, WASM)', () => 
   it('encodings the native tokenizer lacks take the JS path, and the log line says why', async () => {
     expect((await createTokenizer('r50k_base')).implementation).toBe('gpt-tokenizer');
     expect((await createTokenizer('p50k_base')).implementation).toBe('ai-tokenizer');
-    expect(jsTokenizerNotice('p50k_base')).toMatch(/: using the JS tokenizer, ~[\d.]+× slower$/);
+    expect(jsTokenizerNotice('p50k_base')).toMatch(/: using the JS tokenizer, [\d-]+× slower$/);
   });
 
   it.skipIf(!nativeEncodings.includes('cl100k_base'))('worker threads load the native tokenizer: rows carry the same ids', async () => {
