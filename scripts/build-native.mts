@@ -49,7 +49,12 @@ function build(): string | undefined {
 mkdirSync(dirname(NATIVE_ADDON), { recursive: true });
 rmSync(NATIVE_ADDON, { force: true });
 rmSync(NATIVE_BUILD_FAILURE, { force: true });
-const failure = build();
+let failure: string | undefined;
+try {
+  failure = build();
+} catch (error) {
+  failure = `build-native failed: ${(error as Error).message}`;
+}
 if (failure) {
   writeFileSync(NATIVE_BUILD_FAILURE, `${failure}\n`);
   console.warn(`build-native: ${failure}; tokenize-wiki will use the JS tokenizer (same ids, slower)`);
