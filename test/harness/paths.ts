@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
-/** Repository root (this file lives in test/harness/). */
-export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url));
+/** Repository root, without a trailing slash (this file lives in test/harness/). */
+export const repoRoot: string = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
 export { cacheRoot } from '../../scripts/lib/bundle/go-builds.js';
 

@@ -10,9 +10,10 @@ import { parse } from 'yaml';
 import { bootstrapNode, CNI_PLUGINS } from '../../scripts/bootstrap-node.mjs';
 import { NODE_DEBS } from '../../scripts/lib/bundle/debs.js';
 import { NODE_BINARIES, parseDebFileName, readNodeBundle, tarMember } from '../../scripts/lib/bundle/node-bundle.js';
-import { captureIO, freshHost, planCommands, plannedSteps, REPO_ROOT, type FakeHost } from './fake-host.js';
+import { captureIO, freshHost, planCommands, plannedSteps, type FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const k8s = (parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
+const k8s = (parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
 
 const IMAGES = ['registry.k8s.io/pause:3.10.1', `registry.k8s.io/kube-apiserver:v${k8s}`];
 

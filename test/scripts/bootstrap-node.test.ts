@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { activeFstabSwap, bootstrapNode, FSTAB_SWAP_SED } from '../../scripts/bootstrap-node.mjs';
-import { CENTOS_9, captureIO, freshHost, planCommands, plannedSteps, REPO_ROOT, UBUNTU_24, type FakeHost } from './fake-host.js';
+import { CENTOS_9, captureIO, freshHost, planCommands, plannedSteps, UBUNTU_24, type FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const versions = parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { kubernetes: string };
+const versions = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string };
 const k8s = versions.kubernetes;
 const minor = `v${k8s.split('.').slice(0, 2).join('.')}`;
 

@@ -8,7 +8,8 @@ import { bootstrapNode } from '../../scripts/bootstrap-node.mjs';
 import { initControlPlane } from '../../scripts/init-control-plane.mjs';
 import { joinWorker } from '../../scripts/join-worker.mjs';
 import { CGROUP_V1_CONFIG, withCgroupV1Allowed } from '../../scripts/lib/kubeadm-config.js';
-import { captureIO, freshHost, planCommands, plannedSteps, REPO_ROOT, type FakeHost } from './fake-host.js';
+import { captureIO, freshHost, planCommands, plannedSteps, type FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
 const HASH = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const JOIN = `kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`;
@@ -27,7 +28,7 @@ async function bootstrapped(name: string): Promise<FakeHost> {
 
 describe('withCgroupV1Allowed', () => {
   it("adds failCgroupV1: false to the cluster's KubeletConfiguration and changes nothing else", () => {
-    const file = join(REPO_ROOT, 'clusters/dev/kubeadm-config.yaml');
+    const file = join(repoRoot, 'clusters/dev/kubeadm-config.yaml');
     const text = readFileSync(file, 'utf8');
     const out = withCgroupV1Allowed(text);
     const before = parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
@@ -60,7 +61,7 @@ describe('init-control-plane --allow-cgroup-v1', () => {
     const host = await bootstrapped('cp-1');
     const { io, captured } = captureIO(host, { SUDO_USER: 'alice' });
     expect(await initControlPlane(['--cluster', 'dev', '--dry-run'], io)).toBe(0);
-    expect(planCommands(captured.out)).toContain(`kubeadm init --config=${join(REPO_ROOT, 'clusters/dev/kubeadm-config.yaml')}`);
+    expect(planCommands(captured.out)).toContain(`kubeadm init --config=${join(repoRoot, 'clusters/dev/kubeadm-config.yaml')}`);
     expect(captured.out.join('\n')).not.toMatch(/failCgroupV1|SystemVerification/);
   });
 });

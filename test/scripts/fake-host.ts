@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { activeFstabSwap } from '../../scripts/bootstrap-node.mjs';
 import { imageName, parseDebFileName } from '../../scripts/lib/bundle/node-bundle.js';
 import { formatCommand, planLines, writeFilePlan, type CommandResult, type ExecOptions, type Host } from '../../scripts/lib/host.js';
+import { repoRoot } from '../harness/paths.js';
 
 export interface KubeAnswer {
   /** Every word must appear in the kubectl argv. */
@@ -240,13 +241,12 @@ export function captureIO(host: Host, env: Record<string, string | undefined> = 
       out: (l: string) => captured.out.push(l),
       err: (l: string) => captured.err.push(l),
       env,
-      repoRoot: REPO_ROOT,
+      repoRoot,
       now: () => (t += 5),
     },
   };
 }
 
-export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 
 /** Step headers of a plan: `# step 3/15 name: ...` -> name, for steps that would run. */
 export function plannedSteps(plan: readonly string[]): string[] {

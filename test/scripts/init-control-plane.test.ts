@@ -6,9 +6,10 @@ import { parse, parseAllDocuments } from 'yaml';
 import { bootstrapNode } from '../../scripts/bootstrap-node.mjs';
 import { FLANNEL_NETWORK, initControlPlane } from '../../scripts/init-control-plane.mjs';
 import { readKubeadmConfig } from '../../scripts/lib/kubeadm-config.js';
-import { captureIO, freshHost, planCommands, plannedSteps, REPO_ROOT, type FakeHost } from './fake-host.js';
+import { captureIO, freshHost, planCommands, plannedSteps, type FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const versions = parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { kubernetes: string };
+const versions = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string };
 const JOIN = 'kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:' + 'a'.repeat(64);
 
 /** A control-plane VM after bootstrap-node ran, before kubeadm init; no API server answers yet. */
@@ -44,16 +45,16 @@ function initialized(host: FakeHost): FakeHost {
   return host;
 }
 
-async function run(host: FakeHost, argv: string[], env: Record<string, string> = { SUDO_USER: 'alice' }, repoRoot = REPO_ROOT) {
+async function run(host: FakeHost, argv: string[], env: Record<string, string> = { SUDO_USER: 'alice' }, root = repoRoot) {
   const { io, captured } = captureIO(host, env);
-  const code = await initControlPlane(argv, { ...io, repoRoot });
+  const code = await initControlPlane(argv, { ...io, repoRoot: root });
   return { code, ...captured };
 }
 
 describe('kubeadm configs in clusters/', () => {
-  const clusters = readdirSync(join(REPO_ROOT, 'clusters')).filter((d) => {
+  const clusters = readdirSync(join(repoRoot, 'clusters')).filter((d) => {
     try {
-      return readFileSync(join(REPO_ROOT, 'clusters', d, 'kubeadm-config.yaml')).length > 0;
+      return readFileSync(join(repoRoot, 'clusters', d, 'kubeadm-config.yaml')).length > 0;
     } catch {
       return false;
     }
@@ -64,18 +65,18 @@ describe('kubeadm configs in clusters/', () => {
   });
 
   it.each(['prod', 'dev'])('%s pins the Kubernetes version of versions.yaml and Flannel\'s pod network', (cluster) => {
-    const config = readKubeadmConfig(join(REPO_ROOT, 'clusters', cluster, 'kubeadm-config.yaml'));
+    const config = readKubeadmConfig(join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'));
     expect(config.kubernetesVersion).toBe(`v${versions.kubernetes}`);
     expect(config.apiVersion).toBe('kubeadm.k8s.io/v1beta4');
     expect(config.clusterName).toBe(cluster);
     expect(config.podSubnet).toBe(FLANNEL_NETWORK);
-    const netConf = parse(readFileSync(join(REPO_ROOT, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as { data: Record<string, string> };
+    const netConf = parse(readFileSync(join(repoRoot, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as { data: Record<string, string> };
     expect(JSON.parse(netConf.data['net-conf.json'] ?? '{}').Network).toBe(config.podSubnet);
     expect(config.singleNode).toBe(cluster === 'dev');
   });
 
   it('dev leaves nf_conntrack_max to the host, so kube-proxy runs on a node in a container', () => {
-    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'clusters/dev/kubeadm-config.yaml'), 'utf8'));
+    const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8'));
     const proxy = docs.map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } }).find((d) => d.kind === 'KubeProxyConfiguration');
     expect(proxy?.conntrack?.maxPerCore).toBe(0);
   });
@@ -90,10 +91,10 @@ describe('init-control-plane --dry-run', () => {
     expect(plannedSteps(r.out)).toEqual(['kubeadm-init', 'user-kubeconfig', 'pod-network', 'node-ready', 'join-command']);
     const kc = '--kubeconfig=/etc/kubernetes/admin.conf';
     expect(planCommands(r.out)).toEqual([
-      `kubeadm init --config=${REPO_ROOT}/clusters/prod/kubeadm-config.yaml`,
+      `kubeadm init --config=${repoRoot}/clusters/prod/kubeadm-config.yaml`,
       'install -d -m 0700 -o 1000 -g 1000 /home/alice/.kube',
       'install -m 0600 -o 1000 -g 1000 /etc/kubernetes/admin.conf /home/alice/.kube/config',
-      `kubectl ${kc} apply -k ${REPO_ROOT}/infrastructure/flannel`,
+      `kubectl ${kc} apply -k ${repoRoot}/infrastructure/flannel`,
       `kubectl ${kc} -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout=300s`,
       `kubectl ${kc} wait --for=condition=Ready node/cp-1 --timeout=300s`,
       'install -m 0600 /dev/null /etc/kubernetes/join-command',
@@ -103,7 +104,7 @@ describe('init-control-plane --dry-run', () => {
 
   it('matches the reviewed prod plan (versions and checkout path normalized)', async () => {
     const r = await run(await bootstrappedHost(), ['--cluster', 'prod', '--dry-run']);
-    const text = r.out.join('\n').replaceAll(REPO_ROOT, '<repo>').replaceAll(`v${versions.kubernetes}`, 'v<kubernetes>');
+    const text = r.out.join('\n').replaceAll(repoRoot, '<repo>').replaceAll(`v${versions.kubernetes}`, 'v<kubernetes>');
     await expect(`${text}\n`).toMatchFileSnapshot('plans/init-control-plane-prod.plan.txt');
   });
 
@@ -112,7 +113,7 @@ describe('init-control-plane --dry-run', () => {
     expect(r.code).toBe(0);
     expect(plannedSteps(r.out)).toEqual(['kubeadm-init', 'user-kubeconfig', 'pod-network', 'node-ready', 'control-plane-untainted', 'join-command']);
     expect(r.out).toContain('kubectl --kubeconfig=/etc/kubernetes/admin.conf taint nodes cp-1 node-role.kubernetes.io/control-plane:NoSchedule-');
-    expect(r.out).toContain(`kubeadm init --config=${REPO_ROOT}/clusters/dev/kubeadm-config.yaml`);
+    expect(r.out).toContain(`kubeadm init --config=${repoRoot}/clusters/dev/kubeadm-config.yaml`);
   });
 
   it('writes the kubeconfig for root when not run through sudo', async () => {
@@ -149,9 +150,9 @@ describe('init-control-plane --dry-run', () => {
 describe('init-control-plane refusals', () => {
   it('refuses a kubeadm config whose version differs from versions.yaml', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'tw-repo-'));
-    cpSync(join(REPO_ROOT, 'versions.yaml'), join(repo, 'versions.yaml'));
+    cpSync(join(repoRoot, 'versions.yaml'), join(repo, 'versions.yaml'));
     mkdirSync(join(repo, 'clusters', 'lab'), { recursive: true });
-    const config = readFileSync(join(REPO_ROOT, 'clusters/prod/kubeadm-config.yaml'), 'utf8')
+    const config = readFileSync(join(repoRoot, 'clusters/prod/kubeadm-config.yaml'), 'utf8')
       .replace(`kubernetesVersion: v${versions.kubernetes}`, 'kubernetesVersion: v1.30.0')
       .replace('clusterName: prod', 'clusterName: lab');
     writeFileSync(join(repo, 'clusters', 'lab', 'kubeadm-config.yaml'), config);

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bootstrapNode } from '../../scripts/bootstrap-node.mjs';
 import { initControlPlane } from '../../scripts/init-control-plane.mjs';
-import { captureIO, freshHost, REPO_ROOT, type FakeHost } from './fake-host.js';
+import { captureIO, freshHost, type FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const CONFIG = join(REPO_ROOT, 'clusters/dev/kubeadm-config.yaml');
+const CONFIG = join(repoRoot, 'clusters/dev/kubeadm-config.yaml');
 const NEEDED = ['registry.k8s.io/kube-apiserver:v1.36.3', 'registry.k8s.io/etcd:3.6.8-0', 'registry.k8s.io/pause:3.10.2'];
 
 async function bootstrapped(): Promise<FakeHost> {

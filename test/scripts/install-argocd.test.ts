@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { installArgocd } from '../../scripts/install-argocd.mjs';
-import { captureIO, FakeHost, planCommands, plannedSteps, REPO_ROOT } from './fake-host.js';
+import { captureIO, FakeHost, planCommands, plannedSteps } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const { argocd } = parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { argocd: string };
+const { argocd } = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { argocd: string };
 const NODES = JSON.stringify({ items: [{ metadata: { name: 'cp-1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } }] });
 const READY = JSON.stringify({
   items: [
@@ -15,7 +16,7 @@ const READY = JSON.stringify({
 });
 
 /** The root app as argocd/root/prod/root.yaml defines it (the one place that names repository and revision). */
-const PROD_SOURCE = (parse(readFileSync(join(REPO_ROOT, 'argocd/root/prod/root.yaml'), 'utf8')) as { spec: { source: Record<string, string> } }).spec.source;
+const PROD_SOURCE = (parse(readFileSync(join(repoRoot, 'argocd/root/prod/root.yaml'), 'utf8')) as { spec: { source: Record<string, string> } }).spec.source;
 const liveRoot = (source: Record<string, string>) => ({ stdout: JSON.stringify({ kind: 'Application', metadata: { name: 'root' }, spec: { source } }) });
 
 /** A cluster with its pod network up and, optionally, parts of Argo CD. */
@@ -46,10 +47,10 @@ describe('install-argocd', () => {
     expect(r.code).toBe(0);
     expect(plannedSteps(r.out)).toEqual(['argocd-installed', 'argocd-ready', 'root-app']);
     expect(planCommands(r.out)).toEqual([
-      `kubectl apply --server-side --force-conflicts -k ${REPO_ROOT}/argocd/install`,
+      `kubectl apply --server-side --force-conflicts -k ${repoRoot}/argocd/install`,
       'kubectl -n argocd wait --for=condition=Available deployment --all --timeout=600s',
       'kubectl -n argocd rollout status statefulset/argocd-application-controller --timeout=600s',
-      `kubectl apply -k ${REPO_ROOT}/argocd/root/prod`,
+      `kubectl apply -k ${repoRoot}/argocd/root/prod`,
     ]);
     expect(r.out).toContain("#   kubectl -n argocd get secret argocd-initial-admin-secret -o jsonpath='{.data.password}' | base64 -d");
     expect(r.out).toContain('# Open the UI: kubectl -n argocd port-forward svc/argocd-server 8080:443, then https://localhost:8080 (user admin)');
@@ -59,7 +60,7 @@ describe('install-argocd', () => {
   it('passes --kubeconfig to every kubectl command', async () => {
     const r = await run(clusterHost(), '--cluster', 'dev', '--kubeconfig', '/home/alice/dev.conf', '--dry-run');
     expect(planCommands(r.out).every((c) => c.startsWith('kubectl --kubeconfig=/home/alice/dev.conf '))).toBe(true);
-    expect(planCommands(r.out).at(-1)).toBe(`kubectl --kubeconfig=/home/alice/dev.conf apply -k ${REPO_ROOT}/argocd/root/dev`);
+    expect(planCommands(r.out).at(-1)).toBe(`kubectl --kubeconfig=/home/alice/dev.conf apply -k ${repoRoot}/argocd/root/dev`);
   });
 
   it('does nothing when Argo CD runs the pinned version, is ready and has the root app', async () => {
@@ -82,7 +83,7 @@ describe('install-argocd', () => {
     const host = clusterHost({ image: `quay.io/argoproj/argocd:${argocd}`, ready: true, root: { ...PROD_SOURCE, [key]: value } });
     const r = await run(host, '--cluster', 'prod', '--dry-run');
     expect(plannedSteps(r.out)).toEqual(['root-app']);
-    expect(planCommands(r.out)).toEqual([`kubectl apply -k ${REPO_ROOT}/argocd/root/prod`]);
+    expect(planCommands(r.out)).toEqual([`kubectl apply -k ${repoRoot}/argocd/root/prod`]);
   });
 
   it('refuses when the API server is not reachable, before applying anything', async () => {

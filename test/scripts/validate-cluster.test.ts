@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { validateCluster } from '../../scripts/validate-cluster.mjs';
-import { captureIO, FakeHost, REPO_ROOT } from './fake-host.js';
+import { captureIO, FakeHost } from './fake-host.js';
+import { repoRoot } from '../harness/paths.js';
 
-const { ray } = parse(readFileSync(join(REPO_ROOT, 'versions.yaml'), 'utf8')) as { ray: string };
+const { ray } = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { ray: string };
 const ready = [{ type: 'Ready', status: 'True' }];
 const items = (...xs: unknown[]) => ({ stdout: JSON.stringify({ items: xs }) });
 const pod = (name: string, phase = 'Running', isReady = true) => ({ metadata: { name, namespace: 'x' }, status: { phase, containerStatuses: [{ ready: isReady }] } });
@@ -106,7 +107,7 @@ describe('validate-cluster', () => {
     const r = await run(host, '--overlay', 'prod');
     const line = r.out.find((l) => l.startsWith('FAIL  node-sizes'));
     expect(line).toContain('tokenize-wiki/tokenize-wiki workers asks 6 CPU / 24 GiB per pod, the largest node it may use (node-1) offers 3.8 CPU / 14.5 GiB');
-    expect(host.probes.some((p) => p.endsWith('kustomize ' + REPO_ROOT + '/apps/wiki-tokenizer/overlays/prod'))).toBe(true);
+    expect(host.probes.some((p) => p.endsWith('kustomize ' + repoRoot + '/apps/wiki-tokenizer/overlays/prod'))).toBe(true);
     const bad = await run(healthyCluster(), '--overlay', 'qa');
     expect(bad.code).toBe(2);
     expect(bad.err.at(-1)).toBe('validate-cluster: usage error: --overlay qa: no apps/wiki-tokenizer/overlays/qa/kustomization.yaml (known: dev, prod)');
