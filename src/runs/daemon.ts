@@ -86,30 +86,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
 
-  const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (req.method !== 'GET') {
-      res.writeHead(405).end();
-    } else if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        (error: unknown) => res.writeHead(500).end(messageOf(error)),
-      );
-    } else if (path === '/healthz') {
-      const stuck = runningSince !== undefined && Date.now() - runningSince > stuckAfterMs;
-      res
-        .writeHead(stuck ? 503 : 200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ok: !stuck, runs: runIds, last_success: lastSuccess ?? null, last_error: lastError ?? null }) + '\n');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
+  const { server, port } = await serveStatus(options, metrics, () => ({
+    stuck: runningSince !== undefined && Date.now() - runningSince > stuckAfterMs,
+    runs: runIds,
+    last_success: lastSuccess ?? null,
+    last_error: lastError ?? null,
+  }));
   logger.info({ schedule: options.schedule, runs: options.paths, metrics: `http://${options.host}:${port}/metrics` }, 'submitter daemon started');
 
   const task = cron.schedule(options.schedule, () => tick(), { noOverlap: true, name: 'reconcile' });
@@ -127,4 +109,37 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+interface Health {
+  stuck: boolean;
+  runs: string[];
+  last_success: string | null;
+  last_error: string | null;
+}
+
+/** The daemon's HTTP side: Prometheus /metrics, and /healthz (503 while a tick is stuck). */
+async function serveStatus(options: DaemonOptions, metrics: SubmitterMetrics, health: () => Health): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+    } else if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (error: unknown) => res.writeHead(500).end(messageOf(error)),
+      );
+    } else if (path === '/healthz') {
+      const { stuck, ...fields } = health();
+      res.writeHead(stuck ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: !stuck, ...fields }) + '\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  return { server, port: typeof address === 'object' && address ? address.port : options.port };
 }
