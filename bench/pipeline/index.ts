@@ -6,6 +6,7 @@ import { ensureSynthDump, ensureTextsOfDump, mainDump } from '../lib/corpus.js';
 import { median, runProbe, type ProcessUsage } from '../lib/measure.js';
 import { benchCacheDir } from '../lib/paths.js';
 import type { SectionResult } from '../lib/report.js';
+import { OUTPUT_FORMATS } from '../../src/output/formats.js';
 
 export interface PipelineOptions {
   quick: boolean;
@@ -109,30 +110,37 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
   if (skip) return skipped('scaling', skip);
   const n = availableParallelism();
   const dump = await mainDump(opts.quick, 'gzip');
-  const walls = new Map<number, number[]>();
+  const walls = new Map<string, number[]>();
   for (let rep = 0; rep < opts.repeats; rep++) {
-    for (const c of [1, n]) {
-      const prefix = await freshPrefix('scaling', `c${c}-r${rep}`);
-      const u = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(c), '--encoding', opts.encoding]);
-      walls.set(c, [...(walls.get(c) ?? []), u.wallS]);
+    for (const format of OUTPUT_FORMATS) {
+      for (const c of [1, n]) {
+        const prefix = await freshPrefix('scaling', `${format}-c${c}-r${rep}`);
+        const u = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(c), '--encoding', opts.encoding, '--format', format]);
+        walls.set(`${format}.${c}`, [...(walls.get(`${format}.${c}`) ?? []), u.wallS]);
+      }
     }
   }
-  const w1 = median(walls.get(1)!);
-  const wn = median(walls.get(n)!);
-  const speedup = w1 / wn;
+  const rows: (string | number)[][] = [];
+  const figures: Record<string, number> = { workers: n };
+  for (const format of OUTPUT_FORMATS) {
+    const w1 = median(walls.get(`${format}.1`)!);
+    const wn = median(walls.get(`${format}.${n}`)!);
+    const speedup = w1 / wn;
+    rows.push([format, 1, w1, dump.docs / w1, 1, 1], [format, n, wn, dump.docs / wn, speedup, speedup / n]);
+    // jsonl keeps the figure names of earlier results files; megatron's carry a prefix.
+    const key = (name: string): string => (format === 'jsonl' ? name : `${format}.${name}`);
+    Object.assign(figures, { [key('wall.1')]: w1, [key(`wall.${n}`)]: wn, [key('speedup')]: speedup, [key('speedup/N')]: speedup / n });
+  }
   return {
     section: 'scaling',
     tables: [
       {
         title: `Scaling: run on ${dump.docs} docs (${(dump.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed), median of ${opts.repeats}`,
-        headers: ['workers', 'wall s', 'docs/s', 'speedup', 'speedup ÷ workers'],
-        rows: [
-          [1, w1, dump.docs / w1, 1, 1],
-          [n, wn, dump.docs / wn, speedup, speedup / n],
-        ],
+        headers: ['format', 'workers', 'wall s', 'docs/s', 'speedup', 'speedup ÷ workers'],
+        rows,
       },
     ],
-    figures: { workers: n, 'wall.1': w1, [`wall.${n}`]: wn, speedup, 'speedup/N': speedup / n },
+    figures,
     notes: ['wall time of the whole `run` (manifest, run-tasks, verify) as a user sees it; other load on the machine inflates both'],
   };
 }

@@ -11,7 +11,7 @@ interface QuickResults {
   targets: Array<{ figure: string; measured: number | null }>;
 }
 
-/** Issue 7: `npm run bench -- --quick` is CI's check that every part of the benchmark still runs. */
+/** `npm run bench -- --quick` is CI's check that every part of the benchmark still runs. */
 describe('npm run bench -- --quick', () => {
   const dir = tempDir('bench-quick');
   afterAll(() => removeDir(dir));
@@ -26,7 +26,7 @@ describe('npm run bench -- --quick', () => {
     const failures = results.sections.flatMap((s) => s.notes.filter((n) => /^FAILED/.test(n)).map((n) => `${s.section}: ${n}`));
     expect(code, [...failures, (stdout + stderr).slice(-2000)].join('\n')).toBe(0);
     expect(results.complete).toBe(true);
-    expect(results.sections.map((s) => s.section)).toEqual(['tokenizer', 'decode', 'pipeline', 'scaling', 'memory', 'baseline', 'random-access']);
+    expect(results.sections.map((s) => s.section)).toEqual(['tokenizer', 'decode', 'pipeline', 'scaling', 'memory', 'baseline', 'plain-python', 'random-access']);
     for (const s of results.sections) {
       // lbzip2 is an optional contender (a SKIP line where it is not installed); nothing else may fail or be skipped.
       expect(s.notes.filter((n) => /^(FAILED|MISMATCH)/.test(n) || (/^SKIP/.test(n) && !/lbzip2/.test(n))), s.section).toEqual([]);
