@@ -54,6 +54,11 @@ const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => num
 
 const DEFAULT_MIN_PIECE_BYTES = 1024 * 1024;
 const OUT_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Output chunk of a task's inflater: zlib's default 16 KiB makes a round trip from the thread pool to the main thread
+ * (and a buffer for the batch cutter to copy) per 16 KiB of dump.
+ */
+const INFLATE_CHUNK_BYTES = 256 * 1024;
 const GZIP_WINDOW_BITS = 16 + 15; // gzip wrapper only, 32 KiB window
 
 /**
@@ -247,7 +252,7 @@ export async function* inflateFromAccessPoint(
 
 /** Inflate from a mid-member access point to the end of that member's deflate stream. */
 async function* inflateRawMember(ap: GzipAccessPoint, src: ByteSource): AsyncGenerator<Buffer, void, undefined> {
-  const inflater = zlib.createInflateRaw(ap.window.length > 0 ? { dictionary: ap.window } : {});
+  const inflater = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK_BYTES, ...(ap.window.length > 0 ? { dictionary: ap.window } : {}) });
   let prefix: Buffer | undefined;
   if (ap.bitOffset > 0) {
     const firstByte = await src.readExactly(1, 'first byte at the access point');
@@ -259,7 +264,7 @@ async function* inflateRawMember(ap: GzipAccessPoint, src: ByteSource): AsyncGen
 /** Gunzip whole members from a member header on; Node handles multi-member input and checks CRCs. */
 async function* gunzipRest(src: ByteSource): AsyncGenerator<Buffer, void, undefined> {
   const start = src.position;
-  yield* pump(zlib.createGunzip(), src, undefined, 'gzip member');
+  yield* pump(zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES }), src, undefined, 'gzip member');
   if ((await src.peekByte()) !== undefined) {
     throw new GzipDataError(
       `trailing garbage after the last gzip member at compressed offset ${src.position} (members start at ${start})`,

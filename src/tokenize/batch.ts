@@ -4,7 +4,7 @@ import { BadDocError, docFields, indexLineId, parseDoc, type ParsedDoc, type Ski
 import type { OutputFormat } from '../output/formats.js';
 import { dtypeFor, TokenBuffer } from '../output/megatron.js';
 import type { Tokenizer } from './encodings.js';
-import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
+import { isStringLiteral, literalPieces, smallFields, topLevelFields, withoutStringMember } from './huge-doc.js';
 
 /** A run of whole documents (index line + document line pairs) cut from a decoded dump. */
 export interface BatchInput {
@@ -88,11 +88,12 @@ class RowWriter {
         const end = Math.min(ids.length, i + IDS_PER_CHECK);
         let at = this.length;
         const piece = this.piece;
-        for (let j = i; j < end; j++) {
-          if (!first) piece[at++] = COMMA;
+        let j = i;
+        if (first) {
+          at = writeDigits(piece, at, ids[j++] as number);
           first = false;
-          at = writeDigits(piece, at, ids[j] as number);
         }
+        for (; j < end; j++) at = writeCommaAndDigits(piece, at, ids[j] as number);
         this.length = at;
       }
     }
@@ -125,7 +126,9 @@ class RowWriter {
   }
 
   private async flush(): Promise<void> {
-    this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level }));
+    // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
+    // this thread (and allocate) some twenty times per piece.
+    this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) }));
     // The pool reads the piece while this thread writes on: a fresh buffer, never the one being compressed.
     this.piece = newPiece();
     this.length = 0;
@@ -133,8 +136,48 @@ class RowWriter {
   }
 }
 
+/** At least zlib's bound on deflate output for `length` input bytes, plus the gzip header and trailer. */
+function gzipChunkBytes(length: number): number {
+  return length + (length >> 10) + 1024;
+}
+
 function newPiece(): Buffer {
   return Buffer.allocUnsafe(PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES);
+}
+
+/** Ids below this have their comma and digits in DIGITS_TABLE: every id of the encodings we ship. */
+const TABLE_IDS = 1 << 18;
+const SLOT_BYTES = 8;
+let digitsTable: Uint8Array | undefined;
+
+/** Slot of id i: its length with the comma, the comma, then its digits (at most 6 below 2^18). */
+function buildDigitsTable(): Uint8Array {
+  const table = new Uint8Array(TABLE_IDS * SLOT_BYTES);
+  const scratch = Buffer.alloc(16);
+  for (let id = 0; id < TABLE_IDS; id++) {
+    const slot = id * SLOT_BYTES;
+    const end = writeDigits(scratch, 0, id);
+    table[slot] = end + 1;
+    table[slot + 1] = COMMA;
+    table.set(scratch.subarray(0, end), slot + 2);
+  }
+  return table;
+}
+
+/**
+ * A comma and the id's digits at `at`; returns the position after them. Copying a table slot is a third faster than
+ * dividing by ten per digit, and this runs once per token.
+ */
+function writeCommaAndDigits(out: Buffer, at: number, id: number): number {
+  if (id >= TABLE_IDS) {
+    out[at] = COMMA;
+    return writeDigits(out, at + 1, id);
+  }
+  const table = (digitsTable ??= buildDigitsTable());
+  const slot = id * SLOT_BYTES;
+  const length = table[slot] as number;
+  for (let k = 0; k < length; k++) out[at + k] = table[slot + 1 + k] as number;
+  return at + length;
 }
 
 /** Writes the decimal digits of an id (an integer in [0, 2^32)) at `at`; returns the position after them. */
@@ -183,7 +226,7 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
       const outcome =
         docEnd - docStart > huge.lineBytes
           ? readHugeDoc(indexId, bytes, docStart, docEnd, input, huge.pieceBytes)
-          : ordinaryDoc(parseDoc(indexId, decoder.decode(bytes.subarray(docStart, docEnd)), input.textField, input.wiki));
+          : ordinaryDoc(parseDocLine(indexId, bytes, docStart, docEnd, input));
       if (outcome.kind === 'skip') {
         result.skipped[outcome.reason] = (result.skipped[outcome.reason] ?? 0) + 1;
       } else {
@@ -228,6 +271,26 @@ export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge
 type DocToTokenize =
   | { kind: 'skip'; reason: SkipReason }
   | { kind: 'doc'; doc: Omit<ParsedDoc, 'text'>; texts: Iterable<string>; huge: boolean };
+
+/** Fields that can be as large as the text and are never read unless they are the text field. */
+const UNREAD_FIELDS = ['source_text'];
+
+/** parseDoc of a document line, without decoding or parsing large fields that are not the text field. */
+function parseDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, input: BatchInput): ReturnType<typeof parseDoc> {
+  for (const field of UNREAD_FIELDS) {
+    if (field === input.textField) continue;
+    const line = withoutStringMember(bytes, start, end, field);
+    if (!line) continue;
+    try {
+      return parseDoc(indexId, decoder.decode(line), input.textField, input.wiki);
+    } catch (error) {
+      // A malformed line is reported as parsing the whole of it reports it.
+      if (!(error instanceof BadDocError)) throw error;
+      break;
+    }
+  }
+  return parseDoc(indexId, decoder.decode(bytes.subarray(start, end)), input.textField, input.wiki);
+}
 
 function ordinaryDoc(outcome: ReturnType<typeof parseDoc>): DocToTokenize {
   if (outcome.kind === 'skip') return outcome;
