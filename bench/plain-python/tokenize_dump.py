@@ -1,5 +1,6 @@
 """The script a user would write instead of tokenize-wiki: stream a CirrusSearch `.json.gz` dump, tokenize every page
-with tiktoken on a multiprocessing.Pool over all cores, and write one gzip JSONL file of rows in our shard row shape.
+with tiktoken on a multiprocessing.Pool over all cores, and write one gzip JSONL file of rows with our shard row's
+fields (`json.dumps` as is).
 
   tokenize_dump.py --dump FILE.json.gz --out FILE.jsonl.gz [--processes N] [--text-field text] [--encoding cl100k_base]
 
@@ -46,7 +47,7 @@ def _row(pair):
         "n_tokens": len(ids),
         "tokens": ids,
     }
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n", len(ids)
+    return json.dumps(row) + "\n", len(ids)
 
 
 def _pairs(dump: str):
@@ -65,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     docs = rows = tokens = 0
     with multiprocessing.Pool(args.processes, _init, (args.encoding, args.text_field)) as pool, gzip.open(
-        args.out, "wt", encoding="utf-8", compresslevel=1
+        args.out, "wt", compresslevel=1
     ) as out:
         for row, n in pool.imap(_row, _pairs(args.dump), chunksize=64):
             docs += 1
