@@ -71,9 +71,12 @@ export const HUGE_DOC_LIMITS: HugeDocLimits = { lineBytes: 8 << 20, pieceBytes: 
  * libuv's thread pool while this thread goes on tokenizing.
  */
 class RowWriter {
-  private piece = newPiece();
+  /** The piece being written; taken from the spares when the first byte comes, handed to zlib by flush. */
+  private current: Buffer | undefined;
   private length = 0;
   private readonly members: Promise<Buffer>[] = [];
+  /** The piece of each member still being compressed (members before `settled` are done, their pieces released). */
+  private readonly compressing: (Buffer | undefined)[] = [];
   /** Members before this index are known to be compressed. */
   private settled = 0;
   constructor(private readonly level: number) {}
@@ -87,7 +90,7 @@ class RowWriter {
         if (this.length >= PIECE_BYTES) await this.flush();
         const end = Math.min(ids.length, i + IDS_PER_CHECK);
         let at = this.length;
-        const piece = this.piece;
+        const piece = this.piece();
         let j = i;
         if (first) {
           at = writeDigits(piece, at, ids[j++] as number);
@@ -109,6 +112,7 @@ class RowWriter {
   async finish(): Promise<Uint8Array> {
     if (this.length > 0 || this.members.length === 0) await this.flush();
     const members = await Promise.all(this.members);
+    while (this.settled < this.members.length) this.release(this.settled++);
     // Its own exactly sized ArrayBuffer: the result is transferred to the main thread.
     const out = Buffer.from(new ArrayBuffer(members.reduce((n, m) => n + m.length, 0)));
     let at = 0;
@@ -118,21 +122,37 @@ class RowWriter {
 
   private async text(value: string): Promise<void> {
     const needed = Buffer.byteLength(value);
-    if (this.length + needed > this.piece.length) {
+    if (this.length + needed > this.piece().length) {
       await this.flush();
-      if (needed > this.piece.length) this.piece = Buffer.allocUnsafe(needed);
+      if (needed > this.piece().length) this.current = Buffer.allocUnsafe(needed);
     }
-    this.length += this.piece.write(value, this.length);
+    this.length += this.piece().write(value, this.length);
+  }
+
+  private piece(): Buffer {
+    return (this.current ??= sparePieces.pop() ?? Buffer.allocUnsafe(PIECE_ALLOC_BYTES));
   }
 
   private async flush(): Promise<void> {
     // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
     // this thread (and allocate) some twenty times per piece.
-    this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) }));
-    // The pool reads the piece while this thread writes on: a fresh buffer, never the one being compressed.
-    this.piece = newPiece();
+    const piece = this.piece();
+    this.members.push(gzipAsync(piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) }));
+    // The pool reads the piece while this thread writes on: the next piece is another buffer.
+    this.compressing.push(piece);
+    this.current = undefined;
     this.length = 0;
-    while (this.members.length - this.settled > MAX_PENDING_PIECES) await this.members[this.settled++];
+    while (this.members.length - this.settled > MAX_PENDING_PIECES) {
+      await this.members[this.settled];
+      this.release(this.settled++);
+    }
+  }
+
+  /** Member `i` is compressed: its piece can take the next batch's rows. */
+  private release(i: number): void {
+    const piece = this.compressing[i];
+    this.compressing[i] = undefined;
+    if (piece?.length === PIECE_ALLOC_BYTES && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(piece);
   }
 }
 
@@ -141,9 +161,14 @@ function gzipChunkBytes(length: number): number {
   return length + (length >> 10) + 1024;
 }
 
-function newPiece(): Buffer {
-  return Buffer.allocUnsafe(PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES);
-}
+/** A piece has room for IDS_PER_CHECK more ids once PIECE_BYTES are written. */
+const PIECE_ALLOC_BYTES = PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES;
+/**
+ * Pieces whose compression is done, for the next batches of this thread: a megabyte buffer per piece and batch was
+ * most of what the worker allocated besides the texts, and each one made V8 count external memory towards a GC.
+ */
+const sparePieces: Buffer[] = [];
+const MAX_SPARE_PIECES = 2 * (MAX_PENDING_PIECES + 1);
 
 /** Ids below this have their comma and digits in DIGITS_TABLE: every id of the encodings we ship. */
 const TABLE_IDS = 1 << 18;
