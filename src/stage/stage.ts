@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
+import { eachLimited } from '../config/each-limited.js';
 import { programVersion } from '../config/version.js';
 import { resolveDumps, type DumpFile } from '../dumps/layout.js';
 import { rootLogger, type Logger } from '../observability/index.js';
@@ -258,19 +259,6 @@ async function discard(destination: string, logger: Logger): Promise<void> {
   } catch (error) {
     logger.warn({ destination, err: messageOf(error) }, 'could not delete a copy that failed its checks');
   }
-}
-
-async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { eachLimited } from '../config/each-limited.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import { decodeIdx, DTYPE_BYTES, dtypeFor } from '../output/megatron.js';
 import { joinUri, readBytes, storeFor } from '../storage/index.js';
@@ -33,7 +34,7 @@ export async function verifyRun(manifest: Manifest, outputPrefix: string, option
   };
   // Tasks are checked a few at a time (reading and gunzipping shards is I/O and thread-pool work), then reported in
   // manifest order.
-  const checks = await mapConcurrently(manifest.tasks, VERIFY_CONCURRENCY, (task) => (done.has(task.task_id) ? checkTask(outputPrefix, manifest, task, options) : undefined));
+  const checks = await eachLimited(manifest.tasks, VERIFY_CONCURRENCY, (task) => (done.has(task.task_id) ? checkTask(outputPrefix, manifest, task, options) : undefined));
   // Page ids are unique within a dump (two dumps of one wiki legitimately share pages).
   const pageIdsByDump = new Map<string, number[]>();
   manifest.tasks.forEach((task, i) => {
@@ -91,20 +92,6 @@ async function checkTask(outputPrefix: string, manifest: Manifest, task: Task, o
   problems.push(...sizeProblems);
   if (sizeProblems.length === 0 && options.deep) problems.push(...(await checkShard(outputPrefix, manifest, marker, pageIds)));
   return { marker, problems, pageIds };
-}
-
-/** `f` over `items` with at most `limit` calls in flight; results in the items' order. */
-async function mapConcurrently<T, R>(items: readonly T[], limit: number, f: (item: T) => Promise<R> | R): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
 }
 
 async function checkSizes(outputPrefix: string, marker: Marker): Promise<string[]> {
