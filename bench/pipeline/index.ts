@@ -123,23 +123,26 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
   if (skip) return skipped('scaling', skip);
   const n = availableParallelism();
   const dump = await mainDump(opts.quick, 'gzip');
-  const walls = new Map<string, number[]>();
+  const usages = new Map<string, ProcessUsage[]>();
   for (let rep = 0; rep < opts.repeats; rep++) {
     for (const format of OUTPUT_FORMATS) {
       for (const c of [1, n]) {
         const prefix = await freshPrefix('scaling', `${format}-c${c}-r${rep}`);
         const u = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(c), '--encoding', opts.encoding, '--format', format]);
-        walls.set(`${format}.${c}`, [...(walls.get(`${format}.${c}`) ?? []), u.wallS]);
+        usages.set(`${format}.${c}`, [...(usages.get(`${format}.${c}`) ?? []), u]);
       }
     }
   }
   const rows: (string | number)[][] = [];
   const figures: Record<string, number> = { workers: n };
   for (const format of OUTPUT_FORMATS) {
-    const w1 = median(walls.get(`${format}.1`)!);
-    const wn = median(walls.get(`${format}.${n}`)!);
+    const runs1 = usages.get(`${format}.1`)!;
+    const runsN = usages.get(`${format}.${n}`)!;
+    const w1 = median(runs1.map((u) => u.wallS));
+    const wn = median(runsN.map((u) => u.wallS));
     const speedup = w1 / wn;
-    rows.push([format, 1, w1, dump.docs / w1, 1, 1], [format, n, wn, dump.docs / wn, speedup, speedup / n]);
+    const cpu = (runs: readonly ProcessUsage[]): number => median(runs.map((u) => u.cpuS));
+    rows.push([format, 1, w1, cpu(runs1), dump.docs / w1, 1, 1], [format, n, wn, cpu(runsN), dump.docs / wn, speedup, speedup / n]);
     // jsonl keeps the figure names of earlier results files; megatron's carry a prefix.
     const key = (name: string): string => (format === 'jsonl' ? name : `${format}.${name}`);
     Object.assign(figures, { [key('wall.1')]: w1, [key(`wall.${n}`)]: wn, [key('speedup')]: speedup, [key('speedup/N')]: speedup / n });
@@ -149,12 +152,15 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
     tables: [
       {
         title: `Scaling: run on ${dump.docs} docs (${(dump.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed), median of ${opts.repeats}`,
-        headers: ['format', 'workers', 'wall s', 'docs/s', 'speedup', 'speedup ÷ workers'],
+        headers: ['format', 'workers', 'wall s', 'CPU s', 'docs/s', 'speedup', 'speedup ÷ workers'],
         rows,
       },
     ],
     figures,
-    notes: ['wall time of the whole `run` (manifest, run-tasks, verify) as a user sees it; other load on the machine inflates both'],
+    notes: [
+      'wall time of the whole `run` (manifest, run-tasks, verify) as a user sees it; other load on the machine inflates both',
+      'CPU s (all threads) beside it: about the same CPU at N workers as at 1 means the work itself scales, and a speedup short of N is cores the machine did not have free, or the serial manifest pass and verify',
+    ],
   };
 }
 

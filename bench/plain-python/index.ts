@@ -58,7 +58,7 @@ export async function benchPlainPython(opts: PipelineOptions): Promise<SectionRe
   const ratioCpu = median(ours.map((o, i) => script[i]!.usage.cpuS / o.usage.cpuS));
   const notes = [
     `wall and CPU of the whole process as a user sees it: \`run\` with --concurrency ${cores} (manifest pass, run-tasks, verify) against tokenize_dump.py with Pool(${cores}) (tiktoken from PyPI, in the Ray venv); CPU includes the pool's processes and our decoders`,
-    'the script writes one gzip JSONL file in our row shape at gzip level 1 (our shards\' level); it makes no manifest, no markers and verifies nothing',
+    'the script writes one gzip JSONL file of rows with our shard row\'s fields at gzip level 1 (our shards\' level); it makes no manifest, no markers and verifies nothing',
   ];
   const totals = new Set([...script, ...ours].map((r) => r.tokens));
   if (totals.size !== 1) {
