@@ -6,7 +6,6 @@ import { runTasks, selectTasks, type RunTasksSummary } from '../tasks/index.js';
 import { InputError } from '../config/errors.js';
 import type { OutputFormat } from '../output/formats.js';
 import { DEFAULT_STORAGE_RETRY } from '../tasks/failure.js';
-import type { TokenizerPool } from '../tokenize/index.js';
 import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
@@ -43,7 +42,6 @@ export async function runTasksWithProgress(
   outputPrefix: string,
   flags: ExecFlags,
   logger: Logger,
-  pool?: TokenizerPool,
 ): Promise<RunTasksSummary> {
   const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
   const summary = await runTasks(tasks, {
@@ -52,7 +50,6 @@ export async function runTasksWithProgress(
     outputPrefix,
     logger,
     concurrency: flags.concurrency,
-    ...(pool ? { pool } : {}),
     maxBadDocs: flags.maxBadDocs,
     compressionLevel: flags.compressionLevel,
     storageRetry: { ...DEFAULT_STORAGE_RETRY, budgetMs: flags.storageRetrySeconds * 1000 },

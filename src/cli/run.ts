@@ -4,11 +4,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../config/errors.js';
 import { synthLegacyDump, synthPartsDump } from '../dumps/synth.js';
-import { ensureManifest, type Manifest } from '../manifest/index.js';
+import { ensureManifest } from '../manifest/index.js';
 import { rootLogger } from '../observability/logger.js';
 import { joinUri } from '../storage/index.js';
-import { completeRun, formatVerifyReport, type RunTasksSummary } from '../tasks/index.js';
-import { TokenizerPool } from '../tokenize/index.js';
+import { completeRun, formatVerifyReport } from '../tasks/index.js';
 import { addPlanFlags, planOptions, type PlanFlags } from './manifest.js';
 import { outputPrefixOf } from './output-prefix.js';
 import { addExecFlags, runTasksWithProgress, type ExecFlags } from './run-tasks.js';
@@ -48,17 +47,8 @@ export function registerRun(program: Command): void {
     const manifestUri = flags.manifestUri ?? joinUri(outputPrefix, 'manifest.json');
     const logger = rootLogger.child({ output_prefix: outputPrefix });
     const started = Date.now();
-    const plan = planOptions(flags);
-    // The workers load the encoding while the manifest pass reads the dump (both take seconds), not after it.
-    const pool = new TokenizerPool(flags.concurrency, { preload: plan.encoding });
-    let summary: RunTasksSummary;
-    let manifest: Manifest;
-    try {
-      manifest = await ensureManifest(dumps, manifestUri, plan, logger);
-      summary = await runTasksWithProgress(manifest.tasks, manifest, manifestUri, outputPrefix, flags, logger, pool);
-    } finally {
-      await pool.close();
-    }
+    const manifest = await ensureManifest(dumps, manifestUri, planOptions(flags), logger);
+    const summary = await runTasksWithProgress(manifest.tasks, manifest, manifestUri, outputPrefix, flags, logger);
     const report = await completeRun(manifest, outputPrefix, { deep: true });
     process.stdout.write(formatVerifyReport(report));
     const seconds = (Date.now() - started) / 1000;

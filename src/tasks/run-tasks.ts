@@ -9,11 +9,6 @@ import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
   concurrency: number;
-  /**
-   * Workers started beforehand (their encoding loading while the caller made the manifest); the caller closes them.
-   * Without one, a pool of `concurrency` workers is started here and closed at the end.
-   */
-  pool?: TokenizerPool;
   /** How an unavailable object store is waited out (default: DEFAULT_STORAGE_RETRY). */
   storageRetry?: StorageRetry;
 }
@@ -45,7 +40,7 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
   await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
-  const pool = options.pool ?? new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
+  const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -64,7 +59,7 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
   try {
     await Promise.all(Array.from({ length: Math.min(tasks.length, pool.size + 1) }, lane));
   } finally {
-    if (!options.pool) await pool.close();
+    await pool.close();
   }
   return summary;
 }

@@ -71,12 +71,10 @@ export const HUGE_DOC_LIMITS: HugeDocLimits = { lineBytes: 8 << 20, pieceBytes: 
  * libuv's thread pool while this thread goes on tokenizing.
  */
 class RowWriter {
-  /** The piece being written; taken from the spares when the first byte comes, handed to zlib by flush. */
+  /** The piece being written: allocated at its first byte (so none after a batch's last flush), handed to zlib by flush. */
   private current: Buffer | undefined;
   private length = 0;
   private readonly members: Promise<Buffer>[] = [];
-  /** The piece of each member still being compressed (members before `settled` are done, their pieces released). */
-  private readonly compressing: (Buffer | undefined)[] = [];
   /** Members before this index are known to be compressed. */
   private settled = 0;
   constructor(private readonly level: number) {}
@@ -112,7 +110,6 @@ class RowWriter {
   async finish(): Promise<Uint8Array> {
     if (this.length > 0 || this.members.length === 0) await this.flush();
     const members = await Promise.all(this.members);
-    while (this.settled < this.members.length) this.release(this.settled++);
     // Its own exactly sized ArrayBuffer: the result is transferred to the main thread.
     const out = Buffer.from(new ArrayBuffer(members.reduce((n, m) => n + m.length, 0)));
     let at = 0;
@@ -130,29 +127,20 @@ class RowWriter {
   }
 
   private piece(): Buffer {
-    return (this.current ??= sparePieces.pop() ?? Buffer.allocUnsafe(PIECE_ALLOC_BYTES));
+    return (this.current ??= Buffer.allocUnsafe(PIECE_ALLOC_BYTES));
   }
 
   private async flush(): Promise<void> {
-    // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
-    // this thread (and allocate) some twenty times per piece.
     const piece = this.piece();
-    this.members.push(gzipAsync(piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) }));
+    // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
+    // this thread (and allocate) some twenty times per piece. zlib hands back a view into that chunk, which a huge
+    // row's many waiting members would each keep whole: an exact copy holds a third of it.
+    const member = gzipAsync(piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) });
+    this.members.push(member.then((compressed) => Buffer.from(compressed)));
     // The pool reads the piece while this thread writes on: the next piece is another buffer.
-    this.compressing.push(piece);
     this.current = undefined;
     this.length = 0;
-    while (this.members.length - this.settled > MAX_PENDING_PIECES) {
-      await this.members[this.settled];
-      this.release(this.settled++);
-    }
-  }
-
-  /** Member `i` is compressed: its piece can take the next batch's rows. */
-  private release(i: number): void {
-    const piece = this.compressing[i];
-    this.compressing[i] = undefined;
-    if (piece?.length === PIECE_ALLOC_BYTES && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(piece);
+    while (this.members.length - this.settled > MAX_PENDING_PIECES) await this.members[this.settled++];
   }
 }
 
@@ -163,14 +151,8 @@ function gzipChunkBytes(length: number): number {
 
 /** A piece has room for IDS_PER_CHECK more ids once PIECE_BYTES are written. */
 const PIECE_ALLOC_BYTES = PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES;
-/**
- * Pieces whose compression is done, for the next batches of this thread: a megabyte buffer per piece and batch was
- * most of what the worker allocated besides the texts, and each one made V8 count external memory towards a GC.
- */
-const sparePieces: Buffer[] = [];
-const MAX_SPARE_PIECES = 2 * (MAX_PENDING_PIECES + 1);
 
-/** Ids below this have their comma and digits in DIGITS_TABLE: every id of the encodings we ship. */
+/** Ids below this have their comma and digits in the digits table: every id of the encodings we ship. */
 const TABLE_IDS = 1 << 18;
 const SLOT_BYTES = 8;
 let digitsTable: Uint8Array | undefined;
