@@ -47,6 +47,7 @@ const ImagePins = z.looseObject({
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
   nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a node image tag like 26.12.1-bookworm-slim'),
+  nativeBuildImage: z.string().regex(/^[a-z]+(?:-\d{8})?-slim$/, 'expected a Debian image tag like trixie-slim'),
 });
 export type ImagePins = z.infer<typeof ImagePins>;
 
@@ -81,7 +82,7 @@ export function dockerfileBuilds(pins: ImagePins): Pick<ImageBuild, 'name' | 'do
     {
       name: 'tokenize-wiki',
       dockerfile: 'images/tokenizer/Dockerfile',
-      buildArgs: { RAY_VERSION: pins.ray, PYTHON_TAG: `py${pins.python.replace('.', '')}`, ...nodeArg },
+      buildArgs: { RAY_VERSION: pins.ray, PYTHON_TAG: `py${pins.python.replace('.', '')}`, NATIVE_BUILD_IMAGE: pins.nativeBuildImage, ...nodeArg },
     },
     { name: 'tokenize-wiki-submitter', dockerfile: 'images/submitter/Dockerfile', buildArgs: nodeArg },
   ];

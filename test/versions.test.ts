@@ -39,6 +39,7 @@ const RULES: Rule[] = [
   { what: 'Python tag of the Ray image', pattern: /(?:PYTHON_TAG=|rayproject\/ray:[\d.]+-)py(\d)(\d+)\b/g, expected: (p) => p.python, value: (m) => `${m[1]}.${m[2]}` },
   { what: 'Node.js base image', pattern: /(?:\bNODE_IMAGE=|\bnode:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g, expected: (p) => p.nodeImage },
   { what: 'Node.js major', pattern: /\bNode(?:\.js)? (\d+)\b|\bnode_(\d+)\.x\b|\bnvm install (\d+)\b/g, expected: (p) => p.node, value: (m) => m[1] ?? m[2] ?? m[3] ?? '' },
+  { what: 'Debian image of the native tokenizer build', pattern: /\bNATIVE_BUILD_IMAGE=(\S+)/g, expected: (p) => p.nativeBuildImage },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
   { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
   { what: 'containerd Go module', pattern: /containerd\/containerd\/v2@(v\d+\.\d+\.\d+)/g, expected: (p) => p.containerd },

@@ -31,9 +31,11 @@ interface Contender {
 }
 
 /**
- * Part 1: single-thread tokenizer core on the same article texts, ours vs Python tiktoken vs the two JS ports.
- * Ours, Python and gpt-tokenizer (what ours used before) run on the full text (the target figure); the two slow JS ports run on a prefix of it, next to
- * ours and Python on that same prefix, so every ratio compares equal inputs and the bench fits its time budget.
+ * Part 1: single-thread tokenizer core on the same article texts, ours vs Python tiktoken vs the JS ports.
+ * Ours (the native addon when built, as run-tasks uses it), ours-js (the JS tokenizer it falls back to), Python and
+ * gpt-tokenizer (what ours used before) run on the full text (the target figure); the two slow JS ports run on a
+ * prefix of it, next to ours and Python on that same prefix, so every ratio compares equal inputs and the bench
+ * fits its time budget.
  */
 export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionResult> {
   const notes: string[] = [];
@@ -51,8 +53,8 @@ export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionRes
   if ('skip' in py) notes.push(`SKIP python-tiktoken: ${py.skip}`);
   const libs = ['ours', ...('skip' in py ? [] : ['python-tiktoken'])];
   const contenders: Contender[] = [
-    ...[...libs, ...(opts.encoding === 'cl100k_base' ? ['gpt-tokenizer'] : [])].map((lib) => ({ lib, corpus: synth })),
-    ...libs.map((lib) => ({ lib, corpus: real })),
+    ...[...libs, 'ours-js', ...(opts.encoding === 'cl100k_base' ? ['gpt-tokenizer'] : [])].map((lib) => ({ lib, corpus: synth })),
+    ...[...libs, 'ours-js'].map((lib) => ({ lib, corpus: real })),
     ...[...libs, 'tiktoken-wasm', 'js-tiktoken'].map((lib) => ({ lib, corpus: prefix })),
   ];
   const probe = async (c: Contender): Promise<ProbeResult> => {

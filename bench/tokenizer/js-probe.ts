@@ -14,6 +14,8 @@ async function makeEncoder(lib: string, encoding: string): Promise<{ encode: Enc
   switch (lib) {
     case 'ours':
       return loadOurTokenizer(encoding);
+    case 'ours-js':
+      return loadOurTokenizer(encoding, { js: true });
     case 'gpt-tokenizer': {
       // What ours used before ai-tokenizer, kept as a contender to show why it was replaced.
       const { encode } = await import('gpt-tokenizer/encoding/cl100k_base');
@@ -34,7 +36,7 @@ async function makeEncoder(lib: string, encoding: string): Promise<{ encode: Enc
       return { encode: (t) => enc.encode(t, [], []), source: 'js-tiktoken encode(text, [], [])' };
     }
     default:
-      throw new Error(`unknown tokenizer library '${lib}' (ours, gpt-tokenizer, tiktoken-wasm, js-tiktoken)`);
+      throw new Error(`unknown tokenizer library '${lib}' (ours, ours-js, gpt-tokenizer, tiktoken-wasm, js-tiktoken)`);
   }
 }
 

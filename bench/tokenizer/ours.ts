@@ -6,8 +6,12 @@ export interface OurTokenizer {
   source: string;
 }
 
-/** Our tokenizer path, exactly as the workers call it: src/tokenize createTokenizer(encoding).encodeOrdinary. */
-export async function loadOurTokenizer(encoding: string): Promise<OurTokenizer> {
-  const tok = await createTokenizer(checkEncodingName(encoding));
-  return { encode: (t) => tok.encodeOrdinary(t), source: 'src/tokenize createTokenizer().encodeOrdinary' };
+/**
+ * Our tokenizer path, exactly as the workers call it: src/tokenize createTokenizer(encoding).encodeOrdinary (the
+ * native addon when built); `js` forces the JS tokenizer that serves when the addon is missing.
+ */
+export async function loadOurTokenizer(encoding: string, options: { js?: boolean } = {}): Promise<OurTokenizer> {
+  const tok = await createTokenizer(checkEncodingName(encoding), options);
+  const how = options.js ? '{ js: true }' : '';
+  return { encode: (t) => tok.encodeOrdinary(t), source: `src/tokenize createTokenizer(${how}).encodeOrdinary (${tok.implementation})` };
 }

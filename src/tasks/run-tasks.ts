@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, TaskFailure, UsageError, messageOf } from '../config/errors.js';
 import type { Manifest, Task } from '../manifest/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { jsTokenizerNotice } from '../tokenize/native-addon.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
 import { DEFAULT_STORAGE_RETRY, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
@@ -41,6 +42,8 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
   await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
   const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
+  const jsNotice = jsTokenizerNotice(options.manifest.encoding);
+  if (jsNotice) options.logger.warn(jsNotice);
   const summary: RunTasksSummary = { done: [], skipped: [], failed: [] };
   let next = 0;
   const lane = async (): Promise<void> => {

@@ -53,7 +53,7 @@ describe('processBatch', () => {
   });
 
   it('treats special-token strings in article text as ordinary text', async () => {
-    const tokens = tokenizer.encodeOrdinary(special);
+    const tokens = Array.from(tokenizer.encodeOrdinary(special));
     expect(tokens).toEqual(ordinary(special));
     expect(tokens).not.toContain(tokenizer.endOfText);
     expect(tokenizer.endOfText).toBe(100257);

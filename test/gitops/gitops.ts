@@ -26,6 +26,7 @@ const Pins = z.object({
   node: z.string().regex(/^\d+$/, 'expected a Node.js major version'),
   nodeImage: z.string().regex(/^\d+\.\d+\.\d+-[a-z0-9-]+$/, 'expected a tag like 26.12.1-bookworm-slim'),
   python: z.string().regex(/^\d+\.\d+$/, 'expected MAJOR.MINOR'),
+  nativeBuildImage: z.string().regex(/^[a-z]+(?:-\d{8})?-slim$/, 'expected a Debian image tag like trixie-slim'),
   busybox: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   kuberayCrds: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
   prometheusOperator: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),

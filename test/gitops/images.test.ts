@@ -99,6 +99,7 @@ describe('Dockerfiles', () => {
       expect(tag).not.toBe('latest');
       expect(stage.from.startsWith('docker.io/'), `${file}: FROM ${stage.from}: name the registry`).toBe(true);
       if (stage.from.startsWith('docker.io/library/node:')) expect(stage.from).toBe(`docker.io/library/node:${pins.nodeImage}`);
+      else if (stage.from.startsWith('docker.io/library/debian:')) expect(stage.from).toBe(`docker.io/library/debian:${pins.nativeBuildImage}`);
       else expect(stage.from).toBe(`docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`);
     }
     expect(pins.nodeImage.split('.')[0]).toBe(pins.node);

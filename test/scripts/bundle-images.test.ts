@@ -108,11 +108,17 @@ describe('the image plan', () => {
     for (const c of commands) expect(provided).toContain(c);
   });
 
-  it('the Dockerfiles need stand-ins for exactly the pinned node and ray bases', () => {
+  it('the Dockerfiles need stand-ins for exactly the pinned node, ray and native-build Debian bases', () => {
     const bases = ours.flatMap((o) => dockerfileBases(readFileSync(join(repoRoot, o.dockerfile), 'utf8'), o.buildArgs));
     expect(new Set(bases)).toEqual(
-      new Set([`docker.io/library/node:${pins.nodeImage}`, `docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`]),
+      new Set([
+        `docker.io/library/node:${pins.nodeImage}`,
+        `docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`,
+        `docker.io/library/debian:${pins.nativeBuildImage}`,
+      ]),
     );
+    const repositories = new Set(standIns('11.20.0').map((s) => s.repository));
+    for (const base of bases) expect(repositories).toContain(base.replace(/:[^/:]+$/, ''));
   });
 
   it('our two images take the names the overlay gives them', () => {

@@ -202,9 +202,21 @@ export const redisStandIn: StandIn = debianStandIn({
   config: ['--workingdir', '/data', '--cmd', JSON.stringify(['redis-server']), '--port', '6379/tcp'],
 });
 
+/** docker.io/library/debian:<suite>[-<date>]-slim: the suite's minbase, which is what Debian's slim images are. */
+export const debianImageStandIn: StandIn = {
+  repository: 'docker.io/library/debian',
+  note: 'debootstrap --variant=minbase of the tag\'s suite (sources.list instead of debian.sources)',
+  async build(ctx, name, tag) {
+    const suite = /^([a-z]+)(?:-\d{8})?-slim$/.exec(tag)?.[1];
+    if (!suite) throw new UsageError(`docker.io/library/debian:${tag}: expected a tag like trixie-slim`);
+    await fromRootfs(ctx, name, suite);
+    await ctx.host.exec(ctx.buildah(['config', '--cmd', JSON.stringify(['bash']), name]));
+  },
+};
+
 /** Every stand-in by upstream repository. */
 export function standIns(npmVersion: string): StandIn[] {
-  return [nodeStandIn(npmVersion), rayStandIn, busyboxStandIn, redisStandIn];
+  return [nodeStandIn(npmVersion), rayStandIn, debianImageStandIn, busyboxStandIn, redisStandIn];
 }
 
 /** Bases of the images that wrap component binaries (images.ts): local names, never pushed. */
