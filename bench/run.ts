@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every comparison of issue 7, side by side on the same inputs, median of repeats,
+ * `npm run bench`: every comparison, side by side on the same inputs, median of repeats,
  * ratio tables, and the targets table. Full mode writes bench/results/<date>-<host>.json.
  *
  *   npm run bench                 full run: 394-426 s on 2 cores (2026-11-28, load average 1-4, inputs cached; the
@@ -21,6 +21,7 @@ import { benchCacheDir, benchDir } from './lib/paths.js';
 import { renderTable, sectionTimesTable, targetsTable, type SectionResult } from './lib/report.js';
 import { evaluateTargets } from './targets.js';
 import { benchMemory, benchPipeline, benchScaling } from './pipeline/index.js';
+import { benchPlainPython } from './plain-python/index.js';
 import { benchRandomAccess } from './random-access/index.js';
 import { benchTokenizer } from './tokenizer/index.js';
 
@@ -37,6 +38,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   scaling: benchScaling,
   memory: benchMemory,
   baseline: benchBaseline,
+  'plain-python': benchPlainPython,
   'random-access': benchRandomAccess,
 };
 
@@ -55,7 +57,7 @@ function sectionList(v: string): string[] {
 
 async function main(): Promise<number> {
   const program = new Command('bench')
-    .description('Benchmarks of issue 7: tokenizer, decoding, pipeline, scaling, memory, predecessor baseline, random access')
+    .description('Benchmarks: tokenizer, decoding, pipeline, scaling, memory, predecessor baseline, plain Python script, random access')
     .option('--quick', 'tiny inputs and one repeat: checks that everything runs (CI)', false)
     .option('--repeats <n>', 'repeats per comparison (the median is reported); default 3, 1 with --quick', positiveInt)
     .option('--only <sections>', `comma-separated subset of: ${Object.keys(SECTIONS).join(', ')}`, sectionList)

@@ -1,4 +1,4 @@
-"""The predecessor's design, rebuilt for comparison (issue 7): one driver streams the dump, and every page is its
+"""The predecessor's design, rebuilt for comparison: one driver streams the dump, and every page is its
 own Ray task that tokenizes it with tiktoken and writes one JSON file per page.
 
 Run as a Ray job on the bench's local head:

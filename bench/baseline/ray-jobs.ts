@@ -48,18 +48,23 @@ interface JobInfo {
 }
 
 const POLL_MS = 100;
+const SUBMIT_RETRY_MS = 60_000;
 
 export async function runRayJob(
   dashboardUrl: string,
   entrypoint: string,
   opts: { entrypointNumCpus?: number; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<FinishedJob> {
-  const submittedAt = Date.now();
-  const submit = await call('POST', `${dashboardUrl}/api/jobs/`, {
-    entrypoint,
-    entrypoint_num_cpus: opts.entrypointNumCpus ?? 0,
-    runtime_env: opts.env ? { env_vars: opts.env } : undefined,
-  });
+  const body = { entrypoint, entrypoint_num_cpus: opts.entrypointNumCpus ?? 0, runtime_env: opts.env ? { env_vars: opts.env } : undefined };
+  let submittedAt = Date.now();
+  let submit = await call('POST', `${dashboardUrl}/api/jobs/`, body);
+  // A fresh head answers GET /api/jobs/ before its job agent takes submissions ("No available agent to submit job",
+  // HTTP 500/503), longer on a loaded machine: such a refusal created no job, so it is retried for a while.
+  for (const giveUpAt = submittedAt + SUBMIT_RETRY_MS; submit.status >= 500 && Date.now() < giveUpAt; ) {
+    await new Promise((r) => setTimeout(r, 500));
+    submittedAt = Date.now();
+    submit = await call('POST', `${dashboardUrl}/api/jobs/`, body);
+  }
   if (submit.status !== 200) throw new Error(`Ray job submission failed: HTTP ${submit.status} ${submit.text.slice(0, 300)}`);
   const id = (submit.json as { submission_id: string }).submission_id;
   const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000);

@@ -38,17 +38,23 @@ let runCounter = 0;
 /** Run a command to completion under bench/lib/rusage.py and return its wall time, CPU time and peak RSS. */
 export async function runMeasured(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<ProcessUsage> {
   const resultPath = join(benchCacheDir('tmp'), `rusage-${process.pid}-${runCounter++}.json`);
-  const stderr = await spawnCollect('python3', [join(benchDir, 'lib', 'rusage.py'), resultPath, opts.stdoutPath ?? '/dev/null', cmd, ...args], opts);
+  const output = await spawnCapture('python3', [join(benchDir, 'lib', 'rusage.py'), resultPath, opts.stdoutPath ?? '/dev/null', cmd, ...args], opts);
   const raw = JSON.parse(await readFile(resultPath, 'utf8')) as RawUsage;
   await rm(resultPath, { force: true });
   if (raw.exitCode !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited with ${raw.exitCode}: ${lastLines(stderr)}`);
+    // The measured command's stderr passes through rusage.py's: that is where its error message is.
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${raw.exitCode}: ${lastLines(output.stderr || output.stdout)}`);
   }
   return { wallS: raw.wallS, cpuS: raw.userS + raw.sysS, maxRssKb: raw.maxRssKb };
 }
 
 /** Run a command, fail with its stderr tail on a non-zero exit, and return stdout. */
-export function spawnCollect(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+export async function spawnCollect(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+  return (await spawnCapture(cmd, args, opts)).stdout;
+}
+
+/** Run a command, fail with its stderr tail on a non-zero exit, and return stdout and stderr. */
+function spawnCapture(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -57,7 +63,7 @@ export function spawnCollect(cmd: string, args: readonly string[], opts: RunOpti
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code === 0) resolvePromise(out);
+      if (code === 0) resolvePromise({ stdout: out, stderr: err });
       else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${lastLines(err || out)}`));
     });
   });

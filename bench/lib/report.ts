@@ -15,7 +15,7 @@ export interface SectionResult {
   seconds?: number;
 }
 
-/** One line of the issue's target table. measured is null when the section could not run. */
+/** One line of the target table. measured is null when the section could not run. */
 export interface TargetResult {
   figure: string;
   target: string;
@@ -42,7 +42,7 @@ export function renderTable(t: Table): string {
 
 export function targetsTable(targets: readonly TargetResult[]): Table {
   return {
-    title: 'Targets from issue 7',
+    title: 'Targets',
     headers: ['figure', 'target', 'measured', 'result', 'limited by'],
     rows: targets.map((t) => [
       t.figure,

@@ -15,7 +15,7 @@ interface ProbeResult {
 }
 
 /**
- * Issue 3's figures: manifest pass throughput (MB/s compressed), bytes decoded by all tasks ÷ uncompressed size,
+ * Random-access figures: manifest pass throughput (MB/s compressed), bytes decoded by all tasks ÷ uncompressed size,
  * and time to the first doc of the last task ÷ that of the first task, for a gzip dump and a bzip2 part.
  */
 export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionResult> {
@@ -24,9 +24,9 @@ export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionR
   const figures: Record<string, number> = {};
   const rows: Table['rows'] = [];
   const notes: string[] = [];
-  // Full mode: about 1 GB (gzip) and 300 MB (bzip2) uncompressed, as issue 3 asks; synth pages average ~13.6 KB.
-  // The gzip dump (615 MB of article text) is also the full run's input with at least 200 MB of article text that
-  // issue 7 asks for: shrink it below ~32,000 docs only if another section keeps such an input.
+  // Full mode: about 1 GB (gzip) and 300 MB (bzip2) uncompressed; synth pages average ~13.6 KB.
+  // The gzip dump (615 MB of article text) is also the full run's input with at least 200 MB of article text the
+  // full bench is meant to cover: shrink it below ~32,000 docs only if another section keeps such an input.
   const docs = { gzip: opts.quick ? 300 : 95_000, bzip2: opts.quick ? 300 : 28_000 };
   const docsPerTask = opts.quick ? 100 : 2000;
   // Reaching a task's first doc takes milliseconds, so a median of 31 costs a few seconds per format and steadies a
@@ -65,7 +65,7 @@ export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionR
     section: 'random-access',
     tables: [
       {
-        title: `Random access (issue 3): one manifest pass per dump; every task read from its access point; first doc median of ${firstDocRepeats}`,
+        title: `Random access: one manifest pass per dump; every task read from its access point; first doc median of ${firstDocRepeats}`,
         headers: ['format', 'dump (compressed → plain)', 'tasks', 'access', 'manifest MB/s', 'manifest MB/s per core', 'decoded ÷ size', 'first doc: first / last task', 'last ÷ first'],
         rows,
       },

@@ -1,5 +1,5 @@
 /**
- * Random-access probe (issue 3 figures), in its own process: `probe.ts MANIFEST_URI [REPEATS]`.
+ * Random-access probe, in its own process: `probe.ts MANIFEST_URI [REPEATS]`.
  * 1. Every task is opened at its access point (as run-tasks does) and read to its last byte: the sum of bytes
  *    decoded by all tasks ÷ the dump's uncompressed size shows how much work random access repeats.
  * 2. Time to first doc (its first byte decoded) of the first and of the last task, alternating, median of REPEATS.

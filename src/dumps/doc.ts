@@ -1,5 +1,5 @@
 import { BadDocError } from './bad-doc.js';
-import { isStringLiteral, literalPieces, smallFields, topLevelFields } from './huge-doc.js';
+import { isStringLiteral, literalPieces, smallFields, topLevelFields, withoutStringMember } from './huge-doc.js';
 
 export { BadDocError };
 
@@ -88,7 +88,27 @@ const decoder = new TextDecoder('utf-8');
 export function readDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, context: DocContext, huge: HugeDocLimits = HUGE_DOC_LIMITS): DocToTokenize {
   return end - start > huge.lineBytes
     ? readHugeDoc(indexId, bytes, start, end, context, huge.pieceBytes)
-    : ordinaryDoc(parseDoc(indexId, decoder.decode(bytes.subarray(start, end)), context.textField, context.wiki));
+    : ordinaryDoc(parseDocLine(indexId, bytes, start, end, context));
+}
+
+/** Fields that can be as large as the text and are never read unless they are the text field. */
+const UNREAD_FIELDS = ['source_text'];
+
+/** parseDoc of a document line, without decoding or parsing large fields that are not the text field. */
+function parseDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, context: DocContext): DocOutcome {
+  for (const field of UNREAD_FIELDS) {
+    if (field === context.textField) continue;
+    const line = withoutStringMember(bytes, start, end, field);
+    if (!line) continue;
+    try {
+      return parseDoc(indexId, decoder.decode(line), context.textField, context.wiki);
+    } catch (error) {
+      // A malformed line is reported as parsing the whole of it reports it.
+      if (!(error instanceof BadDocError)) throw error;
+      break;
+    }
+  }
+  return parseDoc(indexId, decoder.decode(bytes.subarray(start, end)), context.textField, context.wiki);
 }
 
 /** A document to tokenize: its row fields and its text, whole or (for a huge document) in pieces. */

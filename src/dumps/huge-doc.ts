@@ -26,6 +26,29 @@ function skipWhitespace(bytes: Uint8Array, at: number, end: number): number {
   return at;
 }
 
+/**
+ * The document line in [start, end) without its `"<field>":"…"` member, or undefined when the line has no such member
+ * after another one. `,"<field>":"` with unescaped quotes can only be a key in valid JSON (a quote after a comma opens
+ * a string), so no scan of the structure is needed; a malformed line is for the caller to parse whole. Used to skip
+ * decoding and parsing `source_text` (as large as `text`) when the text field is another one.
+ */
+export function withoutStringMember(bytes: Uint8Array, start: number, end: number, field: string): Uint8Array | undefined {
+  const key = Buffer.from(`,${JSON.stringify(field)}:"`);
+  const line = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
+  const at = line.indexOf(key);
+  if (at === -1) return undefined;
+  let valueEnd: number;
+  try {
+    valueEnd = stringEnd(line, at + key.length - 1, line.length);
+  } catch {
+    return undefined;
+  }
+  const out = new Uint8Array(line.length - (valueEnd - at));
+  out.set(line.subarray(0, at));
+  out.set(line.subarray(valueEnd), at);
+  return out;
+}
+
 /** The position just after the string literal whose opening quote is at `at`. */
 function stringEnd(bytes: Uint8Array, at: number, end: number): number {
   let quote = at;

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { BadDocError, indexLineId, type DumpFile } from '../dumps/index.js';
 import type { Logger } from '../observability/index.js';
+import { eachLimited } from '../util/index.js';
 import type { OutputFormat } from '../output/index.js';
 import type { EncodingName } from '../tokenize/index.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DumpEntry, type Manifest, type Task } from './schema.js';
@@ -164,18 +165,12 @@ export async function buildManifest(
   logger: Logger,
   parallelDumps = 2,
 ): Promise<Manifest> {
-  const scans = new Array<DumpScan>(dumps.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < dumps.length) {
-      const i = next++;
-      const dump = dumps[i] as DumpFile;
-      const started = Date.now();
-      scans[i] = await scan(dump);
-      logger.info({ dump: dump.name, docs: scans[i]?.entry.docs, tasks: scans[i]?.tasks.length, seconds: (Date.now() - started) / 1000 }, 'dump scanned');
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallelDumps, dumps.length) }, worker));
+  const scans = await eachLimited(dumps, parallelDumps, async (dump) => {
+    const started = Date.now();
+    const scanned = await scan(dump);
+    logger.info({ dump: dump.name, docs: scanned.entry.docs, tasks: scanned.tasks.length, seconds: (Date.now() - started) / 1000 }, 'dump scanned');
+    return scanned;
+  });
   const tasks = scans.flatMap((s) => s.tasks);
   return {
     format: MANIFEST_FORMAT,

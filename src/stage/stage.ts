@@ -3,6 +3,7 @@ import { InputError, TaskFailure, UsageError, messageOf } from '../errors/index.
 import { programVersion, rootLogger, type Logger } from '../observability/index.js';
 import { resolveDumps, type DumpFile } from '../dumps/index.js';
 import { removeStaleTemps, baseName, joinUri, parseUri, readBytes, storeFor } from '../storage/index.js';
+import { eachLimited } from '../util/index.js';
 import { readStagingRecord, staleReason, writeStagingRecord, type StagingRecord } from './record.js';
 import { TransferCheck } from './transfer-check.js';
 
@@ -258,19 +259,6 @@ async function discard(destination: string, logger: Logger): Promise<void> {
   } catch (error) {
     logger.warn({ destination, err: messageOf(error) }, 'could not delete a copy that failed its checks');
   }
-}
-
-async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;

@@ -62,7 +62,8 @@ const MAX_PENDING_PIECES = 4;
  * libuv's thread pool while this thread goes on tokenizing.
  */
 class RowWriter {
-  private piece = newPiece();
+  /** The piece being written: allocated at its first byte (so none after a batch's last flush), handed to zlib by flush. */
+  private current: Buffer | undefined;
   private length = 0;
   private readonly members: Promise<Buffer>[] = [];
   /** Members before this index are known to be compressed. */
@@ -78,12 +79,13 @@ class RowWriter {
         if (this.length >= PIECE_BYTES) await this.flush();
         const end = Math.min(ids.length, i + IDS_PER_CHECK);
         let at = this.length;
-        const piece = this.piece;
-        for (let j = i; j < end; j++) {
-          if (!first) piece[at++] = COMMA;
+        const piece = this.piece();
+        let j = i;
+        if (first) {
+          at = writeDigits(piece, at, ids[j++] as number);
           first = false;
-          at = writeDigits(piece, at, ids[j] as number);
         }
+        for (; j < end; j++) at = writeCommaAndDigits(piece, at, ids[j] as number);
         this.length = at;
       }
     }
@@ -108,24 +110,72 @@ class RowWriter {
 
   private async text(value: string): Promise<void> {
     const needed = Buffer.byteLength(value);
-    if (this.length + needed > this.piece.length) {
+    if (this.length + needed > this.piece().length) {
       await this.flush();
-      if (needed > this.piece.length) this.piece = Buffer.allocUnsafe(needed);
+      if (needed > this.piece().length) this.current = Buffer.allocUnsafe(needed);
     }
-    this.length += this.piece.write(value, this.length);
+    this.length += this.piece().write(value, this.length);
+  }
+
+  private piece(): Buffer {
+    return (this.current ??= Buffer.allocUnsafe(PIECE_ALLOC_BYTES));
   }
 
   private async flush(): Promise<void> {
-    this.members.push(gzipAsync(this.piece.subarray(0, this.length), { level: this.level }));
-    // The pool reads the piece while this thread writes on: a fresh buffer, never the one being compressed.
-    this.piece = newPiece();
+    const piece = this.piece();
+    // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
+    // this thread (and allocate) some twenty times per piece. zlib hands back a view into that chunk, which a huge
+    // row's many waiting members would each keep whole: an exact copy holds a third of it.
+    const member = gzipAsync(piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) });
+    this.members.push(member.then((compressed) => Buffer.from(compressed)));
+    // The pool reads the piece while this thread writes on: the next piece is another buffer.
+    this.current = undefined;
     this.length = 0;
     while (this.members.length - this.settled > MAX_PENDING_PIECES) await this.members[this.settled++];
   }
 }
 
-function newPiece(): Buffer {
-  return Buffer.allocUnsafe(PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES);
+/** At least zlib's bound on deflate output for `length` input bytes, plus the gzip header and trailer. */
+function gzipChunkBytes(length: number): number {
+  return length + (length >> 10) + 1024;
+}
+
+/** A piece has room for IDS_PER_CHECK more ids once PIECE_BYTES are written. */
+const PIECE_ALLOC_BYTES = PIECE_BYTES + IDS_PER_CHECK * MAX_ID_BYTES;
+
+/** Ids below this have their comma and digits in the digits table: every id of the encodings we ship. */
+const TABLE_IDS = 1 << 18;
+const SLOT_BYTES = 8;
+let digitsTable: Uint8Array | undefined;
+
+/** Slot of id i: its length with the comma, the comma, then its digits (at most 6 below 2^18). */
+function buildDigitsTable(): Uint8Array {
+  const table = new Uint8Array(TABLE_IDS * SLOT_BYTES);
+  const scratch = Buffer.alloc(16);
+  for (let id = 0; id < TABLE_IDS; id++) {
+    const slot = id * SLOT_BYTES;
+    const end = writeDigits(scratch, 0, id);
+    table[slot] = end + 1;
+    table[slot + 1] = COMMA;
+    table.set(scratch.subarray(0, end), slot + 2);
+  }
+  return table;
+}
+
+/**
+ * A comma and the id's digits at `at`; returns the position after them. Copying a table slot is a third faster than
+ * dividing by ten per digit, and this runs once per token.
+ */
+function writeCommaAndDigits(out: Buffer, at: number, id: number): number {
+  if (id >= TABLE_IDS) {
+    out[at] = COMMA;
+    return writeDigits(out, at + 1, id);
+  }
+  const table = (digitsTable ??= buildDigitsTable());
+  const slot = id * SLOT_BYTES;
+  const length = table[slot] as number;
+  for (let k = 0; k < length; k++) out[at + k] = table[slot + 1 + k] as number;
+  return at + length;
 }
 
 /** Writes the decimal digits of an id (an integer in [0, 2^32)) at `at`; returns the position after them. */

@@ -1,0 +1,1 @@
+export { eachLimited } from './each-limited.js';
