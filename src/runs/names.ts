@@ -10,13 +10,14 @@ export const MAX_JOB_NAME = 47;
  */
 export function jobId(runId: string, batch: number, attempt: number): string {
   const suffix = `-b${String(batch).padStart(5, '0')}-a${attempt}`;
-  const room = MAX_JOB_NAME - suffix.length;
-  let stem = runId;
-  if (stem.length > room) {
-    const hash = createHash('sha256').update(runId).digest('hex').slice(0, 6);
-    stem = `${runId.slice(0, room - hash.length - 1).replace(/-+$/, '')}-${hash}`;
-  }
-  return stem + suffix;
+  return stemOf(runId, MAX_JOB_NAME - suffix.length) + suffix;
+}
+
+/** The run id, or when longer than `room` its start and a short hash of the whole (so long ids stay apart). */
+function stemOf(runId: string, room: number): string {
+  if (runId.length <= room) return runId;
+  const hash = createHash('sha256').update(runId).digest('hex').slice(0, 6);
+  return `${runId.slice(0, room - hash.length - 1).replace(/-+$/, '')}-${hash}`;
 }
 
 /** The batch number inside a job id made by `jobId`, or undefined for ids made by something else. */
@@ -28,10 +29,7 @@ export function batchOf(id: string): number | undefined {
 /** The id of the job that makes a run's manifest (`manifest_in_job`): `<run>-manifest-a<attempt>`, ≤ 47 characters. */
 export function manifestJobId(runId: string, attempt: number): string {
   const suffix = `-manifest-a${attempt}`;
-  const room = MAX_JOB_NAME - suffix.length;
-  if (runId.length <= room) return runId + suffix;
-  const hash = createHash('sha256').update(runId).digest('hex').slice(0, 6);
-  return `${runId.slice(0, room - hash.length - 1).replace(/-+$/, '')}-${hash}${suffix}`;
+  return stemOf(runId, MAX_JOB_NAME - suffix.length) + suffix;
 }
 
 /** Whether a job id was made by `manifestJobId`. */
