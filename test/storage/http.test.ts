@@ -5,6 +5,7 @@ import { join, normalize } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpStore } from '../../src/storage/http.js';
+import { RETRY } from '../../src/storage/retry.js';
 import { removeDir, snapshot, tempDir } from '../core/helpers.js';
 import { CLI_TEST_TIMEOUT, cliOk } from '../harness/cli.js';
 
@@ -19,12 +20,19 @@ class DumpServer {
   /** Answer HEAD without Content-Length (some mirrors do), and optionally ignore Range too. */
   headWithoutLength = false;
   ignoreRanges = false;
+  /** Answer every request with 503, like a mirror that is down. */
+  unavailable = false;
   private server?: Server;
   constructor(private readonly root: string) {}
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      if (this.unavailable) {
+        this.requests.push({ path, range: req.headers.range, dropped: false });
+        res.writeHead(503).end();
+        return;
+      }
       const file = join(this.root, path);
       const stat = statSync(file, { throwIfNoEntry: false });
       if (!stat) {
@@ -142,6 +150,18 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     const [start, end] = [7_000, bytes.length - 3_000];
     expect((await readAll(await store.read(url, { start, end }))).equals(bytes.subarray(start, end))).toBe(true);
     expect(server.requests.map((r) => r.range)).toEqual([`bytes=${start}-${end - 1}`, `bytes=${start + server.dropAfter}-${end - 1}`]);
+  });
+
+  it('retries a server that stays unavailable in one layer: RETRY.attempts requests, not attempts × resumes', async () => {
+    const store = new HttpStore();
+    server.requests.length = 0;
+    server.unavailable = true;
+    try {
+      await expect(store.read(`${base}/${LEGACY}`).then(readAll)).rejects.toThrow(/HTTP 503/);
+    } finally {
+      server.unavailable = false;
+    }
+    expect(server.requests).toHaveLength(RETRY.attempts);
   });
 
   it('ends a read the consumer destroys without sending another request (not mistaken for a dropped connection)', async () => {
