@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
 const THROUGH_INDEX = '^(\\.\\./)+(?!storage/(lifecycle|s3)\\.js$)[a-z-]+/(?!index\\.js$)[^/]+$';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'apps/**', 'clusters/**', 'infrastructure/**', 'argocd/**', 'images/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tokenize-wiki/**', 'src/tokenize/native/target/**', 'bench/results/**', 'apps/**', 'clusters/**', 'infrastructure/**', 'argocd/**', 'images/**'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
