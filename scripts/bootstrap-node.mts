@@ -3,7 +3,7 @@
 import { join, resolve } from 'node:path';
 import { corruptFiles, readNodeBundle, type NodeBundle } from './lib/bundle/node-bundle.js';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
-import { UsageError } from './lib/errors.js';
+import { ScriptError, UsageError } from './lib/errors.js';
 import {
   BUNDLE_BIN,
   containerdImages,
@@ -534,6 +534,17 @@ export function bundleSteps(bundle: NodeBundle, containerd: ContainerdOptions = 
         const have = await containerdImages(host);
         for (const image of bundle.images.filter((i) => !have.has(i.name))) {
           await host.exec(['ctr', '-n', 'k8s.io', 'images', 'import', join(bundle.dir, 'images', image.file)]);
+        }
+        if (host.dryRun) return;
+        // ctr exits 0 after importing an archive whose name annotation it does not understand (the blobs go
+        // in, no name does): a pod would then wait for a pull that can never happen. Name what is missing.
+        const after = await containerdImages(host);
+        const missing = bundle.images.filter((i) => !after.has(i.name));
+        if (missing.length) {
+          throw new ScriptError(
+            `bundle-images: after ctr import, containerd lacks ${missing.map((i) => `${i.name} (images/${i.file})`).join(', ')}: check the archive's index.json annotation io.containerd.image.name`,
+            1,
+          );
         }
       },
     },

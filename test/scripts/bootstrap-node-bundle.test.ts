@@ -161,6 +161,27 @@ describe('bootstrap-node --bundle', () => {
     );
   });
 
+  it('takes the images from bundle.json: one listed but absent, or present but unlisted, is refused (exit 2)', async () => {
+    const copy = makeBundle();
+    const listed = IMAGES.map((name, i) => ({ name, file: `images/image-${i}.oci.tar` }));
+    writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: [...listed, { name: 'quay.io/argoproj/argocd:v3.5.7', file: 'images/argocd.oci.tar' }] }));
+    const r = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
+    expect(r.code).toBe(2);
+    expect(r.err.at(-1)).toContain('bundle.json lists quay.io/argoproj/argocd:v3.5.7 but images/argocd.oci.tar is missing');
+    writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: listed.slice(0, 1) }));
+    const unlisted = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
+    expect(unlisted.code).toBe(2);
+    expect(unlisted.err.at(-1)).toContain('bundle.json does not list images/image-1.oci.tar');
+  });
+
+  it('fails naming every image containerd lacks after the import (ctr exits 0 on an archive it cannot name)', async () => {
+    const host = bundleHost(bundle);
+    host.onExec = (argv) => (argv.includes('import') && argv.at(-1)?.endsWith('image-1.oci.tar') ? '' : undefined);
+    const r = await run(host, '--role', 'worker', '--bundle', bundle);
+    expect(r.code).toBe(1);
+    expect(r.err.at(-1)).toContain(`containerd lacks ${IMAGES[1]} (images/image-1.oci.tar)`);
+  });
+
   it('reads bundle file names and archive members', () => {
     expect(parseDebFileName('ethtool_1%3a6.1-1_amd64.deb')).toEqual({ file: 'ethtool_1%3a6.1-1_amd64.deb', package: 'ethtool', version: '1:6.1-1', arch: 'amd64' });
     expect(parseDebFileName('notes.txt')).toBeUndefined();
