@@ -174,6 +174,18 @@ describe('policy: the whole tree', () => {
     expect(problems).toEqual([]);
   });
 
+  it('no container pulls Always: an air-gapped node holds its images from the bundle and cannot pull', async () => {
+    const problems: string[] = [];
+    for (const r of await everyRender()) {
+      for (const o of r.objects) {
+        for (const p of podSpecs(o)) {
+          for (const { where, c } of containersOf(p)) if (c.imagePullPolicy === 'Always') problems.push(`${r.label}: ${where}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('no Secret with data is rendered, and no file of the tree defines one', async () => {
     for (const r of await everyRender()) {
       for (const o of r.objects.filter((x) => x.kind === 'Secret')) {
