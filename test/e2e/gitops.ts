@@ -37,11 +37,26 @@ export function editYaml(file: string, edit: (doc: ReturnType<typeof parseDocume
   writeFileSync(file, doc.toString());
 }
 
+/** Ray pods' CPU requests on this machine: its two cores also carry the control plane, Argo CD and the store. */
+const RAY_CPU_REQUESTS: Record<string, string> = {
+  '/spec/headGroupSpec/template/spec/containers/0/resources': '100m',
+  '/spec/workerGroupSpecs/0/template/spec/containers/0/resources': '300m',
+};
+
 /**
  * What the e2e cluster needs beyond clusters/dev, as a fork's owner would commit it: the root app reads this
- * server, and Argo CD's dex server (SSO, unused here) runs no replica because the bundle builds no dex image.
+ * server; Argo CD's dex server (SSO, unused here) runs no replica because the bundle builds no dex image; the
+ * Ray pods request less CPU (dev's sizes are for a 4 vCPU node; the limits, which Ray counts, stay).
  */
 function e2eWiring(dir: string, url: string): void {
+  editYaml(join(dir, 'apps/wiki-tokenizer/overlays/dev/ray-small.yaml'), (doc) => {
+    const ops = doc.toJS() as { path: string }[];
+    for (const [path, cpu] of Object.entries(RAY_CPU_REQUESTS)) {
+      const i = ops.findIndex((op) => op.path === path);
+      if (i < 0) throw new Error(`apps/wiki-tokenizer/overlays/dev/ray-small.yaml: no patch of ${path}`);
+      doc.setIn([i, 'value', 'requests', 'cpu'], cpu);
+    }
+  });
   editYaml(join(dir, 'argocd/root/dev/root.yaml'), (doc) => doc.setIn(['spec', 'source', 'repoURL'], url));
   editYaml(join(dir, 'argocd/install/kustomization.yaml'), (doc) => {
     const patch = doc.createNode({
@@ -77,7 +92,7 @@ export async function serveCheckout(cluster: Cluster, node: ClusterNode, log: (l
     await git(cloneDir, 'push', '--quiet', 'origin', 'HEAD:main');
     return (await git(cloneDir, 'rev-parse', 'HEAD')).trim();
   };
-  const head = await commit('e2e: the root app reads the cluster network\'s git server; no dex (no image in the bundle)', (dir) => e2eWiring(dir, url));
+  const head = await commit('e2e: the root app reads the cluster network\'s git server; no dex (no image in the bundle); Ray requests for two cores', (dir) => e2eWiring(dir, url));
   await waitFor(`git daemon on ${url}`, 30_000, async () => {
     const served = await run('ip', ['netns', 'exec', clusterNetns(cluster.runId), 'git', 'ls-remote', url, 'main']).catch(() => '');
     // The node reaches it over the bridge, as Argo CD's repo server will (the node has bash, not git).
