@@ -11,7 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { readNodeBundle } from '../../scripts/lib/bundle/node-bundle.js';
 import { cacheRoot, repoRoot } from '../harness/paths.js';
 import { NODE_BUNDLE, nodeScript, startCluster, type Cluster, type ClusterNode } from './cluster.js';
-import { NODE_CLONE, serveCheckout } from './gitops.js';
+import { NODE_CLONE, serveCheckout, serveDump } from './gitops.js';
 import { waitFor } from '../harness/proc.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -113,7 +113,10 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     expect(again.stderr).not.toContain(': applying');
   });
 
+  let initStarted = 0;
+
   it.skipIf(missingImages.length > 0)('init-control-plane --cluster dev brings up the API server on the node', async () => {
+    initStarted = Date.now();
     const r = await timed('initControlPlaneSeconds', 'init-control-plane', ['--cluster', 'dev', '--allow-cgroup-v1', '--offline']);
     const readyz = await node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', 'get', '--raw', '/readyz']);
     expect(readyz.stdout.trim()).toBe('ok');
@@ -143,7 +146,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   const gitopsSkip = missingImages.length > 0 || diskPressure !== undefined;
 
   it.skipIf(gitopsSkip)("install-argocd --cluster dev, from the user's clone of a git server in the cluster network", async () => {
-    await serveCheckout(cluster, node, log);
+    await serveCheckout(cluster, node, await serveDump(cluster, 4000, log), log);
     const r = await timed('installArgocdSeconds', 'install-argocd', ['--cluster', 'dev'], NODE_CLONE);
     if (r.code !== 0) log(`e2e: Argo CD after install-argocd:\n${await clusterState(['argocd'])}`);
     expect(r.code).toBe(0);
@@ -176,5 +179,18 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     }
     timings.syncSeconds = Math.round((Date.now() - t0) / 100) / 10;
     expect(await pulledImages()).toEqual([]);
+  });
+
+  it.skipIf(gitopsSkip)('KubeRay runs our RayCluster on the tokenizer image: head and worker Ready', async () => {
+    // Argo CD's RayCluster health check (argocd/install/health/raycluster.lua) already waited for the
+    // cluster; this reads KubeRay's own view of it.
+    const ready = await kubectl('-n', 'tokenize-wiki', 'wait', '--for=jsonpath={.status.state}=ready', 'raycluster/tokenize-wiki', '--timeout=600s');
+    if (ready.code !== 0) log(`e2e: RayCluster not ready:\n${(await kubectl('-n', 'tokenize-wiki', 'describe', 'raycluster', 'tokenize-wiki')).stdout.slice(-3000)}\n${await clusterState(['tokenize-wiki', 'kuberay-system'])}`);
+    expect(ready.code).toBe(0);
+    timings.rayClusterReadyAfterInitSeconds = Math.round((Date.now() - initStarted) / 100) / 10;
+    const pods = await kubectl('-n', 'tokenize-wiki', 'get', 'pods', '-l', 'ray.io/cluster=tokenize-wiki', '-o', 'jsonpath={range .items[*]}{.metadata.labels.ray\\.io/node-type} {.status.containerStatuses[*].ready}{"\\n"}{end}');
+    const rows = pods.stdout.trim().split('\n').map((l) => l.split(' '));
+    expect(rows.map((r) => r[0]).sort()).toEqual(['head', 'worker']);
+    for (const row of rows) expect(row.slice(1).every((r) => r === 'true'), row.join(' ')).toBe(true);
   });
 });
