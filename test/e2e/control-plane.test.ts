@@ -4,7 +4,7 @@
 // TW_E2E_BUNDLE names another folder); without one the suite says why it did not run.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statfsSync } from 'node:fs';
+import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
@@ -144,9 +144,10 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   });
 
   const gitopsSkip = missingImages.length > 0 || diskPressure !== undefined;
+  const DUMP_DOCS = 4000;
 
   it.skipIf(gitopsSkip)("install-argocd --cluster dev, from the user's clone of a git server in the cluster network", async () => {
-    await serveCheckout(cluster, node, await serveDump(cluster, 4000, log), log);
+    await serveCheckout(cluster, node, await serveDump(cluster, DUMP_DOCS, log), log);
     const r = await timed('installArgocdSeconds', 'install-argocd', ['--cluster', 'dev'], NODE_CLONE);
     if (r.code !== 0) log(`e2e: Argo CD after install-argocd:\n${await clusterState(['argocd'])}`);
     expect(r.code).toBe(0);
@@ -192,5 +193,47 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     const rows = pods.stdout.trim().split('\n').map((l) => l.split(' '));
     expect(rows.map((r) => r[0]).sort()).toEqual(['head', 'worker']);
     for (const row of rows) expect(row.slice(1).every((r) => r === 'true'), row.join(' ')).toBe(true);
+  });
+
+  /** Runs a Job from the submitter CronJob's template (`kubectl create job --from=cronjob/submitter`), args replaced if given. */
+  async function submitterJob(name: string, args?: string[]): Promise<{ ok: boolean; logs: string }> {
+    if (args) {
+      const cron = JSON.parse((await kubectl('-n', 'tokenize-wiki', 'get', 'cronjob', 'submitter', '-o', 'json')).stdout) as {
+        spec: { jobTemplate: { spec: { template: { spec: { containers: { args: string[] }[] } } } } };
+      };
+      const spec = cron.spec.jobTemplate.spec;
+      spec.template.spec.containers[0]!.args = args;
+      const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace: 'tokenize-wiki' }, spec: { ...spec, backoffLimit: 0 } };
+      // The node's /root is on its overlay, which the host sees: the manifest goes there, kubectl reads it.
+      writeFileSync(join(cluster.dir, 'nodes', node.name, 'rootfs', 'root', `${name}.json`), JSON.stringify(job));
+      expect((await kubectl('create', '-f', `/root/${name}.json`)).code).toBe(0);
+    } else {
+      expect((await kubectl('-n', 'tokenize-wiki', 'create', 'job', name, '--from=cronjob/submitter')).code).toBe(0);
+    }
+    const done = await kubectl('-n', 'tokenize-wiki', 'wait', '--for=jsonpath={.status.conditions[0].status}=True', `job/${name}`, '--timeout=330s');
+    const status = (await kubectl('-n', 'tokenize-wiki', 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}')).stdout.trim();
+    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, '--tail=40')).stdout;
+    return { ok: done.code === 0 && status === '1', logs };
+  }
+
+  it.skipIf(gitopsSkip)("the submitter's ticks run the dev run on the cluster to the end, and verify passes", async () => {
+    const run = parse(readFileSync(join(repoRoot, 'apps/wiki-tokenizer/overlays/dev/runs/simplewiki-20261122.yaml'), 'utf8')) as { manifest_uri: string; output_prefix: string };
+    const verifyArgs = ['verify', '--manifest-uri', run.manifest_uri, '--output-prefix', run.output_prefix];
+    const t0 = Date.now();
+    // Ticks on demand, one at a time, instead of waiting for the schedule (*/5): the same Job the CronJob makes.
+    let verified: { ok: boolean; logs: string } = { ok: false, logs: '' };
+    for (let tick = 1; tick <= 12 && !verified.ok; tick++) {
+      const r = await submitterJob(`e2e-tick-${tick}`);
+      log(`e2e: tick ${tick} ${r.ok ? 'ok' : 'FAILED'}: ${r.logs.trim().split('\n').slice(-3).join(' | ')}`);
+      verified = await submitterJob(`e2e-verify-${tick}`, verifyArgs);
+    }
+    timings.runSecondsFromFirstTick = Math.round((Date.now() - t0) / 100) / 10;
+    const jobs = (await kubectl('-n', 'tokenize-wiki', 'get', 'rayjobs', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.jobStatus} {.status.startTime} {.status.endTime}{"\\n"}{end}')).stdout;
+    log(`e2e: RayJobs:\n${jobs}\ne2e: verify:\n${verified.logs}`);
+    // Throughput on the cluster: the dump's docs over the span of its RayJobs (the manifest job included).
+    const times = jobs.split('\n').flatMap((l) => l.split(' ').slice(2)).map((t) => Date.parse(t)).filter((t) => Number.isFinite(t));
+    if (times.length >= 2) timings.runDocsPerSecond = Math.round(DUMP_DOCS / ((Math.max(...times) - Math.min(...times)) / 1000));
+    if (!verified.ok) log(await clusterState(['tokenize-wiki']));
+    expect(verified.ok).toBe(true);
   });
 });
