@@ -51,7 +51,7 @@ const SMALL_CPU = '50m';
 /**
  * What the e2e cluster needs beyond clusters/dev, as a fork's owner would commit it: the root app reads this
  * server; Argo CD's dex server (SSO, unused here) runs no replica because the bundle builds no dex image; the
- * Ray pods and the object store request less CPU (dev's sizes are for a 4 vCPU node; the limits, which Ray
+ * Ray pods, the object store and the stage-dump Job request less CPU (dev's sizes are for a 4 vCPU node; the limits, which Ray
  * counts, stay).
  */
 export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
@@ -73,6 +73,10 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
     // The head's autoscaler sidecar (base: 200m).
     doc.add(doc.createNode({ op: 'replace', path: '/spec/autoscalerOptions/resources/requests/cpu', value: SMALL_CPU }));
   });
+  const stage = join(dir, 'apps/wiki-tokenizer/components/stage-dump/job.yaml');
+  const job = readFileSync(stage, 'utf8');
+  if (!job.includes('cpu: 200m') || !job.includes('cpu: 100m')) throw new Error(`${stage}: no cpu requests of 100m and 200m to lower`);
+  writeFileSync(stage, job.replaceAll(/cpu: [12]00m/g, `cpu: ${SMALL_CPU}`));
   const store = join(dir, 'infrastructure/object-store-single-node/kustomization.yaml');
   const text = readFileSync(store, 'utf8');
   if (!text.includes('cpu: 200m')) throw new Error(`${store}: no cpu: 200m request to lower`);
@@ -98,7 +102,9 @@ const HTTP_PORT = 8080;
 export async function serveDump(cluster: Cluster, docs: number, log: (line: string) => void): Promise<string> {
   const root = join(cluster.dir, 'dumps');
   await run(process.execPath, [join(repoRoot, 'bin/tokenize-wiki.js'), 'synth', '--docs', String(docs), '--parts', '2', '--wiki', 'simplewiki', '--out', join(root, DUMP_PATH)]);
-  const server = spawn('ip', ['netns', 'exec', clusterNetns(cluster.runId), 'python3', '-m', 'http.server', '--bind', bridgeAddress(), '--directory', root, String(HTTP_PORT)], {
+  // The stage command reads with Range requests, which Python's http.server ignores: the suite's dump server.
+  const server = spawn('ip', ['netns', 'exec', clusterNetns(cluster.runId), process.execPath, '--import', 'tsx', 'test/e2e/serve-dump.ts', root, bridgeAddress(), String(HTTP_PORT)], {
+    cwd: repoRoot,
     stdio: 'ignore',
     detached: true,
   });
