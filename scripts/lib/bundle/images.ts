@@ -88,6 +88,8 @@ export interface ComponentRecipe {
   user?: string;
   /** Shell lines run in the image after the copy (bases with a shell only). */
   setup?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  workdir?: string;
 }
 
 const KUBE_BINARY = (name: string): ComponentRecipe => ({
@@ -157,10 +159,24 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
         { component: 'kustomize', to: '/usr/local/bin/kustomize' },
       ],
       user: '999',
+      // Upstream's Dockerfile (argo-cd v3.5.7): tini as entrypoint (the repo server forks git and kustomize),
+      // the gpg and git-verify wrappers the repo server calls at start (it exits without them), and the
+      // /app/config folders its ConfigMaps are mounted over. The wrappers are written here: run the tool,
+      // print its stderr with its stdout, and count exit 1 (no key, no signature) as success.
+      entrypoint: ['/usr/bin/tini', '--'],
+      env: { USER: 'argocd' },
+      workdir: '/home/argocd',
       setup: [
         'groupadd --gid 999 argocd',
         'useradd --uid 999 --gid 999 --create-home --home-dir /home/argocd --shell /bin/bash argocd',
         ...argocdCommands.map((c) => `ln -s argocd /usr/local/bin/${c}`),
+        ...[
+          ['gpg-wrapper.sh', 'gpg "$@"'],
+          ['git-verify-wrapper.sh', 'if git describe --exact-match "$1" >/dev/null 2>&1; then git verify-tag "$1"; else git verify-commit "$1"; fi'],
+        ].map(([file, run]) => `printf '%s\\n' '#!/bin/sh' 'out=$(${run} 2>&1); rc=$?' 'if [ $rc -gt 1 ]; then echo "$out" >&2; exit $rc; fi' 'echo "$out"' > /usr/local/bin/${file} && chmod 0755 /usr/local/bin/${file}`),
+        'mkdir -p /app/config/ssh /app/config/tls /app/config/gpg/source /app/config/gpg/keys',
+        'touch /app/config/ssh/ssh_known_hosts && ln -sf /app/config/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts',
+        'chown 999 /app/config/gpg/keys && chmod 0700 /app/config/gpg/keys',
       ],
     },
   ];
@@ -445,6 +461,8 @@ export class BundleImages implements BuildContext {
     const config = ['--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
     if (recipe.entrypoint) config.push('--entrypoint', JSON.stringify(recipe.entrypoint), '--cmd', '[]');
     if (recipe.user) config.push('--user', recipe.user);
+    for (const [k, v] of Object.entries(recipe.env ?? {})) config.push('--env', `${k}=${v}`);
+    if (recipe.workdir) config.push('--workingdir', recipe.workdir);
     await this.host.exec(this.buildah(['config', ...config, name]));
   }
 

@@ -195,12 +195,31 @@ export const busyboxStandIn: StandIn = {
 };
 
 /** Argo CD's Redis (the tag its install.yaml names): Debian's redis-server, started the same way. */
-export const redisStandIn: StandIn = debianStandIn({
+const redisBase = debianStandIn({
   repository: 'public.ecr.aws/docker/library/redis',
   note: "Debian bookworm's redis-server (its version, not the tag's; upstream: Alpine)",
   packages: ['redis-server'],
-  config: ['--workingdir', '/data', '--cmd', JSON.stringify(['redis-server']), '--port', '6379/tcp'],
 });
+
+export const redisStandIn: StandIn = {
+  ...redisBase,
+  // Argo CD's Deployment passes only flags (`--save "" --appendonly no ...`): like upstream's
+  // docker-entrypoint.sh, the entrypoint runs redis-server when the arguments start with a dash.
+  async build(ctx, name, tag) {
+    await redisBase.build(ctx, name, tag);
+    await runIn(
+      ctx,
+      name,
+      [
+        `printf '%s\\n' '#!/bin/sh' 'case "$1" in -*) set -- redis-server "$@" ;; esac' 'exec "$@"' > /usr/local/bin/docker-entrypoint.sh`,
+        'chmod 0755 /usr/local/bin/docker-entrypoint.sh',
+        'mkdir -p /data',
+      ].join('\n'),
+    );
+    const entry = ['--entrypoint', JSON.stringify(['docker-entrypoint.sh']), '--cmd', JSON.stringify(['redis-server'])];
+    await ctx.host.exec(ctx.buildah(['config', '--workingdir', '/data', ...entry, '--port', '6379/tcp', name]));
+  },
+};
 
 /** docker.io/library/debian:<suite>[-<date>]-slim: the suite's minbase, which is what Debian's slim images are. */
 export const debianImageStandIn: StandIn = {
