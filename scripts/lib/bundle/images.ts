@@ -438,16 +438,21 @@ export class BundleImages implements BuildContext {
     await this.host.probe(this.buildah(['rm', name]));
   }
 
-  /** A digest of everything that decides the image: recipe code, inputs, and file contents. */
+  /**
+   * A digest of everything that decides the image: recipe code, inputs, and file contents. Recipe code is the source
+   * file that holds it, not `Function.toString()`: tsx and vitest compile a function to different text, so a bundle
+   * built from the command line looked stale to the e2e suite (and back), which rebuilt it every time.
+   */
   recipeDigest(plan: ImagePlan): string {
     const h = createHash('sha256').update(plan.ref);
-    if (plan.kind === 'standin') h.update(plan.standIn.note).update(plan.standIn.build.toString());
+    const recipeSource = (file: string): Buffer => readFileSync(join(this.repoRoot, 'scripts/lib/bundle', file));
+    if (plan.kind === 'standin') h.update(plan.standIn.note).update(recipeSource('standins.ts'));
     if (plan.kind === 'component') {
       h.update(JSON.stringify(plan.recipe));
       for (const f of plan.recipe.files) h.update(readFileSync(join(this.dirs.bundle, 'components', f.component)));
     }
     if (plan.kind === 'dockerfile') {
-      h.update(this.buildDockerfile.toString()).update(JSON.stringify(plan.buildArgs)).update(readFileSync(join(this.repoRoot, plan.dockerfile)));
+      h.update(recipeSource('images.ts')).update(JSON.stringify(plan.buildArgs)).update(readFileSync(join(this.repoRoot, plan.dockerfile)));
       for (const file of contextFiles(this.repoRoot)) h.update(file).update(readFileSync(join(this.repoRoot, file)));
     }
     return h.digest('hex').slice(0, 32);
