@@ -3,13 +3,15 @@
 import { join, resolve } from 'node:path';
 import { corruptFiles, readNodeBundle, type NodeBundle } from './lib/bundle/node-bundle.js';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
-import { UsageError } from './lib/errors.js';
+import { ScriptError, UsageError } from './lib/errors.js';
 import {
   BUNDLE_BIN,
   containerdImages,
   hostname,
   kubeVersion,
   machineIdentity,
+  PINNED_LABEL,
+  pinnedImages,
   packageVersion,
   portsFreeCheck,
   requireRoot,
@@ -525,15 +527,31 @@ export function bundleSteps(bundle: NodeBundle, containerd: ContainerdOptions = 
     containerdRunningStep,
     {
       name: 'bundle-images',
-      goal: `${names.length} images of the bundle in containerd's k8s.io namespace (${names.join(', ')})`,
+      goal: `${names.length} images of the bundle in containerd's k8s.io namespace, pinned (${names.join(', ')})`,
       async check(host) {
-        const have = await containerdImages(host);
-        return names.every((n) => have.has(n));
+        const pinned = await pinnedImages(host);
+        return names.every((n) => pinned.has(n));
       },
+      // Pinned, because kubelet's image garbage collection removes images no running pod uses once the image
+      // disk is 85% full (imageGCHighThresholdPercent): an air-gapped node cannot pull them back, and its next
+      // pods (Argo CD's, installed after the control plane) would wait for a pull forever. Found on a real node.
       async apply(host) {
-        const have = await containerdImages(host);
+        const [have, pinned] = [await containerdImages(host), await pinnedImages(host)];
         for (const image of bundle.images.filter((i) => !have.has(i.name))) {
-          await host.exec(['ctr', '-n', 'k8s.io', 'images', 'import', join(bundle.dir, 'images', image.file)]);
+          await host.exec(['ctr', '-n', 'k8s.io', 'images', 'import', '--label', PINNED_LABEL, join(bundle.dir, 'images', image.file)]);
+        }
+        // Imported by an earlier version of this step, without the label.
+        for (const n of names.filter((x) => have.has(x) && !pinned.has(x))) await host.exec(['ctr', '-n', 'k8s.io', 'images', 'label', n, PINNED_LABEL]);
+        if (host.dryRun) return;
+        // ctr exits 0 after importing an archive whose name annotation it does not understand (the blobs go
+        // in, no name does): a pod would then wait for a pull that can never happen. Name what is missing.
+        const after = await pinnedImages(host);
+        const missing = bundle.images.filter((i) => !after.has(i.name));
+        if (missing.length) {
+          throw new ScriptError(
+            `bundle-images: after ctr import, containerd lacks ${missing.map((i) => `${i.name} (images/${i.file})`).join(', ')} (or holds it unpinned): check the archive's index.json annotation io.containerd.image.name`,
+            1,
+          );
         }
       },
     },

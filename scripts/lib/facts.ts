@@ -89,10 +89,20 @@ export async function machineIdentity(host: Host): Promise<MachineIdentity> {
 }
 
 /** Image names in containerd's k8s.io namespace (the one kubelet's CRI uses). */
-export async function containerdImages(host: Host): Promise<Set<string>> {
-  const r = await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+export async function containerdImages(host: Host, filter?: string): Promise<Set<string>> {
+  const r = await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q', ...(filter ? [filter] : [])]);
   return new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
 }
+
+/**
+ * containerd's CRI plugin reports an image with this label as pinned, and kubelet's image garbage collector
+ * never removes a pinned image (k8s.io/kubernetes pkg/kubelet/images/image_gc_manager.go, "Image is pinned,
+ * skipping garbage collection"; containerd internal/cri/labels/labels.go, PinnedImageLabelKey).
+ */
+export const PINNED_LABEL = 'io.cri-containerd.pinned=pinned';
+
+/** Images of containerd's k8s.io namespace that carry PINNED_LABEL. */
+export const pinnedImages = (host: Host): Promise<Set<string>> => containerdImages(host, 'labels."io.cri-containerd.pinned"==pinned');
 
 export async function serviceActive(host: Host, unit: string): Promise<boolean> {
   return (await host.probe(['systemctl', 'is-active', '--quiet', unit])).exitCode === 0;

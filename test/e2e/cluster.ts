@@ -91,9 +91,9 @@ function seedNode(upper: string, name: string, names: readonly string[]): void {
   writeFileSync(join(upper, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
 }
 
-/** Runs one of this checkout's scripts in the node as a user runs it there: as root, from the checkout. */
-export async function nodeScript(node: ClusterNode, script: string, args: readonly string[], timeoutMs = 20 * 60_000): Promise<ExecResult> {
-  return node.exec([NODE_NODEJS, '--import', 'tsx', `scripts/${script}.mts`, ...args], { cwd: NODE_REPO, timeoutMs });
+/** Runs one of the scripts in the node as a user runs it there: as root, from the checkout (or another clone). */
+export async function nodeScript(node: ClusterNode, script: string, args: readonly string[], timeoutMs = 20 * 60_000, cwd = NODE_REPO): Promise<ExecResult> {
+  return node.exec([NODE_NODEJS, '--import', 'tsx', `scripts/${script}.mts`, ...args], { cwd, timeoutMs });
 }
 
 /** Waits until systemd has booted; on failure the error names the failed units. */

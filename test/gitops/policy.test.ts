@@ -175,6 +175,18 @@ describe('policy: the whole tree', () => {
     expect(problems).toEqual([]);
   });
 
+  it('no container pulls Always: an air-gapped node holds its images from the bundle and cannot pull', async () => {
+    const problems: string[] = [];
+    for (const r of await everyRender()) {
+      for (const o of r.objects) {
+        for (const p of podSpecs(o)) {
+          for (const { where, c } of containersOf(p)) if (c.imagePullPolicy === 'Always') problems.push(`${r.label}: ${where}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('no Secret with data is rendered, and no file of the tree defines one', async () => {
     for (const r of await everyRender()) {
       for (const o of r.objects.filter((x) => x.kind === 'Secret')) {
@@ -383,7 +395,10 @@ describe('the RayCluster', () => {
     }
     const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget');
     expect(pdbs.find((p) => at(p, 'spec', 'selector', 'matchLabels', 'ray.io/node-type') === 'head' && at(p, 'spec', 'minAvailable') === 1)).toBeDefined();
-    expect(pdbs.find((p) => at(p, 'spec', 'selector', 'matchLabels', 'ray.io/node-type') === 'worker')).toBeDefined();
+    // RayCluster has no scale subresource: a budget by maxUnavailable or percentage fails to sync (SyncFailed).
+    const workers = pdbs.find((p) => at(p, 'spec', 'selector', 'matchLabels', 'ray.io/node-type') === 'worker');
+    expect(typeof at(workers, 'spec', 'minAvailable'), overlay).toBe('number');
+    expect(at(workers, 'spec', 'maxUnavailable'), overlay).toBeUndefined();
     const dashboard = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'ray-dashboard');
     expect(at(dashboard, 'spec', 'ports', 0, 'port')).toBe(8265);
     expect(at(dashboard, 'spec', 'type')).toBe('ClusterIP');

@@ -89,7 +89,7 @@ describe('bootstrap-node --bundle', () => {
     expect(dpkg).not.toContain('libc6');
     expect(cmds).toContain(`install -m 0755 -t /usr/local/bin ${NODE_BINARIES.map((b) => `${bundle}/bin/${b}`).join(' ')}`);
     expect(cmds).toContain(`ln -sf ${CNI_PLUGINS.map((p) => `/usr/lib/cni/${p}`).join(' ')} /opt/cni/bin/`);
-    for (const i of [0, 1]) expect(cmds).toContain(`ctr -n k8s.io images import ${bundle}/images/image-${i}.oci.tar`);
+    for (const i of [0, 1]) expect(cmds).toContain(`ctr -n k8s.io images import --label io.cri-containerd.pinned=pinned ${bundle}/images/image-${i}.oci.tar`);
     // containerd's sandbox image is the bundle's pause image, not the tag containerd's default names.
     expect(cmds).toContain(`sed -E -i 's#^([[:space:]]*)sandbox = .*#\\1sandbox = '\\''registry.k8s.io/pause:3.10.1'\\''#' /etc/containerd/config.toml`);
     expect(cmds).toContain('ExecStart=/usr/local/bin/containerd');
@@ -103,6 +103,7 @@ describe('bootstrap-node --bundle', () => {
     expect(r.code).toBe(0);
     expect(host.actions).toEqual(planCommands(plan.out));
     expect(host.images).toEqual(new Set(IMAGES));
+    expect(host.pinned).toEqual(new Set(IMAGES));
     expect(host.files.get('/etc/containerd/config.toml')).toContain("sandbox = 'registry.k8s.io/pause:3.10.1'");
     host.actions = [];
     const again = await run(host, '--role', 'worker', '--bundle', bundle);
@@ -160,6 +161,37 @@ describe('bootstrap-node --bundle', () => {
     expect((await run(freshHost(), '--role', 'worker', '--bundle', '/nonexistent-tw-bundle')).err.at(-1)).toContain(
       '--bundle /nonexistent-tw-bundle: no such folder',
     );
+  });
+
+  it('takes the images from bundle.json: one listed but absent, or present but unlisted, is refused (exit 2)', async () => {
+    const copy = makeBundle();
+    const listed = IMAGES.map((name, i) => ({ name, file: `images/image-${i}.oci.tar` }));
+    writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: [...listed, { name: 'quay.io/argoproj/argocd:v3.5.7', file: 'images/argocd.oci.tar' }] }));
+    const r = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
+    expect(r.code).toBe(2);
+    expect(r.err.at(-1)).toContain('bundle.json lists quay.io/argoproj/argocd:v3.5.7 but images/argocd.oci.tar is missing');
+    writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: listed.slice(0, 1) }));
+    const unlisted = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
+    expect(unlisted.code).toBe(2);
+    expect(unlisted.err.at(-1)).toContain('bundle.json does not list images/image-1.oci.tar');
+  });
+
+  it('fails naming every image containerd lacks after the import (ctr exits 0 on an archive it cannot name)', async () => {
+    const host = bundleHost(bundle);
+    host.onExec = (argv) => (argv.includes('import') && argv.at(-1)?.endsWith('image-1.oci.tar') ? '' : undefined);
+    const r = await run(host, '--role', 'worker', '--bundle', bundle);
+    expect(r.code).toBe(1);
+    expect(r.err.at(-1)).toContain(`containerd lacks ${IMAGES[1]} (images/image-1.oci.tar)`);
+  });
+
+  it("pins the images, so kubelet's image garbage collection never removes one the node cannot pull again", async () => {
+    const host = bundleHost(bundle);
+    // A node bootstrapped before the images were pinned: present, unpinned.
+    for (const name of IMAGES) host.images.add(name);
+    const r = await run(host, '--role', 'worker', '--bundle', bundle);
+    expect(r.code).toBe(0);
+    expect(host.actions.filter((a) => a.startsWith('ctr'))).toEqual(IMAGES.map((n) => `ctr -n k8s.io images label ${n} io.cri-containerd.pinned=pinned`));
+    expect(host.pinned).toEqual(new Set(IMAGES));
   });
 
   it('reads bundle file names and archive members', () => {

@@ -35,6 +35,8 @@ export class FakeHost implements Host {
   kube: KubeAnswer[] = [];
   /** Images in containerd's k8s.io namespace (`ctr images import` adds the archive's name). */
   images = new Set<string>();
+  /** Those of `images` labelled pinned (import --label, or ctr images label). */
+  pinned = new Set<string>();
   /** Test-specific command effects (e.g. kubeadm's); returns stdout, or undefined to fall through. */
   onExec?: (argv: readonly string[]) => string | undefined;
   /** Shell lines of every change, in order: directly comparable with a dry-run plan. */
@@ -77,8 +79,10 @@ export class FakeHost implements Host {
       case 'cmp':
         // An installed bundle binary is the bundle's own (install -t records its source).
         return this.files.get(args.at(-1) ?? '') === `copy of ${args.at(-2)}` ? ok() : fail();
-      case 'ctr':
-        return ok([...this.images].map((i) => `${i}\n`).join(''));
+      case 'ctr': {
+        const listed = args.some((a) => a.includes('io.cri-containerd.pinned')) ? this.pinned : this.images;
+        return ok([...listed].map((i) => `${i}\n`).join(''));
+      }
       case 'getent': {
         const user = args[1];
         if (user === 'root') return ok('root:x:0:0:root:/root:/bin/bash\n');
@@ -191,9 +195,16 @@ export class FakeHost implements Host {
         for (const src of args.slice(1, -1)) if (this.files.has(src)) this.files.set(`${dir}/${basename(src)}`, `link to ${src}`);
         break;
       }
-      case 'ctr':
-        if (args.includes('import')) this.images.add(imageName(args.at(-1) ?? ''));
+      case 'ctr': {
+        const pin = args.includes('io.cri-containerd.pinned=pinned');
+        if (args.includes('import')) {
+          const name = imageName(args.at(-1) ?? '');
+          this.images.add(name);
+          if (pin) this.pinned.add(name);
+        }
+        if (args.includes('label') && pin) this.pinned.add(args.at(-2) ?? '');
         break;
+      }
       case 'systemctl':
         if (args[0] === 'enable') enable(args.at(-1) ?? '', args.includes('--now'));
         if (args[0] === 'restart') {

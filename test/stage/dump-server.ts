@@ -32,7 +32,7 @@ export class DumpServer {
   ) {}
 
   /** `chunkBytes` per write with a pause between writes, so that parallel transfers really overlap. */
-  static async start(root: string, chunkBytes = 32 * 1024): Promise<DumpServer> {
+  static async start(root: string, chunkBytes = 32 * 1024, host = '127.0.0.1', port = 0): Promise<DumpServer> {
     let self: DumpServer | undefined;
     const server = createServer((req, res) => {
       void self?.handle(req, res, chunkBytes).catch((error: Error) => {
@@ -48,9 +48,8 @@ export class DumpServer {
       s.maxConnections = Math.max(s.maxConnections, s.openConnections);
       socket.once('close', () => (s.openConnections -= 1));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    self = new DumpServer(server, root, `http://127.0.0.1:${port}`);
+    await new Promise<void>((resolve) => server.listen(port, host, resolve));
+    self = new DumpServer(server, root, `http://${host}:${(server.address() as AddressInfo).port}`);
     return self;
   }
 

@@ -36,7 +36,9 @@ export function archiveName(ref: string): string {
 
 const OciIndex = z.looseObject({
   schemaVersion: z.literal(2),
-  manifests: z.array(z.looseObject({ digest: z.string(), annotations: z.record(z.string(), z.string()).optional() })).min(1),
+  manifests: z
+    .array(z.looseObject({ digest: z.string(), annotations: z.record(z.string(), z.string()).optional() }))
+    .min(1),
 });
 
 /**
@@ -46,7 +48,8 @@ const OciIndex = z.looseObject({
  */
 export function annotateIndex(indexJson: string, ref: string, file = 'index.json'): string {
   const parsed = OciIndex.safeParse(JSON.parse(indexJson));
-  if (!parsed.success) throw new Error(`${file}: not an OCI image index (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw new Error(`${file}: not an OCI image index (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   const index = parsed.data;
   for (const m of index.manifests) {
     m.annotations = { ...m.annotations, 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': ref };
@@ -88,6 +91,8 @@ export interface ComponentRecipe {
   user?: string;
   /** Shell lines run in the image after the copy (bases with a shell only). */
   setup?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  workdir?: string;
 }
 
 const KUBE_BINARY = (name: string): ComponentRecipe => ({
@@ -115,8 +120,19 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
     // kubeadm's etcd static Pod runs `etcd` and probes it over HTTP: etcdctl is not needed.
     { repository: 'registry.k8s.io/etcd', base: 'scratch', files: [{ component: 'etcd', to: '/usr/local/bin/etcd' }] },
     // kubeadm's CoreDNS Deployment passes only args: the entrypoint is the binary, as upstream.
-    { repository: 'registry.k8s.io/coredns/coredns', base: 'scratch', files: [{ component: 'coredns', to: '/coredns' }], entrypoint: ['/coredns'] },
-    { repository: 'registry.k8s.io/pause', base: 'scratch', files: [{ component: 'pause', to: '/pause' }], entrypoint: ['/pause'], user: '65535:65535' },
+    {
+      repository: 'registry.k8s.io/coredns/coredns',
+      base: 'scratch',
+      files: [{ component: 'coredns', to: '/coredns' }],
+      entrypoint: ['/coredns'],
+    },
+    {
+      repository: 'registry.k8s.io/pause',
+      base: 'scratch',
+      files: [{ component: 'pause', to: '/pause' }],
+      entrypoint: ['/pause'],
+      user: '65535:65535',
+    },
     // kube-flannel.yml runs /opt/bin/flanneld and /opt/bin/install-conf in the flannel image, `cp` in the plugin image.
     {
       repository: 'ghcr.io/flannel-io/flannel',
@@ -130,14 +146,24 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
         'chmod 0755 /opt/bin/install-conf',
       ],
     },
-    { repository: 'ghcr.io/flannel-io/flannel-cni-plugin', base: busyboxRef, files: [{ component: 'flannel', to: '/flannel' }] },
+    {
+      repository: 'ghcr.io/flannel-io/flannel-cni-plugin',
+      base: busyboxRef,
+      files: [{ component: 'flannel', to: '/flannel' }],
+    },
     {
       repository: 'docker.io/rancher/local-path-provisioner',
       base: busyboxRef,
       files: [{ component: 'local-path-provisioner', to: '/usr/bin/local-path-provisioner' }],
       entrypoint: ['local-path-provisioner'],
     },
-    { repository: 'quay.io/kuberay/operator', base: 'scratch', files: [{ component: 'kuberay-operator', to: '/manager' }], entrypoint: ['/manager'], user: '65532:65532' },
+    {
+      repository: 'quay.io/kuberay/operator',
+      base: 'scratch',
+      files: [{ component: 'kuberay-operator', to: '/manager' }],
+      entrypoint: ['/manager'],
+      user: '65532:65532',
+    },
     // infrastructure/monitoring passes only args; upstream runs it as nobody from /pushgateway.
     {
       repository: 'quay.io/prometheus/pushgateway',
@@ -148,7 +174,12 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
       setup: ['mkdir -p /pushgateway', 'chown 65534:65534 /pushgateway'],
     },
     // infrastructure/object-store runs /usr/bin/weed, its lifecycle CronJob /bin/sh.
-    { repository: 'docker.io/chrislusf/seaweedfs', base: busyboxRef, files: [{ component: 'weed', to: '/usr/bin/weed' }], entrypoint: ['/usr/bin/weed'] },
+    {
+      repository: 'docker.io/chrislusf/seaweedfs',
+      base: busyboxRef,
+      files: [{ component: 'weed', to: '/usr/bin/weed' }],
+      entrypoint: ['/usr/bin/weed'],
+    },
     {
       repository: 'quay.io/argoproj/argocd',
       base: 'localhost/tokenize-wiki/base-git:bookworm',
@@ -157,10 +188,30 @@ export function componentRecipes(busyboxRef: string): ComponentRecipe[] {
         { component: 'kustomize', to: '/usr/local/bin/kustomize' },
       ],
       user: '999',
+      // Upstream's Dockerfile (argo-cd v3.5.7): tini as entrypoint (the repo server forks git and kustomize),
+      // the gpg and git-verify wrappers the repo server calls at start (it exits without them), and the
+      // /app/config folders its ConfigMaps are mounted over. The wrappers are written here: run the tool,
+      // print its stderr with its stdout, and count exit 1 (no key, no signature) as success.
+      entrypoint: ['/usr/bin/tini', '--'],
+      env: { USER: 'argocd' },
+      workdir: '/home/argocd',
       setup: [
         'groupadd --gid 999 argocd',
         'useradd --uid 999 --gid 999 --create-home --home-dir /home/argocd --shell /bin/bash argocd',
         ...argocdCommands.map((c) => `ln -s argocd /usr/local/bin/${c}`),
+        ...[
+          ['gpg-wrapper.sh', 'gpg "$@"'],
+          [
+            'git-verify-wrapper.sh',
+            'if git describe --exact-match "$1" >/dev/null 2>&1; then git verify-tag "$1"; else git verify-commit "$1"; fi',
+          ],
+        ].map(
+          ([file, run]) =>
+            `printf '%s\\n' '#!/bin/sh' 'out=$(${run} 2>&1); rc=$?' 'if [ $rc -gt 1 ]; then echo "$out" >&2; exit $rc; fi' 'echo "$out"' > /usr/local/bin/${file} && chmod 0755 /usr/local/bin/${file}`,
+        ),
+        'mkdir -p /app/config/ssh /app/config/tls /app/config/gpg/source /app/config/gpg/keys',
+        'touch /app/config/ssh/ssh_known_hosts && ln -sf /app/config/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts',
+        'chown 999 /app/config/gpg/keys && chmod 0700 /app/config/gpg/keys',
       ],
     },
   ];
@@ -174,7 +225,9 @@ export type ImagePlan =
   | { ref: string; kind: 'missing'; reason: string; usedBy: string[] };
 
 const OverlayImages = z.looseObject({
-  images: z.array(z.looseObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() })).optional(),
+  images: z
+    .array(z.looseObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() }))
+    .optional(),
 });
 
 /** `image:` values of every YAML document under the given folders (manifests, vendored upstream ones). */
@@ -233,13 +286,13 @@ export function dockerfileBases(text: string, buildArgs: Record<string, string>)
   return [...new Set(bases)];
 }
 
-
 /** The reference an overlay gives one of our kustomize image names. */
 export function overlayRef(kustomizationText: string, name: string, file: string): string {
   const parsed = OverlayImages.safeParse(parse(kustomizationText));
   if (!parsed.success) throw new UsageError(`${file}: key images: expected a list of {name, newName, newTag}`);
   const entry = parsed.data.images?.find((i) => i.name === name);
-  if (!entry?.newName || !entry.newTag) throw new UsageError(`${file}: images: no entry with newName and newTag for ${name}`);
+  if (!entry?.newName || !entry.newTag)
+    throw new UsageError(`${file}: images: no entry with newName and newTag for ${name}`);
   return normalizeRef(`${entry.newName}:${entry.newTag}`);
 }
 
@@ -274,14 +327,20 @@ export function needsStatic(recipe: ComponentRecipe): boolean {
 export function planImages(inp: PlanInputs): ImagePlan[] {
   const wanted = new Map<string, Set<string>>();
   const want = (ref: string, by: string): void => void wanted.set(ref, (wanted.get(ref) ?? new Set()).add(by));
-  for (const o of inp.ours) for (const base of dockerfileBases(inp.dockerfileText(o.dockerfile), o.buildArgs)) want(normalizeRef(base), o.dockerfile);
+  for (const o of inp.ours)
+    for (const base of dockerfileBases(inp.dockerfileText(o.dockerfile), o.buildArgs))
+      want(normalizeRef(base), o.dockerfile);
   const ourRefs = inp.ours.map((o) => overlayRef(inp.overlayText, o.name, inp.overlayFile));
   const ourRepos = new Set(ourRefs.map((ref) => splitRef(ref).repository));
   // Other overlays name our images with their own tags: only the chosen overlay's are built.
-  for (const [ref, files] of inp.manifestRefs) if (!ourRepos.has(splitRef(ref).repository)) for (const f of files) want(ref, f);
+  for (const [ref, files] of inp.manifestRefs)
+    if (!ourRepos.has(splitRef(ref).repository)) for (const f of files) want(ref, f);
   for (const ref of inp.kubeadmImages ?? []) want(normalizeRef(ref), 'kubeadm config images list');
 
-  const standInByRepo = new Map<string, StandIn>([...inp.standIns.map((s) => [s.repository, s] as const), ...Object.entries(LOCAL_BASES)]);
+  const standInByRepo = new Map<string, StandIn>([
+    ...inp.standIns.map((s) => [s.repository, s] as const),
+    ...Object.entries(LOCAL_BASES),
+  ]);
   const recipeByRepo = new Map(inp.recipes.map((r) => [r.repository, r]));
   const components: ImagePlan[] = [];
   const missing: ImagePlan[] = [];
@@ -290,8 +349,11 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
     if (!recipe || standInByRepo.has(recipe.repository)) continue;
     const usedBy = [...by].sort();
     const absent = recipe.files.filter((f) => !inp.components.has(f.component)).map((f) => `components/${f.component}`);
-    const dynamic = needsStatic(recipe) ? recipe.files.filter((f) => inp.dynamicComponents.has(f.component)).map((f) => `components/${f.component}`) : [];
-    if (absent.length > 0) missing.push({ ref, kind: 'missing', reason: `missing input: ${absent.join(', ')} not built yet`, usedBy });
+    const dynamic = needsStatic(recipe)
+      ? recipe.files.filter((f) => inp.dynamicComponents.has(f.component)).map((f) => `components/${f.component}`)
+      : [];
+    if (absent.length > 0)
+      missing.push({ ref, kind: 'missing', reason: `missing input: ${absent.join(', ')} not built yet`, usedBy });
     else if (dynamic.length > 0) {
       const reason = `${dynamic.join(', ')}: dynamically linked, but FROM ${recipe.base} has no C library (build with CGO_ENABLED=0 or -static)`;
       missing.push({ ref, kind: 'missing', reason, usedBy });
@@ -306,7 +368,8 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
     const usedBy = [...by].sort();
     const standIn = standInByRepo.get(repository);
     if (standIn) standInPlans.push({ ref, kind: 'standin', standIn, tag, usedBy });
-    else if (!recipeByRepo.has(repository)) missing.push({ ref, kind: 'missing', reason: 'no recipe for this image', usedBy });
+    else if (!recipeByRepo.has(repository))
+      missing.push({ ref, kind: 'missing', reason: 'no recipe for this image', usedBy });
   }
   // Local bases last among the stand-ins: nothing upstream is built on them.
   standInPlans.sort((a, b) => Number(a.ref.startsWith('localhost/')) - Number(b.ref.startsWith('localhost/')));
@@ -318,12 +381,22 @@ export function planImages(inp: PlanInputs): ImagePlan[] {
     usedBy: [inp.overlayFile],
   }));
   if (!inp.kubeadmImages) {
-    missing.push({ ref: 'registry.k8s.io/*', kind: 'missing', reason: 'missing input: bin/kubeadm not built yet (`kubeadm config images list` names the control-plane images)', usedBy: [] });
+    missing.push({
+      ref: 'registry.k8s.io/*',
+      kind: 'missing',
+      reason: 'missing input: bin/kubeadm not built yet (`kubeadm config images list` names the control-plane images)',
+      usedBy: [],
+    });
   }
   const wantedRepos = new Set([...wanted.keys()].map((ref) => splitRef(ref).repository));
   for (const r of inp.recipes) {
     if (!wantedRepos.has(r.repository) && !r.repository.startsWith('registry.k8s.io/')) {
-      missing.push({ ref: `${r.repository}:*`, kind: 'missing', reason: 'no manifest in the tree names this image (upstream manifest not vendored yet?)', usedBy: [] });
+      missing.push({
+        ref: `${r.repository}:*`,
+        kind: 'missing',
+        reason: 'no manifest in the tree names this image (upstream manifest not vendored yet?)',
+        usedBy: [],
+      });
     }
   }
   return [...standInPlans, ...ours, ...components, ...missing];
@@ -348,7 +421,16 @@ export class BundleImages implements BuildContext {
 
   buildah(args: readonly string[]): string[] {
     const w = this.dirs.work;
-    return ['buildah', '--root', join(w, 'buildah/storage'), '--runroot', join(w, 'buildah/run'), '--storage-driver', 'overlay', ...args];
+    return [
+      'buildah',
+      '--root',
+      join(w, 'buildah/storage'),
+      '--runroot',
+      join(w, 'buildah/run'),
+      '--storage-driver',
+      'overlay',
+      ...args,
+    ];
   }
 
   private async cached(path: string, make: (tmp: string) => Promise<void>): Promise<string> {
@@ -369,7 +451,11 @@ export class BundleImages implements BuildContext {
       this.log.info(`debootstrap --variant=minbase ${suite} (about a minute or two)`);
       await this.host.exec(['debootstrap', '--variant=minbase', suite, root, 'http://deb.debian.org/debian']);
       // As Debian's own slim images: no package lists, no apt caches.
-      await this.host.exec(['sh', '-ec', `rm -rf ${root}/var/lib/apt/lists/* ${root}/var/cache/apt/*.bin ${root}/var/cache/apt/archives/*.deb`]);
+      await this.host.exec([
+        'sh',
+        '-ec',
+        `rm -rf ${root}/var/lib/apt/lists/* ${root}/var/cache/apt/*.bin ${root}/var/cache/apt/archives/*.deb`,
+      ]);
       await this.host.exec(['tar', '--numeric-owner', '--xattrs', '-C', root, '-cf', tmp, '.']);
       await this.host.exec(['rm', '-rf', root]);
     });
@@ -390,7 +476,10 @@ export class BundleImages implements BuildContext {
     const dir = join(this.dirs.work, 'downloads/wheels', requirement.replace(/[^A-Za-z0-9.=_-]/g, '_'));
     return this.cached(dir, async (tmp) => {
       // The build host's python3 is Debian's, the stand-in's too: the same wheels fit.
-      await this.host.exec(['python3', '-m', 'pip', 'download', '--quiet', '--only-binary=:all:', '--dest', tmp, requirement], { env: { PIP_FIND_LINKS: '' } });
+      await this.host.exec(
+        ['python3', '-m', 'pip', 'download', '--quiet', '--only-binary=:all:', '--dest', tmp, requirement],
+        { env: { PIP_FIND_LINKS: '' } },
+      );
     });
   }
 
@@ -398,13 +487,26 @@ export class BundleImages implements BuildContext {
     const dir = join(this.dirs.work, 'downloads/deb', name);
     return this.cached(dir, async (tmp) => {
       await this.host.exec(['mkdir', '-p', tmp]);
-      await this.host.exec(['sh', '-ec', `cd ${tmp} && apt-get download ${name} && dpkg-deb -x ${name}_*.deb . && rm ${name}_*.deb`]);
+      await this.host.exec([
+        'sh',
+        '-ec',
+        `cd ${tmp} && apt-get download ${name} && dpkg-deb -x ${name}_*.deb . && rm ${name}_*.deb`,
+      ]);
     });
   }
 
   /** Label of the recipe that made an image (empty when the image is absent). */
   private async recipeLabel(ref: string): Promise<string> {
-    const r = await this.host.probe(this.buildah(['inspect', '--type', 'image', '--format', '{{index .OCIv1.Config.Labels "io.tokenize-wiki.recipe"}}', ref]));
+    const r = await this.host.probe(
+      this.buildah([
+        'inspect',
+        '--type',
+        'image',
+        '--format',
+        '{{index .OCIv1.Config.Labels "io.tokenize-wiki.recipe"}}',
+        ref,
+      ]),
+    );
     return r.exitCode === 0 ? r.stdout.trim() : '';
   }
 
@@ -414,7 +516,16 @@ export class BundleImages implements BuildContext {
   }
 
   private async commit(name: string, ref: string, recipe: string, note: string): Promise<void> {
-    await this.host.exec(this.buildah(['config', '--label', `io.tokenize-wiki.recipe=${recipe}`, '--label', `io.tokenize-wiki.note=${note}`, name]));
+    await this.host.exec(
+      this.buildah([
+        'config',
+        '--label',
+        `io.tokenize-wiki.recipe=${recipe}`,
+        '--label',
+        `io.tokenize-wiki.note=${note}`,
+        name,
+      ]),
+    );
     await this.host.exec(this.buildah(['commit', '--rm', name, ref]));
   }
 
@@ -422,16 +533,23 @@ export class BundleImages implements BuildContext {
     await this.host.probe(this.buildah(['rm', name]));
   }
 
-  /** A digest of everything that decides the image: recipe code, inputs, and file contents. */
+  /**
+   * A digest of everything that decides the image: recipe code, inputs, and file contents. Recipe code is the source
+   * file that holds it, not `Function.toString()`: tsx and vitest compile a function to different text, so a bundle
+   * built from the command line looked stale to the e2e suite (and back), which rebuilt it every time.
+   */
   recipeDigest(plan: ImagePlan): string {
     const h = createHash('sha256').update(plan.ref);
-    if (plan.kind === 'standin') h.update(plan.standIn.note).update(plan.standIn.build.toString());
+    const recipeSource = (file: string): Buffer => readFileSync(join(this.repoRoot, 'scripts/lib/bundle', file));
+    if (plan.kind === 'standin') h.update(plan.standIn.note).update(recipeSource('standins.ts'));
     if (plan.kind === 'component') {
       h.update(JSON.stringify(plan.recipe));
       for (const f of plan.recipe.files) h.update(readFileSync(join(this.dirs.bundle, 'components', f.component)));
     }
     if (plan.kind === 'dockerfile') {
-      h.update(this.buildDockerfile.toString()).update(JSON.stringify(plan.buildArgs)).update(readFileSync(join(this.repoRoot, plan.dockerfile)));
+      h.update(recipeSource('images.ts'))
+        .update(JSON.stringify(plan.buildArgs))
+        .update(readFileSync(join(this.repoRoot, plan.dockerfile)));
       for (const file of contextFiles(this.repoRoot)) h.update(file).update(readFileSync(join(this.repoRoot, file)));
     }
     return h.digest('hex').slice(0, 32);
@@ -440,11 +558,17 @@ export class BundleImages implements BuildContext {
   private async buildComponent(recipe: ComponentRecipe, name: string): Promise<void> {
     const dir = join(this.dirs.bundle, 'components');
     await this.host.exec(this.buildah(['from', '--name', name, recipe.base]));
-    for (const f of recipe.files) await this.host.exec(this.buildah(['copy', '--chmod', '0755', name, join(dir, f.component), f.to]));
-    if (recipe.setup) await this.host.exec(this.buildah(['run', '--isolation', 'chroot', name, '--', 'sh', '-ec', recipe.setup.join('\n')]));
+    for (const f of recipe.files)
+      await this.host.exec(this.buildah(['copy', '--chmod', '0755', name, join(dir, f.component), f.to]));
+    if (recipe.setup)
+      await this.host.exec(
+        this.buildah(['run', '--isolation', 'chroot', name, '--', 'sh', '-ec', recipe.setup.join('\n')]),
+      );
     const config = ['--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
     if (recipe.entrypoint) config.push('--entrypoint', JSON.stringify(recipe.entrypoint), '--cmd', '[]');
     if (recipe.user) config.push('--user', recipe.user);
+    for (const [k, v] of Object.entries(recipe.env ?? {})) config.push('--env', `${k}=${v}`);
+    if (recipe.workdir) config.push('--workingdir', recipe.workdir);
     await this.host.exec(this.buildah(['config', ...config, name]));
   }
 
@@ -489,7 +613,12 @@ export class BundleImages implements BuildContext {
       await this.commit(name, plan.ref, recipe, plan.standIn.note);
     } else {
       await this.buildComponent(plan.recipe, name);
-      await this.commit(name, plan.ref, recipe, `${plan.recipe.files.map((f) => f.component).join(', ')} built from source`);
+      await this.commit(
+        name,
+        plan.ref,
+        recipe,
+        `${plan.recipe.files.map((f) => f.component).join(', ')} built from source`,
+      );
     }
   }
 
@@ -512,7 +641,21 @@ export class BundleImages implements BuildContext {
     const text = await this.host.readFile(index);
     if (text !== undefined) await this.host.writeFile(index, annotateIndex(text, ref, index));
     // Fixed order, owners and times: the same image gives the same archive bytes.
-    await this.host.exec(['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', layout, '-cf', `${archive}.tmp`, 'oci-layout', 'index.json', 'blobs']);
+    await this.host.exec([
+      'tar',
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-C',
+      layout,
+      '-cf',
+      `${archive}.tmp`,
+      'oci-layout',
+      'index.json',
+      'blobs',
+    ]);
     await this.host.exec(['mv', `${archive}.tmp`, archive]);
     await this.host.exec(['rm', '-rf', layout]);
     await this.host.writeFile(this.stampPath(ref), `${await this.imageId(ref)}\n`);
@@ -524,17 +667,22 @@ export class BundleImages implements BuildContext {
       {
         name: 'image-build-tools',
         goal: 'buildah and debootstrap are installed (Debian packages)',
-        check: async (host) => (await host.probe(['buildah', '--version'])).exitCode === 0 && (await host.probe(['debootstrap', '--version'])).exitCode === 0,
+        check: async (host) =>
+          (await host.probe(['buildah', '--version'])).exitCode === 0 &&
+          (await host.probe(['debootstrap', '--version'])).exitCode === 0,
         apply: async (host) => {
           await host.exec(['apt-get', 'update', '-qq'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
-          await host.exec(['apt-get', 'install', '-y', '-qq', 'buildah', 'debootstrap'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+          await host.exec(['apt-get', 'install', '-y', '-qq', 'buildah', 'debootstrap'], {
+            env: { DEBIAN_FRONTEND: 'noninteractive' },
+          });
         },
       },
       {
         name: 'image-work-dirs',
         goal: `${this.dirs.work}/archives exists`,
         check: (host) => host.exists(join(this.dirs.work, 'archives')),
-        apply: async (host) => void (await host.exec(['mkdir', '-p', join(this.dirs.work, 'archives'), join(this.dirs.bundle, 'images')])),
+        apply: async (host) =>
+          void (await host.exec(['mkdir', '-p', join(this.dirs.work, 'archives'), join(this.dirs.bundle, 'images')])),
       },
     ];
     for (const plan of plans) {
@@ -561,7 +709,8 @@ export class BundleImages implements BuildContext {
     }
     const keep = new Set(plans.filter((p) => p.kind === 'missing' || runsOnNodes(p)).map((p) => archiveName(p.ref)));
     const imagesDir = join(this.dirs.bundle, 'images');
-    const stale = (): string[] => (existsSync(imagesDir) ? readdirSync(imagesDir).filter((f) => f.endsWith('.oci.tar') && !keep.has(f)) : []);
+    const stale = (): string[] =>
+      existsSync(imagesDir) ? readdirSync(imagesDir).filter((f) => f.endsWith('.oci.tar') && !keep.has(f)) : [];
     steps.push({
       name: 'stale-archives',
       goal: 'images/ holds no archive of an image the cluster no longer runs',
@@ -595,11 +744,12 @@ export function contextFiles(repoRoot: string): string[] {
   return files;
 }
 
-
 const BundlePins = z.looseObject({
   kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH'),
   busybox: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a busybox release like 1.37.0'),
-  nodeImageNpm: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected the npm version the nodeImage release bundles, like 10.8.2'),
+  nodeImageNpm: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, 'expected the npm version the nodeImage release bundles, like 10.8.2'),
 });
 
 /** Folders whose manifests (ours and vendored upstream ones) name the cluster's images. */
@@ -625,12 +775,25 @@ export async function planBundleImages(
   const kubeadm = join(dirs.bundle, 'bin/kubeadm');
   let kubeadmImages: string[] | undefined;
   if (await host.exists(kubeadm)) {
-    const r = await host.probe([kubeadm, 'config', 'images', 'list', '--kubernetes-version', `v${pins.data.kubernetes}`]);
-    if (r.exitCode !== 0) throw new Error(`${kubeadm} config images list failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
-    kubeadmImages = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    const r = await host.probe([
+      kubeadm,
+      'config',
+      'images',
+      'list',
+      '--kubernetes-version',
+      `v${pins.data.kubernetes}`,
+    ]);
+    if (r.exitCode !== 0)
+      throw new Error(`${kubeadm} config images list failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+    kubeadmImages = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
   const componentsDir = join(dirs.bundle, 'components');
-  const components = existsSync(componentsDir) ? readdirSync(componentsDir).filter((f) => statSync(join(componentsDir, f)).isFile()) : [];
+  const components = existsSync(componentsDir)
+    ? readdirSync(componentsDir).filter((f) => statSync(join(componentsDir, f)).isFile())
+    : [];
   return planImages({
     ours,
     overlayFile,
@@ -661,12 +824,17 @@ export interface BundleImagesRun {
  * Plans and builds the bundle's images; run it after the component binaries are built (the plan reads
  * components/). Returns the archives for bundle.json and the images that could not be built yet.
  */
-export async function buildBundleImages(r: BundleImagesRun): Promise<{ images: { name: string; file: string }[]; missing: ImagePlan[] }> {
+export async function buildBundleImages(
+  r: BundleImagesRun,
+): Promise<{ images: { name: string; file: string }[]; missing: ImagePlan[] }> {
   const plans = await planBundleImages(r.host, r.repoRoot, r.dirs, r.overlay, r.ours);
   await runSteps(new BundleImages(r.host, r.dirs, r.repoRoot, r.log).steps(plans), r.host, r.log, r.out);
   const missing = plans.filter((p) => p.kind === 'missing');
-  for (const p of missing) r.out(`missing image ${p.ref}: ${p.reason}${p.usedBy.length ? ` (used by ${p.usedBy.join(', ')})` : ''}`);
-  const images = plans.filter((p) => p.kind !== 'missing' && runsOnNodes(p)).map((p) => ({ name: p.ref, file: join('images', archiveName(p.ref)) }));
+  for (const p of missing)
+    r.out(`missing image ${p.ref}: ${p.reason}${p.usedBy.length ? ` (used by ${p.usedBy.join(', ')})` : ''}`);
+  const images = plans
+    .filter((p) => p.kind !== 'missing' && runsOnNodes(p))
+    .map((p) => ({ name: p.ref, file: join('images', archiveName(p.ref)) }));
   r.log.info(`${images.length} image archives in ${join(r.dirs.bundle, 'images')}, ${missing.length} images missing`);
   return { images, missing };
 }

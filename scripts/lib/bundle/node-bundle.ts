@@ -77,6 +77,33 @@ function list(dir: string, suffix: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)).sort() : [];
 }
 
+/** The images bundle.json lists (written by scripts/build-bundle.mts when every archive was built). */
+const ListedImages = z.looseObject({ images: z.array(z.object({ name: z.string(), file: z.string() })).optional() });
+
+/**
+ * bundle.json, not the folder listing, says which images a bundle holds: a folder copied or read while its
+ * archives were still being written looks complete, and a node bootstrapped from it lacks images without a word
+ * (a node bootstrapped during a bundle build had 10 of 17). Empty when bundle.json lists no images to compare with.
+ */
+function listedImageProblems(dir: string, found: readonly BundleImage[]): string[] {
+  const manifest = join(dir, 'bundle.json');
+  if (!existsSync(manifest)) return [];
+  const parsed = ListedImages.safeParse(JSON.parse(readFileSync(manifest, 'utf8')));
+  if (!parsed.success) return [`${manifest}: key images: expected a list of {name, file}`];
+  const listed = parsed.data.images;
+  if (listed === undefined) return [];
+  const byFile = new Map(found.map((i) => [`images/${i.file}`, i.name]));
+  const problems: string[] = [];
+  for (const { name, file } of listed) {
+    const have = byFile.get(file);
+    if (have === undefined) problems.push(`bundle.json lists ${name} but ${file} is missing`);
+    else if (have !== name) problems.push(`bundle.json lists ${file} as ${name}, its index.json names ${have}`);
+  }
+  const unlisted = [...byFile.keys()].filter((f) => !listed.some((l) => l.file === f));
+  if (unlisted.length) problems.push(`bundle.json does not list ${unlisted.join(', ')} (written before them: rebuild bundle.json)`);
+  return problems;
+}
+
 /** Reads and checks a bundle folder; the error names everything missing, so one fix suffices. */
 export function readNodeBundle(dir: string): NodeBundle {
   if (!existsSync(dir)) throw new UsageError(`--bundle ${dir}: no such folder`);
@@ -101,6 +128,7 @@ export function readNodeBundle(dir: string): NodeBundle {
     }
   }
   if (images.length === 0) problems.push('images/ holds no *.oci.tar');
+  problems.push(...listedImageProblems(dir, images));
   if (problems.length) throw new UsageError(`--bundle ${dir}: ${problems.join('; ')} (build it with scripts/build-bundle.mts)`);
   return { dir, binaries, debs, images };
 }

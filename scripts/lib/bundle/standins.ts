@@ -49,8 +49,16 @@ async function fromRootfs(ctx: BuildContext, name: string, suite: string): Promi
 }
 
 /** Runs a shell line in the working container (chroot isolation: this host has no systemd, cgroup v1). */
-export function runIn(ctx: BuildContext, name: string, script: string, extra: readonly string[] = [], shell = 'sh'): Promise<unknown> {
-  return ctx.host.exec(ctx.buildah(['run', '--isolation', 'chroot', ...extra, name, '--', ...shell.split(' '), '-ec', script]));
+export function runIn(
+  ctx: BuildContext,
+  name: string,
+  script: string,
+  extra: readonly string[] = [],
+  shell = 'sh',
+): Promise<unknown> {
+  return ctx.host.exec(
+    ctx.buildah(['run', '--isolation', 'chroot', ...extra, name, '--', ...shell.split(' '), '-ec', script]),
+  );
 }
 
 /** apt-get install in the container, lists dropped afterwards as in Debian's slim images. */
@@ -112,7 +120,9 @@ export function nodeStandIn(npmVersion: string): StandIn {
           'node --version && npm --version',
         ].join('\n'),
       );
-      await ctx.host.exec(ctx.buildah(['config', '--env', `NODE_VERSION=${version}`, '--cmd', JSON.stringify(['node']), name]));
+      await ctx.host.exec(
+        ctx.buildah(['config', '--env', `NODE_VERSION=${version}`, '--cmd', JSON.stringify(['node']), name]),
+      );
     },
   };
 }
@@ -133,11 +143,17 @@ export const rayStandIn: StandIn = {
     const [, ray, major, minor] = m;
     const suite = 'bookworm';
     if (DEBIAN_PYTHON[suite] !== `${major}.${minor}`) {
-      throw new UsageError(`docker.io/rayproject/ray:${tag}: Debian ${suite} has Python ${DEBIAN_PYTHON[suite]}, not ${major}.${minor}`);
+      throw new UsageError(
+        `docker.io/rayproject/ray:${tag}: Debian ${suite} has Python ${DEBIAN_PYTHON[suite]}, not ${major}.${minor}`,
+      );
     }
     const wheels = await ctx.wheelhouse(`ray[default]==${ray}`);
     await fromRootfs(ctx, name, suite);
-    await runIn(ctx, name, aptInstall(['python3', 'python3-venv', 'bash', 'wget', 'ca-certificates', 'procps', 'netbase', 'tzdata']));
+    await runIn(
+      ctx,
+      name,
+      aptInstall(['python3', 'python3-venv', 'bash', 'wget', 'ca-certificates', 'procps', 'netbase', 'tzdata']),
+    );
     await runIn(ctx, name, 'useradd --uid 1000 --gid 100 --shell /bin/bash --create-home --home-dir /home/ray ray');
     await runIn(
       ctx,
@@ -195,17 +211,36 @@ export const busyboxStandIn: StandIn = {
 };
 
 /** Argo CD's Redis (the tag its install.yaml names): Debian's redis-server, started the same way. */
-export const redisStandIn: StandIn = debianStandIn({
+const redisBase = debianStandIn({
   repository: 'public.ecr.aws/docker/library/redis',
   note: "Debian bookworm's redis-server (its version, not the tag's; upstream: Alpine)",
   packages: ['redis-server'],
-  config: ['--workingdir', '/data', '--cmd', JSON.stringify(['redis-server']), '--port', '6379/tcp'],
 });
+
+export const redisStandIn: StandIn = {
+  ...redisBase,
+  // Argo CD's Deployment passes only flags (`--save "" --appendonly no ...`): like upstream's
+  // docker-entrypoint.sh, the entrypoint runs redis-server when the arguments start with a dash.
+  async build(ctx, name, tag) {
+    await redisBase.build(ctx, name, tag);
+    await runIn(
+      ctx,
+      name,
+      [
+        `printf '%s\\n' '#!/bin/sh' 'case "$1" in -*) set -- redis-server "$@" ;; esac' 'exec "$@"' > /usr/local/bin/docker-entrypoint.sh`,
+        'chmod 0755 /usr/local/bin/docker-entrypoint.sh',
+        'mkdir -p /data',
+      ].join('\n'),
+    );
+    const entry = ['--entrypoint', JSON.stringify(['docker-entrypoint.sh']), '--cmd', JSON.stringify(['redis-server'])];
+    await ctx.host.exec(ctx.buildah(['config', '--workingdir', '/data', ...entry, '--port', '6379/tcp', name]));
+  },
+};
 
 /** docker.io/library/debian:<suite>[-<date>]-slim: the suite's minbase, which is what Debian's slim images are. */
 export const debianImageStandIn: StandIn = {
   repository: 'docker.io/library/debian',
-  note: 'debootstrap --variant=minbase of the tag\'s suite (sources.list instead of debian.sources)',
+  note: "debootstrap --variant=minbase of the tag's suite (sources.list instead of debian.sources)",
   async build(ctx, name, tag) {
     const suite = /^([a-z]+)(?:-\d{8})?-slim$/.exec(tag)?.[1];
     if (!suite) throw new UsageError(`docker.io/library/debian:${tag}: expected a tag like trixie-slim`);
