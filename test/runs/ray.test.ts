@@ -233,7 +233,7 @@ describe('submitter on a real Ray head', () => {
     let skipped = 0;
     for (let round = 0; round < 6; round++) {
       const [a, b] = await Promise.all([cli(['submit', '--run', path, '--once'], { env }), cli(['submit', '--run', path, '--once'], { env })]);
-      expect([a.code, b.code]).toEqual([0, 0]);
+      expect([a.code, b.code], `round ${round}:\n${a.stderr}\n${b.stderr}`).toEqual([0, 0]);
       skipped += [a, b].filter((r) => r.stdout.includes('lease held by')).length;
       if ((await readStatus(run)).complete) break;
       await waitUntilJobsEnd(run);
