@@ -11,12 +11,29 @@ import tseslint from 'typescript-eslint';
 const THROUGH_INDEX = '^(\\.\\./)+(?!storage/(lifecycle|s3)\\.js$)[a-z-]+/(?!index\\.js$)[^/]+$';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tokenize-wiki/**', 'src/tokenize/native/target/**', 'bench/results/**', 'apps/**', 'clusters/**', 'infrastructure/**', 'argocd/**', 'images/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.tokenize-wiki/**',
+      'src/tokenize/native/target/**',
+      'bench/results/**',
+      'apps/**',
+      'clusters/**',
+      'infrastructure/**',
+      'argocd/**',
+      'images/**',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.config.ts', '*.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.config.ts', '*.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { 'import-x': importX },
     settings: {
@@ -24,8 +41,14 @@ export default tseslint.config(
       'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
     },
     rules: {
-      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { prefer: 'type-imports', fixStyle: 'inline-type-imports' },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       // Off: an async method that implements a Promise-returning interface needs no await (and turns a throw into a rejection).
       '@typescript-eslint/require-await': 'off',
       // A variable a callback reads before its one assignment cannot be const.
@@ -39,7 +62,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: THROUGH_INDEX, message: "import another folder of src/ through its index.ts (docs/architecture.md)" }] },
+        {
+          patterns: [
+            {
+              regex: THROUGH_INDEX,
+              message: 'import another folder of src/ through its index.ts (docs/architecture.md)',
+            },
+          ],
+        },
       ],
     },
   },

@@ -51,18 +51,26 @@ function positiveInt(v: string): number {
 function sectionList(v: string): string[] {
   const names = v.split(',').map((s) => s.trim());
   const unknown = names.filter((n) => !(n in SECTIONS));
-  if (unknown.length > 0) throw new InvalidArgumentError(`unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(
+      `unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`,
+    );
   return names;
 }
 
 async function main(): Promise<number> {
   const program = new Command('bench')
-    .description('Benchmarks: tokenizer, decoding, pipeline, scaling, memory, predecessor baseline, plain Python script, random access')
+    .description(
+      'Benchmarks: tokenizer, decoding, pipeline, scaling, memory, predecessor baseline, plain Python script, random access',
+    )
     .option('--quick', 'tiny inputs and one repeat: checks that everything runs (CI)', false)
     .option('--repeats <n>', 'repeats per comparison (the median is reported); default 3, 1 with --quick', positiveInt)
     .option('--only <sections>', `comma-separated subset of: ${Object.keys(SECTIONS).join(', ')}`, sectionList)
     .option('--encoding <name>', 'tiktoken encoding', 'cl100k_base')
-    .option('--cpu-prof <dir>', 'also write V8 CPU profiles of every measured tokenize-wiki run to <dir> (open in Chrome DevTools)')
+    .option(
+      '--cpu-prof <dir>',
+      'also write V8 CPU profiles of every measured tokenize-wiki run to <dir> (open in Chrome DevTools)',
+    )
     .option('--out <file>', 'results file (default: bench/results/<date>-<host>.json; under ~/.cache with --quick)')
     .exitOverride();
   try {
@@ -70,22 +78,47 @@ async function main(): Promise<number> {
   } catch {
     return 2;
   }
-  const flags = program.opts<{ quick: boolean; repeats?: number; only?: string[]; encoding: string; out?: string; cpuProf?: string }>();
+  const flags = program.opts<{
+    quick: boolean;
+    repeats?: number;
+    only?: string[];
+    encoding: string;
+    out?: string;
+    cpuProf?: string;
+  }>();
   setCpuProfileDir(flags.cpuProf);
-  const opts: BenchOptions = { quick: flags.quick, repeats: flags.repeats ?? (flags.quick ? 1 : 3), encoding: flags.encoding };
+  const opts: BenchOptions = {
+    quick: flags.quick,
+    repeats: flags.repeats ?? (flags.quick ? 1 : 3),
+    encoding: flags.encoding,
+  };
   const machine = describeMachine();
   const started = new Date();
-  console.log(`bench: ${opts.quick ? 'quick' : 'full'} mode, ${opts.repeats} repeat(s), ${machine.nproc} cores, ${machine.cpuModel}`);
+  console.log(
+    `bench: ${opts.quick ? 'quick' : 'full'} mode, ${opts.repeats} repeat(s), ${machine.nproc} cores, ${machine.cpuModel}`,
+  );
 
   const date = started.toISOString().slice(0, 10);
   const out =
-    flags.out ?? (opts.quick ? join(benchCacheDir('results'), `${date}-${machine.host}-quick.json`) : join(benchDir, 'results', `${date}-${machine.host}.json`));
+    flags.out ??
+    (opts.quick
+      ? join(benchCacheDir('results'), `${date}-${machine.host}-quick.json`)
+      : join(benchDir, 'results', `${date}-${machine.host}.json`));
   mkdirSync(join(out, '..'), { recursive: true });
   const results: SectionResult[] = [];
   // Rewritten after every section, so an interrupted run still leaves the figures it has (marked complete: false).
   const save = (complete: boolean): number => {
     const totalS = (Date.now() - started.getTime()) / 1000;
-    const doc = { started: started.toISOString(), totalS, complete, mode: opts.quick ? 'quick' : 'full', opts, machine, targets: evaluateTargets(results), sections: results };
+    const doc = {
+      started: started.toISOString(),
+      totalS,
+      complete,
+      mode: opts.quick ? 'quick' : 'full',
+      opts,
+      machine,
+      targets: evaluateTargets(results),
+      sections: results,
+    };
     writeFileSync(`${out}.tmp`, JSON.stringify(doc, null, 2) + '\n');
     renameSync(`${out}.tmp`, out);
     return totalS;

@@ -96,7 +96,10 @@ function preflight(role: Role, kubernetes: string, allowCgroupV1: boolean): Pref
         const kubelet = await kubeVersion(host, 'kubelet');
         const member = await host.exists('/etc/kubernetes/kubelet.conf');
         return member && kubelet !== undefined && kubelet !== kubernetes
-          ? { ok: false, detail: `this cluster node runs kubelet ${kubelet}, versions.yaml pins ${kubernetes}: upgrade with kubeadm upgrade (docs/bootstrap.md)` }
+          ? {
+              ok: false,
+              detail: `this cluster node runs kubelet ${kubelet}, versions.yaml pins ${kubernetes}: upgrade with kubeadm upgrade (docs/bootstrap.md)`,
+            }
           : { ok: true, detail: member ? `cluster node at ${kubernetes}` : 'not in a cluster yet' };
       },
     },
@@ -121,7 +124,10 @@ function preflight(role: Role, kubernetes: string, allowCgroupV1: boolean): Pref
         // Images and pod logs live under /var.
         const r = await host.probe(['df', '--output=avail', '-B1G', '/var']);
         const gib = Number(r.stdout.trim().split('\n').at(-1)?.trim().replace(/G$/, ''));
-        return { ok: gib >= req.diskGiB, detail: `${Number.isFinite(gib) ? gib : '?'} GiB free on /var, need >= ${req.diskGiB} GiB` };
+        return {
+          ok: gib >= req.diskGiB,
+          detail: `${Number.isFinite(gib) ? gib : '?'} GiB free on /var, need >= ${req.diskGiB} GiB`,
+        };
       },
     },
     {
@@ -154,7 +160,10 @@ function preflight(role: Role, kubernetes: string, allowCgroupV1: boolean): Pref
         if (fs !== 'cgroup2fs' && allowCgroupV1) {
           return { ok: true, detail: `/sys/fs/cgroup is ${fs || 'unknown'}: cgroup v1 accepted (--allow-cgroup-v1)` };
         }
-        return { ok: fs === 'cgroup2fs', detail: `/sys/fs/cgroup is ${fs || 'unknown'}, need cgroup2fs (kubelet needs cgroup v2)` };
+        return {
+          ok: fs === 'cgroup2fs',
+          detail: `/sys/fs/cgroup is ${fs || 'unknown'}, need cgroup2fs (kubelet needs cgroup v2)`,
+        };
       },
     },
   ];
@@ -167,7 +176,10 @@ function bundleVersionCheck(bundle: NodeBundle, kubernetes: string): PreflightCh
     async run(host) {
       const r = await host.probe([join(bundle.dir, 'bin', 'kubeadm'), 'version', '-o', 'short']);
       const v = r.stdout.trim();
-      return { ok: v === `v${kubernetes}`, detail: `bundle kubeadm ${v || 'does not run'}, versions.yaml pins v${kubernetes}` };
+      return {
+        ok: v === `v${kubernetes}`,
+        detail: `bundle kubeadm ${v || 'does not run'}, versions.yaml pins v${kubernetes}`,
+      };
     },
   };
 }
@@ -180,8 +192,14 @@ function bundleIntegrityCheck(bundle: NodeBundle): PreflightCheck {
       const bad = await corruptFiles(bundle);
       if (bad === undefined) return { ok: true, detail: 'no bundle.json in the bundle: files not verified' };
       return bad.length === 0
-        ? { ok: true, detail: `${bundle.binaries.length + bundle.debs.length + bundle.images.length} files match bundle.json` }
-        : { ok: false, detail: `missing from bundle.json or sha256 differs: ${bad.join(', ')} (copy the bundle again)` };
+        ? {
+            ok: true,
+            detail: `${bundle.binaries.length + bundle.debs.length + bundle.images.length} files match bundle.json`,
+          }
+        : {
+            ok: false,
+            detail: `missing from bundle.json or sha256 differs: ${bad.join(', ')} (copy the bundle again)`,
+          };
     },
   };
 }
@@ -198,7 +216,14 @@ function fileIs(path: string, content: string) {
   return async (host: Host) => (await host.readFile(path)) === content;
 }
 
-function aptRepoSteps(name: string, label: string, keyUrl: string, keyFile: string, listFile: string, line: string): Step {
+function aptRepoSteps(
+  name: string,
+  label: string,
+  keyUrl: string,
+  keyFile: string,
+  listFile: string,
+  line: string,
+): Step {
   return {
     name,
     goal: `${label} apt repository configured`,
@@ -226,7 +251,9 @@ async function moduleLoaded(host: Host, module: string): Promise<boolean> {
 /** Swap, kernel modules and sysctls: the same on every node, online or air-gapped. */
 function hostPrepSteps(): Step[] {
   const modulesText = `${MODULES.join('\n')}\n`;
-  const sysctlText = Object.entries(SYSCTLS).map(([k, v]) => `${k} = ${v}\n`).join('');
+  const sysctlText = Object.entries(SYSCTLS)
+    .map(([k, v]) => `${k} = ${v}\n`)
+    .join('');
   return [
     {
       name: 'swap-off',
@@ -292,7 +319,10 @@ export interface ContainerdOptions {
 function containerdConfigStep(opts: ContainerdOptions = {}): Step {
   const { sandboxImage, restrictOomScoreAdj = false } = opts;
   const sandboxLine = `sandbox = '${sandboxImage ?? ''}'`;
-  const extras = [sandboxImage ? `, sandbox image ${sandboxImage}` : '', restrictOomScoreAdj ? ', OOM score adjustments restricted' : ''].join('');
+  const extras = [
+    sandboxImage ? `, sandbox image ${sandboxImage}` : '',
+    restrictOomScoreAdj ? ', OOM score adjustments restricted' : '',
+  ].join('');
   return {
     name: 'containerd-config',
     goal: `${CONTAINERD_CONFIG} has the CRI plugin on and SystemdCgroup = true${extras}`,
@@ -312,9 +342,15 @@ function containerdConfigStep(opts: ContainerdOptions = {}): Step {
       await host.exec(['containerd', 'config', 'default'], { stdoutFile: CONTAINERD_CONFIG });
       await host.exec(['sed', '-i', 's/SystemdCgroup = false/SystemdCgroup = true/', CONTAINERD_CONFIG]);
       // Air-gapped: the default names the upstream pause tag of containerd's release, which the bundle need not hold.
-      if (sandboxImage) await host.exec(['sed', '-E', '-i', `s#^([[:space:]]*)sandbox = .*#\\1${sandboxLine}#`, CONTAINERD_CONFIG]);
+      if (sandboxImage)
+        await host.exec(['sed', '-E', '-i', `s#^([[:space:]]*)sandbox = .*#\\1${sandboxLine}#`, CONTAINERD_CONFIG]);
       if (restrictOomScoreAdj) {
-        await host.exec(['sed', '-i', 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/', CONTAINERD_CONFIG]);
+        await host.exec([
+          'sed',
+          '-i',
+          's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/',
+          CONTAINERD_CONFIG,
+        ]);
       }
       await host.exec(['systemctl', 'restart', 'containerd']);
     },
@@ -390,7 +426,13 @@ export function bootstrapSteps(os: OsRelease, kubernetes: string, containerd: Co
       check: (host) => allPackagesAt(host, KUBE_PACKAGES, `${kubernetes}-`),
       apply: async (host) =>
         void (await host.exec(
-          ['apt-get', 'install', '-y', '--allow-change-held-packages', ...KUBE_PACKAGES.map((p) => `${p}=${kubernetes}-*`)],
+          [
+            'apt-get',
+            'install',
+            '-y',
+            '--allow-change-held-packages',
+            ...KUBE_PACKAGES.map((p) => `${p}=${kubernetes}-*`),
+          ],
           { env: APT_ENV },
         )),
     },
@@ -491,12 +533,20 @@ export function bundleSteps(bundle: NodeBundle, containerd: ContainerdOptions = 
       goal: `${bundle.binaries.join(', ')} from the bundle in ${BUNDLE_BIN}`,
       async check(host) {
         for (const b of bundle.binaries) {
-          if ((await host.probe(['cmp', '-s', join(bundle.dir, 'bin', b), `${BUNDLE_BIN}/${b}`])).exitCode !== 0) return false;
+          if ((await host.probe(['cmp', '-s', join(bundle.dir, 'bin', b), `${BUNDLE_BIN}/${b}`])).exitCode !== 0)
+            return false;
         }
         return true;
       },
       apply: async (host) =>
-        void (await host.exec(['install', '-m', '0755', '-t', BUNDLE_BIN, ...bundle.binaries.map((b) => join(bundle.dir, 'bin', b))])),
+        void (await host.exec([
+          'install',
+          '-m',
+          '0755',
+          '-t',
+          BUNDLE_BIN,
+          ...bundle.binaries.map((b) => join(bundle.dir, 'bin', b)),
+        ])),
     },
     {
       name: 'cni-plugins',
@@ -538,10 +588,20 @@ export function bundleSteps(bundle: NodeBundle, containerd: ContainerdOptions = 
       async apply(host) {
         const [have, pinned] = [await containerdImages(host), await pinnedImages(host)];
         for (const image of bundle.images.filter((i) => !have.has(i.name))) {
-          await host.exec(['ctr', '-n', 'k8s.io', 'images', 'import', '--label', PINNED_LABEL, join(bundle.dir, 'images', image.file)]);
+          await host.exec([
+            'ctr',
+            '-n',
+            'k8s.io',
+            'images',
+            'import',
+            '--label',
+            PINNED_LABEL,
+            join(bundle.dir, 'images', image.file),
+          ]);
         }
         // Imported by an earlier version of this step, without the label.
-        for (const n of names.filter((x) => have.has(x) && !pinned.has(x))) await host.exec(['ctr', '-n', 'k8s.io', 'images', 'label', n, PINNED_LABEL]);
+        for (const n of names.filter((x) => have.has(x) && !pinned.has(x)))
+          await host.exec(['ctr', '-n', 'k8s.io', 'images', 'label', n, PINNED_LABEL]);
         if (host.dryRun) return;
         // ctr exits 0 after importing an archive whose name annotation it does not understand (the blobs go
         // in, no name does): a pod would then wait for a pull that can never happen. Name what is missing.
@@ -572,17 +632,26 @@ export function bootstrapNode(argv: readonly string[], io: ScriptIO): Promise<nu
     requireRoot(host, spec.name);
     const os = await requireSupportedOs(host);
     const source = bundle ? `bundle ${bundle.dir}` : 'apt repositories';
-    log.info(`${os.prettyName}, role ${role}, Kubernetes ${versions.kubernetes} from ${source}${host.dryRun ? ' (dry run)' : ''}`);
+    log.info(
+      `${os.prettyName}, role ${role}, Kubernetes ${versions.kubernetes} from ${source}${host.dryRun ? ' (dry run)' : ''}`,
+    );
     const checks = preflight(role, versions.kubernetes, flags['allow-cgroup-v1'] === true);
     if (bundle) checks.push(bundleVersionCheck(bundle, versions.kubernetes), bundleIntegrityCheck(bundle));
     const preflightOk = await runPreflight(checks, host, log, out);
     const containerd = { restrictOomScoreAdj: !(await canLowerOomScores(host)) };
-    if (containerd.restrictOomScoreAdj) log.info('no CAP_SYS_RESOURCE here: containerd will not lower OOM scores (restrict_oom_score_adj)');
-    await runSteps(bundle ? bundleSteps(bundle, containerd) : bootstrapSteps(os, versions.kubernetes, containerd), host, log, out);
+    if (containerd.restrictOomScoreAdj)
+      log.info('no CAP_SYS_RESOURCE here: containerd will not lower OOM scores (restrict_oom_score_adj)');
+    await runSteps(
+      bundle ? bundleSteps(bundle, containerd) : bootstrapSteps(os, versions.kubernetes, containerd),
+      host,
+      log,
+      out,
+    );
     if (!host.dryRun) {
-      const next = role === 'control-plane'
-        ? 'sudo node --import tsx scripts/init-control-plane.mts --cluster <name>'
-        : 'sudo node --import tsx scripts/join-worker.mts --ssh <user>@<control-plane>';
+      const next =
+        role === 'control-plane'
+          ? 'sudo node --import tsx scripts/init-control-plane.mts --cluster <name>'
+          : 'sudo node --import tsx scripts/join-worker.mts --ssh <user>@<control-plane>';
       log.info(`node ready; next: ${next}`);
     }
     return preflightOk ? 0 : 1;

@@ -112,12 +112,16 @@ export function buildBundle(argv: readonly string[], io: ScriptIO): Promise<numb
     });
     outcomes.push(...(await runSteps([manifest], host, log, out)));
     const total = outcomes.reduce((s, o) => s + o.ms, 0);
-    log.info(`bundle ${bundle}: ${outcomes.filter((o) => o.status === 'applied').length} of ${outcomes.length} steps applied in ${formatMs(total)}`);
+    log.info(
+      `bundle ${bundle}: ${outcomes.filter((o) => o.status === 'applied').length} of ${outcomes.length} steps applied in ${formatMs(total)}`,
+    );
     if (!host.dryRun) {
       // What a cold cache costs: every build's own time, whichever run (or test harness) did it.
       const stamps = [...(await buildStamps(host, bundle)), ...(await buildStamps(host, weedRoot))];
       const seconds = stamps.reduce((s, b) => s + b.seconds, 0);
-      log.info(`cold build time of this bundle: ${seconds} s over ${stamps.length} builds (${stamps.map((b) => `${b.name} ${b.seconds} s`).join(', ')})`);
+      log.info(
+        `cold build time of this bundle: ${seconds} s over ${stamps.length} builds (${stamps.map((b) => `${b.name} ${b.seconds} s`).join(', ')})`,
+      );
     }
   });
 }

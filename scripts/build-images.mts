@@ -82,7 +82,12 @@ export function dockerfileBuilds(pins: ImagePins): Pick<ImageBuild, 'name' | 'do
     {
       name: 'tokenize-wiki',
       dockerfile: 'images/tokenizer/Dockerfile',
-      buildArgs: { RAY_VERSION: pins.ray, PYTHON_TAG: `py${pins.python.replace('.', '')}`, NATIVE_BUILD_IMAGE: pins.nativeBuildImage, ...nodeArg },
+      buildArgs: {
+        RAY_VERSION: pins.ray,
+        PYTHON_TAG: `py${pins.python.replace('.', '')}`,
+        NATIVE_BUILD_IMAGE: pins.nativeBuildImage,
+        ...nodeArg,
+      },
     },
     { name: 'tokenize-wiki-submitter', dockerfile: 'images/submitter/Dockerfile', buildArgs: nodeArg },
   ];
@@ -99,7 +104,8 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export function checkRegistry(registry: string | undefined): string {
   if (!registry) throw new UsageError('--registry is required, e.g. --registry docker.io/<user>');
   const trimmed = registry.replace(/\/+$/, '');
-  if (!REGISTRY.test(trimmed)) throw new UsageError(`--registry ${registry}: not a registry/namespace like docker.io/<user>`);
+  if (!REGISTRY.test(trimmed))
+    throw new UsageError(`--registry ${registry}: not a registry/namespace like docker.io/<user>`);
   return trimmed;
 }
 
@@ -114,7 +120,10 @@ export function isImmutableTag(tag: string): boolean {
 
 export function checkTag(tag: string): string {
   if (!TAG.test(tag)) throw new UsageError(`--tag ${tag}: not a valid image tag`);
-  if (!isImmutableTag(tag)) throw new UsageError(`--tag ${tag}: use an immutable tag, a commit id or a version like v1.2.3 (the default is the commit)`);
+  if (!isImmutableTag(tag))
+    throw new UsageError(
+      `--tag ${tag}: use an immutable tag, a commit id or a version like v1.2.3 (the default is the commit)`,
+    );
   return tag;
 }
 
@@ -122,7 +131,9 @@ export function checkTag(tag: string): string {
 export function dockerCommands(build: ImageBuild, repoRoot: string, platform: string, push: boolean): string[][] {
   const ref = `${build.repository}:${build.tag}`;
   const args = Object.entries(build.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-  const cmds = [['docker', 'build', '--platform', platform, '-f', join(repoRoot, build.dockerfile), ...args, '-t', ref, repoRoot]];
+  const cmds = [
+    ['docker', 'build', '--platform', platform, '-f', join(repoRoot, build.dockerfile), ...args, '-t', ref, repoRoot],
+  ];
   if (push) cmds.push(['docker', 'push', ref]);
   return cmds;
 }
@@ -131,9 +142,14 @@ export function dockerCommands(build: ImageBuild, repoRoot: string, platform: st
  * Returns the kustomization text with `images:` entries for the given builds set (added or
  * replaced by name); every other line, comments included, stays as it was.
  */
-export function setOverlayImages(kustomization: string, builds: readonly ImageBuild[], file = 'kustomization.yaml'): string {
+export function setOverlayImages(
+  kustomization: string,
+  builds: readonly ImageBuild[],
+  file = 'kustomization.yaml',
+): string {
   const doc = parseDocument(kustomization);
-  if (doc.errors.length > 0) throw new UsageError(`${file}: ${doc.errors[0]?.message.split('\n')[0] ?? 'invalid YAML'}`);
+  if (doc.errors.length > 0)
+    throw new UsageError(`${file}: ${doc.errors[0]?.message.split('\n')[0] ?? 'invalid YAML'}`);
   const current: unknown = doc.get('images');
   const list = z
     .array(z.looseObject({ name: z.string() }))

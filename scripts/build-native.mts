@@ -17,7 +17,9 @@ const CRATE = 'tokenize_wiki_native';
 
 /** `cargo` from CARGO, PATH, or rustup's default place (not on PATH in a non-login shell). */
 function findCargo(): string | undefined {
-  const candidates = [process.env.CARGO, 'cargo', join(homedir(), '.cargo', 'bin', 'cargo')].filter((c): c is string => !!c);
+  const candidates = [process.env.CARGO, 'cargo', join(homedir(), '.cargo', 'bin', 'cargo')].filter(
+    (c): c is string => !!c,
+  );
   return candidates.find((cargo) => spawnSync(cargo, ['--version'], { stdio: 'ignore' }).status === 0);
 }
 
@@ -36,7 +38,8 @@ function build(): string | undefined {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, CARGO_TARGET_DIR: targetDir },
   });
-  if (run.status !== 0) return `cargo build failed${run.error ? `: ${run.error.message}` : ` with exit code ${run.status}`}`;
+  if (run.status !== 0)
+    return `cargo build failed${run.error ? `: ${run.error.message}` : ` with exit code ${run.status}`}`;
   const built = join(targetDir, 'release', libraryName());
   if (!existsSync(built)) return `cargo build left no ${built}`;
   // Copy then rename: a running program never loads a half-written addon.

@@ -5,7 +5,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { RefusalError, UsageError } from './lib/errors.js';
-import { containerdImages, hostname, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import {
+  containerdImages,
+  hostname,
+  nodeReadyCheck,
+  portsFreeCheck,
+  requireRoot,
+  requireSupportedOs,
+} from './lib/facts.js';
 import type { Host } from './lib/host.js';
 import {
   ADMIN_CONF,
@@ -79,7 +86,8 @@ interface Account {
 async function account(host: Host, name: string): Promise<Account> {
   const r = await host.probe(['getent', 'passwd', name]);
   const f = r.stdout.trim().split(':');
-  if (r.exitCode !== 0 || f.length < 7 || !f[2] || !f[3] || !f[5]) throw new UsageError(`--user ${name}: no such user on this host`);
+  if (r.exitCode !== 0 || f.length < 7 || !f[2] || !f[3] || !f[5])
+    throw new UsageError(`--user ${name}: no such user on this host`);
   return { name, uid: f[2], gid: f[3], home: f[5] };
 }
 
@@ -104,7 +112,8 @@ export function initSteps(opts: {
     steps.push({
       name: 'kubeadm-config-cgroup-v1',
       goal: `${CGROUP_V1_CONFIG} is ${config.file} with kubelet failCgroupV1: false`,
-      check: async (host) => (await host.exists(ADMIN_CONF)) || (await host.readFile(CGROUP_V1_CONFIG)) === cgroupV1Config,
+      check: async (host) =>
+        (await host.exists(ADMIN_CONF)) || (await host.readFile(CGROUP_V1_CONFIG)) === cgroupV1Config,
       async apply(host) {
         await host.exec(['install', '-d', '-m', '0755', '/etc/kubernetes']);
         await host.writeFile(CGROUP_V1_CONFIG, cgroupV1Config, 0o600);
@@ -138,7 +147,8 @@ export function initSteps(opts: {
       name: 'pod-network',
       goal: 'Flannel applied from infrastructure/flannel (Argo CD adopts it later)',
       check: async (host) =>
-        (await host.probe(kubectlProbe('-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name'))).exitCode === 0,
+        (await host.probe(kubectlProbe('-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name')))
+          .exitCode === 0,
       // Client-side apply, as Argo CD's flannel Application syncs, so Argo CD adopts it with no diff.
       apply: async (host) => void (await host.exec(kubectl('apply', '-k', flannelDir))),
     },
@@ -152,7 +162,9 @@ export function initSteps(opts: {
         return r.exitCode === 0 && r.stdout.trim() === 'True';
       },
       async apply(host) {
-        await host.exec(kubectl('-n', 'kube-flannel', 'rollout', 'status', 'daemonset/kube-flannel-ds', '--timeout=300s'));
+        await host.exec(
+          kubectl('-n', 'kube-flannel', 'rollout', 'status', 'daemonset/kube-flannel-ds', '--timeout=300s'),
+        );
         await host.exec(kubectl('wait', '--for=condition=Ready', `node/${nodeName}`, '--timeout=300s'));
       },
     },
@@ -165,7 +177,8 @@ export function initSteps(opts: {
         const r = await host.probe(kubectlProbe('get', 'node', nodeName, '-o', 'jsonpath={.spec.taints[*].key}'));
         return r.exitCode === 0 && !r.stdout.split(/\s+/).includes(CONTROL_PLANE_TAINT);
       },
-      apply: async (host) => void (await host.exec(kubectl('taint', 'nodes', nodeName, `${CONTROL_PLANE_TAINT}:NoSchedule-`))),
+      apply: async (host) =>
+        void (await host.exec(kubectl('taint', 'nodes', nodeName, `${CONTROL_PLANE_TAINT}:NoSchedule-`))),
     });
   }
   steps.push({
@@ -194,13 +207,20 @@ function imagesPresentCheck(configFile: string): PreflightCheck {
     async run(host) {
       if (await host.exists(ADMIN_CONF)) return { ok: true, detail: 'control plane already initialized' };
       const r = await host.probe(['kubeadm', 'config', 'images', 'list', `--config=${configFile}`]);
-      const wanted = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-      if (r.exitCode !== 0 || wanted.length === 0) return { ok: false, detail: `kubeadm config images list failed: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+      const wanted = r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+      if (r.exitCode !== 0 || wanted.length === 0)
+        return { ok: false, detail: `kubeadm config images list failed: ${r.stderr.trim().split('\n')[0] ?? ''}` };
       const have = await containerdImages(host);
       const missing = wanted.filter((i) => !have.has(i));
       return missing.length === 0
         ? { ok: true, detail: `${wanted.length} images kubeadm needs are in containerd` }
-        : { ok: false, detail: `not in containerd: ${missing.join(', ')} (the bundle lacks them: rebuild it, then bootstrap-node.mts --bundle again)` };
+        : {
+            ok: false,
+            detail: `not in containerd: ${missing.join(', ')} (the bundle lacks them: rebuild it, then bootstrap-node.mts --bundle again)`,
+          };
     },
   };
 }
@@ -213,10 +233,14 @@ export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise
     const config = readKubeadmConfig(join(dir, 'kubeadm-config.yaml'));
     const rel = `clusters/${cluster}/kubeadm-config.yaml`;
     if (config.kubernetesVersion !== `v${versions.kubernetes}`) {
-      throw new UsageError(`${rel}: kubernetesVersion ${config.kubernetesVersion} differs from versions.yaml kubernetes ${versions.kubernetes}`);
+      throw new UsageError(
+        `${rel}: kubernetesVersion ${config.kubernetesVersion} differs from versions.yaml kubernetes ${versions.kubernetes}`,
+      );
     }
     if (config.podSubnet !== FLANNEL_NETWORK) {
-      throw new UsageError(`${rel}: networking.podSubnet ${config.podSubnet} differs from Flannel's network ${FLANNEL_NETWORK}`);
+      throw new UsageError(
+        `${rel}: networking.podSubnet ${config.podSubnet} differs from Flannel's network ${FLANNEL_NETWORK}`,
+      );
     }
     if (config.clusterName !== cluster) {
       throw new UsageError(`${rel}: clusterName ${config.clusterName} differs from the folder name ${cluster}`);
@@ -227,7 +251,7 @@ export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise
     const userName = flags.user ?? io.env.SUDO_USER ?? 'root';
     const user = await account(host, userName);
     const nodeName = config.nodeName ?? (await hostname(host)).toLowerCase();
-    if (!nodeName) throw new RefusalError('cannot read this host\'s hostname (/proc/sys/kernel/hostname)');
+    if (!nodeName) throw new RefusalError("cannot read this host's hostname (/proc/sys/kernel/hostname)");
     const joinFile = flags['join-file'] ?? DEFAULT_JOIN_FILE;
     log.info(`cluster ${cluster}, node ${nodeName}, Kubernetes ${versions.kubernetes}, kubeconfig for ${user.name}`);
     const checks: PreflightCheck[] = [
@@ -244,7 +268,9 @@ export function initControlPlane(argv: readonly string[], io: ScriptIO): Promise
     ];
     if (flags.offline) checks.push(imagesPresentCheck(config.file));
     const preflightOk = await runPreflight(checks, host, log, out);
-    const cgroupV1Config = flags['allow-cgroup-v1'] ? withCgroupV1Allowed(readFileSync(config.file, 'utf8')) : undefined;
+    const cgroupV1Config = flags['allow-cgroup-v1']
+      ? withCgroupV1Allowed(readFileSync(config.file, 'utf8'))
+      : undefined;
     await runSteps(initSteps({ config, flannelDir, nodeName, user, joinFile, cgroupV1Config }), host, log, out);
     if (!host.dryRun) {
       log.info(`control plane ready; kubeconfig: ${join(user.home, '.kube', 'config')}; join command: ${joinFile}`);

@@ -42,11 +42,17 @@ Exit codes: 0 done, 1 refused or a step failed, 2 bad usage.`,
 
 const AppSource = z.object({ repoURL: z.string(), targetRevision: z.string().optional(), path: z.string().optional() });
 export type AppSource = z.infer<typeof AppSource>;
-const RootApp = z.object({ kind: z.literal('Application'), metadata: z.object({ name: z.string() }), spec: z.object({ source: AppSource }) });
+const RootApp = z.object({
+  kind: z.literal('Application'),
+  metadata: z.object({ name: z.string() }),
+  spec: z.object({ source: AppSource }),
+});
 
 /** The Application defined in argocd/root/<cluster>/ (the root app): its name and where it syncs from. */
 export function rootApp(rootDir: string): { name: string; source: AppSource } {
-  for (const file of readdirSync(rootDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort()) {
+  for (const file of readdirSync(rootDir)
+    .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(join(rootDir, file), 'utf8'))) {
       const parsed = RootApp.safeParse(doc.toJS());
       if (parsed.success) return { name: parsed.data.metadata.name, source: parsed.data.spec.source };
@@ -64,10 +70,21 @@ export function sourceDiff(live: Partial<AppSource> | undefined, wanted: AppSour
 }
 
 interface Workloads {
-  items: { kind: string; metadata: { name: string }; spec?: { replicas?: number }; status?: { availableReplicas?: number; readyReplicas?: number } }[];
+  items: {
+    kind: string;
+    metadata: { name: string };
+    spec?: { replicas?: number };
+    status?: { availableReplicas?: number; readyReplicas?: number };
+  }[];
 }
 
-export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDir: string; root: { name: string; source: AppSource }; argocd: string }): Step[] {
+export function argocdSteps(opts: {
+  kubectl: Kubectl;
+  installDir: string;
+  rootDir: string;
+  root: { name: string; source: AppSource };
+  argocd: string;
+}): Step[] {
   const { kubectl, installDir, rootDir, root, argocd } = opts;
   return [
     {
@@ -75,18 +92,31 @@ export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDi
       goal: `Argo CD ${argocd} applied from argocd/install`,
       async check(host) {
         const r = await host.probe(
-          kubectl('--request-timeout=10s', '-n', NS, 'get', 'deployment', 'argocd-server', '-o', 'jsonpath={.spec.template.spec.containers[0].image}'),
+          kubectl(
+            '--request-timeout=10s',
+            '-n',
+            NS,
+            'get',
+            'deployment',
+            'argocd-server',
+            '-o',
+            'jsonpath={.spec.template.spec.containers[0].image}',
+          ),
         );
         return r.exitCode === 0 && r.stdout.trim().endsWith(`:${argocd}`);
       },
       // --force-conflicts: once Argo CD manages itself its field manager owns these fields.
-      apply: async (host) => void (await host.exec(kubectl('apply', '--server-side', '--force-conflicts', '-k', installDir))),
+      apply: async (host) =>
+        void (await host.exec(kubectl('apply', '--server-side', '--force-conflicts', '-k', installDir))),
     },
     {
       name: 'argocd-ready',
       goal: 'every Argo CD deployment available and the application controller ready',
       async check(host) {
-        const list = await kubeJson<Workloads>(host, kubectl('--request-timeout=10s', '-n', NS, 'get', 'deployments,statefulsets', '-o', 'json'));
+        const list = await kubeJson<Workloads>(
+          host,
+          kubectl('--request-timeout=10s', '-n', NS, 'get', 'deployments,statefulsets', '-o', 'json'),
+        );
         if (!list || list.items.length === 0) return false;
         return list.items.every((w) => {
           const want = w.spec?.replicas ?? 1;
@@ -95,8 +125,12 @@ export function argocdSteps(opts: { kubectl: Kubectl; installDir: string; rootDi
         });
       },
       async apply(host) {
-        await host.exec(kubectl('-n', NS, 'wait', '--for=condition=Available', 'deployment', '--all', '--timeout=600s'));
-        await host.exec(kubectl('-n', NS, 'rollout', 'status', 'statefulset/argocd-application-controller', '--timeout=600s'));
+        await host.exec(
+          kubectl('-n', NS, 'wait', '--for=condition=Available', 'deployment', '--all', '--timeout=600s'),
+        );
+        await host.exec(
+          kubectl('-n', NS, 'rollout', 'status', 'statefulset/argocd-application-controller', '--timeout=600s'),
+        );
       },
     },
     {
@@ -125,13 +159,17 @@ export function installArgocd(argv: readonly string[], io: ScriptIO): Promise<nu
     const root = rootApp(rootDir);
     const kubectl = kubectlWith(flags.kubeconfig);
     const installDir = join(io.repoRoot, 'argocd', 'install');
-    log.info(`cluster ${cluster}, Argo CD ${versions.argocd}, root app ${root.name} (${root.source.repoURL} at ${root.source.targetRevision ?? 'HEAD'})`);
+    log.info(
+      `cluster ${cluster}, Argo CD ${versions.argocd}, root app ${root.name} (${root.source.repoURL} at ${root.source.targetRevision ?? 'HEAD'})`,
+    );
     const checks: PreflightCheck[] = [
       {
         name: 'kubectl',
         async run(h) {
           const r = await h.probe(kubectl('version', '--client'));
-          return r.exitCode === 0 ? { ok: true, detail: r.stdout.trim().split('\n')[0] ?? 'kubectl' } : { ok: false, detail: 'kubectl not found' };
+          return r.exitCode === 0
+            ? { ok: true, detail: r.stdout.trim().split('\n')[0] ?? 'kubectl' }
+            : { ok: false, detail: 'kubectl not found' };
         },
       },
       apiReachableCheck(kubectl),

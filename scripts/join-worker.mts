@@ -2,7 +2,14 @@
 // init-control-plane.mts: from a file, from an argument, or read over SSH from the control plane.
 import { main, runScript, type ScriptSpec } from './lib/cli.js';
 import { UsageError } from './lib/errors.js';
-import { hostname, machineIdentity, nodeReadyCheck, portsFreeCheck, requireRoot, requireSupportedOs } from './lib/facts.js';
+import {
+  hostname,
+  machineIdentity,
+  nodeReadyCheck,
+  portsFreeCheck,
+  requireRoot,
+  requireSupportedOs,
+} from './lib/facts.js';
 import type { Host } from './lib/host.js';
 import { runPreflight, runSteps, type PreflightCheck, type ScriptIO, type Step } from './lib/run.js';
 import { loadVersions } from './lib/versions.js';
@@ -73,11 +80,22 @@ export function parseJoinCommand(text: string, source: string): JoinCommand {
 }
 
 export function joinArgv(cmd: JoinCommand, allowCgroupV1 = false): string[] {
-  const argv = ['kubeadm', 'join', cmd.endpoint, '--token', cmd.token, '--discovery-token-ca-cert-hash', cmd.caCertHash];
+  const argv = [
+    'kubeadm',
+    'join',
+    cmd.endpoint,
+    '--token',
+    cmd.token,
+    '--discovery-token-ca-cert-hash',
+    cmd.caCertHash,
+  ];
   return allowCgroupV1 ? [...argv, '--ignore-preflight-errors=SystemVerification'] : argv;
 }
 
-type Source = { kind: 'file'; path: string } | { kind: 'arg'; command: string } | { kind: 'ssh'; target: string; remoteFile: string };
+type Source =
+  | { kind: 'file'; path: string }
+  | { kind: 'arg'; command: string }
+  | { kind: 'ssh'; target: string; remoteFile: string };
 
 type Env = ScriptIO['env'];
 
@@ -92,7 +110,9 @@ function sshArgv(target: string, env: Env, remote: string[]): string[] {
 
 /** Why an ssh to the control plane failed, and the likely fix when no agent socket came through sudo. */
 function sshFailure(target: string, what: string, stderr: string, env: Env): string {
-  const hint = env.SSH_AUTH_SOCK ? '' : ' (no SSH_AUTH_SOCK here: for a key held by an ssh agent, run with sudo --preserve-env=SSH_AUTH_SOCK)';
+  const hint = env.SSH_AUTH_SOCK
+    ? ''
+    : ' (no SSH_AUTH_SOCK here: for a key held by an ssh agent, run with sudo --preserve-env=SSH_AUTH_SOCK)';
   return `--ssh ${target}: cannot ${what}: ${stderr.trim().split('\n')[0] ?? ''}${hint}`;
 }
 
@@ -117,16 +137,28 @@ function uniqueInClusterCheck(target: string, env: Env): PreflightCheck {
   return {
     name: 'unique-in-cluster',
     async run(host) {
-      const r = await host.probe(sshArgv(target, env, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']));
+      const r = await host.probe(
+        sshArgv(target, env, ['sudo', '-n', 'kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'nodes', '-o', 'json']),
+      );
       if (r.exitCode !== 0) return { ok: false, detail: sshFailure(target, "list the cluster's nodes", r.stderr, env) };
-      const nodes = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string; machineID?: string } } }[] }).items;
+      const nodes = (
+        JSON.parse(r.stdout) as {
+          items: { metadata: { name: string }; status?: { nodeInfo?: { systemUUID?: string; machineID?: string } } }[];
+        }
+      ).items;
       const name = (await hostname(host)).toLowerCase();
       // kubelet reports product_uuid as systemUUID and /etc/machine-id as machineID.
       const id = await machineIdentity(host);
-      const theirs = (n: (typeof nodes)[number]) => (id.label === 'machine-id' ? n.status?.nodeInfo?.machineID : n.status?.nodeInfo?.systemUUID);
-      const clash = nodes.find((n) => n.metadata.name === name || (id.value !== '' && theirs(n)?.toLowerCase() === id.value));
+      const theirs = (n: (typeof nodes)[number]) =>
+        id.label === 'machine-id' ? n.status?.nodeInfo?.machineID : n.status?.nodeInfo?.systemUUID;
+      const clash = nodes.find(
+        (n) => n.metadata.name === name || (id.value !== '' && theirs(n)?.toLowerCase() === id.value),
+      );
       return clash
-        ? { ok: false, detail: `node ${clash.metadata.name} already has this hostname (${name}) or ${id.label}; cloned VM?` }
+        ? {
+            ok: false,
+            detail: `node ${clash.metadata.name} already has this hostname (${name}) or ${id.label}; cloned VM?`,
+          }
         : { ok: true, detail: `hostname ${name} and ${id.label} unused among ${nodes.length} node(s)` };
     },
   };
@@ -143,7 +175,12 @@ export function joinSteps(resolve: (host: Host) => Promise<JoinCommand>, allowCg
   ];
 }
 
-function pickSource(flags: { 'join-file'?: string; 'join-command'?: string; ssh?: string; 'remote-join-file'?: string }): Source {
+function pickSource(flags: {
+  'join-file'?: string;
+  'join-command'?: string;
+  ssh?: string;
+  'remote-join-file'?: string;
+}): Source {
   const given = [flags['join-file'], flags['join-command'], flags.ssh].filter((v) => v !== undefined).length;
   if (given !== 1) throw new UsageError('give exactly one of --ssh, --join-file, --join-command');
   if (flags['join-file'] !== undefined) return { kind: 'file', path: flags['join-file'] };
@@ -172,7 +209,12 @@ export function joinWorker(argv: readonly string[], io: ScriptIO): Promise<numbe
       if (source.kind === 'ssh') checks.push(uniqueInClusterCheck(source.target, io.env));
     }
     const preflightOk = await runPreflight(checks, host, log, out);
-    await runSteps(joinSteps(async (h) => command ?? readJoinCommand(h, source, io.env), flags['allow-cgroup-v1'] === true), host, log, out);
+    await runSteps(
+      joinSteps(async (h) => command ?? readJoinCommand(h, source, io.env), flags['allow-cgroup-v1'] === true),
+      host,
+      log,
+      out,
+    );
     if (!host.dryRun) log.info('worker joined; check with: kubectl get nodes (on the control plane)');
     return preflightOk ? 0 : 1;
   });

@@ -71,10 +71,15 @@ const RAY_CRDS = ['rayclusters.ray.io', 'rayjobs.ray.io', 'rayservices.ray.io'];
 type Check = (host: Host, k: Kubectl) => Promise<Omit<CheckResult, 'name'>>;
 
 interface SizedNodeList {
-  items: { metadata: { name: string }; spec?: { taints?: Taint[] }; status?: { allocatable?: { cpu?: string; memory?: string } } }[];
+  items: {
+    metadata: { name: string };
+    spec?: { taints?: Taint[] };
+    status?: { allocatable?: { cpu?: string; memory?: string } };
+  }[];
 }
 
-const SIZING_HINT = 'use smaller Ray sizes (apps/wiki-tokenizer/components/nodes-4cpu-16gib for 4 vCPU / 16 GiB nodes) or larger nodes';
+const SIZING_HINT =
+  'use smaller Ray sizes (apps/wiki-tokenizer/components/nodes-4cpu-16gib for 4 vCPU / 16 GiB nodes) or larger nodes';
 
 /** The RayClusters of `kubectl kustomize <overlay>` (read-only), or undefined if it does not render. */
 async function overlayRayClusters(host: Host, k: Kubectl, dir: string): Promise<RayClusterLike[] | undefined> {
@@ -96,7 +101,10 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
         const ready = readyNodes(list);
         const notReady = list.items.map((n) => n.metadata.name).filter((n) => !ready.includes(n));
         const ok = notReady.length === 0 && list.items.length >= opts.expectNodes;
-        return { ok, detail: `${ready.length}/${list.items.length} Ready${notReady.length ? ` (not Ready: ${notReady.join(', ')})` : ''}${list.items.length < opts.expectNodes ? `, expected >= ${opts.expectNodes}` : ''}` };
+        return {
+          ok,
+          detail: `${ready.length}/${list.items.length} Ready${notReady.length ? ` (not Ready: ${notReady.join(', ')})` : ''}${list.items.length < opts.expectNodes ? `, expected >= ${opts.expectNodes}` : ''}`,
+        };
       },
     ],
     [
@@ -106,8 +114,19 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
         if (!nodes) return { ok: false, detail: 'cannot list nodes' };
         const clusters = opts.overlayDir
           ? await overlayRayClusters(host, k, opts.overlayDir)
-          : (await kubeJson<{ items: RayClusterLike[] }>(host, q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json')))?.items;
-        if (!clusters) return { ok: false, detail: opts.overlayDir ? `kubectl kustomize ${opts.overlayDir} failed` : 'cannot list RayClusters (CRD missing?)' };
+          : (
+              await kubeJson<{ items: RayClusterLike[] }>(
+                host,
+                q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json'),
+              )
+            )?.items;
+        if (!clusters)
+          return {
+            ok: false,
+            detail: opts.overlayDir
+              ? `kubectl kustomize ${opts.overlayDir} failed`
+              : 'cannot list RayClusters (CRD missing?)',
+          };
         const shapes: NodeShape[] = nodes.items.map((n) => ({
           name: n.metadata.name,
           allocatable: { cpu: quantity(n.status?.allocatable?.cpu), memory: quantity(n.status?.allocatable?.memory) },
@@ -116,7 +135,10 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
         const pods = clusters.flatMap(rayPods);
         const problems = fitProblems(pods, shapes, SIZING_HINT);
         if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
-        return { ok: true, detail: pods.length ? `${pods.length} Ray pod shape(s) fit the nodes` : 'no RayCluster to size' };
+        return {
+          ok: true,
+          detail: pods.length ? `${pods.length} Ray pod shape(s) fit the nodes` : 'no RayCluster to size',
+        };
       },
     ],
     [
@@ -133,10 +155,14 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
             const phase = p.status?.phase ?? 'Unknown';
             const ready = (p.status?.containerStatuses ?? []).every((c) => c.ready);
             if (phase === 'Succeeded') continue;
-            if (phase !== 'Running' || !ready) bad.push(`${ns}/${p.metadata.name} ${phase}${phase === 'Running' ? ' not ready' : ''}`);
+            if (phase !== 'Running' || !ready)
+              bad.push(`${ns}/${p.metadata.name} ${phase}${phase === 'Running' ? ' not ready' : ''}`);
           }
         }
-        return { ok: bad.length === 0, detail: bad.length ? bad.join(', ') : `${total} pods running and ready in ${SYSTEM_NAMESPACES.join(', ')}` };
+        return {
+          ok: bad.length === 0,
+          detail: bad.length ? bad.join(', ') : `${total} pods running and ready in ${SYSTEM_NAMESPACES.join(', ')}`,
+        };
       },
     ],
     [
@@ -152,7 +178,12 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
           .map((s) => s.metadata.name);
         return defaults.length === 1
           ? { ok: true, detail: `default StorageClass ${defaults[0]}` }
-          : { ok: false, detail: defaults.length ? `several default StorageClasses: ${defaults.join(', ')}` : 'no default StorageClass' };
+          : {
+              ok: false,
+              detail: defaults.length
+                ? `several default StorageClasses: ${defaults.join(', ')}`
+                : 'no default StorageClass',
+            };
       },
     ],
     [
@@ -167,15 +198,30 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
           .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
           .map((c) => c.metadata.name);
         const missing = RAY_CRDS.filter((c) => !established.includes(c));
-        return { ok: missing.length === 0, detail: missing.length ? `missing or not established: ${missing.join(', ')}` : `${RAY_CRDS.length} CRDs established` };
+        return {
+          ok: missing.length === 0,
+          detail: missing.length
+            ? `missing or not established: ${missing.join(', ')}`
+            : `${RAY_CRDS.length} CRDs established`,
+        };
       },
     ],
     [
       'kuberay-operator',
       async (host, k) => {
-        const list = await kubeJson<{ items: { metadata: { name: string; namespace: string }; status?: { availableReplicas?: number } }[] }>(
+        const list = await kubeJson<{
+          items: { metadata: { name: string; namespace: string }; status?: { availableReplicas?: number } }[];
+        }>(
           host,
-          q(k, 'get', 'deployments', '--all-namespaces', '--field-selector=metadata.name=kuberay-operator', '-o', 'json'),
+          q(
+            k,
+            'get',
+            'deployments',
+            '--all-namespaces',
+            '--field-selector=metadata.name=kuberay-operator',
+            '-o',
+            'json',
+          ),
         );
         if (!list) return { ok: false, detail: 'cannot list deployments' };
         const op = list.items[0];
@@ -187,17 +233,28 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
     [
       'raycluster-ready',
       async (host, k) => {
-        const list = await kubeJson<{ items: RayCluster[] }>(host, q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json'));
+        const list = await kubeJson<{ items: RayCluster[] }>(
+          host,
+          q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json'),
+        );
         if (!list) return { ok: false, detail: 'cannot list RayClusters (CRD missing?)' };
         if (list.items.length === 0) return { ok: false, detail: 'no RayCluster' };
-        const notReady = list.items.filter((c) => !rayClusterReady(c)).map((c) => `${c.metadata.namespace}/${c.metadata.name} (${c.status?.state ?? 'no status'})`);
-        return { ok: notReady.length === 0, detail: notReady.length ? `not ready: ${notReady.join(', ')}` : `${list.items.length} RayCluster(s) ready` };
+        const notReady = list.items
+          .filter((c) => !rayClusterReady(c))
+          .map((c) => `${c.metadata.namespace}/${c.metadata.name} (${c.status?.state ?? 'no status'})`);
+        return {
+          ok: notReady.length === 0,
+          detail: notReady.length ? `not ready: ${notReady.join(', ')}` : `${list.items.length} RayCluster(s) ready`,
+        };
       },
     ],
     [
       'ray-dashboard',
       async (host, k) => {
-        const list = await kubeJson<{ items: RayCluster[] }>(host, q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json'));
+        const list = await kubeJson<{ items: RayCluster[] }>(
+          host,
+          q(k, 'get', 'rayclusters.ray.io', '--all-namespaces', '-o', 'json'),
+        );
         if (!list?.items.length) return { ok: false, detail: 'no RayCluster' };
         const problems: string[] = [];
         for (const c of list.items) {
@@ -206,23 +263,34 @@ export function clusterChecks(opts: { expectNodes: number; ray: string; overlayD
           const path = `/api/v1/namespaces/${c.metadata.namespace}/services/${svc}:dashboard/proxy/api/version`;
           const version = await kubeJson<{ ray_version?: string }>(host, q(k, 'get', `--raw=${path}`));
           if (!version) problems.push(`${c.metadata.namespace}/${svc}: dashboard not reachable`);
-          else if (version.ray_version !== opts.ray) problems.push(`${c.metadata.namespace}/${c.metadata.name}: Ray ${version.ray_version}, versions.yaml pins ${opts.ray}`);
+          else if (version.ray_version !== opts.ray)
+            problems.push(
+              `${c.metadata.namespace}/${c.metadata.name}: Ray ${version.ray_version}, versions.yaml pins ${opts.ray}`,
+            );
         }
-        return { ok: problems.length === 0, detail: problems.length ? problems.join(', ') : `dashboard answers, Ray ${opts.ray}` };
+        return {
+          ok: problems.length === 0,
+          detail: problems.length ? problems.join(', ') : `dashboard answers, Ray ${opts.ray}`,
+        };
       },
     ],
     [
       'argocd-synced',
       async (host, k) => {
-        const list = await kubeJson<{ items: { metadata: { name: string }; status?: { sync?: { status?: string }; health?: { status?: string } } }[] }>(
-          host,
-          q(k, '-n', 'argocd', 'get', 'applications.argoproj.io', '-o', 'json'),
-        );
+        const list = await kubeJson<{
+          items: {
+            metadata: { name: string };
+            status?: { sync?: { status?: string }; health?: { status?: string } };
+          }[];
+        }>(host, q(k, '-n', 'argocd', 'get', 'applications.argoproj.io', '-o', 'json'));
         if (!list) return { ok: false, detail: 'cannot list Argo CD Applications (run install-argocd.mts)' };
         const bad = list.items
           .filter((a) => a.status?.sync?.status !== 'Synced' || a.status.health?.status !== 'Healthy')
           .map((a) => `${a.metadata.name} ${a.status?.sync?.status ?? '?'}/${a.status?.health?.status ?? '?'}`);
-        return { ok: list.items.length > 0 && bad.length === 0, detail: bad.length ? bad.join(', ') : `${list.items.length} Applications Synced and Healthy` };
+        return {
+          ok: list.items.length > 0 && bad.length === 0,
+          detail: bad.length ? bad.join(', ') : `${list.items.length} Applications Synced and Healthy`,
+        };
       },
     ],
   ];
@@ -239,10 +307,14 @@ export function validateCluster(argv: readonly string[], io: ScriptIO): Promise<
   return runScript(spec, argv, io, async (flags, { host, out }) => {
     const expectRaw = flags['expect-nodes'] ?? '1';
     const expectNodes = Number(expectRaw);
-    if (!Number.isInteger(expectNodes) || expectNodes < 1) throw new UsageError(`--expect-nodes must be a positive integer, got "${expectRaw}"`);
+    if (!Number.isInteger(expectNodes) || expectNodes < 1)
+      throw new UsageError(`--expect-nodes must be a positive integer, got "${expectRaw}"`);
     const { ray } = loadVersions(io.repoRoot);
     const k = kubectlWith(flags.kubeconfig);
-    const overlayDir = flags.overlay === undefined ? undefined : requireCluster(io.repoRoot, flags.overlay, 'apps/wiki-tokenizer/overlays', 'kustomization.yaml', '--overlay');
+    const overlayDir =
+      flags.overlay === undefined
+        ? undefined
+        : requireCluster(io.repoRoot, flags.overlay, 'apps/wiki-tokenizer/overlays', 'kustomization.yaml', '--overlay');
     const results: CheckResult[] = [];
     for (const [name, check] of clusterChecks({ expectNodes, ray, overlayDir })) {
       const t0 = io.now();
@@ -251,7 +323,11 @@ export function validateCluster(argv: readonly string[], io: ScriptIO): Promise<
       out(`${r.ok ? 'PASS' : 'FAIL'}  ${name.padEnd(17)} ${r.detail} (${formatMs(io.now() - t0)})`);
     }
     const failed = results.filter((r) => !r.ok);
-    out(failed.length === 0 ? `cluster valid: ${results.length}/${results.length} checks passed` : `cluster NOT valid: ${failed.length} of ${results.length} checks failed (${failed.map((f) => f.name).join(', ')})`);
+    out(
+      failed.length === 0
+        ? `cluster valid: ${results.length}/${results.length} checks passed`
+        : `cluster NOT valid: ${failed.length} of ${results.length} checks failed (${failed.map((f) => f.name).join(', ')})`,
+    );
     return failed.length === 0 ? 0 : 1;
   });
 }

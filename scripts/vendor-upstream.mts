@@ -84,7 +84,8 @@ export function vendorUpstream(argv: readonly string[], io: ScriptIO): Promise<n
       }
       log.info(`${u.name}: wrote ${want.size} files from ${u.module}@${u.version} into ${u.into}`);
     }
-    if (stale > 0) out(`${stale} difference(s): run node --import tsx scripts/vendor-upstream.mts and commit the result`);
+    if (stale > 0)
+      out(`${stale} difference(s): run node --import tsx scripts/vendor-upstream.mts and commit the result`);
     return stale > 0 ? 1 : 0;
   });
 }

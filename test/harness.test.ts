@@ -32,11 +32,14 @@ describe('S3 server', () => {
 describe('Ray head', () => {
   it('runs a job submitted through the Jobs REST API', async () => {
     const { dashboardUrl } = rayConnection();
-    const submitted = await rayRequest(dashboardUrl, 'POST', '/api/jobs/', { entrypoint: 'echo hi', entrypoint_num_cpus: 1 });
+    const submitted = await rayRequest(dashboardUrl, 'POST', '/api/jobs/', {
+      entrypoint: 'echo hi',
+      entrypoint_num_cpus: 1,
+    });
     expect(submitted.status).toBe(200);
     const id = (submitted.json as { submission_id: string }).submission_id;
     let status = 'PENDING';
-    for (const deadline = Date.now() + 90_000; Date.now() < deadline && !isTerminal(status); ) {
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline && !isTerminal(status);) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       status = ((await rayRequest(dashboardUrl, 'GET', `/api/jobs/${id}`)).json as { status: string }).status;
     }
@@ -47,7 +50,8 @@ describe('Ray head', () => {
 
   it('runs the pinned Ray with a Python tiktoken that works offline', async () => {
     const { venvDir } = rayConnection();
-    const code = 'import ray, tiktoken; print(ray.__version__, tiktoken.get_encoding("cl100k_base").encode_ordinary("hello world"))';
+    const code =
+      'import ray, tiktoken; print(ray.__version__, tiktoken.get_encoding("cl100k_base").encode_ordinary("hello world"))';
     const out = await venvPython(venvDir, code, { ...process.env, TIKTOKEN_CACHE_DIR: tiktokenCacheFor(venvDir) });
     expect(out.trim()).toBe(`${harnessVersions().ray} [15339, 1917]`);
   });
@@ -56,7 +60,13 @@ describe('Ray head', () => {
 describe('versions', () => {
   it('reads the harness pins from versions.yaml', () => {
     const raw = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as Record<string, unknown>;
-    expect(harnessVersions()).toEqual({ ray: raw.ray, megatronCore: raw.megatronCore, torch: raw.torch, seaweedfs: raw.seaweedfs, pushgateway: raw.pushgateway });
+    expect(harnessVersions()).toEqual({
+      ray: raw.ray,
+      megatronCore: raw.megatronCore,
+      torch: raw.torch,
+      seaweedfs: raw.seaweedfs,
+      pushgateway: raw.pushgateway,
+    });
   });
 });
 
@@ -71,7 +81,9 @@ describe('startWithRetry', () => {
     expect(await startWithRetry(3, flaky)).toBe('up');
     expect(calls).toBe(3);
     calls = 0;
-    await expect(startWithRetry(3, () => Promise.reject(new Error('timed out')).finally(() => calls++))).rejects.toThrow('timed out');
+    await expect(
+      startWithRetry(3, () => Promise.reject(new Error('timed out')).finally(() => calls++)),
+    ).rejects.toThrow('timed out');
     expect(calls).toBe(1);
   });
 });

@@ -8,7 +8,10 @@ import { repoRoot } from './harness/paths.js';
 // (the real sample lives in test/fixtures/, with its attribution and licence).
 describe('the repository is self-contained', () => {
   it('no tracked source names a folder beside the clone', () => {
-    const files = execFileSync('git', ['ls-files', '*.ts', '*.mts', '*.js', '*.py', '*.sh', '.ci/*'], { cwd: repoRoot, encoding: 'utf8' })
+    const files = execFileSync('git', ['ls-files', '*.ts', '*.mts', '*.js', '*.py', '*.sh', '.ci/*'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter((f) => f.length > 0 && f !== 'test/self-contained.test.ts');
     const offenders = files.filter((f) => {

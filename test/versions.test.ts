@@ -21,11 +21,27 @@ interface Rule {
 const minor = (v: string): string => `v${v.split('.').slice(0, 2).join('.')}`;
 
 const RULES: Rule[] = [
-  { what: 'kubeadm kubernetesVersion', pattern: /kubernetesVersion:\s*v?(\d+\.\d+\.\d+)/g, expected: (p) => p.kubernetes },
+  {
+    what: 'kubeadm kubernetesVersion',
+    pattern: /kubernetesVersion:\s*v?(\d+\.\d+\.\d+)/g,
+    expected: (p) => p.kubernetes,
+  },
   { what: 'k8s.io/kubernetes module', pattern: /k8s\.io\/kubernetes@v(\d+\.\d+\.\d+)/g, expected: (p) => p.kubernetes },
-  { what: 'Pod Security Standards version', pattern: /pod-security\.kubernetes\.io\/[a-z]+-version:\s*(v[\d.]+)/g, expected: (p) => minor(p.kubernetes) },
-  { what: 'Flannel manifest or image', pattern: /flannel-io\/flannel(?:\/releases\/download\/|\/|:|@)(v\d+\.\d+\.\d+)/g, expected: (p) => p.flannel },
-  { what: 'local-path-provisioner', pattern: /local-path-provisioner[/:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.localPath },
+  {
+    what: 'Pod Security Standards version',
+    pattern: /pod-security\.kubernetes\.io\/[a-z]+-version:\s*(v[\d.]+)/g,
+    expected: (p) => minor(p.kubernetes),
+  },
+  {
+    what: 'Flannel manifest or image',
+    pattern: /flannel-io\/flannel(?:\/releases\/download\/|\/|:|@)(v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.flannel,
+  },
+  {
+    what: 'local-path-provisioner',
+    pattern: /local-path-provisioner[/:@](v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.localPath,
+  },
   { what: 'KubeRay operator image', pattern: /kuberay\/operator:(v\d+\.\d+\.\d+)/g, expected: (p) => p.kuberay },
   { what: 'KubeRay Go module', pattern: /kuberay\/ray-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.kuberay },
   { what: 'Argo CD manifest', pattern: /argoproj\/argo-cd\/(v\d+\.\d+\.\d+)\//g, expected: (p) => p.argocd },
@@ -37,17 +53,55 @@ const RULES: Rule[] = [
   { what: 'Ray from PyPI', pattern: /\bray(?:\[[a-z,]+\])?==(\d+\.\d+\.\d+)/g, expected: (p) => p.ray },
   { what: 'megatron-core from PyPI', pattern: /\bmegatron-core==(\d+\.\d+\.\d+)/g, expected: (p) => p.megatronCore },
   { what: 'torch from PyPI', pattern: /\btorch==(\d+\.\d+\.\d+)/g, expected: (p) => p.torch },
-  { what: 'Python tag of the Ray image', pattern: /(?:PYTHON_TAG=|rayproject\/ray:[\d.]+-)py(\d)(\d+)\b/g, expected: (p) => p.python, value: (m) => `${m[1]}.${m[2]}` },
-  { what: 'Node.js base image', pattern: /(?:\bNODE_IMAGE=|\bnode:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g, expected: (p) => p.nodeImage },
-  { what: 'Node.js major', pattern: /\bNode(?:\.js)? (\d+)\b|\bnode_(\d+)\.x\b|\bnvm install (\d+)\b/g, expected: (p) => p.node, value: (m) => m[1] ?? m[2] ?? m[3] ?? '' },
-  { what: 'Debian image of the native tokenizer build', pattern: /\bNATIVE_BUILD_IMAGE=(\S+)/g, expected: (p) => p.nativeBuildImage },
+  {
+    what: 'Python tag of the Ray image',
+    pattern: /(?:PYTHON_TAG=|rayproject\/ray:[\d.]+-)py(\d)(\d+)\b/g,
+    expected: (p) => p.python,
+    value: (m) => `${m[1]}.${m[2]}`,
+  },
+  {
+    what: 'Node.js base image',
+    pattern: /(?:\bNODE_IMAGE=|\bnode:)(\d+\.\d+\.\d+-[a-z0-9-]+)/g,
+    expected: (p) => p.nodeImage,
+  },
+  {
+    what: 'Node.js major',
+    pattern: /\bNode(?:\.js)? (\d+)\b|\bnode_(\d+)\.x\b|\bnvm install (\d+)\b/g,
+    expected: (p) => p.node,
+    value: (m) => m[1] ?? m[2] ?? m[3] ?? '',
+  },
+  {
+    what: 'Debian image of the native tokenizer build',
+    pattern: /\bNATIVE_BUILD_IMAGE=(\S+)/g,
+    expected: (p) => p.nativeBuildImage,
+  },
   { what: 'busybox image', pattern: /busybox:(\d+\.\d+\.\d+)/g, expected: (p) => p.busybox },
-  { what: 'SeaweedFS Go module', pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g, expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)' },
-  { what: 'containerd Go module', pattern: /containerd\/containerd\/v2@(v\d+\.\d+\.\d+)/g, expected: (p) => p.containerd },
+  {
+    what: 'SeaweedFS Go module',
+    pattern: /seaweedfs\/seaweedfs(?:\/weed)?@(v[0-9][\w.-]*)/g,
+    expected: (p) => p.seaweedfs ?? '(no seaweedfs pin)',
+  },
+  {
+    what: 'containerd Go module',
+    pattern: /containerd\/containerd\/v2@(v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.containerd,
+  },
   { what: 'cri-tools Go module', pattern: /cri-tools@(v\d+\.\d+\.\d+)/g, expected: (p) => p.crictl },
-  { what: 'flannel CNI plugin Go module', pattern: /containernetworking\/plugins@(v\d+\.\d+\.\d+)/g, expected: (p) => p.flannelCni },
-  { what: 'Pushgateway image or Go module', pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g, expected: (p) => p.pushgateway },
-  { what: 'prometheus-operator Go module', pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g, expected: (p) => p.prometheusOperator },
+  {
+    what: 'flannel CNI plugin Go module',
+    pattern: /containernetworking\/plugins@(v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.flannelCni,
+  },
+  {
+    what: 'Pushgateway image or Go module',
+    pattern: /prometheus\/pushgateway[:@](v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.pushgateway,
+  },
+  {
+    what: 'prometheus-operator Go module',
+    pattern: /prometheus-operator\/prometheus-operator@(v\d+\.\d+\.\d+)/g,
+    expected: (p) => p.prometheusOperator,
+  },
 ];
 
 /** Tracked and new files of the tree, minus versions.yaml, lock files and test cases. */
@@ -56,7 +110,13 @@ function scannedFiles(): string[] {
   return out
     .split('\0')
     .filter(Boolean)
-    .filter((f) => f !== 'versions.yaml' && !f.endsWith('package-lock.json') && !f.endsWith('.test.ts') && !f.startsWith('node_modules/'))
+    .filter(
+      (f) =>
+        f !== 'versions.yaml' &&
+        !f.endsWith('package-lock.json') &&
+        !f.endsWith('.test.ts') &&
+        !f.startsWith('node_modules/'),
+    )
     .filter((f) => /\.(ya?ml|ts|mts|js|mjs|json|md|sh|lua|go|txt|toml)$|Dockerfile$|^\.ci\//.test(f));
 }
 
@@ -80,7 +140,13 @@ function scan(pins: Pins): Hit[] {
     for (const rule of RULES) {
       for (const m of text.matchAll(rule.pattern)) {
         const found = rule.value ? rule.value(m) : (m[1] ?? '');
-        hits.push({ rule: rule.what, file, line: text.slice(0, m.index).split('\n').length, found, expected: rule.expected(pins) });
+        hits.push({
+          rule: rule.what,
+          file,
+          line: text.slice(0, m.index).split('\n').length,
+          found,
+          expected: rule.expected(pins),
+        });
       }
     }
   }
@@ -92,7 +158,9 @@ describe('versions.yaml', () => {
   const hits = scan(pins);
 
   it('every mention of a pinned component in the tree names the pinned version', () => {
-    const wrong = hits.filter((h) => h.found !== h.expected).map((h) => `${h.file}:${h.line}: ${h.rule} ${h.found}, versions.yaml says ${h.expected}`);
+    const wrong = hits
+      .filter((h) => h.found !== h.expected)
+      .map((h) => `${h.file}:${h.line}: ${h.rule} ${h.found}, versions.yaml says ${h.expected}`);
     expect(wrong).toEqual([]);
   });
 
@@ -118,11 +186,17 @@ describe('versions.yaml', () => {
   it('the upstream manifests run the images of the pinned releases', async () => {
     const images = (objects: K8sObject[]): string[] =>
       objects.flatMap((o) => {
-        const pod = (o.spec as { template?: { spec?: { containers?: { image: string }[]; initContainers?: { image: string }[] } } } | undefined)?.template?.spec;
+        const pod = (
+          o.spec as
+            | { template?: { spec?: { containers?: { image: string }[]; initContainers?: { image: string }[] } } }
+            | undefined
+        )?.template?.spec;
         return [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])].map((c) => c.image);
       });
     expect(images(await render('infrastructure/flannel'))).toContain(`ghcr.io/flannel-io/flannel:${pins.flannel}`);
-    expect(images(await render('infrastructure/local-path'))).toContain(`docker.io/rancher/local-path-provisioner:${pins.localPath}`);
+    expect(images(await render('infrastructure/local-path'))).toContain(
+      `docker.io/rancher/local-path-provisioner:${pins.localPath}`,
+    );
     expect(images(await render('infrastructure/kuberay'))).toEqual([`quay.io/kuberay/operator:${pins.kuberay}`]);
     expect(images(await render('argocd/install'))).toContain(`quay.io/argoproj/argocd:${pins.argocd}`);
   });
@@ -146,13 +220,18 @@ describe('versions.yaml', () => {
 
     it('package.json targets the pinned major: engines is one >=X.Y.Z bound (bin/check-node.js reads it), @types/node', () => {
       expect(pkg.engines.node).toMatch(new RegExp(`^>=${pins.node}\\.\\d+\\.\\d+$`));
-      expect(semver.satisfies(version, pkg.engines.node), `nodeImage ${pins.nodeImage} vs engines ${pkg.engines.node}`).toBe(true);
+      expect(
+        semver.satisfies(version, pkg.engines.node),
+        `nodeImage ${pins.nodeImage} vs engines ${pkg.engines.node}`,
+      ).toBe(true);
       expect(pkg.devDependencies['@types/node']).toMatch(new RegExp(`^\\^?${pins.node}\\.`));
       expect(pins.nodeImage.startsWith(`${pins.node}.`)).toBe(true);
     });
 
     it('the suite runs on the pinned major (.ci/run puts .ci/pinned-node first on PATH before npm ci)', () => {
-      expect(process.versions.node.split('.')[0], `${process.execPath}: export PATH="$(.ci/pinned-node):$PATH"`).toBe(pins.node);
+      expect(process.versions.node.split('.')[0], `${process.execPath}: export PATH="$(.ci/pinned-node):$PATH"`).toBe(
+        pins.node,
+      );
       const ci = readFileSync(path.join(repoRoot, '.ci/run'), 'utf8');
       const pinned = ci.indexOf('PATH="$(.ci/pinned-node):$PATH"');
       expect(pinned).toBeGreaterThan(0);
@@ -172,14 +251,19 @@ describe('versions.yaml', () => {
 
     it('on an older Node.js, npm install (preinstall) and the launcher stop with exit 2 and say what to do', async () => {
       expect(pkg.scripts.preinstall).toBe('node bin/check-node.js');
-      expect(readFileSync(path.join(repoRoot, 'bin/tokenize-wiki.js'), 'utf8')).toMatch(/^import '\.\/check-node\.js';$/m);
+      expect(readFileSync(path.join(repoRoot, 'bin/tokenize-wiki.js'), 'utf8')).toMatch(
+        /^import '\.\/check-node\.js';$/m,
+      );
       // This Node.js is "older" than a package that asks for the next major.
       const dir = mkdtempSync(path.join(tmpdir(), 'tw-check-node-'));
       try {
         mkdirSync(path.join(dir, 'bin'));
         copyFileSync(path.join(repoRoot, 'bin/check-node.js'), path.join(dir, 'bin/check-node.js'));
         const next = Number(pins.node) + 1;
-        writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', engines: { node: `>=${next}.0.0` } }));
+        writeFileSync(
+          path.join(dir, 'package.json'),
+          JSON.stringify({ type: 'module', engines: { node: `>=${next}.0.0` } }),
+        );
         const r = spawnSync(process.execPath, ['bin/check-node.js'], { cwd: dir, encoding: 'utf8' });
         expect(r.status).toBe(2);
         expect(r.stderr).toContain(`needs Node.js >=${next}.0.0`);

@@ -59,7 +59,10 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
   const ours: Record<OutputFormat, OurRun[]> = { jsonl: [], megatron: [] };
   const runPredecessor = async (rep: number): Promise<void> => {
     const out = await freshPrefix('baseline', `predecessor-r${rep}`);
-    const job = await runRayJob(url, `python ${quote(join(benchDir, 'baseline', 'predecessor.py'))} --dump ${quote(dump.path)} --out ${quote(out)} --encoding ${opts.encoding}`);
+    const job = await runRayJob(
+      url,
+      `python ${quote(join(benchDir, 'baseline', 'predecessor.py'))} --dump ${quote(dump.path)} --out ${quote(out)} --encoding ${opts.encoding}`,
+    );
     const printed = lastJsonLine<PredecessorOutput>(job.logs, 'predecessor.py');
     pred.push({ wallS: job.wallS, startupS: job.startupS, loopS: printed.wallS, tokens: printed.tokens });
   };
@@ -68,10 +71,26 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
     const manifest = join(prefix, 'manifest.json');
     // Our manifest pass is part of our design's cost (the predecessor has none), so the target figure charges it to
     // ours; it runs on the same machine, outside Ray, before the job.
-    const manifestS = (await runCli(['manifest', '--dump', dump.path, '--manifest-uri', manifest, '--encoding', opts.encoding, '--format', format])).wallS;
-    const job = await runRayJob(url, `tokenize-wiki run-tasks --manifest-uri ${quote(manifest)} --output-prefix ${quote(prefix)} --concurrency ${cores}`, {
-      entrypointNumCpus: cores,
-    });
+    const manifestS = (
+      await runCli([
+        'manifest',
+        '--dump',
+        dump.path,
+        '--manifest-uri',
+        manifest,
+        '--encoding',
+        opts.encoding,
+        '--format',
+        format,
+      ])
+    ).wallS;
+    const job = await runRayJob(
+      url,
+      `tokenize-wiki run-tasks --manifest-uri ${quote(manifest)} --output-prefix ${quote(prefix)} --concurrency ${cores}`,
+      {
+        entrypointNumCpus: cores,
+      },
+    );
     ours[format].push({ manifestS, wallS: job.wallS, startupS: job.startupS, ...(await markerTotals(prefix)) });
   };
   try {
@@ -96,7 +115,16 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
   const predWall = med(pred, (p) => p.wallS);
   const predRate = rate(predWall);
   const predStartup = med(pred, (p) => p.startupS);
-  const rows: Table['rows'] = [['predecessor: driver streams, one Ray task per page (tiktoken), one JSON file per page', predWall, predStartup, dump.docs / predWall, predRate, 1]];
+  const rows: Table['rows'] = [
+    [
+      'predecessor: driver streams, one Ray task per page (tiktoken), one JSON file per page',
+      predWall,
+      predStartup,
+      dump.docs / predWall,
+      predRate,
+      1,
+    ],
+  ];
   const figures: Record<string, number> = {
     docs: dump.docs,
     'predecessor.wallS': predWall,
@@ -110,8 +138,22 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
     const jobWall = med(runs, (o) => o.wallS);
     const startup = med(runs, (o) => o.startupS);
     rows.push(
-      [`ours, ${format}: manifest pass + run-tasks as one Ray job (target figure)`, wall, startup, dump.docs / wall, rate(wall), rate(wall) / predRate],
-      [`ours, ${format}: run-tasks job only (manifest made beforehand)`, jobWall, startup, dump.docs / jobWall, rate(jobWall), rate(jobWall) / predRate],
+      [
+        `ours, ${format}: manifest pass + run-tasks as one Ray job (target figure)`,
+        wall,
+        startup,
+        dump.docs / wall,
+        rate(wall),
+        rate(wall) / predRate,
+      ],
+      [
+        `ours, ${format}: run-tasks job only (manifest made beforehand)`,
+        jobWall,
+        startup,
+        dump.docs / jobWall,
+        rate(jobWall),
+        rate(jobWall) / predRate,
+      ],
     );
     // jsonl keeps the figure names of earlier results files; megatron's carry a prefix.
     const key = (name: string): string => (format === 'jsonl' ? name : `${format}.${name}`);
@@ -128,7 +170,7 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
     spans.push(`ours (${format}) first task start → last task end ${med(runs, (o) => o.spanS).toFixed(1)} s`);
   }
   const notes = [
-    'wall = submit request → job seen finished (polled every 0.1 s; start-up included), plus the manifest pass for ours; docs/s per core = docs ÷ wall ÷ the head\'s CPUs; an untimed empty job warms the head first',
+    "wall = submit request → job seen finished (polled every 0.1 s; start-up included), plus the manifest pass for ours; docs/s per core = docs ÷ wall ÷ the head's CPUs; an untimed empty job warms the head first",
     'both sides skip redirect pages (page_type redirect), as ours does, so both tokenize the same pages',
     `job start-up = submit → the head reports RUNNING (polled every 0.1 s): predecessor ${predStartup.toFixed(1)} s, ours ${med(ours.jsonl, (o) => o.startupS).toFixed(1)} s (median, jsonl)`,
     `work span: predecessor's driver loop (first page streamed → last task done) ${med(pred, (p) => p.loopS).toFixed(1)} s; ${spans.join('; ')}; the rest of each wall is job start-up, the entrypoint's own start (Python importing ray, Node loading the CLI) and exit`,
@@ -136,7 +178,9 @@ export async function benchBaseline(opts: PipelineOptions): Promise<SectionResul
   const totals = new Set([...pred, ...ours.jsonl, ...ours.megatron].map((r) => r.tokens));
   if (totals.size !== 1) {
     const list = (runs: readonly { tokens: number }[]): string => runs.map((r) => r.tokens).join('/');
-    notes.push(`MISMATCH: token totals differ (predecessor ${list(pred)}, ours jsonl ${list(ours.jsonl)}, megatron ${list(ours.megatron)})`);
+    notes.push(
+      `MISMATCH: token totals differ (predecessor ${list(pred)}, ours jsonl ${list(ours.jsonl)}, megatron ${list(ours.megatron)})`,
+    );
   } else {
     notes.push(`same work: every side produced ${[...totals][0]} tokens in every repeat`);
   }

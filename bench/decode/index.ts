@@ -41,7 +41,17 @@ export async function benchDecode(opts: DecodeOptions): Promise<SectionResult> {
     } else {
       // One task covering the whole dump: the probe then reads it exactly as run-tasks reads a task.
       const manifest = join(await freshPrefix('decode', format), 'manifest.json');
-      await cliOutput(['manifest', '--dump', dump.path, '--manifest-uri', manifest, '--max-docs-per-task', String(dump.docs + 1), '--max-task-mb', '100000']);
+      await cliOutput([
+        'manifest',
+        '--dump',
+        dump.path,
+        '--manifest-uri',
+        manifest,
+        '--max-docs-per-task',
+        String(dump.docs + 1),
+        '--max-task-mb',
+        '100000',
+      ]);
       contenders.push({ name: 'ours', run: () => runProbe<Sample>('decode/node-probe.ts', [manifest]) });
     }
     if (format === 'gzip') {

@@ -15,13 +15,19 @@ const manifest = await readManifest(manifestUri);
 const [task, ...more] = manifest.tasks;
 const dump = manifest.dumps[0];
 if (!task || !dump || more.length > 0) throw new Error(`${manifestUri}: expected exactly one task covering the dump`);
-const { value: bytes, wallS, cpuS } = await timeAsync(async () => {
+const {
+  value: bytes,
+  wallS,
+  cpuS,
+} = await timeAsync(async () => {
   const { decoded } = await openTaskStream(task, dump, manifestFolderOf(manifestUri));
   let n = 0;
   for await (const chunk of decoded) n += chunk.byteLength;
   return n;
 });
-if (bytes < dump.uncompressed_bytes) throw new Error(`${dump.uri}: decoded ${bytes} bytes, the manifest says ${dump.uncompressed_bytes}`);
+if (bytes < dump.uncompressed_bytes)
+  throw new Error(`${dump.uri}: decoded ${bytes} bytes, the manifest says ${dump.uncompressed_bytes}`);
 const bzip2 = fastestBzip2Decoder();
-const decoder = task.access.kind === 'bzip2' ? `: realigned blocks through ${bzip2.command} ${bzip2.args.join(' ')}` : '';
+const decoder =
+  task.access.kind === 'bzip2' ? `: realigned blocks through ${bzip2.command} ${bzip2.args.join(' ')}` : '';
 console.log(JSON.stringify({ source: `openTaskStream (${task.access.kind} access${decoder})`, bytes, wallS, cpuS }));

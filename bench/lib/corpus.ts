@@ -23,7 +23,10 @@ function readRealSample(): SampleDoc[] {
   if (!existsSync(realSamplePath)) {
     throw new Error(`real sample not found at ${realSamplePath}; the bench needs it until synth is available`);
   }
-  const lines = gunzipSync(readFileSync(realSamplePath)).toString('utf8').split('\n').filter((l) => l.length > 0);
+  const lines = gunzipSync(readFileSync(realSamplePath))
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const docs: SampleDoc[] = [];
   for (let i = 0; i + 1 < lines.length; i += 2) {
     docs.push({ index: lines[i]!, doc: JSON.parse(lines[i + 1]!) as Record<string, unknown> });
@@ -59,7 +62,12 @@ export async function ensureTextCorpus(targetBytes: number): Promise<TextCorpus>
   }
   await writeFile(`${path}.tmp`, lines.join('\n') + '\n');
   await rename(`${path}.tmp`, path);
-  const corpus: TextCorpus = { path, docs, bytes, source: 'real sample (simplewikibooks, text + source_text) repeated' };
+  const corpus: TextCorpus = {
+    path,
+    docs,
+    bytes,
+    source: 'real sample (simplewikibooks, text + source_text) repeated',
+  };
   await writeFile(metaPath, JSON.stringify(corpus));
   return corpus;
 }

@@ -8,7 +8,11 @@ export async function markerTotals(prefix: string): Promise<{ tokens: number; sp
   let first = Infinity;
   let last = -Infinity;
   for (const name of await readdir(dir)) {
-    const m = JSON.parse(await readFile(join(dir, name), 'utf8')) as { tokens: number; started_at: string; finished_at: string };
+    const m = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
+      tokens: number;
+      started_at: string;
+      finished_at: string;
+    };
     tokens += m.tokens;
     first = Math.min(first, Date.parse(m.started_at));
     last = Math.max(last, Date.parse(m.finished_at));

@@ -38,12 +38,18 @@ let runCounter = 0;
 /** Run a command to completion under bench/lib/rusage.py and return its wall time, CPU time and peak RSS. */
 export async function runMeasured(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<ProcessUsage> {
   const resultPath = join(benchCacheDir('tmp'), `rusage-${process.pid}-${runCounter++}.json`);
-  const output = await spawnCapture('python3', [join(benchDir, 'lib', 'rusage.py'), resultPath, opts.stdoutPath ?? '/dev/null', cmd, ...args], opts);
+  const output = await spawnCapture(
+    'python3',
+    [join(benchDir, 'lib', 'rusage.py'), resultPath, opts.stdoutPath ?? '/dev/null', cmd, ...args],
+    opts,
+  );
   const raw = JSON.parse(await readFile(resultPath, 'utf8')) as RawUsage;
   await rm(resultPath, { force: true });
   if (raw.exitCode !== 0) {
     // The measured command's stderr passes through rusage.py's: that is where its error message is.
-    throw new Error(`${cmd} ${args.join(' ')} exited with ${raw.exitCode}: ${lastLines(output.stderr || output.stdout)}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited with ${raw.exitCode}: ${lastLines(output.stderr || output.stdout)}`,
+    );
   }
   return { wallS: raw.wallS, cpuS: raw.userS + raw.sysS, maxRssKb: raw.maxRssKb };
 }
@@ -54,9 +60,17 @@ export async function spawnCollect(cmd: string, args: readonly string[], opts: R
 }
 
 /** Run a command, fail with its stderr tail on a non-zero exit, and return stdout and stderr. */
-function spawnCapture(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
+function spawnCapture(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? repoRoot,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

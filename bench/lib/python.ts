@@ -13,9 +13,15 @@ export function pythonEnv(): Promise<PythonEnv> {
   cached ??= (async (): Promise<PythonEnv> => {
     try {
       const venvDir = await ensureRayVenv();
-      return { python: join(venvDir, 'bin', 'python'), venvDir, env: { ...process.env, TIKTOKEN_CACHE_DIR: tiktokenCacheFor(venvDir) } };
+      return {
+        python: join(venvDir, 'bin', 'python'),
+        venvDir,
+        env: { ...process.env, TIKTOKEN_CACHE_DIR: tiktokenCacheFor(venvDir) },
+      };
     } catch (err) {
-      return { skip: `cannot prepare the Ray venv with tiktoken: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+      return {
+        skip: `cannot prepare the Ray venv with tiktoken: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+      };
     }
   })();
   return cached;

@@ -60,7 +60,11 @@ export function sectionTimesTable(sections: readonly SectionResult[], totalS: nu
     title: 'Time per section',
     headers: ['section', 'wall s', 'share'],
     rows: [
-      ...sections.map((s) => [s.section, s.seconds?.toFixed(1) ?? 'not recorded', s.seconds === undefined ? '' : `${((100 * s.seconds) / totalS).toFixed(0)} %`]),
+      ...sections.map((s) => [
+        s.section,
+        s.seconds?.toFixed(1) ?? 'not recorded',
+        s.seconds === undefined ? '' : `${((100 * s.seconds) / totalS).toFixed(0)} %`,
+      ]),
       ['all (with start-up and build)', totalS.toFixed(1), ''],
     ],
   };

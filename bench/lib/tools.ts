@@ -31,5 +31,7 @@ export function ensureTool(cmd: string, debianPackage: string): string | null {
     apt(['update', '-q']);
     apt(['install', '-y', '-q', debianPackage]);
   }
-  return onPath(cmd) ? null : `${cmd} not installed and 'apt-get install ${debianPackage}' failed (needs root or passwordless sudo)`;
+  return onPath(cmd)
+    ? null
+    : `${cmd} not installed and 'apt-get install ${debianPackage}' failed (needs root or passwordless sudo)`;
 }

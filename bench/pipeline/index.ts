@@ -33,10 +33,34 @@ export async function freshPrefix(section: string, name: string): Promise<string
 }
 
 /** Run-tasks on a fresh prefix after an (untimed) manifest pass; returns the run-tasks usage. */
-async function timedRunTasks(dumpPath: string, prefix: string, concurrency: number, encoding: string, format = 'jsonl'): Promise<ProcessUsage> {
+async function timedRunTasks(
+  dumpPath: string,
+  prefix: string,
+  concurrency: number,
+  encoding: string,
+  format = 'jsonl',
+): Promise<ProcessUsage> {
   const manifest = join(prefix, 'manifest.json');
-  await cliOutput(['manifest', '--dump', dumpPath, '--manifest-uri', manifest, '--encoding', encoding, '--format', format]);
-  return runCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', prefix, '--concurrency', String(concurrency)]);
+  await cliOutput([
+    'manifest',
+    '--dump',
+    dumpPath,
+    '--manifest-uri',
+    manifest,
+    '--encoding',
+    encoding,
+    '--format',
+    format,
+  ]);
+  return runCli([
+    'run-tasks',
+    '--manifest-uri',
+    manifest,
+    '--output-prefix',
+    prefix,
+    '--concurrency',
+    String(concurrency),
+  ]);
 }
 
 /**
@@ -58,7 +82,9 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
   const tok: ProbeResult[] = [];
   for (let rep = 0; rep < opts.repeats; rep++) {
     pipe.push(await timedRunTasks(dump.path, await freshPrefix('pipeline', `r${rep}`), 1, opts.encoding));
-    megatron.push(await timedRunTasks(dump.path, await freshPrefix('pipeline', `megatron-r${rep}`), 1, opts.encoding, 'megatron'));
+    megatron.push(
+      await timedRunTasks(dump.path, await freshPrefix('pipeline', `megatron-r${rep}`), 1, opts.encoding, 'megatron'),
+    );
     startup.push(await timedRunTasks(tiny.path, await freshPrefix('pipeline', `startup-r${rep}`), 1, opts.encoding));
     tok.push(await runProbe<ProbeResult>('tokenizer/js-probe.ts', ['ours', corpus.path, opts.encoding]));
   }
@@ -72,17 +98,34 @@ export async function benchPipeline(opts: PipelineOptions): Promise<SectionResul
   const ratioWall = median(pipe.map((p, i) => tok[i]!.wallS / p.wallS));
   const megatronCpu = median(megatron.map((p, i) => tok[i]!.cpuS / p.cpuS));
   const megatronWall = median(megatron.map((p, i) => tok[i]!.wallS / p.wallS));
-  const steady = (runs: readonly ProcessUsage[]): number => median(runs.map((p, i) => tok[i]!.cpuS / (p.cpuS - startup[i]!.cpuS)));
+  const steady = (runs: readonly ProcessUsage[]): number =>
+    median(runs.map((p, i) => tok[i]!.cpuS / (p.cpuS - startup[i]!.cpuS)));
   const startupCpu = median(startup.map((p) => p.cpuS));
   return {
     section: 'pipeline',
     tables: [
       {
         title: `Pipeline efficiency: ${mb.toFixed(1)} MB of article text, ${dump.docs} docs (${(dump.compressedBytes / 1e6).toFixed(1)} MB gzip), median of ${opts.repeats}`,
-        headers: ['path', 'MB/s of text', 'MB/s per core', 'docs/s', 'pipeline ÷ tokenizer (wall)', 'pipeline ÷ tokenizer (per core)', 'per core, start-up excluded'],
+        headers: [
+          'path',
+          'MB/s of text',
+          'MB/s per core',
+          'docs/s',
+          'pipeline ÷ tokenizer (wall)',
+          'pipeline ÷ tokenizer (per core)',
+          'per core, start-up excluded',
+        ],
         rows: [
           ['tokenizer only (ours)', tokWall, tokCpu, corpus.docs / median(tok.map((p) => p.wallS)), '', '', ''],
-          ['run-tasks --concurrency 1 (jsonl)', pipeWall, pipeCpu, dump.docs / median(pipe.map((p) => p.wallS)), ratioWall, ratioCpu, steady(pipe)],
+          [
+            'run-tasks --concurrency 1 (jsonl)',
+            pipeWall,
+            pipeCpu,
+            dump.docs / median(pipe.map((p) => p.wallS)),
+            ratioWall,
+            ratioCpu,
+            steady(pipe),
+          ],
           [
             'run-tasks --concurrency 1 (megatron)',
             mb / median(megatron.map((p) => p.wallS)),
@@ -128,7 +171,19 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
     for (const format of OUTPUT_FORMATS) {
       for (const c of [1, n]) {
         const prefix = await freshPrefix('scaling', `${format}-c${c}-r${rep}`);
-        const u = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(c), '--encoding', opts.encoding, '--format', format]);
+        const u = await runCli([
+          'run',
+          '--dump',
+          dump.path,
+          '--output-prefix',
+          prefix,
+          '--concurrency',
+          String(c),
+          '--encoding',
+          opts.encoding,
+          '--format',
+          format,
+        ]);
         usages.set(`${format}.${c}`, [...(usages.get(`${format}.${c}`) ?? []), u]);
       }
     }
@@ -142,10 +197,18 @@ export async function benchScaling(opts: PipelineOptions): Promise<SectionResult
     const wn = median(runsN.map((u) => u.wallS));
     const speedup = w1 / wn;
     const cpu = (runs: readonly ProcessUsage[]): number => median(runs.map((u) => u.cpuS));
-    rows.push([format, 1, w1, cpu(runs1), dump.docs / w1, 1, 1], [format, n, wn, cpu(runsN), dump.docs / wn, speedup, speedup / n]);
+    rows.push(
+      [format, 1, w1, cpu(runs1), dump.docs / w1, 1, 1],
+      [format, n, wn, cpu(runsN), dump.docs / wn, speedup, speedup / n],
+    );
     // jsonl keeps the figure names of earlier results files; megatron's carry a prefix.
     const key = (name: string): string => (format === 'jsonl' ? name : `${format}.${name}`);
-    Object.assign(figures, { [key('wall.1')]: w1, [key(`wall.${n}`)]: wn, [key('speedup')]: speedup, [key('speedup/N')]: speedup / n });
+    Object.assign(figures, {
+      [key('wall.1')]: w1,
+      [key(`wall.${n}`)]: wn,
+      [key('speedup')]: speedup,
+      [key('speedup/N')]: speedup / n,
+    });
   }
   return {
     section: 'scaling',

@@ -25,7 +25,8 @@ interface ScriptOutput {
 export async function benchPlainPython(opts: PipelineOptions): Promise<SectionResult> {
   const py = await pythonEnv();
   const skip = (await ensureCli()) ?? ('skip' in py ? py.skip : null);
-  if (skip || 'skip' in py) return { section: 'plain-python', tables: [], figures: {}, notes: [`SKIP plain-python: ${skip}`] };
+  if (skip || 'skip' in py)
+    return { section: 'plain-python', tables: [], figures: {}, notes: [`SKIP plain-python: ${skip}`] };
   const cores = availableParallelism();
   const dump = await mainDump(opts.quick, 'gzip');
   const script: { usage: ProcessUsage; tokens: number }[] = [];
@@ -35,7 +36,17 @@ export async function benchPlainPython(opts: PipelineOptions): Promise<SectionRe
     const printed = `${dir}.out.json`;
     const usage = await runMeasured(
       py.python,
-      [join(benchDir, 'plain-python', 'tokenize_dump.py'), '--dump', dump.path, '--out', `${dir}.jsonl.gz`, '--processes', String(cores), '--encoding', opts.encoding],
+      [
+        join(benchDir, 'plain-python', 'tokenize_dump.py'),
+        '--dump',
+        dump.path,
+        '--out',
+        `${dir}.jsonl.gz`,
+        '--processes',
+        String(cores),
+        '--encoding',
+        opts.encoding,
+      ],
       { env: py.env, stdoutPath: printed },
     );
     const out = JSON.parse((await readFile(printed, 'utf8')).trim().split('\n').pop() ?? '') as ScriptOutput;
@@ -44,7 +55,17 @@ export async function benchPlainPython(opts: PipelineOptions): Promise<SectionRe
   };
   const runOurs = async (rep: number): Promise<void> => {
     const prefix = await freshPrefix('plain-python', `ours-r${rep}`);
-    const usage = await runCli(['run', '--dump', dump.path, '--output-prefix', prefix, '--concurrency', String(cores), '--encoding', opts.encoding]);
+    const usage = await runCli([
+      'run',
+      '--dump',
+      dump.path,
+      '--output-prefix',
+      prefix,
+      '--concurrency',
+      String(cores),
+      '--encoding',
+      opts.encoding,
+    ]);
     ours.push({ usage, tokens: (await markerTotals(prefix)).tokens });
   };
   // Side by side; the order flips every repeat so neither side always runs on a warmer (or busier) machine.
@@ -58,11 +79,13 @@ export async function benchPlainPython(opts: PipelineOptions): Promise<SectionRe
   const ratioCpu = median(ours.map((o, i) => script[i]!.usage.cpuS / o.usage.cpuS));
   const notes = [
     `wall and CPU of the whole process as a user sees it: \`run\` with --concurrency ${cores} (manifest pass, run-tasks, verify) against tokenize_dump.py with Pool(${cores}) (tiktoken from PyPI, in the Ray venv); CPU includes the pool's processes and our decoders`,
-    'the script writes one gzip JSONL file of rows with our shard row\'s fields at gzip level 1 (our shards\' level); it makes no manifest, no markers and verifies nothing',
+    "the script writes one gzip JSONL file of rows with our shard row's fields at gzip level 1 (our shards' level); it makes no manifest, no markers and verifies nothing",
   ];
   const totals = new Set([...script, ...ours].map((r) => r.tokens));
   if (totals.size !== 1) {
-    notes.push(`MISMATCH: token totals differ (script ${script.map((r) => r.tokens).join('/')}, ours ${ours.map((r) => r.tokens).join('/')})`);
+    notes.push(
+      `MISMATCH: token totals differ (script ${script.map((r) => r.tokens).join('/')}, ours ${ours.map((r) => r.tokens).join('/')})`,
+    );
   } else {
     notes.push(`same work: both sides produced ${[...totals][0]} tokens in every repeat`);
   }
@@ -73,7 +96,14 @@ export async function benchPlainPython(opts: PipelineOptions): Promise<SectionRe
         title: `Against a plain Python script: ${dump.docs} docs (${(dump.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed), ${cores} cores, median of ${opts.repeats}`,
         headers: ['what', 'wall s', 'CPU s', 'docs/s', 'ours ÷ this (wall)', 'ours ÷ this (CPU)'],
         rows: [
-          [`tokenize_dump.py: multiprocessing.Pool(${cores}), tiktoken, gzip JSONL`, wall(script), cpu(script), dump.docs / wall(script), ratioWall, ratioCpu],
+          [
+            `tokenize_dump.py: multiprocessing.Pool(${cores}), tiktoken, gzip JSONL`,
+            wall(script),
+            cpu(script),
+            dump.docs / wall(script),
+            ratioWall,
+            ratioCpu,
+          ],
           [`tokenize-wiki run --concurrency ${cores}, jsonl`, wall(ours), cpu(ours), dump.docs / wall(ours), 1, 1],
         ],
       },

@@ -36,7 +36,15 @@ export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionR
     const dump = await ensureSynthDump({ docs: docs[format], format });
     // One manifest pass per format: on 1.3 GB it is long, and it is a throughput of our own code, not a comparison.
     const manifest = join(await freshPrefix('random-access', format), 'manifest.json');
-    const pass = await runCli(['manifest', '--dump', dump.path, '--manifest-uri', manifest, '--max-docs-per-task', String(docsPerTask)]);
+    const pass = await runCli([
+      'manifest',
+      '--dump',
+      dump.path,
+      '--manifest-uri',
+      manifest,
+      '--max-docs-per-task',
+      String(docsPerTask),
+    ]);
     const probe = await runProbe<ProbeResult>('random-access/probe.ts', [manifest, String(firstDocRepeats)]);
     const mb = dump.compressedBytes / 1e6;
     const decodedRatio = probe.decodedBytes / probe.uncompressedBytes;
@@ -60,13 +68,25 @@ export async function benchRandomAccess(opts: PipelineOptions): Promise<SectionR
       ttfrRatio,
     ]);
   }
-  notes.push('time to first row is measured to the first byte of the task\'s first doc from its access point (decode only)');
+  notes.push(
+    "time to first row is measured to the first byte of the task's first doc from its access point (decode only)",
+  );
   return {
     section: 'random-access',
     tables: [
       {
         title: `Random access: one manifest pass per dump; every task read from its access point; first doc median of ${firstDocRepeats}`,
-        headers: ['format', 'dump (compressed → plain)', 'tasks', 'access', 'manifest MB/s', 'manifest MB/s per core', 'decoded ÷ size', 'first doc: first / last task', 'last ÷ first'],
+        headers: [
+          'format',
+          'dump (compressed → plain)',
+          'tasks',
+          'access',
+          'manifest MB/s',
+          'manifest MB/s per core',
+          'decoded ÷ size',
+          'first doc: first / last task',
+          'last ÷ first',
+        ],
         rows,
       },
     ],

@@ -47,20 +47,29 @@ export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionRes
     [real, 'real'],
     [prefix, 'real prefix'],
   ]);
-  for (const c of [synth, real, prefix]) notes.push(`${label.get(c)} text: ${c.docs} docs, ${(c.bytes / 1e6).toFixed(1)} MB; ${c.source}`);
+  for (const c of [synth, real, prefix])
+    notes.push(`${label.get(c)} text: ${c.docs} docs, ${(c.bytes / 1e6).toFixed(1)} MB; ${c.source}`);
 
   const py = await pythonEnv();
   if ('skip' in py) notes.push(`SKIP python-tiktoken: ${py.skip}`);
   const libs = ['ours', ...('skip' in py ? [] : ['python-tiktoken'])];
   const contenders: Contender[] = [
-    ...[...libs, 'ours-js', ...(opts.encoding === 'cl100k_base' ? ['gpt-tokenizer'] : [])].map((lib) => ({ lib, corpus: synth })),
+    ...[...libs, 'ours-js', ...(opts.encoding === 'cl100k_base' ? ['gpt-tokenizer'] : [])].map((lib) => ({
+      lib,
+      corpus: synth,
+    })),
     ...[...libs, 'ours-js'].map((lib) => ({ lib, corpus: real })),
     ...[...libs, 'tiktoken-wasm', 'js-tiktoken'].map((lib) => ({ lib, corpus: prefix })),
   ];
   const probe = async (c: Contender): Promise<ProbeResult> => {
-    if (c.lib !== 'python-tiktoken') return runProbe<ProbeResult>('tokenizer/js-probe.ts', [c.lib, c.corpus.path, opts.encoding]);
+    if (c.lib !== 'python-tiktoken')
+      return runProbe<ProbeResult>('tokenizer/js-probe.ts', [c.lib, c.corpus.path, opts.encoding]);
     if ('skip' in py) throw new Error('unreachable: python skipped');
-    const out = await spawnCollect(py.python, [join(benchDir, 'tokenizer', 'tiktoken_probe.py'), c.corpus.path, opts.encoding], { env: py.env });
+    const out = await spawnCollect(
+      py.python,
+      [join(benchDir, 'tokenizer', 'tiktoken_probe.py'), c.corpus.path, opts.encoding],
+      { env: py.env },
+    );
     return JSON.parse(out.trim().split('\n').pop() ?? '') as ProbeResult;
   };
 
@@ -91,12 +100,15 @@ export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionRes
   type Row = (typeof summary)[number];
   // Ids are checked against Python tiktoken when present (the reference), else the WASM binding of the same Rust code.
   const refLib = 'skip' in py ? 'tiktoken-wasm' : 'python-tiktoken';
-  const find = (lib: string, corpus: TextCorpus): Row | undefined => summary.find((s) => s.lib === lib && s.corpus === corpus);
+  const find = (lib: string, corpus: TextCorpus): Row | undefined =>
+    summary.find((s) => s.lib === lib && s.corpus === corpus);
   const identical = (s: Row): boolean => {
     const ref = find(refLib, s.corpus);
     return s.digests.size === 1 && ref !== undefined && ref.digests.size === 1 && s.digest === ref.digest;
   };
-  for (const s of summary) if (!identical(s)) notes.push(`MISMATCH: ${s.lib} ids differ from ${refLib} on ${(s.corpus.bytes / 1e6).toFixed(1)} MB`);
+  for (const s of summary)
+    if (!identical(s))
+      notes.push(`MISMATCH: ${s.lib} ids differ from ${refLib} on ${(s.corpus.bytes / 1e6).toFixed(1)} MB`);
   notes.push(`ours = ${summary[0]!.source}`);
 
   const figures: Record<string, number> = { idsIdentical: summary.every(identical) ? 1 : 0 };
@@ -121,7 +133,16 @@ export async function benchTokenizer(opts: TokenizerOptions): Promise<SectionRes
     tables: [
       {
         title: `Tokenizer core, single thread, ${opts.encoding} (median of ${repeats}; ratios: median of the per-repeat ratios, same text)`,
-        headers: ['tokenizer', 'text', 'MB', 'MB/s', 'MB/s per core', 'Mtokens/s', 'ours ÷ this (per core)', `ids = ${refLib}`],
+        headers: [
+          'tokenizer',
+          'text',
+          'MB',
+          'MB/s',
+          'MB/s per core',
+          'Mtokens/s',
+          'ours ÷ this (per core)',
+          `ids = ${refLib}`,
+        ],
         rows: summary.map((s) => [
           s.lib,
           label.get(s.corpus)!,

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const { encode, source } = await makeEncoder(lib, encoding);
   // Warm up on the first docs so the timed pass measures steady state, as in a long run.
   for (const t of texts.slice(0, Math.min(50, texts.length))) encode(t);
-  const out: ArrayLike<number>[] = new Array(texts.length);
+  const out = new Array<ArrayLike<number>>(texts.length);
   const { wallS, cpuS } = timeSync(() => {
     for (let i = 0; i < texts.length; i++) out[i] = encode(texts[i]!);
   });
@@ -65,7 +65,9 @@ async function main(): Promise<void> {
     hash.update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
     hash.update(sep);
   }
-  console.log(JSON.stringify({ lib, source, docs: texts.length, bytes, tokens, wallS, cpuS, digest: hash.digest('hex') }));
+  console.log(
+    JSON.stringify({ lib, source, docs: texts.length, bytes, tokens, wallS, cpuS, digest: hash.digest('hex') }),
+  );
 }
 
 await main();

@@ -13,5 +13,8 @@ export interface OurTokenizer {
 export async function loadOurTokenizer(encoding: string, options: { js?: boolean } = {}): Promise<OurTokenizer> {
   const tok = await createTokenizer(checkEncodingName(encoding), options);
   const how = options.js ? '{ js: true }' : '';
-  return { encode: (t) => tok.encodeOrdinary(t), source: `src/tokenize createTokenizer(${how}).encodeOrdinary (${tok.implementation})` };
+  return {
+    encode: (t) => tok.encodeOrdinary(t),
+    source: `src/tokenize createTokenizer(${how}).encodeOrdinary (${tok.implementation})`,
+  };
 }

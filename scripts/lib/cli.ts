@@ -24,7 +24,12 @@ export const COMMON_OPTIONS = {
 
 export function parseFlags<O extends Options>(spec: ScriptSpec<O>, argv: readonly string[]) {
   try {
-    return parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options }, strict: true, allowPositionals: false });
+    return parseArgs({
+      args: [...argv],
+      options: { ...COMMON_OPTIONS, ...spec.options },
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
     throw new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
   }

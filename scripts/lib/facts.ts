@@ -30,7 +30,8 @@ const MIN_VERSION: Record<string, number> = { debian: 12, ubuntu: 22.04 };
 /** Refuses unless the host runs a supported Debian or Ubuntu release; returns its os-release. */
 export async function requireSupportedOs(host: Host): Promise<OsRelease> {
   const text = await host.readFile('/etc/os-release');
-  if (text === undefined) throw new RefusalError('unsupported OS: /etc/os-release is missing; supported: Debian 12+, Ubuntu 22.04+');
+  if (text === undefined)
+    throw new RefusalError('unsupported OS: /etc/os-release is missing; supported: Debian 12+, Ubuntu 22.04+');
   const os = parseOsRelease(text);
   const min = MIN_VERSION[os.id];
   if (min === undefined || !(Number.parseFloat(os.versionId) >= min) || os.codename === '') {
@@ -42,7 +43,9 @@ export async function requireSupportedOs(host: Host): Promise<OsRelease> {
 /** Real runs change the host and need root; a dry run changes nothing and does not. */
 export function requireRoot(host: Host, script: string): void {
   if (!host.dryRun && host.uid() !== 0) {
-    throw new RefusalError(`must run as root (try: sudo node --import tsx scripts/${script}.mts ...), or preview with --dry-run`);
+    throw new RefusalError(
+      `must run as root (try: sudo node --import tsx scripts/${script}.mts ...), or preview with --dry-run`,
+    );
   }
 }
 
@@ -85,13 +88,22 @@ export async function machineIdentity(host: Host): Promise<MachineIdentity> {
   const uuidFile = '/sys/class/dmi/id/product_uuid';
   const uuid = ((await host.readFile(uuidFile)) ?? '').trim().toLowerCase();
   if (uuid || (await host.exists('/sys/class/dmi'))) return { label: 'product_uuid', source: uuidFile, value: uuid };
-  return { label: 'machine-id', source: '/etc/machine-id', value: ((await host.readFile('/etc/machine-id')) ?? '').trim().toLowerCase() };
+  return {
+    label: 'machine-id',
+    source: '/etc/machine-id',
+    value: ((await host.readFile('/etc/machine-id')) ?? '').trim().toLowerCase(),
+  };
 }
 
 /** Image names in containerd's k8s.io namespace (the one kubelet's CRI uses). */
 export async function containerdImages(host: Host, filter?: string): Promise<Set<string>> {
   const r = await host.probe(['ctr', '-n', 'k8s.io', 'images', 'ls', '-q', ...(filter ? [filter] : [])]);
-  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  return new Set(
+    r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
 }
 
 /**
@@ -102,7 +114,8 @@ export async function containerdImages(host: Host, filter?: string): Promise<Set
 export const PINNED_LABEL = 'io.cri-containerd.pinned=pinned';
 
 /** Images of containerd's k8s.io namespace that carry PINNED_LABEL. */
-export const pinnedImages = (host: Host): Promise<Set<string>> => containerdImages(host, 'labels."io.cri-containerd.pinned"==pinned');
+export const pinnedImages = (host: Host): Promise<Set<string>> =>
+  containerdImages(host, 'labels."io.cri-containerd.pinned"==pinned');
 
 export async function serviceActive(host: Host, unit: string): Promise<boolean> {
   return (await host.probe(['systemctl', 'is-active', '--quiet', unit])).exitCode === 0;
@@ -152,7 +165,10 @@ export function nodeReadyCheck(kubernetes: string): PreflightCheck {
     async run(host) {
       const kubeadm = await kubeVersion(host, 'kubeadm');
       if (kubeadm !== kubernetes) {
-        return { ok: false, detail: `kubeadm ${kubeadm ?? 'not installed'}, want ${kubernetes}: run scripts/bootstrap-node.mts first` };
+        return {
+          ok: false,
+          detail: `kubeadm ${kubeadm ?? 'not installed'}, want ${kubernetes}: run scripts/bootstrap-node.mts first`,
+        };
       }
       if (!(await serviceActive(host, 'containerd'))) {
         return { ok: false, detail: 'containerd is not running: run scripts/bootstrap-node.mts first' };

@@ -14,7 +14,11 @@ const UNLISTED_SUMS: Record<string, string> = {
   'github.com/rancher/local-path-provisioner@v0.0.37': 'h1:xRGhYXH31HtfbYWA9Qe8zAqCmHuw4dDRZNrDlWe0OQg=',
 };
 
-const GoModDownload = z.object({ Dir: z.string().optional(), Sum: z.string().optional(), Error: z.string().optional() });
+const GoModDownload = z.object({
+  Dir: z.string().optional(),
+  Sum: z.string().optional(),
+  Error: z.string().optional(),
+});
 const moduleDirs = new Map<string, Promise<string>>();
 
 /**
@@ -22,16 +26,29 @@ const moduleDirs = new Map<string, Promise<string>>();
  * has no entry) and return its read-only directory in the module cache. `host` runs the command: a probe, since
  * filling the module cache changes nothing a dry run should show. The one implementation for scripts and tests.
  */
-export async function goModDir(host: Pick<Host, 'probe'>, module: string, version: string, options: { toolchain?: string } = {}): Promise<string> {
+export async function goModDir(
+  host: Pick<Host, 'probe'>,
+  module: string,
+  version: string,
+  options: { toolchain?: string } = {},
+): Promise<string> {
   const key = `${module}@${version}`;
   const pinnedSum = UNLISTED_SUMS[key];
-  const env = ['GOFLAGS=-mod=mod', 'GOWORK=off', ...(pinnedSum ? [`GONOSUMDB=${module}`] : []), ...(options.toolchain ? [`GOTOOLCHAIN=${options.toolchain}`] : [])];
+  const env = [
+    'GOFLAGS=-mod=mod',
+    'GOWORK=off',
+    ...(pinnedSum ? [`GONOSUMDB=${module}`] : []),
+    ...(options.toolchain ? [`GOTOOLCHAIN=${options.toolchain}`] : []),
+  ];
   const r = await host.probe(['env', ...env, 'go', 'mod', 'download', '-json', key]);
   const info = GoModDownload.safeParse(safeJson(r.stdout));
   if (r.exitCode !== 0 || !info.success || !info.data.Dir) {
-    throw new Error(`go mod download ${key} failed: ${(info.success && info.data.Error) || r.stderr.trim() || `exit ${r.exitCode} (is Go installed?)`}`);
+    throw new Error(
+      `go mod download ${key} failed: ${(info.success && info.data.Error) || r.stderr.trim() || `exit ${r.exitCode} (is Go installed?)`}`,
+    );
   }
-  if (pinnedSum && info.data.Sum !== pinnedSum) throw new Error(`go mod download ${key}: checksum ${info.data.Sum ?? '?'} != pinned ${pinnedSum}`);
+  if (pinnedSum && info.data.Sum !== pinnedSum)
+    throw new Error(`go mod download ${key}: checksum ${info.data.Sum ?? '?'} != pinned ${pinnedSum}`);
   return info.data.Dir;
 }
 

@@ -48,7 +48,9 @@ export function readKubeadmConfig(file: string): KubeadmConfig {
   const cluster = ClusterConfiguration.safeParse(byKind('ClusterConfiguration'));
   if (!cluster.success) {
     const issue = cluster.error.issues[0];
-    throw new UsageError(`${file}: ClusterConfiguration key ${issue?.path.join('.') || 'kind'}: ${issue?.message ?? 'invalid'}`);
+    throw new UsageError(
+      `${file}: ClusterConfiguration key ${issue?.path.join('.') || 'kind'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const init = InitConfiguration.safeParse(byKind('InitConfiguration') ?? { kind: 'InitConfiguration' });
   if (!init.success) {
@@ -78,7 +80,9 @@ export function withCgroupV1Allowed(text: string): string {
   const parsed = parseAllDocuments(text);
   if (!Array.isArray(parsed)) throw new UsageError('kubeadm config: not a YAML stream');
   const docs: Document[] = [...parsed];
-  const kubelet = docs.find((d) => d.get('kind') === 'KubeletConfiguration') ?? new Document({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration' });
+  const kubelet =
+    docs.find((d) => d.get('kind') === 'KubeletConfiguration') ??
+    new Document({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration' });
   if (!docs.includes(kubelet)) docs.push(kubelet);
   kubelet.set('failCgroupV1', false);
   // Documents read from the stream keep their own `---`; only a new one needs it.

@@ -44,7 +44,10 @@ export function apiReachableCheck(kubectl: Kubectl): PreflightCheck {
       const r = await host.probe(kubectl('--request-timeout=10s', 'get', '--raw=/readyz'));
       return r.exitCode === 0
         ? { ok: true, detail: 'API server ready' }
-        : { ok: false, detail: `kubectl cannot reach a ready API server: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? ''}` };
+        : {
+            ok: false,
+            detail: `kubectl cannot reach a ready API server: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? ''}`,
+          };
     },
   };
 }

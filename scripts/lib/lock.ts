@@ -33,7 +33,8 @@ export async function withLock<T>(lockDir: string, timeoutMs: number, fn: () => 
       rmSync(lockDir, { recursive: true, force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockDir} (remove it if no build is running)`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for lock ${lockDir} (remove it if no build is running)`);
     await sleep(1000);
   }
   try {

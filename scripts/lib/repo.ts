@@ -7,7 +7,13 @@ import { UsageError } from './errors.js';
  * Validates --cluster against the folders under `base` (clusters/, argocd/root/) that hold
  * `needs`; returns the cluster's folder.
  */
-export function requireCluster(repoRoot: string, cluster: string | undefined, base: string, needs: string, flag = '--cluster'): string {
+export function requireCluster(
+  repoRoot: string,
+  cluster: string | undefined,
+  base: string,
+  needs: string,
+  flag = '--cluster',
+): string {
   const root = join(repoRoot, base);
   const known = existsSync(root)
     ? readdirSync(root, { withFileTypes: true })

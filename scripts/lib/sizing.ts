@@ -9,7 +9,17 @@ export interface Resources {
   memory: number;
 }
 
-const UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
 
 /** A Kubernetes quantity (`1500m`, `2`, `512Mi`, `1.5Gi`) as a number of cores or bytes. */
 export function quantity(q: string | number | undefined): number {
@@ -54,7 +64,8 @@ interface ContainerLike {
 
 /** The requests the scheduler counts for a pod: the sum over containers (a missing request defaults to the limit). */
 export function podRequests(containers: readonly ContainerLike[]): Resources {
-  const one = (c: ContainerLike, r: 'cpu' | 'memory'): number => quantity(c.resources?.requests?.[r] ?? c.resources?.limits?.[r]);
+  const one = (c: ContainerLike, r: 'cpu' | 'memory'): number =>
+    quantity(c.resources?.requests?.[r] ?? c.resources?.limits?.[r]);
   return {
     cpu: containers.reduce((s, c) => s + one(c, 'cpu'), 0),
     memory: containers.reduce((s, c) => s + one(c, 'memory'), 0),
@@ -65,7 +76,9 @@ function tolerates(tolerations: readonly Toleration[], taint: Taint): boolean {
   return tolerations.some(
     (t) =>
       (t.effect === undefined || t.effect === '' || t.effect === taint.effect) &&
-      (t.operator === 'Exists' ? t.key === undefined || t.key === '' || t.key === taint.key : t.key === taint.key && (t.value ?? '') === (taint.value ?? '')),
+      (t.operator === 'Exists'
+        ? t.key === undefined || t.key === '' || t.key === taint.key
+        : t.key === taint.key && (t.value ?? '') === (taint.value ?? '')),
   );
 }
 
@@ -73,9 +86,14 @@ function tolerates(tolerations: readonly Toleration[], taint: Taint): boolean {
 export function fitProblems(pods: readonly PodShape[], nodes: readonly NodeShape[], hint: string): string[] {
   const problems: string[] = [];
   for (const pod of pods) {
-    const open = nodes.filter((n) => n.taints.every((t) => t.effect === 'PreferNoSchedule' || tolerates(pod.tolerations, t)));
-    if (open.some((n) => n.allocatable.cpu >= pod.requests.cpu && n.allocatable.memory >= pod.requests.memory)) continue;
-    const largest = [...open].sort((a, b) => b.allocatable.memory - a.allocatable.memory || b.allocatable.cpu - a.allocatable.cpu)[0];
+    const open = nodes.filter((n) =>
+      n.taints.every((t) => t.effect === 'PreferNoSchedule' || tolerates(pod.tolerations, t)),
+    );
+    if (open.some((n) => n.allocatable.cpu >= pod.requests.cpu && n.allocatable.memory >= pod.requests.memory))
+      continue;
+    const largest = [...open].sort(
+      (a, b) => b.allocatable.memory - a.allocatable.memory || b.allocatable.cpu - a.allocatable.cpu,
+    )[0];
     const asks = `${formatCpu(pod.requests.cpu)} / ${formatMemory(pod.requests.memory)}`;
     problems.push(
       largest

@@ -26,7 +26,13 @@ export const SOURCE_FILE = 'SOURCE.txt';
 
 export function upstreams(v: Versions): Upstream[] {
   return [
-    { name: 'flannel', module: 'github.com/flannel-io/flannel', version: v.flannel, paths: ['Documentation/kube-flannel.yml'], into: 'infrastructure/flannel/upstream' },
+    {
+      name: 'flannel',
+      module: 'github.com/flannel-io/flannel',
+      version: v.flannel,
+      paths: ['Documentation/kube-flannel.yml'],
+      into: 'infrastructure/flannel/upstream',
+    },
     {
       name: 'local-path',
       module: 'github.com/rancher/local-path-provisioner',
@@ -42,7 +48,13 @@ export function upstreams(v: Versions): Upstream[] {
       paths: ['config/default', 'config/crd', 'config/rbac', 'config/manager'],
       into: 'infrastructure/kuberay/upstream',
     },
-    { name: 'argocd', module: `github.com/argoproj/argo-cd/v${v.argocd.slice(1).split('.')[0] ?? ''}`, version: v.argocd, paths: ['manifests/install.yaml'], into: 'argocd/install/upstream' },
+    {
+      name: 'argocd',
+      module: `github.com/argoproj/argo-cd/v${v.argocd.slice(1).split('.')[0] ?? ''}`,
+      version: v.argocd,
+      paths: ['manifests/install.yaml'],
+      into: 'argocd/install/upstream',
+    },
   ];
 }
 
@@ -65,7 +77,12 @@ export function sourceText(u: Upstream, moduleDir: string): string {
     `Vendored by scripts/vendor-upstream.mts from the Go module ${u.module}@${u.version} (the upstream repository at tag ${u.version}).`,
     'Do not edit these files: change the pin in versions.yaml and re-run the script.',
     '',
-    ...filesUnder(moduleDir, u.paths).map((f) => `${createHash('sha256').update(readFileSync(join(moduleDir, f))).digest('hex')}  ${f}`),
+    ...filesUnder(moduleDir, u.paths).map(
+      (f) =>
+        `${createHash('sha256')
+          .update(readFileSync(join(moduleDir, f)))
+          .digest('hex')}  ${f}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -17,14 +17,21 @@ export function registerExport(program: Command): void {
   program
     .command('export')
     .description(
-      'concatenate a finished megatron run\'s shards, in manifest order, into one Megatron-LM dataset (<to>.bin, <to>.idx, ' +
+      "concatenate a finished megatron run's shards, in manifest order, into one Megatron-LM dataset (<to>.bin, <to>.idx, " +
         '<to>.meta.jsonl.gz) or parts of whole shards; streamed, resumable (<to>.export.json records finished parts), any store to any store',
     )
-    .requiredOption('--manifest-uri <uri>', 'the run\'s manifest')
-    .option('--output-prefix <uri>', 'the run\'s output prefix')
+    .requiredOption('--manifest-uri <uri>', "the run's manifest")
+    .option('--output-prefix <uri>', "the run's output prefix")
     .option('--output-dir <path>', 'local alias of --output-prefix')
-    .requiredOption('--to <uri>', 'dataset prefix to write, e.g. s3://bucket/datasets/enwiki-cl100k (a path, file:// or s3://)')
-    .option('--max-part-bytes <n>', 'cap on each part\'s .bin: write <to>_00000.*, <to>_00001.*, … of whole shards', positiveInt)
+    .requiredOption(
+      '--to <uri>',
+      'dataset prefix to write, e.g. s3://bucket/datasets/enwiki-cl100k (a path, file:// or s3://)',
+    )
+    .option(
+      '--max-part-bytes <n>',
+      "cap on each part's .bin: write <to>_00000.*, <to>_00001.*, … of whole shards",
+      positiveInt,
+    )
     .option('--json', 'print the export record as JSON', false)
     .action(async (flags: ExportFlags) => {
       const manifest = await readManifest(flags.manifestUri);
@@ -35,7 +42,10 @@ export function registerExport(program: Command): void {
         to: flags.to.replace(/\/+$/, ''),
         maxPartBytes: flags.maxPartBytes,
         onPart: (part, kept) => {
-          if (!flags.json) process.stdout.write(`part ${part.index}: ${part.prefix} (${part.sequences} sequences, ${part.bin.bytes} bytes of tokens) ${kept ? 'kept from an earlier export' : 'written'}\n`);
+          if (!flags.json)
+            process.stdout.write(
+              `part ${part.index}: ${part.prefix} (${part.sequences} sequences, ${part.bin.bytes} bytes of tokens) ${kept ? 'kept from an earlier export' : 'written'}\n`,
+            );
         },
       });
       process.stdout.write(

@@ -13,21 +13,40 @@ interface ApplyFlags {
 }
 
 export function registerLifecycle(program: Command): void {
-  const lifecycle = program.command('lifecycle').description('bucket lifecycle rules of a run\'s output prefix');
+  const lifecycle = program.command('lifecycle').description("bucket lifecycle rules of a run's output prefix");
   lifecycle
     .command('apply')
     .description(
       'set the lifecycle rules of an output prefix: expire state/ attempt records, abort incomplete multipart uploads, ' +
         'and optionally expire shards (with their markers and _SUCCESS); rules of other prefixes in the bucket are kept',
     )
-    .requiredOption('--output-prefix <uri>', 'the run\'s output prefix, s3://bucket/prefix')
-    .option('--expire-state-days <n>', 'days after which state/ objects (attempts, quarantine, progress) expire', positiveInt, DEFAULT_STATE_DAYS)
-    .option('--abort-multipart-days <n>', 'days after which incomplete multipart uploads are aborted', positiveInt, DEFAULT_MULTIPART_DAYS)
-    .option('--expire-shards-days <n>', 'days after which shards, markers and _SUCCESS expire (default: never; omit to remove such a rule)', positiveInt)
-    .option('--json', 'print the bucket\'s rules after the change as JSON', false)
+    .requiredOption('--output-prefix <uri>', "the run's output prefix, s3://bucket/prefix")
+    .option(
+      '--expire-state-days <n>',
+      'days after which state/ objects (attempts, quarantine, progress) expire',
+      positiveInt,
+      DEFAULT_STATE_DAYS,
+    )
+    .option(
+      '--abort-multipart-days <n>',
+      'days after which incomplete multipart uploads are aborted',
+      positiveInt,
+      DEFAULT_MULTIPART_DAYS,
+    )
+    .option(
+      '--expire-shards-days <n>',
+      'days after which shards, markers and _SUCCESS expire (default: never; omit to remove such a rule)',
+      positiveInt,
+    )
+    .option('--json', "print the bucket's rules after the change as JSON", false)
     .action(async (flags: ApplyFlags) => {
       // The S3 SDK loads only for this command (see storage/lazy.ts).
-      const [{ s3Reason, s3ErrorStatus }, { applyLifecycle, outputRules }, { describeRule, readLifecycle }, { s3Client }] = await Promise.all([
+      const [
+        { s3Reason, s3ErrorStatus },
+        { applyLifecycle, outputRules },
+        { describeRule, readLifecycle },
+        { s3Client },
+      ] = await Promise.all([
         import('../storage/s3-errors.js'),
         import('../runs/lifecycle.js'),
         import('../storage/lifecycle.js'),

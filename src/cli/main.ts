@@ -20,7 +20,21 @@ export function buildProgram(): Command {
     .version(programVersion)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerSynth, registerStage, registerManifest, registerRunTasks, registerRun, registerVerify, registerExport, registerBuckets, registerLifecycle, registerSubmit, registerStatus, registerRequeue]) register(program);
+  for (const register of [
+    registerSynth,
+    registerStage,
+    registerManifest,
+    registerRunTasks,
+    registerRun,
+    registerVerify,
+    registerExport,
+    registerBuckets,
+    registerLifecycle,
+    registerSubmit,
+    registerStatus,
+    registerRequeue,
+  ])
+    register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

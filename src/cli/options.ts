@@ -41,7 +41,13 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 /** `--tasks a,b,c` (or repeated). */
 export function taskList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 export const defaultConcurrency = (): number => availableParallelism();

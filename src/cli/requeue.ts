@@ -13,7 +13,9 @@ export function registerRequeue(program: Command): void {
       const result = await requeueTasks(run, flags.tasks, leaseFor(run, leaseHolder(), 60_000));
       process.stdout.write(
         `requeued ${result.cleared.length} task(s)${result.cleared.length ? `: ${result.cleared.join(', ')}` : ''}` +
-          (result.untouched.length ? `; not failed or quarantined (nothing to clear): ${result.untouched.join(', ')}` : '') +
+          (result.untouched.length
+            ? `; not failed or quarantined (nothing to clear): ${result.untouched.join(', ')}`
+            : '') +
           '\n',
       );
     });

@@ -1,10 +1,23 @@
 import type { Command } from 'commander';
 import { readManifest, manifestFolderOf, type Manifest, type Task } from '../manifest/index.js';
 import { rootLogger, type Logger, Progress } from '../observability/index.js';
-import { runTasks, selectTasks, type RunTasksSummary, DEFAULT_STORAGE_RETRY, formatFailedTask } from '../tasks/index.js';
+import {
+  runTasks,
+  selectTasks,
+  type RunTasksSummary,
+  DEFAULT_STORAGE_RETRY,
+  formatFailedTask,
+} from '../tasks/index.js';
 import { InputError } from '../errors/index.js';
 import type { OutputFormat } from '../output/index.js';
-import { compressionLevel, defaultConcurrency, nonNegativeInt, outputFormat, positiveInt, taskList } from './options.js';
+import {
+  compressionLevel,
+  defaultConcurrency,
+  nonNegativeInt,
+  outputFormat,
+  positiveInt,
+  taskList,
+} from './options.js';
 import { outputPrefixOf } from './output-prefix.js';
 
 export interface ExecFlags {
@@ -23,7 +36,12 @@ export function addExecFlags(command: Command): Command {
     .option('--output-dir <path>', 'local alias of --output-prefix')
     .option('--concurrency <n>', 'tokenizer worker threads (default: all CPUs)', positiveInt, defaultConcurrency())
     .option('--max-bad-docs <n>', 'malformed docs tolerated per task (counted in its marker)', nonNegativeInt, 0)
-    .option('--compression-level <n>', 'gzip level of shards (1 is fastest; tokenizing dominates either way)', compressionLevel, 1)
+    .option(
+      '--compression-level <n>',
+      'gzip level of shards (1 is fastest; tokenizing dominates either way)',
+      compressionLevel,
+      1,
+    )
     .option(
       '--storage-retry-seconds <n>',
       'how long a task waits out an unreachable or throttling object store (retrying with backoff) before it fails',
@@ -41,7 +59,10 @@ export async function runTasksWithProgress(
   flags: ExecFlags,
   logger: Logger,
 ): Promise<RunTasksSummary> {
-  const progress = new Progress(tasks.reduce((n, t) => n + t.doc_count, 0), logger);
+  const progress = new Progress(
+    tasks.reduce((n, t) => n + t.doc_count, 0),
+    logger,
+  );
   const summary = await runTasks(tasks, {
     manifest,
     manifestFolder: manifestFolderOf(manifestUri),
@@ -58,30 +79,44 @@ export async function runTasksWithProgress(
 }
 
 function printTaskSummary(summary: RunTasksSummary): void {
-  const lines = [`tasks: ${summary.done.length} done, ${summary.skipped.length} already done (skipped), ${summary.failed.length} failed`];
+  const lines = [
+    `tasks: ${summary.done.length} done, ${summary.skipped.length} already done (skipped), ${summary.failed.length} failed`,
+  ];
   for (const failure of summary.failed) lines.push(formatFailedTask({ taskId: failure.task_id, error: failure.error }));
   process.stdout.write(lines.join('\n') + '\n');
 }
 
 export function registerRunTasks(program: Command): void {
-  addExecFlags(program.command('run-tasks').description('execute tasks of a manifest (the Ray job entrypoint): skip those with a marker'))
+  addExecFlags(
+    program
+      .command('run-tasks')
+      .description('execute tasks of a manifest (the Ray job entrypoint): skip those with a marker'),
+  )
     .requiredOption('--manifest-uri <uri>', 'the manifest')
     .option('--tasks <list>', 'comma-separated task ids (default: all)', taskList)
     .option('--run-id <id>', 'run id to put on every log line (the submitter passes it)')
-    .option('--format <name>', 'refuse to run unless the manifest\'s output format is this one (jsonl or megatron)', outputFormat)
-    .action(async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string; format?: OutputFormat }) => {
-      const outputPrefix = outputPrefixOf(flags);
-      const manifest = await readManifest(flags.manifestUri);
-      if (flags.format !== undefined && flags.format !== manifest.output_format) {
-        throw new InputError(`--format ${flags.format}: the manifest ${flags.manifestUri} was made for output format ${manifest.output_format}; make a manifest with --format ${flags.format} (and another output prefix)`);
-      }
-      const tasks = selectTasks(manifest, flags.tasks);
-      const logger = rootLogger.child({
-        ...(flags.runId === undefined ? {} : { run_id: flags.runId }),
-        manifest: flags.manifestUri,
-        job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID,
-      });
-      const summary = await runTasksWithProgress(tasks, manifest, flags.manifestUri, outputPrefix, flags, logger);
-      if (summary.failed.length > 0) process.exitCode = 1;
-    });
+    .option(
+      '--format <name>',
+      "refuse to run unless the manifest's output format is this one (jsonl or megatron)",
+      outputFormat,
+    )
+    .action(
+      async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string; format?: OutputFormat }) => {
+        const outputPrefix = outputPrefixOf(flags);
+        const manifest = await readManifest(flags.manifestUri);
+        if (flags.format !== undefined && flags.format !== manifest.output_format) {
+          throw new InputError(
+            `--format ${flags.format}: the manifest ${flags.manifestUri} was made for output format ${manifest.output_format}; make a manifest with --format ${flags.format} (and another output prefix)`,
+          );
+        }
+        const tasks = selectTasks(manifest, flags.tasks);
+        const logger = rootLogger.child({
+          ...(flags.runId === undefined ? {} : { run_id: flags.runId }),
+          manifest: flags.manifestUri,
+          job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID,
+        });
+        const summary = await runTasksWithProgress(tasks, manifest, flags.manifestUri, outputPrefix, flags, logger);
+        if (summary.failed.length > 0) process.exitCode = 1;
+      },
+    );
 }

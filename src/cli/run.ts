@@ -23,7 +23,8 @@ async function embeddedDefault(): Promise<{ dumps: string[]; outputPrefix: strin
   const common = { seed: 7, wiki: 'samplewiki', bigPageMb: 0 };
   await mkdir(root, { recursive: true });
   if (!existsSync(legacy)) await synthLegacyDump(legacy, { ...common, docs: 1500, members: 2, parts: 1 });
-  if (!existsSync(`${parts}/_SUCCESS`)) await synthPartsDump(parts, { ...common, seed: 8, docs: 1500, members: 1, parts: 2 });
+  if (!existsSync(`${parts}/_SUCCESS`))
+    await synthPartsDump(parts, { ...common, seed: 8, docs: 1500, members: 1, parts: 2 });
   return { dumps: [legacy, parts], outputPrefix: `${root}/output` };
 }
 
@@ -32,7 +33,11 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('the one-machine default: manifest + all tasks + verify, locally with all cores')
     .option('--manifest-uri <uri>', 'manifest location (default: <output-prefix>/manifest.json)')
-    .option('--embedded-default', 'generate a sample dump in both layouts and process it (what `npm start` does)', false);
+    .option(
+      '--embedded-default',
+      'generate a sample dump in both layouts and process it (what `npm start` does)',
+      false,
+    );
   addExecFlags(addPlanFlags(command));
   // With --embedded-default the dump is generated, so --dump is not required there.
   command.options.find((o) => o.long === '--dump')!.mandatory = false;

@@ -17,14 +17,25 @@ export function registerStage(program: Command): void {
     .command('stage')
     .description(
       'mirror a dump (a .json.gz file, or a folder of .json.bz2 parts with _SUCCESS) into a path or s3://: resumable, ' +
-        'checked by size, the format\'s CRCs and an optional sha256; a re-run skips files already staged',
+        "checked by size, the format's CRCs and an optional sha256; a re-run skips files already staged",
     )
-    .requiredOption('--from <url>', 'the dump: http(s)://, s3:// or a path; a file, or a parts folder (listed from its index page over http)')
+    .requiredOption(
+      '--from <url>',
+      'the dump: http(s)://, s3:// or a path; a file, or a parts folder (listed from its index page over http)',
+    )
     .requiredOption('--to <uri>', 'a path or s3:// folder (or, for a single file, its full destination name)')
     .option('--sha256 <hex>', 'expected sha256 of a single dump file', sha256Hex)
     .option('--sha256-file <uri>', 'expected sha256 per file, as sha256sum prints them ("HEX  name" lines)')
-    .option('--user-agent <ua>', 'User-Agent with a contact, e.g. "mirror-bot/1.0 (you@example.org)" (default: $TOKENIZE_WIKI_USER_AGENT)')
-    .option('--parallel <n>', 'files transferred at once; connections per source host stay capped by $TOKENIZE_WIKI_HTTP_CONNECTIONS (2 unless set)', positiveInt, 2)
+    .option(
+      '--user-agent <ua>',
+      'User-Agent with a contact, e.g. "mirror-bot/1.0 (you@example.org)" (default: $TOKENIZE_WIKI_USER_AGENT)',
+    )
+    .option(
+      '--parallel <n>',
+      'files transferred at once; connections per source host stay capped by $TOKENIZE_WIKI_HTTP_CONNECTIONS (2 unless set)',
+      positiveInt,
+      2,
+    )
     .option('--allow-incomplete-dump', 'stage a parts folder that has no _SUCCESS (and write none)', false)
     .option('--json', 'print the report as JSON', false)
     .action(
@@ -38,7 +49,8 @@ export function registerStage(program: Command): void {
         allowIncompleteDump: boolean;
         json: boolean;
       }) => {
-        if (flags.sha256 !== undefined && flags.sha256File !== undefined) throw new UsageError('give --sha256 or --sha256-file, not both');
+        if (flags.sha256 !== undefined && flags.sha256File !== undefined)
+          throw new UsageError('give --sha256 or --sha256-file, not both');
         if (flags.userAgent !== undefined) {
           if (flags.userAgent.trim() === '') throw new UsageError('--user-agent: must not be empty');
           configureHttp({ userAgent: flags.userAgent });

@@ -1,7 +1,19 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors/index.js';
 import { rootLogger } from '../observability/index.js';
-import { SubmitterMetrics, backendFor, failureOf, leaseFor, leaseHolder, pushRunMetrics, runLabelOf, startDaemon, submitOnce, type RunFile, type RunOutcome } from '../runs/index.js';
+import {
+  SubmitterMetrics,
+  backendFor,
+  failureOf,
+  leaseFor,
+  leaseHolder,
+  pushRunMetrics,
+  runLabelOf,
+  startDaemon,
+  submitOnce,
+  type RunFile,
+  type RunOutcome,
+} from '../runs/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 interface SubmitFlags {
@@ -20,7 +32,8 @@ function summary(o: RunOutcome): string {
   const p = o.report?.progress;
   if (o.error !== undefined || !o.report) return `${o.file}: failed (see the log)\n`;
   const runId = o.run?.run_id ?? o.file;
-  if (!o.report.acted) return `run ${runId}: lease held by ${o.report.lease.holder ?? '?'} until ${o.report.lease.expires_at ?? '?'}; nothing done\n`;
+  if (!o.report.acted)
+    return `run ${runId}: lease held by ${o.report.lease.holder ?? '?'} until ${o.report.lease.expires_at ?? '?'}; nothing done\n`;
   return (
     `run ${runId}: ${p?.tasks.done}/${p?.tasks.total} tasks done, ${p?.tasks.in_flight} in flight, ${p?.tasks.quarantined} quarantined; ` +
     `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p?.complete ? '; complete' : ''}\n`
@@ -45,19 +58,33 @@ export function registerSubmit(program: Command): void {
       0,
     )
     .option('--poll-seconds <n>', 'how often the backend is asked whether a job in flight ended', positiveInt, 5)
-    .option('--metrics-port <port>', 'port of /metrics and /healthz with --schedule (0: any free port)', nonNegativeInt, 9464)
+    .option(
+      '--metrics-port <port>',
+      'port of /metrics and /healthz with --schedule (0: any free port)',
+      nonNegativeInt,
+      9464,
+    )
     .option('--metrics-host <host>', 'address to serve /metrics on', '0.0.0.0')
     .option(
       '--pushgateway <url>',
       'with --once: push the run metrics to this Prometheus Pushgateway after the tick (default: $TOKENIZE_WIKI_PUSHGATEWAY_URL)',
       process.env.TOKENIZE_WIKI_PUSHGATEWAY_URL || undefined,
     )
-    .option('--lease-seconds <n>', 'how long the run lease lasts without renewal (a crashed submitter blocks others this long)', positiveInt, 120)
+    .option(
+      '--lease-seconds <n>',
+      'how long the run lease lasts without renewal (a crashed submitter blocks others this long)',
+      positiveInt,
+      120,
+    )
     .action(async (flags: SubmitFlags) => {
-      if (flags.once === (flags.schedule !== undefined)) throw new UsageError('give exactly one of --once and --schedule <cron>');
+      if (flags.once === (flags.schedule !== undefined))
+        throw new UsageError('give exactly one of --once and --schedule <cron>');
       // One holder name per process: the daemon renews its own lease across ticks.
       const holder = leaseHolder();
-      const deps = (run: RunFile) => ({ backend: backendFor(run.backend), lease: leaseFor(run, holder, flags.leaseSeconds * 1000) });
+      const deps = (run: RunFile) => ({
+        backend: backendFor(run.backend),
+        lease: leaseFor(run, holder, flags.leaseSeconds * 1000),
+      });
       if (flags.once) {
         // Levels only: a CronJob tick is a new process each time, so its counters would restart at every push.
         const metrics = new SubmitterMetrics({ processMetrics: false, counters: false });

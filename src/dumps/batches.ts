@@ -93,6 +93,8 @@ export async function* cutBatches(
     yield emit(Buffer.alloc(0));
   }
   if (toSkip > 0 || docsDone < range.docCount) {
-    throw new TaskFailure(`${what}: the dump ended after ${docsDone} of the task's ${range.docCount} docs (line ${batchLine}): truncated or changed dump`);
+    throw new TaskFailure(
+      `${what}: the dump ended after ${docsDone} of the task's ${range.docCount} docs (line ${batchLine}): truncated or changed dump`,
+    );
   }
 }

@@ -125,7 +125,10 @@ class BlockPass {
   async mergeFailed(err: Bzip2DataError, merges: number): Promise<void> {
     const bad = this.queue[0]!;
     if (merges >= MAX_MERGES || !(await this.fill(2)) || this.queue[1]!.stream !== bad.stream) {
-      throw new Bzip2DataError(`corrupt bzip2 block at bit ${bad.bitOffset} (stream ${bad.stream}): ${err.message}`, bad.bitOffset);
+      throw new Bzip2DataError(
+        `corrupt bzip2 block at bit ${bad.bitOffset} (stream ${bad.stream}): ${err.message}`,
+        bad.bitOffset,
+      );
     }
     this.queue.splice(0, 2, mergeBlocks(bad, this.queue[1]!));
   }
@@ -217,7 +220,11 @@ interface BatchOutcome {
  * Decode batches of blocks in `concurrency` children, reporting in file order. Returns when the file
  * is done, or after a batch failed, leaving the failed block first in the queue for decodeSequential.
  */
-async function* decodeParallel(ctx: BlockPass, concurrency: number, batchBits: number): AsyncGenerator<Bzip2BlockData, void, undefined> {
+async function* decodeParallel(
+  ctx: BlockPass,
+  concurrency: number,
+  batchBits: number,
+): AsyncGenerator<Bzip2BlockData, void, undefined> {
   const inflight: Array<{ outcome: Promise<BatchOutcome>; abort: () => void }> = [];
   let assigned = 0; // queue entries handed to batches
   const startBatch = async (): Promise<boolean> => {
@@ -252,7 +259,11 @@ async function* decodeParallel(ctx: BlockPass, concurrency: number, batchBits: n
   }
 }
 
-function runBatch(streams: Buffer[], blocks: number, ctx: BlockPass): { outcome: Promise<BatchOutcome>; abort: () => void } {
+function runBatch(
+  streams: Buffer[],
+  blocks: number,
+  ctx: BlockPass,
+): { outcome: Promise<BatchOutcome>; abort: () => void } {
   let aborted = false;
   const outcome = (async (): Promise<BatchOutcome> => {
     const splitter = new MarkerSplitter(ctx.marker.text, ctx.withData);
@@ -262,7 +273,8 @@ function runBatch(streams: Buffer[], blocks: number, ctx: BlockPass): { outcome:
         if (aborted) break;
         counts.push(...splitter.push(out));
       }
-      if (!aborted && counts.length !== blocks) throw new Error(`internal: bzip2 decoded ${counts.length} of ${blocks} blocks`);
+      if (!aborted && counts.length !== blocks)
+        throw new Error(`internal: bzip2 decoded ${counts.length} of ${blocks} blocks`);
       return { counts };
     } catch (err) {
       if (err instanceof Bzip2DataError) return { counts, error: err };

@@ -30,7 +30,10 @@ export function fastestBzip2Decoder(): Bzip2Decoder {
  * Output follows the consumer's pace; stopping early kills the child. A non-zero exit throws Bzip2DataError
  * carrying the decoder's message.
  */
-export async function* decodeBzip2(stream: AsyncIterable<Uint8Array>, decoder: Bzip2Decoder = BZIP2): AsyncGenerator<Buffer, void, undefined> {
+export async function* decodeBzip2(
+  stream: AsyncIterable<Uint8Array>,
+  decoder: Bzip2Decoder = BZIP2,
+): AsyncGenerator<Buffer, void, undefined> {
   const name = `${decoder.command} ${decoder.args.join(' ')}`;
   const child = spawn(decoder.command, decoder.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';

@@ -14,7 +14,9 @@ const EOS_LO = 0x385090;
  * run recorded by the manifest never sees them. Throws Bzip2DataError for a missing header, a
  * missing final end-of-stream marker (truncation) or trailing garbage.
  */
-export async function* scanBzip2Blocks(compressed: AsyncIterable<Uint8Array>): AsyncGenerator<Bzip2Block, void, undefined> {
+export async function* scanBzip2Blocks(
+  compressed: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Bzip2Block, void, undefined> {
   const scanner = new Bzip2Scanner();
   for await (const chunk of compressed) yield* scanner.push(chunk);
   yield* scanner.finish();
@@ -81,11 +83,15 @@ function streamRuns(blocks: readonly Bzip2Block[]): StreamRun[] {
     const prev = blocks[i - 1];
     if (prev && b.stream === prev.stream) {
       if (b.bitOffset !== prev.bitOffset + prev.bitLength) {
-        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
+        throw new Error(
+          `realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`,
+        );
       }
     } else if (prev) {
       if (b.stream < prev.stream || prev.streamCrc === undefined) {
-        throw new Error(`realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`);
+        throw new Error(
+          `realignBzip2Blocks: block at bit ${b.bitOffset} does not follow the block at bit ${prev.bitOffset}`,
+        );
       }
       runs.push({ ...run, crc });
       run = { startBit: b.bitOffset, endBit: b.bitOffset, level: b.level, crc: 0 };

@@ -30,19 +30,26 @@ export function indexLineId(indexLine: string): string | undefined {
     throw new BadDocError('expected an index line ({"index":{"_id":…}}) but found malformed JSON');
   }
   const index = (parsed as { index?: { _id?: unknown } } | null)?.index;
-  if (typeof index !== 'object' || index === null) throw new BadDocError('expected an index line ({"index":{"_id":…}})');
+  if (typeof index !== 'object' || index === null)
+    throw new BadDocError('expected an index line ({"index":{"_id":…}})');
   const id = index._id;
   return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 }
 
-export function parseDoc(indexId: string | undefined, docLine: string, textField: string, fallbackWiki: string): DocOutcome {
+export function parseDoc(
+  indexId: string | undefined,
+  docLine: string,
+  textField: string,
+  fallbackWiki: string,
+): DocOutcome {
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(docLine) as Record<string, unknown>;
   } catch (error) {
     throw new BadDocError(`malformed JSON document (${(error as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BadDocError('document line is not a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new BadDocError('document line is not a JSON object');
   const fields = docFields(indexId, raw, fallbackWiki);
   if (fields.redirect) return { kind: 'skip', reason: 'redirect', page_id: fields.page_id };
   const text = raw[textField];
@@ -53,8 +60,17 @@ export function parseDoc(indexId: string | undefined, docLine: string, textField
 }
 
 /** Everything a shard row needs from a parsed document line except its text (huge texts are read apart). */
-export function docFields(indexId: string | undefined, raw: Record<string, unknown>, fallbackWiki: string): Omit<ParsedDoc, 'text'> & { redirect: boolean } {
-  const pageId = typeof raw.page_id === 'number' ? raw.page_id : indexId !== undefined && /^\d+$/.test(indexId) ? Number(indexId) : undefined;
+export function docFields(
+  indexId: string | undefined,
+  raw: Record<string, unknown>,
+  fallbackWiki: string,
+): Omit<ParsedDoc, 'text'> & { redirect: boolean } {
+  const pageId =
+    typeof raw.page_id === 'number'
+      ? raw.page_id
+      : indexId !== undefined && /^\d+$/.test(indexId)
+        ? Number(indexId)
+        : undefined;
   if (pageId === undefined) throw new BadDocError('document has no page_id and its index line has no numeric _id');
   return {
     page_id: pageId,
@@ -85,7 +101,14 @@ const decoder = new TextDecoder('utf-8');
  * The document line in bytes[start, end) (after the index line whose `_id` is `indexId`), ready to tokenize. Lines
  * longer than `huge.lineBytes` are never decoded as one string.
  */
-export function readDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, context: DocContext, huge: HugeDocLimits = HUGE_DOC_LIMITS): DocToTokenize {
+export function readDocLine(
+  indexId: string | undefined,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  context: DocContext,
+  huge: HugeDocLimits = HUGE_DOC_LIMITS,
+): DocToTokenize {
   return end - start > huge.lineBytes
     ? readHugeDoc(indexId, bytes, start, end, context, huge.pieceBytes)
     : ordinaryDoc(parseDocLine(indexId, bytes, start, end, context));
@@ -95,7 +118,13 @@ export function readDocLine(indexId: string | undefined, bytes: Uint8Array, star
 const UNREAD_FIELDS = ['source_text'];
 
 /** parseDoc of a document line, without decoding or parsing large fields that are not the text field. */
-function parseDocLine(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, context: DocContext): DocOutcome {
+function parseDocLine(
+  indexId: string | undefined,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  context: DocContext,
+): DocOutcome {
   for (const field of UNREAD_FIELDS) {
     if (field === context.textField) continue;
     const line = withoutStringMember(bytes, start, end, field);
@@ -123,7 +152,14 @@ function ordinaryDoc(outcome: DocOutcome): DocToTokenize {
 }
 
 /** The same outcome as parseDoc, without ever holding the line, or the text, as one string. */
-function readHugeDoc(indexId: string | undefined, bytes: Uint8Array, start: number, end: number, input: DocContext, pieceBytes: number): DocToTokenize {
+function readHugeDoc(
+  indexId: string | undefined,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  input: DocContext,
+  pieceBytes: number,
+): DocToTokenize {
   const fields = topLevelFields(bytes, start, end);
   const { redirect, ...doc } = docFields(indexId, smallFields(bytes, fields), input.wiki);
   if (redirect) return { kind: 'skip', reason: 'redirect' };

@@ -53,7 +53,10 @@ export class ByteSource {
     while (have < n) {
       const chunk = await this.next();
       if (chunk === undefined) {
-        throw new GzipDataError(`truncated gzip input: ${what} needs ${n} bytes, input ends at byte offset ${this.position}`, this.position);
+        throw new GzipDataError(
+          `truncated gzip input: ${what} needs ${n} bytes, input ends at byte offset ${this.position}`,
+          this.position,
+        );
       }
       const take = Math.min(n - have, chunk.length);
       parts.push(chunk.subarray(0, take));

@@ -47,7 +47,10 @@ export async function* inflateFromAccessPoint(
 
 /** Inflate from a mid-member access point to the end of that member's deflate stream. */
 async function* inflateRawMember(ap: GzipAccessPoint, src: ByteSource): AsyncGenerator<Buffer, void, undefined> {
-  const inflater = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK_BYTES, ...(ap.window.length > 0 ? { dictionary: ap.window } : {}) });
+  const inflater = zlib.createInflateRaw({
+    chunkSize: INFLATE_CHUNK_BYTES,
+    ...(ap.window.length > 0 ? { dictionary: ap.window } : {}),
+  });
   let prefix: Buffer | undefined;
   if (ap.bitOffset > 0) {
     const firstByte = await src.readExactly(1, 'first byte at the access point');

@@ -1,7 +1,16 @@
 // The manifest pass's side of zran-style random access into gzip files: one inflate pass with pako (a zlib port
 // that can stop at deflate block boundaries and report the bit position there) that hands out access points.
 import zlib from 'node:zlib';
-import { ZStream, Z_BLOCK, Z_BUF_ERROR, Z_OK, Z_STREAM_END, zlibInflate, zlibInflateInit2, zlibInflateReset } from 'pako';
+import {
+  ZStream,
+  Z_BLOCK,
+  Z_BUF_ERROR,
+  Z_OK,
+  Z_STREAM_END,
+  zlibInflate,
+  zlibInflateInit2,
+  zlibInflateReset,
+} from 'pako';
 import { GzipDataError } from './gzip-bytes.js';
 import { GZIP_WINDOW_BYTES, type GzipPiece } from './gzip-access.js';
 
@@ -95,7 +104,8 @@ class PiecePass {
     }
     this.chunkOffset += chunk.length;
     const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.lastInput = view.length >= 8 ? Buffer.from(view.subarray(-8)) : Buffer.concat([this.lastInput, view]).subarray(-8);
+    this.lastInput =
+      view.length >= 8 ? Buffer.from(view.subarray(-8)) : Buffer.concat([this.lastInput, view]).subarray(-8);
   }
 
   /** Throws unless the input ended with a whole member. */
@@ -125,7 +135,8 @@ class PiecePass {
   private startNextMember(): void {
     const strm = this.strm;
     const at = this.chunkOffset + strm.next_in;
-    if (strm.input[strm.next_in] !== 0x1f) throw new GzipDataError(`trailing garbage after gzip member ${this.member} at compressed offset ${at}`, at);
+    if (strm.input[strm.next_in] !== 0x1f)
+      throw new GzipDataError(`trailing garbage after gzip member ${this.member} at compressed offset ${at}`, at);
     check(zlibInflateReset(strm), strm, at);
     this.skipPakoCheck();
     this.memberCrc = 0;
@@ -143,7 +154,8 @@ class PiecePass {
     if (nativeCrc32) {
       // The trailer is the 8 bytes pako consumed last; they may start in an earlier chunk.
       const consumed = Buffer.from(strm.input.buffer, strm.input.byteOffset, strm.next_in);
-      const trailer = consumed.length >= 8 ? consumed.subarray(-8) : Buffer.concat([this.lastInput, consumed]).subarray(-8);
+      const trailer =
+        consumed.length >= 8 ? consumed.subarray(-8) : Buffer.concat([this.lastInput, consumed]).subarray(-8);
       verifyTrailer(trailer, this.memberCrc, this.memberSize, this.member, this.chunkOffset + strm.next_in);
     }
     this.memberDone = true;
@@ -158,7 +170,10 @@ class PiecePass {
     const unusedBits = this.strm.data_type & 63;
     if (unusedBits > 7) throw new Error(`pako kept ${unusedBits} bits at a block boundary`); // cannot happen in zlib's design
     const piece = this.makePiece();
-    this.start = unusedBits === 0 ? { compressedOffset: pos, bitOffset: 0 } : { compressedOffset: pos - 1, bitOffset: 8 - unusedBits };
+    this.start =
+      unusedBits === 0
+        ? { compressedOffset: pos, bitOffset: 0 }
+        : { compressedOffset: pos - 1, bitOffset: 8 - unusedBits };
     return piece;
   }
 

@@ -32,7 +32,12 @@ function skipWhitespace(bytes: Uint8Array, at: number, end: number): number {
  * a string), so no scan of the structure is needed; a malformed line is for the caller to parse whole. Used to skip
  * decoding and parsing `source_text` (as large as `text`) when the text field is another one.
  */
-export function withoutStringMember(bytes: Uint8Array, start: number, end: number, field: string): Uint8Array | undefined {
+export function withoutStringMember(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  field: string,
+): Uint8Array | undefined {
   const key = Buffer.from(`,${JSON.stringify(field)}:"`);
   const line = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
   const at = line.indexOf(key);
@@ -54,7 +59,8 @@ function stringEnd(bytes: Uint8Array, at: number, end: number): number {
   let quote = at;
   for (;;) {
     quote = bytes.indexOf(QUOTE, quote + 1);
-    if (quote === -1 || quote >= end) throw new BadDocError(`malformed JSON document (unterminated string at byte ${at})`);
+    if (quote === -1 || quote >= end)
+      throw new BadDocError(`malformed JSON document (unterminated string at byte ${at})`);
     let backslashes = 0;
     while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
     if (backslashes % 2 === 0) return quote + 1;
@@ -102,7 +108,8 @@ export function topLevelFields(bytes: Uint8Array, start: number, end: number): M
     const valueStop = valueEnd(bytes, valueStart, end);
     let valueLast = valueStop;
     while (valueLast > valueStart && isWhitespace(bytes[valueLast - 1] as number)) valueLast--;
-    if (valueLast === valueStart) throw new BadDocError(`malformed JSON document (missing value at byte ${valueStart - start})`);
+    if (valueLast === valueStart)
+      throw new BadDocError(`malformed JSON document (missing value at byte ${valueStart - start})`);
     fields.set(key, { start: valueStart, end: valueLast });
     at = skipWhitespace(bytes, valueStop, end);
     if (bytes[at] === 0x2c) {
@@ -152,7 +159,8 @@ export function* literalPieces(bytes: Uint8Array, literal: FieldRange, pieceByte
 }
 
 function safeCut(bytes: Uint8Array, at: number, floor: number): boolean {
-  if (bytes[at] !== SPACE || !isAsciiLetter(bytes[at - 1] as number) || !isAsciiLetter(bytes[at + 1] as number)) return false;
+  if (bytes[at] !== SPACE || !isAsciiLetter(bytes[at - 1] as number) || !isAsciiLetter(bytes[at + 1] as number))
+    return false;
   for (let i = Math.max(floor, at - 6); i < at; i++) if (bytes[i] === BACKSLASH) return false;
   return true;
 }

@@ -23,4 +23,10 @@ export {
 } from './gzip-access.js';
 export { scanBzip2Blocks, realignBzip2Blocks } from './bzip2-realign.js';
 export { decodeBzip2, fastestBzip2Decoder, type Bzip2Decoder } from './bzip2-decode.js';
-export { decodeBzip2Blocks, combinedCrc, Bzip2DataError, type Bzip2Block, type Bzip2BlockData } from './bzip2-blocks.js';
+export {
+  decodeBzip2Blocks,
+  combinedCrc,
+  Bzip2DataError,
+  type Bzip2Block,
+  type Bzip2BlockData,
+} from './bzip2-blocks.js';

@@ -21,7 +21,11 @@ const PART = /^(?<wiki>[a-z0-9_]+)_content-(?<date>\d{8})-(?<part>\d{5})\.json\.
 /** Derive the dump's identity from its file name (both Wikimedia layouts; anything else by its base name). */
 export function describeDumpFile(info: ObjectInfo): DumpFile {
   const name = baseName(info.uri);
-  const compression: Compression | undefined = name.endsWith('.gz') ? 'gzip' : name.endsWith('.bz2') ? 'bzip2' : undefined;
+  const compression: Compression | undefined = name.endsWith('.gz')
+    ? 'gzip'
+    : name.endsWith('.bz2')
+      ? 'bzip2'
+      : undefined;
   if (!compression) throw new InputError(`${info.uri}: not a dump file (expected .json.gz or .json.bz2)`);
   const legacy = LEGACY.exec(name)?.groups;
   const part = PART.exec(name)?.groups;

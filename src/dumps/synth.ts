@@ -31,12 +31,61 @@ export function random(seed: number): () => number {
   };
 }
 
-const SYLLABLES = ['ka', 'ro', 'mi', 'ten', 'sul', 'var', 'de', 'lin', 'qu', 'ost', 'ba', 'el', 'nor', 'ith', 'um', 'zé', 'ça', 'ñu', 'ø', 'ü'];
-const FOREIGN = ['東京', 'Москва', 'Ελλάδα', 'القاهرة', 'मुंबई', '서울', 'Zürich', 'São Paulo', '🙂', '<|endoftext|>', '<|fim_prefix|>'];
+const SYLLABLES = [
+  'ka',
+  'ro',
+  'mi',
+  'ten',
+  'sul',
+  'var',
+  'de',
+  'lin',
+  'qu',
+  'ost',
+  'ba',
+  'el',
+  'nor',
+  'ith',
+  'um',
+  'zé',
+  'ça',
+  'ñu',
+  'ø',
+  'ü',
+];
+const FOREIGN = [
+  '東京',
+  'Москва',
+  'Ελλάδα',
+  'القاهرة',
+  'मुंबई',
+  '서울',
+  'Zürich',
+  'São Paulo',
+  '🙂',
+  '<|endoftext|>',
+  '<|fim_prefix|>',
+];
 
 /** A Zipf-distributed vocabulary: a few very common words, a long tail of rare ones, like real article text. */
 function vocabulary(rand: () => number, size: number): { words: string[]; cumulative: Float64Array } {
-  const words: string[] = ['the', 'of', 'and', 'in', 'a', 'is', 'to', 'was', 'for', 'on', 'as', 'by', 'with', 'from', 'at'];
+  const words: string[] = [
+    'the',
+    'of',
+    'and',
+    'in',
+    'a',
+    'is',
+    'to',
+    'was',
+    'for',
+    'on',
+    'as',
+    'by',
+    'with',
+    'from',
+    'at',
+  ];
   while (words.length < size) {
     const n = 1 + Math.floor(rand() * 4);
     let word = '';
@@ -78,7 +127,10 @@ function* docLines(options: SynthOptions): Generator<string> {
     let size = 0;
     while (size < length) {
       const u = rand();
-      const word = u < 0.01 ? (FOREIGN[Math.floor(rand() * FOREIGN.length)] as string) : (words[pick(cumulative, rand())] as string);
+      const word =
+        u < 0.01
+          ? (FOREIGN[Math.floor(rand() * FOREIGN.length)] as string)
+          : (words[pick(cumulative, rand())] as string);
       const sep = rand() < 0.06 ? '. ' : rand() < 0.02 ? '\n' : ' ';
       parts.push(word, sep);
       size += word.length + sep.length;
@@ -145,7 +197,10 @@ export async function synthLegacyDump(path: string, options: SynthOptions): Prom
   const perMember = Math.ceil((options.docs * 2) / options.members);
   for (let m = 0; m < options.members; m++) {
     const gzip = createGzip({ level: 6 });
-    const piped = pipeline(gzip, new Writable({ write: (chunk, _e, cb) => (out.write(chunk) ? cb() : out.once('drain', cb)) }));
+    const piped = pipeline(
+      gzip,
+      new Writable({ write: (chunk, _e, cb) => (out.write(chunk) ? cb() : out.once('drain', cb)) }),
+    );
     await writeLines(iterable, gzip, perMember);
     gzip.end();
     await piped;

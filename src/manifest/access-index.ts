@@ -21,7 +21,11 @@ export async function readGzipPoint(manifestFolder: string, key: string): Promis
 }
 
 /** `key` is relative to the manifest's folder (`bzip2BlocksKey` of the output layout). */
-export async function writeBzip2Blocks(manifestFolder: string, key: string, blocks: readonly Bzip2Block[]): Promise<void> {
+export async function writeBzip2Blocks(
+  manifestFolder: string,
+  key: string,
+  blocks: readonly Bzip2Block[],
+): Promise<void> {
   await storeFor(manifestFolder).write(joinUri(manifestFolder, key), gzipSync(JSON.stringify(blocks)));
 }
 
@@ -66,7 +70,8 @@ export function decodeAccessPoint(buf: Uint8Array): GzipAccessPoint {
     throw new Error('not a gzip access point (bad magic or too short)');
   }
   const version = b.readUInt8(4);
-  if (version !== AP_VERSION) throw new Error(`unsupported gzip access point version ${version} (expected ${AP_VERSION})`);
+  if (version !== AP_VERSION)
+    throw new Error(`unsupported gzip access point version ${version} (expected ${AP_VERSION})`);
   const windowLength = b.readUInt32LE(22);
   if (b.length !== AP_HEADER_BYTES + windowLength) {
     throw new Error(`gzip access point is ${b.length} bytes, expected ${AP_HEADER_BYTES + windowLength}`);

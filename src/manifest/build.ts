@@ -52,7 +52,10 @@ export class TaskCutter {
   onTaskStart?: (uncompressedStart: number) => void;
   onTaskEnd?: (uncompressedEnd: number) => void;
 
-  constructor(private readonly maxDocs: number, private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxDocs: number,
+    private readonly maxBytes: number,
+  ) {}
 
   get uncompressedBytes(): number {
     return this.offset;
@@ -125,8 +128,18 @@ export class TaskCutter {
     this.onTaskEnd?.(end);
   }
 
-  private newTask(firstDoc: number, firstLine: number, start: number): Omit<TaskCut, 'uncompressed_end' | 'ids_sha256'> & { hash: Hash } {
-    return { first_doc: firstDoc, doc_count: 0, first_line: firstLine, uncompressed_start: start, hash: createHash('sha256') };
+  private newTask(
+    firstDoc: number,
+    firstLine: number,
+    start: number,
+  ): Omit<TaskCut, 'uncompressed_end' | 'ids_sha256'> & { hash: Hash } {
+    return {
+      first_doc: firstDoc,
+      doc_count: 0,
+      first_line: firstLine,
+      uncompressed_start: start,
+      hash: createHash('sha256'),
+    };
   }
 }
 
@@ -156,7 +169,6 @@ export function toScan(dump: DumpFile, cutter: TaskCutter, tasks: Task[]): DumpS
   };
 }
 
-
 /** Build the manifest of a run: one scan per dump (a few in parallel), tasks in dump order. Deterministic. */
 export async function buildManifest(
   dumps: readonly DumpFile[],
@@ -168,7 +180,15 @@ export async function buildManifest(
   const scans = await eachLimited(dumps, parallelDumps, async (dump) => {
     const started = Date.now();
     const scanned = await scan(dump);
-    logger.info({ dump: dump.name, docs: scanned.entry.docs, tasks: scanned.tasks.length, seconds: (Date.now() - started) / 1000 }, 'dump scanned');
+    logger.info(
+      {
+        dump: dump.name,
+        docs: scanned.entry.docs,
+        tasks: scanned.tasks.length,
+        seconds: (Date.now() - started) / 1000,
+      },
+      'dump scanned',
+    );
     return scanned;
   });
   const tasks = scans.flatMap((s) => s.tasks);

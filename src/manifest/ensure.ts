@@ -43,14 +43,18 @@ export async function ensureManifest(
   ];
   for (const [key, existing, wanted] of settings) {
     if (existing !== wanted) {
-      throw new InputError(`${manifestUri}: the existing manifest has ${key}=${String(existing)}, this run asks for ${String(wanted)}; use another output prefix or remove the manifest`);
+      throw new InputError(
+        `${manifestUri}: the existing manifest has ${key}=${String(existing)}, this run asks for ${String(wanted)}; use another output prefix or remove the manifest`,
+      );
     }
   }
   const dumps = await resolveDumps(dumpUris, options);
   const listed = new Set(manifest.dumps.map((d) => d.uri));
   const missing = dumps.filter((d) => !listed.has(d.uri));
   if (missing.length > 0 || dumps.length !== manifest.dumps.length) {
-    throw new InputError(`${manifestUri}: the existing manifest covers other dumps than --dump (e.g. ${missing[0]?.uri ?? manifest.dumps[0]?.uri}); use another output prefix`);
+    throw new InputError(
+      `${manifestUri}: the existing manifest covers other dumps than --dump (e.g. ${missing[0]?.uri ?? manifest.dumps[0]?.uri}); use another output prefix`,
+    );
   }
   return manifest;
 }

@@ -1,4 +1,12 @@
-export { ManifestSchema, TaskSchema, MANIFEST_VERSION, type Manifest, type Task, type Access, type DumpEntry } from './schema.js';
+export {
+  ManifestSchema,
+  TaskSchema,
+  MANIFEST_VERSION,
+  type Manifest,
+  type Task,
+  type Access,
+  type DumpEntry,
+} from './schema.js';
 export {
   buildManifest,
   TaskCutter,

@@ -3,7 +3,8 @@ import { readText, storeFor } from '../storage/index.js';
 import { ManifestSchema, type Manifest } from './schema.js';
 
 export async function readManifest(uri: string): Promise<Manifest> {
-  if (!(await storeFor(uri).stat(uri))) throw new InputError(`${uri}: manifest not found (create it with \`tokenize-wiki manifest\`)`);
+  if (!(await storeFor(uri).stat(uri)))
+    throw new InputError(`${uri}: manifest not found (create it with \`tokenize-wiki manifest\`)`);
   return parseWith(ManifestSchema, parseJson(await readText(uri), uri), uri);
 }
 

@@ -1,6 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { TaskFailure } from '../errors/index.js';
-import { Bzip2DataError, decodeBzip2Blocks, type Bzip2Block, GzipDataError, inflateWithAccessPoints, type DumpFile } from '../dumps/index.js';
+import {
+  Bzip2DataError,
+  decodeBzip2Blocks,
+  type Bzip2Block,
+  GzipDataError,
+  inflateWithAccessPoints,
+  type DumpFile,
+} from '../dumps/index.js';
 import { joinUri, storeFor } from '../storage/index.js';
 import { TaskCutter, taskId, toScan, type DumpScan, type ManifestOptions } from './build.js';
 import type { Access, Task } from './schema.js';
@@ -12,7 +19,11 @@ import { writeBzip2Blocks, writeGzipPoint } from './access-index.js';
  * gzip: one inflate pass that reports deflate block boundaries. At each task start the pass saves an access point
  * (zran-style: bit position + the preceding 32 KiB window), so a task inflates only its own stretch of the file.
  */
-export async function scanGzipDump(dump: DumpFile, options: ManifestOptions, manifestFolder: string): Promise<DumpScan> {
+export async function scanGzipDump(
+  dump: DumpFile,
+  options: ManifestOptions,
+  manifestFolder: string,
+): Promise<DumpScan> {
   const cutter = new TaskCutter(options.maxDocsPerTask, options.maxTaskBytes);
   const starts: Array<{ key: string; compressed_offset: number; uncompressed_offset: number }> = [];
   const ends: number[] = []; // compressed end per task, known once the next piece starts
@@ -41,7 +52,13 @@ export async function scanGzipDump(dump: DumpFile, options: ManifestOptions, man
     const start = starts[i];
     const end = ends[i];
     if (!start || end === undefined) throw new Error(`internal: no gzip access point for task ${i} of ${dump.name}`);
-    const access: Access = { kind: 'gzip', index: start.key, compressed_offset: start.compressed_offset, compressed_end: end, uncompressed_offset: start.uncompressed_offset };
+    const access: Access = {
+      kind: 'gzip',
+      index: start.key,
+      compressed_offset: start.compressed_offset,
+      compressed_end: end,
+      uncompressed_offset: start.uncompressed_offset,
+    };
     return { ...cut, task_id: taskId(dump.name, i), dump: dump.name, access };
   });
   return toScan(dump, cutter, tasks);
@@ -51,7 +68,11 @@ export async function scanGzipDump(dump: DumpFile, options: ManifestOptions, man
  * bzip2: blocks are independent, so an access point is just a block's bit offset. The pass decodes every block
  * (in parallel `bzip2` processes) to learn where docs fall; a task later decodes only its own run of blocks.
  */
-export async function scanBzip2Dump(dump: DumpFile, options: ManifestOptions, manifestFolder: string): Promise<DumpScan> {
+export async function scanBzip2Dump(
+  dump: DumpFile,
+  options: ManifestOptions,
+  manifestFolder: string,
+): Promise<DumpScan> {
   const cutter = new TaskCutter(options.maxDocsPerTask, options.maxTaskBytes);
   const blocks: Bzip2Block[] = [];
   const starts: Array<{ block: number; uncompressed_offset: number }> = [];
@@ -73,7 +94,8 @@ export async function scanBzip2Dump(dump: DumpFile, options: ManifestOptions, ma
   const tasks: Task[] = cuts.map((cut, i) => {
     const start = starts[i];
     const endBlock = ends[i];
-    if (!start || endBlock === undefined) throw new Error(`internal: no bzip2 block range for task ${i} of ${dump.name}`);
+    if (!start || endBlock === undefined)
+      throw new Error(`internal: no bzip2 block range for task ${i} of ${dump.name}`);
     const last = blocks[endBlock - 1] as Bzip2Block;
     return {
       ...cut,
@@ -95,10 +117,13 @@ export async function scanBzip2Dump(dump: DumpFile, options: ManifestOptions, ma
 
 export async function scanDump(dump: DumpFile, options: ManifestOptions, manifestFolder: string): Promise<DumpScan> {
   try {
-    return await (dump.compression === 'gzip' ? scanGzipDump(dump, options, manifestFolder) : scanBzip2Dump(dump, options, manifestFolder));
+    return await (dump.compression === 'gzip'
+      ? scanGzipDump(dump, options, manifestFolder)
+      : scanBzip2Dump(dump, options, manifestFolder));
   } catch (error) {
     // Codec errors know the byte offset but not the file: name the dump, as a task failure does.
-    if (error instanceof GzipDataError || error instanceof Bzip2DataError) throw new TaskFailure(`${dump.uri}: ${error.message}`);
+    if (error instanceof GzipDataError || error instanceof Bzip2DataError)
+      throw new TaskFailure(`${dump.uri}: ${error.message}`);
     throw error;
   }
 }

@@ -65,7 +65,8 @@ export const ManifestSchema = z
   .object({
     format: z.literal(MANIFEST_FORMAT),
     version: z.literal(MANIFEST_VERSION, {
-      error: (issue) => `manifest version ${String(issue.input)} is not supported by this program (it reads version ${MANIFEST_VERSION}); re-create the manifest`,
+      error: (issue) =>
+        `manifest version ${String(issue.input)} is not supported by this program (it reads version ${MANIFEST_VERSION}); re-create the manifest`,
     }),
     text_field: z.string().min(1),
     encoding: z.enum(ENCODINGS),
@@ -82,8 +83,10 @@ export const ManifestSchema = z
     const dumps = new Set(manifest.dumps.map((d) => d.name));
     const ids = new Set<string>();
     manifest.tasks.forEach((task, i) => {
-      if (!dumps.has(task.dump)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'dump'], message: `unknown dump "${task.dump}"` });
-      if (ids.has(task.task_id)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'task_id'], message: `duplicate task id "${task.task_id}"` });
+      if (!dumps.has(task.dump))
+        ctx.addIssue({ code: 'custom', path: ['tasks', i, 'dump'], message: `unknown dump "${task.dump}"` });
+      if (ids.has(task.task_id))
+        ctx.addIssue({ code: 'custom', path: ['tasks', i, 'task_id'], message: `duplicate task id "${task.task_id}"` });
       ids.add(task.task_id);
     });
   });

@@ -18,19 +18,28 @@ export class Progress {
   private readonly bar?: cliProgress.SingleBar;
   private readonly timer?: NodeJS.Timeout;
 
-  constructor(private readonly totalDocs: number, private readonly logger: Logger, intervalMs = 10_000) {
+  constructor(
+    private readonly totalDocs: number,
+    private readonly logger: Logger,
+    intervalMs = 10_000,
+  ) {
     if (process.stderr.isTTY) {
       this.bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: '{bar} {percentage}% | {value}/{total} docs | {docsPerSec} docs/s | {tokensPerSec} tok/s | {mbPerSec} MB/s | ETA {eta_formatted}',
+          format:
+            '{bar} {percentage}% | {value}/{total} docs | {docsPerSec} docs/s | {tokensPerSec} tok/s | {mbPerSec} MB/s | ETA {eta_formatted}',
           hideCursor: true,
         },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(totalDocs, 0, this.rates());
     } else {
-      this.timer = setInterval(() => this.logger.info({ progress: { ...this.counts, total_docs: this.totalDocs, ...this.rates() } }, 'progress'), intervalMs);
+      this.timer = setInterval(
+        () =>
+          this.logger.info({ progress: { ...this.counts, total_docs: this.totalDocs, ...this.rates() } }, 'progress'),
+        intervalMs,
+      );
       this.timer.unref();
     }
   }

@@ -18,7 +18,8 @@ export const MARKERS_DIR = 'markers/';
 export const STATE_DIR = 'state/';
 
 /** The gzip access point where task `ordinal` of a dump starts. */
-export const gzipPointKey = (dump: string, ordinal: number): string => `index/${dump}/gzip-${String(ordinal).padStart(6, '0')}.ap.gz`;
+export const gzipPointKey = (dump: string, ordinal: number): string =>
+  `index/${dump}/gzip-${String(ordinal).padStart(6, '0')}.ap.gz`;
 /** The list of every bzip2 block of a dump. */
 export const bzip2BlocksKey = (dump: string): string => `index/${dump}/bzip2-blocks.json.gz`;
 
@@ -31,7 +32,11 @@ export interface ShardKeys {
 
 export function shardKeys(format: OutputFormat, taskId: string): ShardKeys {
   if (format === 'jsonl') return { shard: `${SHARDS_DIR}${taskId}.jsonl.gz` };
-  return { shard: `${SHARDS_DIR}${taskId}.bin`, idx: `${SHARDS_DIR}${taskId}.idx`, meta: `${SHARDS_DIR}${taskId}.meta.jsonl.gz` };
+  return {
+    shard: `${SHARDS_DIR}${taskId}.bin`,
+    idx: `${SHARDS_DIR}${taskId}.idx`,
+    meta: `${SHARDS_DIR}${taskId}.meta.jsonl.gz`,
+  };
 }
 
 const MARKER_SUFFIX = '.json';

@@ -114,7 +114,8 @@ export async function* concatIdx(
     pointer = section.next;
     yield section.bytes;
   }
-  for (let from = 0; from <= sequences; from += INDICES_PER_CHUNK) yield indicesSection(from, Math.min(sequences + 1, from + INDICES_PER_CHUNK));
+  for (let from = 0; from <= sequences; from += INDICES_PER_CHUNK)
+    yield indicesSection(from, Math.min(sequences + 1, from + INDICES_PER_CHUNK));
 }
 
 export interface DecodedIdx {
@@ -133,10 +134,12 @@ export function decodeIdx(bytes: Buffer, source: string): DecodedIdx {
   if (bytes.length < IDX_HEADER_BYTES || !bytes.subarray(0, 9).equals(MAGIC)) fail('bad magic');
   if (bytes.readBigUInt64LE(9) !== 1n) fail(`version ${bytes.readBigUInt64LE(9)}`);
   const code = bytes.readUInt8(17);
-  const dtype = (Object.keys(DTYPE_CODES) as MegatronDtype[]).find((d) => DTYPE_CODES[d] === code) ?? fail(`dtype code ${code}`);
+  const dtype =
+    (Object.keys(DTYPE_CODES) as MegatronDtype[]).find((d) => DTYPE_CODES[d] === code) ?? fail(`dtype code ${code}`);
   const sequences = Number(bytes.readBigUInt64LE(18));
   if (Number(bytes.readBigUInt64LE(26)) !== sequences + 1) fail('document count is not sequence count + 1');
-  if (bytes.length !== idxBytes(sequences)) fail(`${bytes.length} bytes, ${idxBytes(sequences)} expected for ${sequences} sequences`);
+  if (bytes.length !== idxBytes(sequences))
+    fail(`${bytes.length} bytes, ${idxBytes(sequences)} expected for ${sequences} sequences`);
   const lengths = new Int32Array(sequences);
   for (let i = 0; i < sequences; i++) lengths[i] = bytes.readInt32LE(IDX_HEADER_BYTES + i * 4);
   const expected = encodeIdx(dtype, lengths);

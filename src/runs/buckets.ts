@@ -21,7 +21,8 @@ import type { RunFile } from './run-file.js';
 export type Role = 'dumps' | 'manifests' | 'outputs';
 
 /** The parts of a run file that say where its data lives (`dump_access` defaults to the object store). */
-export type RunStorage = Pick<RunFile, 'run_id' | 'dumps' | 'manifest_uri' | 'output_prefix'> & Partial<Pick<RunFile, 'dump_access'>>;
+export type RunStorage = Pick<RunFile, 'run_id' | 'dumps' | 'manifest_uri' | 'output_prefix'> &
+  Partial<Pick<RunFile, 'dump_access'>>;
 
 /** One prefix of the object store that a run reads and writes. */
 export interface RunPrefix {
@@ -83,11 +84,16 @@ export function runPrefixes(runs: readonly RunStorage[]): { locations: RunPrefix
     const location = parseUri(uri);
     if (location.scheme !== 's3') {
       const http = location.scheme === 'http';
-      const note = (reason: string, problem: boolean): void => void skipped.push({ run: run.run_id, role, uri, reason, problem });
+      const note = (reason: string, problem: boolean): void =>
+        void skipped.push({ run: run.run_id, role, uri, reason, problem });
       if (!http) note('a local path, not in the object store (pods on other nodes cannot see it)', false);
       else if (role !== 'dumps') note('http(s) is read-only: manifests and outputs need the object store', true);
       else if (run.dump_access === 'http') note('read over HTTP from a mirror (dump_access: http)', false);
-      else note('an HTTP dump with dump_access object-store: stage it (`tokenize-wiki stage`) and list the staged URI, or set dump_access: http', true);
+      else
+        note(
+          'an HTTP dump with dump_access object-store: stage it (`tokenize-wiki stage`) and list the staged URI, or set dump_access: http',
+          true,
+        );
       return;
     }
     const keyPrefix = folderOf(location.key);
@@ -99,14 +105,17 @@ export function runPrefixes(runs: readonly RunStorage[]): { locations: RunPrefix
     byPrefix.set(id, entry);
   };
   // A dump or manifest is a folder (ends in /) or one file: probe the folder it is in.
-  const folder = (key: string): string => (key === '' || key.endsWith('/') ? key : key.slice(0, key.lastIndexOf('/') + 1));
+  const folder = (key: string): string =>
+    key === '' || key.endsWith('/') ? key : key.slice(0, key.lastIndexOf('/') + 1);
   const asPrefix = (key: string): string => (key === '' || key.endsWith('/') ? key : `${key}/`);
   for (const run of runs) {
     for (const dump of run.dumps) add(run, 'dumps', dump, folder);
     add(run, 'manifests', run.manifest_uri, folder);
     add(run, 'outputs', run.output_prefix, asPrefix);
   }
-  const locations = [...byPrefix.values()].sort((a, b) => `${a.bucket}/${a.keyPrefix}`.localeCompare(`${b.bucket}/${b.keyPrefix}`));
+  const locations = [...byPrefix.values()].sort((a, b) =>
+    `${a.bucket}/${a.keyPrefix}`.localeCompare(`${b.bucket}/${b.keyPrefix}`),
+  );
   return { locations, skipped };
 }
 
@@ -115,26 +124,52 @@ export function runPrefixes(runs: readonly RunStorage[]): { locations: RunPrefix
  * that each prefix can be written, read, listed and deleted from (a probe object under `<prefix>_probe/`).
  * Idempotent: a second call changes nothing and reports the same.
  */
-export async function ensureBuckets(client: S3Client, runs: readonly RunStorage[], options: EnsureOptions): Promise<EnsureReport> {
+export async function ensureBuckets(
+  client: S3Client,
+  runs: readonly RunStorage[],
+  options: EnsureOptions,
+): Promise<EnsureReport> {
   const { locations, skipped } = runPrefixes(runs);
   const bucketStates = new Map<string, Outcome>();
-  for (const bucket of new Set(locations.map((l) => l.bucket))) bucketStates.set(bucket, await ensureBucket(client, bucket));
+  for (const bucket of new Set(locations.map((l) => l.bucket)))
+    bucketStates.set(bucket, await ensureBucket(client, bucket));
   const lifecycles = new Map<string, Outcome>();
   for (const [bucket, state] of bucketStates) {
-    const wanted = rulesFor(locations.filter((l) => l.bucket === bucket), options);
-    if (!options.lifecycle || wanted.length === 0) lifecycles.set(bucket, { ok: undefined, text: options.lifecycle ? '-' : 'skipped' });
+    const wanted = rulesFor(
+      locations.filter((l) => l.bucket === bucket),
+      options,
+    );
+    if (!options.lifecycle || wanted.length === 0)
+      lifecycles.set(bucket, { ok: undefined, text: options.lifecycle ? '-' : 'skipped' });
     else if (state.ok !== true) lifecycles.set(bucket, { ok: undefined, text: 'no bucket' });
     else lifecycles.set(bucket, await ensureLifecycle(client, bucket, wanted));
   }
   const reports: PrefixReport[] = [];
   for (const location of locations) {
     const bucketState = bucketStates.get(location.bucket) ?? NA;
-    const checks = bucketState.ok === true ? await probe(client, location) : { write: NA, read: NA, list: NA, delete: NA, ifNoneMatch: NA };
-    reports.push({ ...location, uri: `s3://${location.bucket}/${location.keyPrefix}`, bucketState, ...checks, lifecycle: lifecycles.get(location.bucket) ?? NA });
+    const checks =
+      bucketState.ok === true
+        ? await probe(client, location)
+        : { write: NA, read: NA, list: NA, delete: NA, ifNoneMatch: NA };
+    reports.push({
+      ...location,
+      uri: `s3://${location.bucket}/${location.keyPrefix}`,
+      bucketState,
+      ...checks,
+      lifecycle: lifecycles.get(location.bucket) ?? NA,
+    });
   }
   const problems: string[] = [];
   for (const r of reports) {
-    for (const [what, outcome] of Object.entries({ bucket: r.bucketState, write: r.write, read: r.read, list: r.list, delete: r.delete, 'If-None-Match': r.ifNoneMatch, lifecycle: r.lifecycle })) {
+    for (const [what, outcome] of Object.entries({
+      bucket: r.bucketState,
+      write: r.write,
+      read: r.read,
+      list: r.list,
+      delete: r.delete,
+      'If-None-Match': r.ifNoneMatch,
+      lifecycle: r.lifecycle,
+    })) {
       if (outcome.ok === false) problems.push(`${r.uri}: ${what}: ${outcome.text}`);
     }
   }
@@ -151,7 +186,12 @@ function rulesFor(locations: readonly RunPrefix[], options: EnsureOptions): Life
   for (const l of locations) {
     if (l.roles.includes('outputs')) {
       const prefix = `s3://${l.bucket}/${l.keyPrefix}`;
-      for (const rule of outputRules({ outputPrefix: prefix, stateDays: options.stateDays ?? DEFAULT_STATE_DAYS, multipartDays }).rules) rules.set(rule.ID ?? '', rule);
+      for (const rule of outputRules({
+        outputPrefix: prefix,
+        stateDays: options.stateDays ?? DEFAULT_STATE_DAYS,
+        multipartDays,
+      }).rules)
+        rules.set(rule.ID ?? '', rule);
     } else if (l.roles.includes('dumps')) {
       // `stage` uploads dump parts of ~600 MB in parts; an interrupted stage leaves parts behind.
       const rule = multipartRule(l.keyPrefix, multipartDays);
@@ -179,7 +219,10 @@ async function ensureBucket(client: S3Client, bucket: string): Promise<Outcome> 
   try {
     const region = await client.config.region();
     // us-east-1 is the one region AWS refuses as an explicit LocationConstraint.
-    const configuration = region && region !== 'us-east-1' && !(await customEndpoint(client)) ? { LocationConstraint: region as never } : undefined;
+    const configuration =
+      region && region !== 'us-east-1' && !(await customEndpoint(client))
+        ? { LocationConstraint: region as never }
+        : undefined;
     await client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: configuration }));
     return { ok: true, text: 'created' };
   } catch (error) {
@@ -201,7 +244,10 @@ async function ensureLifecycle(client: S3Client, bucket: string, wanted: Lifecyc
   }
 }
 
-async function probe(client: S3Client, l: RunPrefix): Promise<Pick<PrefixReport, 'write' | 'read' | 'list' | 'delete' | 'ifNoneMatch'>> {
+async function probe(
+  client: S3Client,
+  l: RunPrefix,
+): Promise<Pick<PrefixReport, 'write' | 'read' | 'list' | 'delete' | 'ifNoneMatch'>> {
   const Bucket = l.bucket;
   const Key = `${l.keyPrefix}_probe/${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const body = `tokenize-wiki buckets ensure probe ${new Date().toISOString()}`;
@@ -228,17 +274,20 @@ async function probe(client: S3Client, l: RunPrefix): Promise<Pick<PrefixReport,
     await client.send(new ListObjectsV2Command({ Bucket, Prefix: l.keyPrefix, MaxKeys: 1 }));
     return 'ok';
   }, 'cannot list');
-  const ifNoneMatch: Outcome = !l.roles.includes('outputs') || !write.ok
-    ? NA
-    : await outcome(async () => {
-        try {
-          await client.send(new PutObjectCommand({ Bucket, Key, Body: 'overwritten', IfNoneMatch: '*' }));
-        } catch (error) {
-          if (status(error) === 412 || name(error) === 'PreconditionFailed') return 'ok';
-          throw error;
-        }
-        throw new Error('ignored: an existing object was overwritten (the store does not support conditional writes)');
-      }, 'conditional write failed');
+  const ifNoneMatch: Outcome =
+    !l.roles.includes('outputs') || !write.ok
+      ? NA
+      : await outcome(async () => {
+          try {
+            await client.send(new PutObjectCommand({ Bucket, Key, Body: 'overwritten', IfNoneMatch: '*' }));
+          } catch (error) {
+            if (status(error) === 412 || name(error) === 'PreconditionFailed') return 'ok';
+            throw error;
+          }
+          throw new Error(
+            'ignored: an existing object was overwritten (the store does not support conditional writes)',
+          );
+        }, 'conditional write failed');
   const del = await outcome(async () => {
     await client.send(new DeleteObjectCommand({ Bucket, Key }));
     return 'ok';
@@ -258,11 +307,27 @@ async function outcome(check: () => Promise<string>, failure: string): Promise<O
 export function formatEnsureReport(report: EnsureReport): string {
   const header = ['PREFIX', 'ROLES', 'RUNS', 'BUCKET', 'WRITE', 'READ', 'LIST', 'DELETE', 'IF-NONE-MATCH', 'LIFECYCLE'];
   const cell = (o: Outcome): string => (o.ok === false ? 'MISSING' : o.text);
-  const rows = report.locations.map((r) => [r.uri, r.roles.join(','), r.runs.join(','), cell(r.bucketState), cell(r.write), cell(r.read), cell(r.list), cell(r.delete), cell(r.ifNoneMatch), cell(r.lifecycle)]);
+  const rows = report.locations.map((r) => [
+    r.uri,
+    r.roles.join(','),
+    r.runs.join(','),
+    cell(r.bucketState),
+    cell(r.write),
+    cell(r.read),
+    cell(r.list),
+    cell(r.delete),
+    cell(r.ifNoneMatch),
+    cell(r.lifecycle),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), ...rows.map(line)];
-  for (const s of report.skipped.filter((x) => !x.problem)) out.push(`not checked: ${s.uri} (${s.run}, ${s.role}): ${s.reason}`);
+  for (const s of report.skipped.filter((x) => !x.problem))
+    out.push(`not checked: ${s.uri} (${s.run}, ${s.role}): ${s.reason}`);
   out.push('');
   if (report.ok) out.push(`all good: ${report.locations.length} prefix(es) readable and writable`);
   else out.push(`missing (${report.problems.length}):`, ...report.problems.map((p) => `  - ${p}`));

@@ -36,7 +36,8 @@ export const runLabelOf = (o: RunOutcome): string => o.run?.run_id ?? basename(o
  * wait for the next scheduled tick), serve /healthz and Prometheus /metrics.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  if (!cron.validate(options.schedule)) throw new UsageError(`--schedule: "${options.schedule}" is not a cron expression`);
+  if (!cron.validate(options.schedule))
+    throw new UsageError(`--schedule: "${options.schedule}" is not a cron expression`);
   const metrics = new SubmitterMetrics();
   const logger = options.logger;
   const stuckAfterMs = options.stuckAfterMs ?? 30 * 60_000;
@@ -49,7 +50,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let lastError: string | undefined;
   let watching = false;
 
-  const submitter = { paths: options.paths, deps: options.deps, logger, onTick: (o: RunOutcome, seconds: number) => metrics.observeTick(runLabelOf(o), seconds, o.report, o.error) };
+  const submitter = {
+    paths: options.paths,
+    deps: options.deps,
+    logger,
+    onTick: (o: RunOutcome, seconds: number) => metrics.observeTick(runLabelOf(o), seconds, o.report, o.error),
+  };
 
   const roundOnce = async (): Promise<RunOutcome[] | undefined> => {
     runningSince = Date.now();
@@ -79,7 +85,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (watching) return;
     watching = true;
     try {
-      const freed = await waitForJobEnd(outcomes, { ...submitter, deadline: Number.POSITIVE_INFINITY, pollMs, signal: closing.signal });
+      const freed = await waitForJobEnd(outcomes, {
+        ...submitter,
+        deadline: Number.POSITIVE_INFINITY,
+        pollMs,
+        signal: closing.signal,
+      });
       if (freed.length > 0 && !closing.signal.aborted) setImmediate(() => void tick());
     } finally {
       watching = false;
@@ -92,7 +103,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     last_success: lastSuccess ?? null,
     last_error: lastError ?? null,
   }));
-  logger.info({ schedule: options.schedule, runs: options.paths, metrics: `http://${options.host}:${port}/metrics` }, 'submitter daemon started');
+  logger.info(
+    { schedule: options.schedule, runs: options.paths, metrics: `http://${options.host}:${port}/metrics` },
+    'submitter daemon started',
+  );
 
   const task = cron.schedule(options.schedule, () => tick(), { noOverlap: true, name: 'reconcile' });
   void tick(); // the first tick does not wait for the schedule
@@ -119,7 +133,11 @@ interface Health {
 }
 
 /** The daemon's HTTP side: Prometheus /metrics, and /healthz (503 while a tick is stuck). */
-async function serveStatus(options: DaemonOptions, metrics: SubmitterMetrics, health: () => Health): Promise<{ server: Server; port: number }> {
+async function serveStatus(
+  options: DaemonOptions,
+  metrics: SubmitterMetrics,
+  health: () => Health,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET') {
@@ -131,7 +149,9 @@ async function serveStatus(options: DaemonOptions, metrics: SubmitterMetrics, he
       );
     } else if (path === '/healthz') {
       const { stuck, ...fields } = health();
-      res.writeHead(stuck ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: !stuck, ...fields }) + '\n');
+      res
+        .writeHead(stuck ? 503 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: !stuck, ...fields }) + '\n');
     } else {
       res.writeHead(404).end();
     }

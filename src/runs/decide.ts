@@ -110,11 +110,15 @@ export function reasonFromLog(log: string): JobReason {
 
 /** The first line of a backend message (Ray appends the whole log tail to a failed job's message). */
 export function firstLine(message: string | undefined): string | undefined {
-  const line = message?.split('\n')[0]?.replace(/,? last available logs.*$/, '').trim();
+  const line = message
+    ?.split('\n')[0]
+    ?.replace(/,? last available logs.*$/, '')
+    .trim();
   return line || undefined;
 }
 
-const laterOf = (a: string, b: string | undefined): string => (b !== undefined && Date.parse(b) > Date.parse(a) ? b : a);
+const laterOf = (a: string, b: string | undefined): string =>
+  b !== undefined && Date.parse(b) > Date.parse(a) ? b : a;
 
 const seconds = (from: string | undefined, to: string | undefined): number | undefined => {
   if (!from || !to) return undefined;
@@ -134,7 +138,18 @@ export function decide(input: DecideInput): Decision {
   const deletions = expiredJobs(input.backendJobs, kept, input.limits, nowIso);
   const { attempts, quarantine, quarantined, records } = countFailures(input, failures, nowIso);
   const { submit, nextBatch, pending } = planSubmissions(input, kept, attempts, quarantine, nowIso);
-  return { jobs: { next_batch: nextBatch, jobs: kept }, attempts, quarantine, submit, stop, delete: deletions, events, failures: records, quarantined, pending };
+  return {
+    jobs: { next_batch: nextBatch, jobs: kept },
+    attempts,
+    quarantine,
+    submit,
+    stop,
+    delete: deletions,
+    events,
+    failures: records,
+    quarantined,
+    pending,
+  };
 }
 
 interface UnfinishedTask {
@@ -147,7 +162,10 @@ interface UnfinishedTask {
  * Every recorded job against the backend's list: how the ended ones ended (and which of their tasks did not finish),
  * which to stop (timed out, or asked before), which to keep; plus running jobs the submitter never recorded.
  */
-function reviewJobs(input: DecideInput, nowIso: string): { kept: RecordedJob[]; events: JobEvent[]; stop: Decision['stop']; failures: UnfinishedTask[] } {
+function reviewJobs(
+  input: DecideInput,
+  nowIso: string,
+): { kept: RecordedJob[]; events: JobEvent[]; stop: Decision['stop']; failures: UnfinishedTask[] } {
   const { done, limits } = input;
   const byId = new Map(input.backendJobs.map((j) => [j.id, j]));
   const kept: RecordedJob[] = [];
@@ -177,11 +195,17 @@ function reviewJobs(input: DecideInput, nowIso: string): { kept: RecordedJob[]; 
     }
     if (TERMINAL.has(info.status)) {
       if (job.stop_reason) end(job, 'timed-out', () => job.stop_reason as string, info);
-      else if (info.status === 'SUCCEEDED') end(job, 'succeeded', () => `job ${job.id} succeeded but wrote no marker for the task`, info);
+      else if (info.status === 'SUCCEEDED')
+        end(job, 'succeeded', () => `job ${job.id} succeeded but wrote no marker for the task`, info);
       else {
         const why = input.reasons.get(job.id);
         const general = [firstLine(info.message), why?.tail].filter(Boolean).join(' | ') || 'no message';
-        end(job, info.status === 'STOPPED' ? 'stopped' : 'failed', (task) => `job ${job.id} ${info.status}: ${why?.tasks[task] ?? general}`, info);
+        end(
+          job,
+          info.status === 'STOPPED' ? 'stopped' : 'failed',
+          (task) => `job ${job.id} ${info.status}: ${why?.tasks[task] ?? general}`,
+          info,
+        );
       }
       continue;
     }
@@ -207,14 +231,24 @@ function reviewJobs(input: DecideInput, nowIso: string): { kept: RecordedJob[]; 
   const recorded = new Set(input.jobs.jobs.map((j) => j.id));
   for (const info of input.backendJobs) {
     if (recorded.has(info.id) || TERMINAL.has(info.status) || info.tasks.length === 0) continue;
-    kept.push({ id: info.id, batch: batchOf(info.id) ?? 0, tasks: info.tasks, submitted_at: info.submitted_at ?? nowIso });
+    kept.push({
+      id: info.id,
+      batch: batchOf(info.id) ?? 0,
+      tasks: info.tasks,
+      submitted_at: info.submitted_at ?? nowIso,
+    });
     events.push({ job: info.id, outcome: 'adopted', failed_tasks: [] });
   }
   return { kept, events, stop, failures };
 }
 
 /** Finished jobs nobody needs any more: their records (and RayJobs) go after the TTL; logs stay until then. */
-function expiredJobs(backendJobs: readonly JobInfo[], kept: readonly RecordedJob[], limits: Limits, nowIso: string): string[] {
+function expiredJobs(
+  backendJobs: readonly JobInfo[],
+  kept: readonly RecordedJob[],
+  limits: Limits,
+  nowIso: string,
+): string[] {
   const keptIds = new Set(kept.map((j) => j.id));
   return backendJobs
     .filter((j) => TERMINAL.has(j.status) && !keptIds.has(j.id))
@@ -276,7 +310,8 @@ function planSubmissions(
     while (kept.length < limits.maxJobsInFlight && pending.length > 0) {
       const size = batchSize(pending, limits.maxJobsInFlight - kept.length, limits, (t) => input.taskDocs.get(t) ?? 1);
       const tasks = pending.splice(0, size);
-      const attempt = Math.max(...tasks.map((t) => (attempts.tasks[t]?.failures ?? 0) + (attempts.tasks[t]?.outages ?? 0))) + 1;
+      const attempt =
+        Math.max(...tasks.map((t) => (attempts.tasks[t]?.failures ?? 0) + (attempts.tasks[t]?.outages ?? 0))) + 1;
       const submission = { id: jobId(input.runId, nextBatch, attempt), batch: nextBatch, tasks };
       submit.push(submission);
       kept.push({ ...submission, submitted_at: nowIso });

@@ -6,7 +6,13 @@ export function shellQuote(word: string): string {
 }
 
 /** The command a job runs: the same `run-tasks` a person would type, with the CPUs the job was granted. */
-export function runTasksEntrypoint(options: { manifestUri: string; outputPrefix: string; tasks: readonly string[]; cpus: number; runId?: string }): string {
+export function runTasksEntrypoint(options: {
+  manifestUri: string;
+  outputPrefix: string;
+  tasks: readonly string[];
+  cpus: number;
+  runId?: string;
+}): string {
   return [
     'tokenize-wiki',
     'run-tasks',
@@ -35,8 +41,21 @@ export function manifestEntrypoint(run: {
   append_eot: boolean;
   format: string;
 }): string {
-  const words = ['tokenize-wiki', 'manifest', ...run.dumps.flatMap((d) => ['--dump', d]), '--manifest-uri', run.manifest_uri];
-  words.push('--max-docs-per-task', String(run.max_docs_per_task), '--text-field', run.text_field, '--encoding', run.encoding);
+  const words = [
+    'tokenize-wiki',
+    'manifest',
+    ...run.dumps.flatMap((d) => ['--dump', d]),
+    '--manifest-uri',
+    run.manifest_uri,
+  ];
+  words.push(
+    '--max-docs-per-task',
+    String(run.max_docs_per_task),
+    '--text-field',
+    run.text_field,
+    '--encoding',
+    run.encoding,
+  );
   if (run.append_eot) words.push('--append-eot');
   words.push('--format', run.format);
   return words.map(shellQuote).join(' ');

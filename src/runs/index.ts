@@ -1,10 +1,39 @@
-export { RunFileSchema, loadRunFile, parseRunFile, runFilePaths, manifestOptionsOf, type RunFile, type Backend } from './run-file.js';
+export {
+  RunFileSchema,
+  loadRunFile,
+  parseRunFile,
+  runFilePaths,
+  manifestOptionsOf,
+  type RunFile,
+  type Backend,
+} from './run-file.js';
 export { jobId, batchOf, MAX_JOB_NAME } from './names.js';
 export * from './backends/index.js';
 export { runTasksEntrypoint, manifestEntrypoint, shellQuote } from './entrypoints.js';
-export { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type Limits, type JobEvent, type JobReason, type Submission } from './decide.js';
+export {
+  decide,
+  jobsToExplain,
+  reasonFromLog,
+  type DecideInput,
+  type Decision,
+  type Limits,
+  type JobEvent,
+  type JobReason,
+  type Submission,
+} from './decide.js';
 export { reconcileOnce, LeaseLost, type ReconcileDeps, type TickReport } from './reconcile.js';
-export { StoreLease, KubeLease, AllLeases, runStoreLease, leaseFor, leaseHolder, kubeLeaseStep, type Lease, type LeaseStatus, type KubeLeaseStep } from './lease.js';
+export {
+  StoreLease,
+  KubeLease,
+  AllLeases,
+  runStoreLease,
+  leaseFor,
+  leaseHolder,
+  kubeLeaseStep,
+  type Lease,
+  type LeaseStatus,
+  type KubeLeaseStep,
+} from './lease.js';
 export { loadRunState, saveRunState, type RunState, type RecordedJob } from './state.js';
 export { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
 export { readStatus, formatStatus } from './status.js';

@@ -28,7 +28,12 @@ export function leaseHolder(): string {
   return `${process.env.POD_NAME ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-const LeaseRecord = z.object({ holder: z.string(), acquired_at: z.string(), expires_at: z.string(), released: z.boolean().optional() });
+const LeaseRecord = z.object({
+  holder: z.string(),
+  acquired_at: z.string(),
+  expires_at: z.string(),
+  released: z.boolean().optional(),
+});
 type LeaseRecord = z.infer<typeof LeaseRecord>;
 
 const GEN_DIGITS = 12;
@@ -71,7 +76,10 @@ export class StoreLease implements Lease {
     const current = await this.current();
     if (current && this.isMine(current)) {
       const at = new Date(this.now()).toISOString();
-      await storeFor(this.prefix).writeIfAbsent(this.uri(current.generation + 1), JSON.stringify({ holder: this.holder, acquired_at: at, expires_at: at, released: true }));
+      await storeFor(this.prefix).writeIfAbsent(
+        this.uri(current.generation + 1),
+        JSON.stringify({ holder: this.holder, acquired_at: at, expires_at: at, released: true }),
+      );
     }
     this.generation = undefined;
   }
@@ -86,7 +94,11 @@ export class StoreLease implements Lease {
 
   private async take(generation: number): Promise<LeaseStatus> {
     const now = this.now();
-    const record: LeaseRecord = { holder: this.holder, acquired_at: new Date(now).toISOString(), expires_at: new Date(now + this.ttlMs).toISOString() };
+    const record: LeaseRecord = {
+      holder: this.holder,
+      acquired_at: new Date(now).toISOString(),
+      expires_at: new Date(now + this.ttlMs).toISOString(),
+    };
     if (!(await storeFor(this.prefix).writeIfAbsent(this.uri(generation), JSON.stringify(record)))) {
       const winner = await this.current();
       return { held: false, ...(winner ? { holder: winner.record.holder, expires_at: winner.record.expires_at } : {}) };
@@ -119,7 +131,8 @@ export class StoreLease implements Lease {
       const uri = this.uri(gens[i] as number);
       // Pruned between listing and reading: look at the next lower generation's successor instead.
       const text = await readText(uri).catch(() => undefined);
-      if (text !== undefined) return { generation: gens[i] as number, record: parseWith(LeaseRecord, parseJson(text, uri), uri) };
+      if (text !== undefined)
+        return { generation: gens[i] as number, record: parseWith(LeaseRecord, parseJson(text, uri), uri) };
     }
     return undefined;
   }
@@ -135,7 +148,10 @@ export function runStoreLease(outputPrefix: string, holder: string, ttlMs: numbe
 }
 
 /** What to do with a coordination.k8s.io Lease, decided without I/O so it can be tested on its own. */
-export type KubeLeaseStep = { op: 'create'; body: V1Lease } | { op: 'replace'; body: V1Lease } | { op: 'wait'; holder: string; expires_at: string };
+export type KubeLeaseStep =
+  | { op: 'create'; body: V1Lease }
+  | { op: 'replace'; body: V1Lease }
+  | { op: 'wait'; holder: string; expires_at: string };
 
 /**
  * Lease times are MicroTime: the API server accepts exactly six fractional digits, but the client library would send
@@ -145,8 +161,19 @@ export function microTime(ms: number): Date {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }
 
-export function kubeLeaseStep(existing: V1Lease | undefined, name: string, holder: string, ttlSeconds: number, now: number): KubeLeaseStep {
-  const spec = { holderIdentity: holder, leaseDurationSeconds: ttlSeconds, renewTime: microTime(now), acquireTime: microTime(now) };
+export function kubeLeaseStep(
+  existing: V1Lease | undefined,
+  name: string,
+  holder: string,
+  ttlSeconds: number,
+  now: number,
+): KubeLeaseStep {
+  const spec = {
+    holderIdentity: holder,
+    leaseDurationSeconds: ttlSeconds,
+    renewTime: microTime(now),
+    acquireTime: microTime(now),
+  };
   if (!existing) return { op: 'create', body: { metadata: { name }, spec } };
   const current = existing.spec ?? {};
   const renewed = current.renewTime ?? current.acquireTime;
@@ -160,7 +187,11 @@ export function kubeLeaseStep(existing: V1Lease | undefined, name: string, holde
     op: 'replace',
     body: {
       metadata: { ...existing.metadata, name },
-      spec: { ...spec, acquireTime: mine && current.acquireTime ? current.acquireTime : spec.acquireTime, leaseTransitions: (current.leaseTransitions ?? 0) + (mine ? 0 : 1) },
+      spec: {
+        ...spec,
+        acquireTime: mine && current.acquireTime ? current.acquireTime : spec.acquireTime,
+        leaseTransitions: (current.leaseTransitions ?? 0) + (mine ? 0 : 1),
+      },
     },
   };
 }
@@ -190,8 +221,10 @@ export class KubeLease implements Lease {
     const step = kubeLeaseStep(existing, this.name, this.holder, this.ttlSeconds, Date.now());
     if (step.op === 'wait') return { held: false, holder: step.holder, expires_at: step.expires_at };
     try {
-      if (step.op === 'create') await (await this.api).createNamespacedLease({ namespace: this.namespace, body: step.body });
-      else await (await this.api).replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: step.body });
+      if (step.op === 'create')
+        await (await this.api).createNamespacedLease({ namespace: this.namespace, body: step.body });
+      else
+        await (await this.api).replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: step.body });
     } catch (error) {
       if (httpStatusOf(error) === 409) return { held: false };
       throw error;
@@ -210,9 +243,15 @@ export class KubeLease implements Lease {
     if (!this.held) return;
     const existing = await (await this.api).readNamespacedLease({ name: this.name, namespace: this.namespace });
     if (existing.spec?.holderIdentity === this.holder) {
-      await (await this.api)
+      await (
+        await this.api
+      )
         // As client-go's leader election does: an empty holder is free at once (a duration of 0 is rejected).
-        .replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...existing, spec: { ...existing.spec, holderIdentity: '', leaseDurationSeconds: 1 } } })
+        .replaceNamespacedLease({
+          name: this.name,
+          namespace: this.namespace,
+          body: { ...existing, spec: { ...existing.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
+        })
         .catch(() => undefined);
     }
     this.held = false;
@@ -254,8 +293,20 @@ export class AllLeases implements Lease {
  * The leases a submitter of this run must hold: the one on object storage always (it works with every backend and
  * lives beside the state it guards), and with the kuberay backend also a Kubernetes Lease in the run's namespace.
  */
-export function leaseFor(run: { run_id: string; output_prefix: string; backend: { kind: string; namespace?: string } }, holder: string, ttlMs: number): Lease {
+export function leaseFor(
+  run: { run_id: string; output_prefix: string; backend: { kind: string; namespace?: string } },
+  holder: string,
+  ttlMs: number,
+): Lease {
   const store = runStoreLease(run.output_prefix, holder, ttlMs);
   if (run.backend.kind !== 'kuberay' || !run.backend.namespace) return store;
-  return new AllLeases([new KubeLease(run.backend.namespace, `tokenize-wiki-submit-${run.run_id}`.slice(0, 253), holder, Math.ceil(ttlMs / 1000)), store]);
+  return new AllLeases([
+    new KubeLease(
+      run.backend.namespace,
+      `tokenize-wiki-submit-${run.run_id}`.slice(0, 253),
+      holder,
+      Math.ceil(ttlMs / 1000),
+    ),
+    store,
+  ]);
 }

@@ -2,7 +2,14 @@ import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { UsageError } from '../errors/index.js';
 import { MARKERS_DIR, SHARDS_DIR, STATE_DIR, SUCCESS_KEY } from '../output/index.js';
 // Loads the S3 SDK: imported directly (not through storage/index.ts), and this module is itself loaded lazily.
-import { bucketPrefix, expire, mergeLifecycle, multipartRule, ruleId, type LifecycleChange } from '../storage/lifecycle.js';
+import {
+  bucketPrefix,
+  expire,
+  mergeLifecycle,
+  multipartRule,
+  ruleId,
+  type LifecycleChange,
+} from '../storage/lifecycle.js';
 
 /**
  * Bucket lifecycle rules for a run's output prefix: attempt records under `state/` and incomplete multipart uploads
@@ -25,10 +32,18 @@ const RULE_KINDS = ['state', 'multipart', 'shards', 'markers', 'success'] as con
 /** The rules a run's output prefix should have. */
 export function outputRules(policy: OutputLifecycle): { bucket: string; keyPrefix: string; rules: LifecycleRule[] } {
   const { bucket, keyPrefix } = bucketPrefix(policy.outputPrefix);
-  for (const [flag, days] of [['state', policy.stateDays], ['multipart', policy.multipartDays], ['shards', policy.shardsDays]] as const) {
-    if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError(`${flag} expiry: expected a whole number of days ≥ 1, got ${days}`);
+  for (const [flag, days] of [
+    ['state', policy.stateDays],
+    ['multipart', policy.multipartDays],
+    ['shards', policy.shardsDays],
+  ] as const) {
+    if (days !== undefined && (!Number.isInteger(days) || days < 1))
+      throw new UsageError(`${flag} expiry: expected a whole number of days ≥ 1, got ${days}`);
   }
-  const rules = [expire(ruleId('state', keyPrefix), `${keyPrefix}${STATE_DIR}`, policy.stateDays), multipartRule(keyPrefix, policy.multipartDays)];
+  const rules = [
+    expire(ruleId('state', keyPrefix), `${keyPrefix}${STATE_DIR}`, policy.stateDays),
+    multipartRule(keyPrefix, policy.multipartDays),
+  ];
   if (policy.shardsDays !== undefined) {
     rules.push(
       expire(ruleId('shards', keyPrefix), `${keyPrefix}${SHARDS_DIR}`, policy.shardsDays),

@@ -16,10 +16,22 @@ export interface RunProgress {
   /** Failed attempts recorded over the run (tasks retried or quarantined). */
   failed_attempts: number;
   /** docs_per_cpu_second: what jobs are sized from (slots.ts); null until a task has finished. */
-  throughput: { docs_per_second: number; tokens_per_second: number; window_seconds: number; docs_per_cpu_second: number | null };
+  throughput: {
+    docs_per_second: number;
+    tokens_per_second: number;
+    window_seconds: number;
+    docs_per_cpu_second: number | null;
+  };
   eta_seconds: number | null;
   jobs_in_flight: Array<{ id: string; tasks: string[]; submitted_at: string; stop_reason?: string }>;
-  failures: Array<{ task_id: string; failures: number; outages?: number; last_error: string; last_job: string; last_failed_at: string }>;
+  failures: Array<{
+    task_id: string;
+    failures: number;
+    outages?: number;
+    last_error: string;
+    last_job: string;
+    last_failed_at: string;
+  }>;
   quarantined: Array<{ task_id: string; failures: number; last_error: string; quarantined_at: string }>;
   verify?: { ok: boolean; problems: string[]; missing: number };
 }
@@ -28,7 +40,12 @@ export interface RunProgress {
 export const THROUGHPUT_WINDOW_SECONDS = 900;
 
 /** Bring the cache of marker figures up to date: read only markers not seen before; forget removed ones. */
-export async function refreshDoneCache(outputPrefix: string, done: ReadonlySet<string>, cache: DoneCache, parallel = 16): Promise<DoneCache> {
+export async function refreshDoneCache(
+  outputPrefix: string,
+  done: ReadonlySet<string>,
+  cache: DoneCache,
+  parallel = 16,
+): Promise<DoneCache> {
   const tasks: DoneCache['tasks'] = {};
   for (const [id, entry] of Object.entries(cache.tasks)) if (done.has(id)) tasks[id] = entry;
   const missing = [...done].filter((id) => !tasks[id]);
@@ -37,7 +54,14 @@ export async function refreshDoneCache(outputPrefix: string, done: ReadonlySet<s
     while (next < missing.length) {
       const id = missing[next++] as string;
       const marker = await readMarker(outputPrefix, id);
-      if (marker) tasks[id] = { docs: marker.docs, tokens: marker.tokens, text_bytes: marker.text_bytes, started_at: marker.started_at, finished_at: marker.finished_at };
+      if (marker)
+        tasks[id] = {
+          docs: marker.docs,
+          tokens: marker.tokens,
+          text_bytes: marker.text_bytes,
+          started_at: marker.started_at,
+          finished_at: marker.finished_at,
+        };
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, missing.length) }, lane));
@@ -68,7 +92,9 @@ export function computeProgress(options: {
   const tokensPerSecond = recent.reduce((n, t) => n + t.tokens, 0) / window;
   const perCpu = docsPerCpuSecond(state.done);
   const remaining = docsTotal - docsDone;
-  const pending = manifest.tasks.filter((t) => !done.has(t.task_id) && !inFlight.has(t.task_id) && !state.quarantine.tasks[t.task_id]).length;
+  const pending = manifest.tasks.filter(
+    (t) => !done.has(t.task_id) && !inFlight.has(t.task_id) && !state.quarantine.tasks[t.task_id],
+  ).length;
   // Only quarantined tasks left: the run waits for a person, so there is no ETA.
   const blocked = remaining > 0 && pending === 0 && inFlight.size === 0;
 
@@ -96,9 +122,19 @@ export function computeProgress(options: {
       docs_per_cpu_second: perCpu === undefined ? null : round(perCpu),
     },
     eta_seconds: remaining === 0 ? 0 : docsPerSecond > 0 && !blocked ? Math.round(remaining / docsPerSecond) : null,
-    jobs_in_flight: state.jobs.jobs.map((j) => ({ id: j.id, tasks: j.tasks, submitted_at: j.submitted_at, ...(j.stop_reason ? { stop_reason: j.stop_reason } : {}) })),
+    jobs_in_flight: state.jobs.jobs.map((j) => ({
+      id: j.id,
+      tasks: j.tasks,
+      submitted_at: j.submitted_at,
+      ...(j.stop_reason ? { stop_reason: j.stop_reason } : {}),
+    })),
     failures: failed.map(([task_id, f]) => ({ task_id, ...f })),
-    quarantined: quarantined.map(([task_id, q]) => ({ task_id, failures: q.failures, last_error: q.last_error, quarantined_at: q.quarantined_at })),
+    quarantined: quarantined.map(([task_id, q]) => ({
+      task_id,
+      failures: q.failures,
+      last_error: q.last_error,
+      quarantined_at: q.quarantined_at,
+    })),
   };
 }
 

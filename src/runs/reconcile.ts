@@ -5,7 +5,16 @@ import { joinUri, storeFor } from '../storage/index.js';
 import { completeRun, listDoneTaskIds } from '../tasks/index.js';
 import { TERMINAL, type JobBackend, type JobInfo } from './backends/backend.js';
 import { manifestEntrypoint, runTasksEntrypoint } from './entrypoints.js';
-import { decide, jobsToExplain, reasonFromLog, type DecideInput, type Decision, type JobEvent, type JobReason, type Submission } from './decide.js';
+import {
+  decide,
+  jobsToExplain,
+  reasonFromLog,
+  type DecideInput,
+  type Decision,
+  type JobEvent,
+  type JobReason,
+  type Submission,
+} from './decide.js';
 import type { Lease, LeaseStatus } from './lease.js';
 import { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
 import { docsPerCpuSecond } from './slots.js';
@@ -50,9 +59,20 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
   const now = deps.now ?? Date.now;
   const logger = deps.logger.child({ run_id: run.run_id });
   const lease = await deps.lease.acquire();
-  const report: TickReport = { acted: false, lease, submitted: [], stopped: [], deleted: [], events: [], quarantined: [] };
+  const report: TickReport = {
+    acted: false,
+    lease,
+    submitted: [],
+    stopped: [],
+    deleted: [],
+    events: [],
+    quarantined: [],
+  };
   if (!lease.held) {
-    logger.info({ lease_holder: lease.holder, lease_expires_at: lease.expires_at }, 'another submitter holds the lease; nothing to do this tick');
+    logger.info(
+      { lease_holder: lease.holder, lease_expires_at: lease.expires_at },
+      'another submitter holds the lease; nothing to do this tick',
+    );
     return report;
   }
   report.acted = true;
@@ -69,12 +89,25 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     logDecision(decision, logger);
     await stopAndDelete(decision, deps.backend, logger, report);
     const submitError = await submitJobs(run, decision, deps, logger, report);
-    const newState = { jobs: decision.jobs, attempts: decision.attempts, quarantine: decision.quarantine, done: seen.doneCache };
+    const newState = {
+      jobs: decision.jobs,
+      attempts: decision.attempts,
+      quarantine: decision.quarantine,
+      done: seen.doneCache,
+    };
     await saveRunState(run.output_prefix, newState);
     report.events = decision.events;
     report.quarantined = decision.quarantined;
     const completion = await completeIfAllDone(run, manifest, seen.done, logger);
-    const progress = computeProgress({ runId: run.run_id, manifest, done: seen.done, state: newState, paused: run.paused, complete: completion.complete, now: now() });
+    const progress = computeProgress({
+      runId: run.run_id,
+      manifest,
+      done: seen.done,
+      state: newState,
+      paused: run.paused,
+      complete: completion.complete,
+      now: now(),
+    });
     if (completion.verify) progress.verify = completion.verify;
     await writeState(run.output_prefix, STATE_FILES.progress, progress);
     report.progress = progress;
@@ -93,7 +126,11 @@ export async function reconcileOnce(run: RunFile, deps: ReconcileDeps): Promise<
     if (completion.problem) throw new TaskFailure(completion.problem);
     return report;
   } finally {
-    await deps.lease.release().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'could not release the lease (it expires on its own)'));
+    await deps.lease
+      .release()
+      .catch((error: unknown) =>
+        logger.warn({ err: messageOf(error) }, 'could not release the lease (it expires on its own)'),
+      );
   }
 }
 
@@ -109,7 +146,11 @@ interface Observed {
 async function observe(run: RunFile, manifest: Manifest, backend: JobBackend): Promise<Observed> {
   const prefix = run.output_prefix;
   const known = new Set(manifest.tasks.map((t) => t.task_id));
-  const [state, allDone, backendJobs] = await Promise.all([loadRunState(prefix), listDoneTaskIds(prefix), backend.list(run.run_id)]);
+  const [state, allDone, backendJobs] = await Promise.all([
+    loadRunState(prefix),
+    listDoneTaskIds(prefix),
+    backend.list(run.run_id),
+  ]);
   const done = new Set([...allDone].filter((id) => known.has(id)));
   const doneCache = await refreshDoneCache(prefix, done, state.done);
   const reasons = new Map<string, JobReason>();
@@ -148,22 +189,39 @@ function decideInput(run: RunFile, manifest: Manifest, seen: Observed, now: numb
 
 function logDecision(decision: Decision, logger: Logger): void {
   for (const event of decision.events) {
-    const fields = { job_id: event.job, outcome: event.outcome, failed_tasks: event.failed_tasks, reason: event.reason, duration_seconds: event.duration_seconds };
+    const fields = {
+      job_id: event.job,
+      outcome: event.outcome,
+      failed_tasks: event.failed_tasks,
+      reason: event.reason,
+      duration_seconds: event.duration_seconds,
+    };
     if (event.failed_tasks.length > 0) logger.warn(fields, 'job ended with unfinished tasks; they go back to pending');
     else logger.info(fields, `job ${event.outcome}`);
   }
   // One line per task, so the log sink answers "why did task X fail" (the driver's own lines stay on the Ray node).
   for (const f of decision.failures) {
     const fields = { job_id: f.job, task_id: f.task, err: f.reason, kind: f.kind, failures: f.failures };
-    logger.warn(fields, f.kind === 'task' ? 'task attempt failed' : 'task attempt lost to an outage; retried without counting');
+    logger.warn(
+      fields,
+      f.kind === 'task' ? 'task attempt failed' : 'task attempt lost to an outage; retried without counting',
+    );
   }
   for (const task of decision.quarantined) {
     const q = decision.quarantine.tasks[task];
-    logger.error({ task_id: task, job_id: q?.last_job, failures: q?.failures, err: q?.last_error }, 'task quarantined: it waits for `tokenize-wiki requeue`');
+    logger.error(
+      { task_id: task, job_id: q?.last_job, failures: q?.failures, err: q?.last_error },
+      'task quarantined: it waits for `tokenize-wiki requeue`',
+    );
   }
 }
 
-async function stopAndDelete(decision: Decision, backend: JobBackend, logger: Logger, report: TickReport): Promise<void> {
+async function stopAndDelete(
+  decision: Decision,
+  backend: JobBackend,
+  logger: Logger,
+  report: TickReport,
+): Promise<void> {
   for (const { id, reason } of decision.stop) {
     await backend.stop(id).then(
       () => report.stopped.push(id),
@@ -180,10 +238,23 @@ async function stopAndDelete(decision: Decision, backend: JobBackend, logger: Lo
 }
 
 /** Submits the decided jobs; on the first failure forgets it and the later ones (their tasks stay pending). */
-async function submitJobs(run: RunFile, decision: Decision, deps: ReconcileDeps, logger: Logger, report: TickReport): Promise<string | undefined> {
-  if (decision.submit.length > 0 && !(await deps.lease.renew())) throw new LeaseLost('lost the lease before submitting');
+async function submitJobs(
+  run: RunFile,
+  decision: Decision,
+  deps: ReconcileDeps,
+  logger: Logger,
+  report: TickReport,
+): Promise<string | undefined> {
+  if (decision.submit.length > 0 && !(await deps.lease.renew()))
+    throw new LeaseLost('lost the lease before submitting');
   for (const [i, submission] of decision.submit.entries()) {
-    const entrypoint = runTasksEntrypoint({ manifestUri: run.manifest_uri, outputPrefix: run.output_prefix, tasks: submission.tasks, cpus: run.cpus_per_job, runId: run.run_id });
+    const entrypoint = runTasksEntrypoint({
+      manifestUri: run.manifest_uri,
+      outputPrefix: run.output_prefix,
+      tasks: submission.tasks,
+      cpus: run.cpus_per_job,
+      runId: run.run_id,
+    });
     try {
       await deps.backend.submit({ ...submission, runId: run.run_id, entrypoint, cpus: run.cpus_per_job });
       report.submitted.push(submission);
@@ -206,14 +277,23 @@ interface Completion {
 }
 
 /** Once every task has a marker: verify the run and write `_SUCCESS` (unless an earlier tick already did). */
-async function completeIfAllDone(run: RunFile, manifest: Manifest, done: ReadonlySet<string>, logger: Logger): Promise<Completion> {
+async function completeIfAllDone(
+  run: RunFile,
+  manifest: Manifest,
+  done: ReadonlySet<string>,
+  logger: Logger,
+): Promise<Completion> {
   if (done.size !== manifest.tasks.length) return { complete: false };
   const successUri = joinUri(run.output_prefix, SUCCESS_KEY);
   if ((await storeFor(successUri).stat(successUri)) !== undefined) return { complete: true };
   const result = await completeRun(manifest, run.output_prefix, { deep: false });
   const verify = { ok: result.ok, problems: result.problems.slice(0, 20), missing: result.missing.length };
-  if (!result.ok) return { complete: false, verify, problem: `verify failed: ${result.problems.slice(0, 3).join('; ')}` };
-  logger.info({ docs: result.totals.docs, tokens: result.totals.tokens }, 'run verified and complete: _SUCCESS written');
+  if (!result.ok)
+    return { complete: false, verify, problem: `verify failed: ${result.problems.slice(0, 3).join('; ')}` };
+  logger.info(
+    { docs: result.totals.docs, tokens: result.totals.tokens },
+    'run verified and complete: _SUCCESS written',
+  );
   return { complete: true, verify };
 }
 
@@ -232,7 +312,9 @@ async function manifestJobTick(run: RunFile, backend: JobBackend, logger: Logger
   if (failed.length >= run.max_attempts) {
     const last = failed.at(-1);
     const tail = last ? reasonFromLog(await backend.logsTail(last.id, LOG_TAIL_CHARS).catch(() => '')).tail : '';
-    throw new TaskFailure(`the manifest job failed ${failed.length} times (last: ${last?.id} ${last?.message?.split('\n')[0] ?? ''} ${tail}); fix the cause, then delete those jobs or raise max_attempts`);
+    throw new TaskFailure(
+      `the manifest job failed ${failed.length} times (last: ${last?.id} ${last?.message?.split('\n')[0] ?? ''} ${tail}); fix the cause, then delete those jobs or raise max_attempts`,
+    );
   }
   const id = manifestJobId(run.run_id, jobs.length + 1);
   await backend.submit({ id, runId: run.run_id, batch: 0, tasks: [], entrypoint: manifestEntrypoint(run), cpus: 1 });

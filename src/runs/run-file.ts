@@ -29,7 +29,13 @@ const KubeRayBackend = z.strictObject({
 
 export const RunFileSchema = z
   .strictObject({
-    run_id: z.string().max(63).regex(LABEL_SAFE, 'lowercase letters, digits and "-", starting and ending with a letter or digit (it becomes a Kubernetes label)'),
+    run_id: z
+      .string()
+      .max(63)
+      .regex(
+        LABEL_SAFE,
+        'lowercase letters, digits and "-", starting and ending with a letter or digit (it becomes a Kubernetes label)',
+      ),
     dumps: z.array(z.string().min(1)).min(1),
     text_field: z.string().min(1).default('text'),
     encoding: z.enum(ENCODINGS).default('cl100k_base'),
@@ -37,7 +43,10 @@ export const RunFileSchema = z
     /** What tasks write: `jsonl` rows with ids, or a Megatron-LM `.bin`/`.idx` dataset per task (docs/storage.md). */
     format: z.enum(OUTPUT_FORMATS).default('jsonl'),
     max_docs_per_task: positive.default(DEFAULT_MAX_DOCS_PER_TASK),
-    output_prefix: z.string().min(1).transform((uri) => uri.replace(/\/+$/, '')),
+    output_prefix: z
+      .string()
+      .min(1)
+      .transform((uri) => uri.replace(/\/+$/, '')),
     /** Default: <output_prefix>/manifest.json. */
     manifest_uri: z.string().min(1).optional(),
     /**
@@ -74,7 +83,9 @@ export function parseRunFile(text: string, source: string): RunFile {
     value = parse(text);
   } catch (error) {
     const line = error instanceof YAMLParseError ? error.linePos?.[0]?.line : undefined;
-    throw new InputError(`${source}${line === undefined ? '' : `:${line}`}: not valid YAML (${(error as Error).message.split('\n')[0]})`);
+    throw new InputError(
+      `${source}${line === undefined ? '' : `:${line}`}: not valid YAML (${(error as Error).message.split('\n')[0]})`,
+    );
   }
   return parseWith(RunFileSchema, value, source);
 }
@@ -84,7 +95,9 @@ export async function loadRunFile(path: string): Promise<RunFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new InputError(`${path}: cannot read the run file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new InputError(
+      `${path}: cannot read the run file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   return parseRunFile(text, path);
 }

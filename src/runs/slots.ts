@@ -31,7 +31,10 @@ export function docsPerCpuSecond(done: DoneCache): number | undefined {
     .sort((a, b) => Date.parse(b.finished_at) - Date.parse(a.finished_at))
     .slice(0, THROUGHPUT_SAMPLE_TASKS);
   const docs = recent.reduce((n, t) => n + t.docs, 0);
-  const seconds = recent.reduce((n, t) => n + Math.max(0, (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000), 0);
+  const seconds = recent.reduce(
+    (n, t) => n + Math.max(0, (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000),
+    0,
+  );
   return docs > 0 && seconds > 0 ? docs / seconds : undefined;
 }
 
@@ -40,7 +43,12 @@ export function docsPerCpuSecond(done: DoneCache): number | undefined {
  * rate (the fixed `tasksPerJob` until there is one), never more than a fair share of what is pending over the free
  * slots (so the last tasks of a run spread over every slot instead of queueing behind one job), at least one.
  */
-export function batchSize(pending: readonly string[], freeSlots: number, sizing: JobSizing, docsOf: (task: string) => number): number {
+export function batchSize(
+  pending: readonly string[],
+  freeSlots: number,
+  sizing: JobSizing,
+  docsOf: (task: string) => number,
+): number {
   const cap = Math.min(MAX_TASKS_PER_JOB, pending.length, Math.ceil(pending.length / Math.max(1, freeSlots)));
   if (sizing.docsPerCpuSecond === undefined) return Math.max(1, Math.min(sizing.tasksPerJob, cap));
   const targetDocs = sizing.docsPerCpuSecond * sizing.cpusPerJob * sizing.jobTargetSeconds;

@@ -44,12 +44,17 @@ export type Failure = z.infer<typeof FailureSchema>;
 export const AttemptsStateSchema = z.object({ tasks: z.record(z.string(), FailureSchema) });
 export type AttemptsState = z.infer<typeof AttemptsStateSchema>;
 
-export const QuarantineStateSchema = z.object({ tasks: z.record(z.string(), FailureSchema.extend({ quarantined_at: z.string() })) });
+export const QuarantineStateSchema = z.object({
+  tasks: z.record(z.string(), FailureSchema.extend({ quarantined_at: z.string() })),
+});
 export type QuarantineState = z.infer<typeof QuarantineStateSchema>;
 
 /** Per-task figures copied from markers (immutable once written), so a tick reads only the new markers. */
 export const DoneCacheSchema = z.object({
-  tasks: z.record(z.string(), z.object({ docs: count, tokens: count, text_bytes: count, started_at: z.string(), finished_at: z.string() })),
+  tasks: z.record(
+    z.string(),
+    z.object({ docs: count, tokens: count, text_bytes: count, started_at: z.string(), finished_at: z.string() }),
+  ),
 });
 export type DoneCache = z.infer<typeof DoneCacheSchema>;
 
@@ -60,7 +65,12 @@ export interface RunState {
   done: DoneCache;
 }
 
-async function readState<S extends z.ZodType>(outputPrefix: string, key: string, schema: S, empty: z.output<S>): Promise<z.output<S>> {
+async function readState<S extends z.ZodType>(
+  outputPrefix: string,
+  key: string,
+  schema: S,
+  empty: z.output<S>,
+): Promise<z.output<S>> {
   const uri = joinUri(outputPrefix, key);
   if (!(await storeFor(uri).stat(uri))) return empty;
   return parseWith(schema, parseJson(await readText(uri), uri), uri);

@@ -39,7 +39,11 @@ const oneLine = (text: string, max = 160): string => {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -47,27 +51,58 @@ function table(header: string[], rows: string[][]): string[] {
 export function formatStatus(p: RunProgress): string {
   const pct = p.docs.total > 0 ? ((100 * p.docs.done) / p.docs.total).toFixed(1) : '0.0';
   const blocked = !p.complete && p.tasks.pending + p.tasks.in_flight === 0 && p.tasks.quarantined > 0;
-  const state = p.complete ? 'complete' : p.paused ? 'paused' : p.tasks.quarantined > 0 ? 'running, needs attention (quarantined tasks)' : 'running';
+  const state = p.complete
+    ? 'complete'
+    : p.paused
+      ? 'paused'
+      : p.tasks.quarantined > 0
+        ? 'running, needs attention (quarantined tasks)'
+        : 'running';
   const out = [
     `run ${p.run_id}: ${state}`,
     ...table(
       ['', 'total', 'done', 'in flight', 'pending', 'failed', 'quarantined'],
-      [['tasks', ...[p.tasks.total, p.tasks.done, p.tasks.in_flight, p.tasks.pending, p.tasks.failed, p.tasks.quarantined].map(String)]],
+      [
+        [
+          'tasks',
+          ...[p.tasks.total, p.tasks.done, p.tasks.in_flight, p.tasks.pending, p.tasks.failed, p.tasks.quarantined].map(
+            String,
+          ),
+        ],
+      ],
     ),
     `docs ${p.docs.done}/${p.docs.total} (${pct}%), tokens ${p.tokens_done}, failed attempts ${p.failed_attempts}`,
     `throughput ${p.throughput.docs_per_second} docs/s, ${p.throughput.tokens_per_second} tokens/s (last ${duration(p.throughput.window_seconds)})${p.throughput.docs_per_cpu_second === null ? '' : `, ${p.throughput.docs_per_cpu_second} docs/s per CPU (jobs are sized from it)`}; ETA ${blocked ? 'none: only quarantined tasks are left' : duration(p.eta_seconds)}`,
   ];
   if (p.jobs_in_flight.length > 0) {
     out.push('', `jobs in flight (${p.jobs_in_flight.length}):`);
-    out.push(...table(['job', 'submitted', 'tasks', 'note'], p.jobs_in_flight.map((j) => [j.id, j.submitted_at, String(j.tasks.length), j.stop_reason ? 'stopping' : ''])).map((l) => `  ${l}`));
+    out.push(
+      ...table(
+        ['job', 'submitted', 'tasks', 'note'],
+        p.jobs_in_flight.map((j) => [j.id, j.submitted_at, String(j.tasks.length), j.stop_reason ? 'stopping' : '']),
+      ).map((l) => `  ${l}`),
+    );
   }
   if (p.failures.length > 0) {
     out.push('', `failed tasks waiting for a retry (${p.failures.length}):`);
-    out.push(...table(['task', 'failures', 'outages', 'last error'], p.failures.map((f) => [f.task_id, String(f.failures), String(f.outages ?? 0), oneLine(f.last_error)])).map((l) => `  ${l}`));
+    out.push(
+      ...table(
+        ['task', 'failures', 'outages', 'last error'],
+        p.failures.map((f) => [f.task_id, String(f.failures), String(f.outages ?? 0), oneLine(f.last_error)]),
+      ).map((l) => `  ${l}`),
+    );
   }
   if (p.quarantined.length > 0) {
-    out.push('', `quarantined tasks (${p.quarantined.length}; fix the cause, then \`tokenize-wiki requeue --run FILE --tasks …\`):`);
-    out.push(...table(['task', 'failures', 'last error'], p.quarantined.map((q) => [q.task_id, String(q.failures), oneLine(q.last_error)])).map((l) => `  ${l}`));
+    out.push(
+      '',
+      `quarantined tasks (${p.quarantined.length}; fix the cause, then \`tokenize-wiki requeue --run FILE --tasks …\`):`,
+    );
+    out.push(
+      ...table(
+        ['task', 'failures', 'last error'],
+        p.quarantined.map((q) => [q.task_id, String(q.failures), oneLine(q.last_error)]),
+      ).map((l) => `  ${l}`),
+    );
   }
   if (p.verify && !p.verify.ok) out.push('', `verify failed: ${p.verify.problems.join('; ')}`);
   return out.join('\n') + '\n';

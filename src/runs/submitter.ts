@@ -31,10 +31,16 @@ export async function reconcileFile(file: string, options: SubmitterOptions): Pr
   const outcome: RunOutcome = { file };
   try {
     outcome.run = await loadRunFile(file);
-    outcome.report = await reconcileOnce(outcome.run, { ...options.deps(outcome.run), logger: options.logger.child({ run_file: file }) });
+    outcome.report = await reconcileOnce(outcome.run, {
+      ...options.deps(outcome.run),
+      logger: options.logger.child({ run_file: file }),
+    });
   } catch (error) {
     outcome.error = error;
-    options.logger.error({ run_file: file, run_id: outcome.run?.run_id, err: messageOf(error) }, 'reconcile of this run file failed; the other runs go on');
+    options.logger.error(
+      { run_file: file, run_id: outcome.run?.run_id, err: messageOf(error) },
+      'reconcile of this run file failed; the other runs go on',
+    );
   }
   options.onTick?.(outcome, (Date.now() - started) / 1000);
   return outcome;
@@ -51,18 +57,29 @@ export async function reconcileAll(options: SubmitterOptions): Promise<RunOutcom
  * Wait until a job that one of `outcomes` left in flight ends (polling the backends, which is far cheaper than a
  * tick), or until `deadline`. Returns the run files with a freed slot; [] at the deadline or when nothing waits.
  */
-export async function waitForJobEnd(outcomes: readonly RunOutcome[], options: SubmitterOptions & { deadline: number; pollMs: number; signal?: AbortSignal }): Promise<string[]> {
+export async function waitForJobEnd(
+  outcomes: readonly RunOutcome[],
+  options: SubmitterOptions & { deadline: number; pollMs: number; signal?: AbortSignal },
+): Promise<string[]> {
   const watched = outcomes.filter((o) => o.run && waitsForJobEnd(o.report?.progress));
   while (watched.length > 0 && Date.now() < options.deadline && !options.signal?.aborted) {
-    await sleep(Math.min(options.pollMs, Math.max(0, options.deadline - Date.now())), undefined, { signal: options.signal }).catch(() => undefined);
+    await sleep(Math.min(options.pollMs, Math.max(0, options.deadline - Date.now())), undefined, {
+      signal: options.signal,
+    }).catch(() => undefined);
     const freed: string[] = [];
     for (const o of watched) {
       const run = o.run as RunFile;
       const inFlight = (o.report?.progress?.jobs_in_flight ?? []).map((j) => j.id);
-      const jobs = await options.deps(run).backend.list(run.run_id).catch((error: unknown) => {
-        options.logger.warn({ run_id: run.run_id, err: messageOf(error) }, 'could not list jobs while waiting for a free slot');
-        return undefined;
-      });
+      const jobs = await options
+        .deps(run)
+        .backend.list(run.run_id)
+        .catch((error: unknown) => {
+          options.logger.warn(
+            { run_id: run.run_id, err: messageOf(error) },
+            'could not list jobs while waiting for a free slot',
+          );
+          return undefined;
+        });
       if (jobs && slotFreed(inFlight, jobs)) freed.push(o.file);
     }
     if (freed.length > 0) return freed;
@@ -75,7 +92,9 @@ export async function waitForJobEnd(outcomes: readonly RunOutcome[], options: Su
  * jobs ends, so its slots stay full between CronJob ticks. The budget must leave room for a last tick before the
  * CronJob's deadline. Returns the last outcome of every run file; `failureOf` says whether that is a failure.
  */
-export async function submitOnce(options: SubmitterOptions & { budgetMs: number; pollMs: number }): Promise<RunOutcome[]> {
+export async function submitOnce(
+  options: SubmitterOptions & { budgetMs: number; pollMs: number },
+): Promise<RunOutcome[]> {
   const deadline = Date.now() + options.budgetMs;
   const latest = new Map<string, RunOutcome>();
   for (const o of await reconcileAll(options)) latest.set(o.file, o);

@@ -19,11 +19,13 @@ export function parseSha256List(text: string, source: string): Map<string, strin
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const match = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
-    if (!match) throw new InputError(`${source}:${index + 1}: expected "HEX  name" (64 hex digits, two spaces, a file name)`);
+    if (!match)
+      throw new InputError(`${source}:${index + 1}: expected "HEX  name" (64 hex digits, two spaces, a file name)`);
     const hex = (match[1] as string).toLowerCase();
     const name = baseName(match[2] as string);
     const seen = out.get(name);
-    if (seen !== undefined && seen !== hex) throw new InputError(`${source}:${index + 1}: ${name} is listed twice with different sha256`);
+    if (seen !== undefined && seen !== hex)
+      throw new InputError(`${source}:${index + 1}: ${name} is listed twice with different sha256`);
     out.set(name, hex);
   });
   return out;

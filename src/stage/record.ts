@@ -48,7 +48,11 @@ export function staleReason(
   if (source.etag !== undefined && record.etag !== undefined && source.etag !== record.etag) {
     return `source ETag changed (${record.etag} → ${source.etag})`;
   }
-  if (source.lastModified !== undefined && record.last_modified !== undefined && source.lastModified !== record.last_modified) {
+  if (
+    source.lastModified !== undefined &&
+    record.last_modified !== undefined &&
+    source.lastModified !== record.last_modified
+  ) {
     return `source Last-Modified changed (${record.last_modified} → ${source.lastModified})`;
   }
   if (expectedSha256 !== undefined && record.sha256 !== expectedSha256) {

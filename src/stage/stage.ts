@@ -77,17 +77,21 @@ function stagingRecordUri(destination: string): string {
 export async function stageDump(options: StageOptions): Promise<StageReport> {
   const logger = options.logger ?? rootLogger.child({ command: 'stage' });
   const { from, to } = options;
-  if (parseUri(to).scheme === 'http') throw new UsageError(`--to ${to}: http(s) URIs are read-only; stage to a path or s3://`);
+  if (parseUri(to).scheme === 'http')
+    throw new UsageError(`--to ${to}: http(s) URIs are read-only; stage to a path or s3://`);
   const single = DUMP_FILE.test(from);
   if (options.sha256 !== undefined && !single) {
     throw new UsageError('--sha256 checks a single dump file; for a parts folder use --sha256-file');
   }
-  if (!single && DUMP_FILE.test(to)) throw new UsageError(`--to ${to}: a parts folder stages to a folder, not to a file name`);
+  if (!single && DUMP_FILE.test(to))
+    throw new UsageError(`--to ${to}: a parts folder stages to a folder, not to a file name`);
   if (single && DUMP_FILE.test(to) && DUMP_FILE.exec(to)?.[1] !== DUMP_FILE.exec(from)?.[1]) {
     throw new UsageError(`--to ${to}: the staged copy must keep the source's compression suffix (${baseName(from)})`);
   }
   if (parseUri(from).scheme === 'http' && !options.userAgentWithContact) {
-    logger.warn('no --user-agent / TOKENIZE_WIKI_USER_AGENT with a contact: Wikimedia blocks generic agents; set e.g. "mirror-bot/1.0 (you@example.org)"');
+    logger.warn(
+      'no --user-agent / TOKENIZE_WIKI_USER_AGENT with a contact: Wikimedia blocks generic agents; set e.g. "mirror-bot/1.0 (you@example.org)"',
+    );
   }
 
   const dumps = await resolveDumps([from], { allowIncompleteDump: options.allowIncompleteDump });
@@ -95,24 +99,31 @@ export async function stageDump(options: StageOptions): Promise<StageReport> {
   const items: Item[] = dumps.map((dump) => {
     const file = baseName(dump.uri);
     const destination = single && DUMP_FILE.test(to) ? to : joinUri(folder, file);
-    const expectedSha256 = single ? (options.sha256 ?? options.sha256ByName?.get(file)) : options.sha256ByName?.get(file);
+    const expectedSha256 = single
+      ? (options.sha256 ?? options.sha256ByName?.get(file))
+      : options.sha256ByName?.get(file);
     return { dump, file, destination, record: stagingRecordUri(destination), expectedSha256 };
   });
   for (const name of options.sha256ByName?.keys() ?? []) {
-    if (!items.some((item) => item.file === name)) logger.warn({ file: name }, 'the sha256 list names a file the source does not have');
+    if (!items.some((item) => item.file === name))
+      logger.warn({ file: name }, 'the sha256 list names a file the source does not have');
   }
 
   const reasons = await eachLimited(items, 8, (item) => restageReason(item, logger));
   const todo = items.flatMap((item, i) => (reasons[i] === undefined ? [] : [{ item, reason: reasons[i] }]));
   const successDestination = single ? undefined : joinUri(folder, '_SUCCESS');
   // While any part is replaced, the staged folder must not look complete.
-  if (successDestination !== undefined && todo.length > 0) await storeFor(successDestination).delete(successDestination);
+  if (successDestination !== undefined && todo.length > 0)
+    await storeFor(successDestination).delete(successDestination);
 
   const active = new Set<{ item: Item; check: TransferCheck; started: number }>();
   const timer = setInterval(() => {
     for (const { item, check, started } of active) {
       const seconds = (Date.now() - started) / 1000;
-      logger.info({ file: item.file, bytes: check.bytes, size: item.dump.size, mb_per_s: round(check.bytes / 1e6 / seconds) }, 'staging progress');
+      logger.info(
+        { file: item.file, bytes: check.bytes, size: item.dump.size, mb_per_s: round(check.bytes / 1e6 / seconds) },
+        'staging progress',
+      );
     }
   }, PROGRESS_INTERVAL_MS);
   timer.unref();
@@ -192,7 +203,8 @@ async function stageFile(
   const local = parseUri(destination);
   if (local.scheme === 'file') {
     // A run killed mid-transfer leaves its temp file; S3 forgets an unfinished multipart upload by lifecycle rule.
-    for (const path of await removeStaleTemps(local.path)) logger.info({ file, path }, 'removed the temp file of an interrupted run');
+    for (const path of await removeStaleTemps(local.path))
+      logger.info({ file, path }, 'removed the temp file of an interrupted run');
   }
   const started = Date.now();
   const check = new TransferCheck(file, dump.size, dump.compression, item.expectedSha256);
@@ -221,7 +233,9 @@ async function stageFile(
   const copy = await storeFor(destination).stat(destination);
   if (copy?.size !== dump.size) {
     await discard(destination, logger);
-    throw new TaskFailure(`${file}: the staged copy ${destination} has ${copy?.size ?? 'no'} bytes, expected ${dump.size}`);
+    throw new TaskFailure(
+      `${file}: the staged copy ${destination} has ${copy?.size ?? 'no'} bytes, expected ${dump.size}`,
+    );
   }
   const record: StagingRecord = {
     format: 'tokenize-wiki/staging-record',
@@ -248,7 +262,16 @@ async function stageFile(
   }
   await writeStagingRecord(item.record, record);
   const seconds = (Date.now() - started) / 1000;
-  logger.info({ file, bytes: result.bytes, uncompressed_bytes: result.uncompressedBytes, seconds: round(seconds), sha256: result.sha256 }, 'staged');
+  logger.info(
+    {
+      file,
+      bytes: result.bytes,
+      uncompressed_bytes: result.uncompressedBytes,
+      seconds: round(seconds),
+      sha256: result.sha256,
+    },
+    'staged',
+  );
   return { ...summary(item, 'staged'), reason, sha256: result.sha256, seconds: round(seconds) };
 }
 
@@ -271,6 +294,8 @@ export function formatStageReport(report: StageReport): string {
   });
   const count = (outcome: StageOutcome): number => report.files.filter((f) => f.outcome === outcome).length;
   const success = report.success === undefined ? '' : `; _SUCCESS ${report.success}`;
-  lines.push(`stage: ${count('staged')} staged, ${count('already staged')} already staged, ${count('failed')} failed${success}`);
+  lines.push(
+    `stage: ${count('staged')} staged, ${count('already staged')} already staged, ${count('failed')} failed${success}`,
+  );
   return lines.join('\n') + '\n';
 }

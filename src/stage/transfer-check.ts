@@ -66,7 +66,8 @@ export class TransferCheck {
       feed.end();
       await decoded;
       if (decodeError !== undefined) throw this.fail(`${this.compression} check failed: ${messageOf(decodeError)}`);
-      if (this.bytes !== this.size) throw this.fail(`got ${this.bytes} bytes, the source's Content-Length is ${this.size}`);
+      if (this.bytes !== this.size)
+        throw this.fail(`got ${this.bytes} bytes, the source's Content-Length is ${this.size}`);
       const sha256 = this.hash.digest('hex');
       if (this.expectedSha256 !== undefined && sha256 !== this.expectedSha256) {
         throw this.fail(`sha256 is ${sha256}, expected ${this.expectedSha256}`);

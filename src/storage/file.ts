@@ -113,7 +113,12 @@ export class FileStore implements Store {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const path = pathOf(prefix);
-    const isDir = prefix.endsWith('/') || (await stat(path).then((s) => s.isDirectory(), () => false));
+    const isDir =
+      prefix.endsWith('/') ||
+      (await stat(path).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ));
     const dir = isDir ? path : dirname(path);
     const namePrefix = isDir ? '' : path.slice(dir.length + 1);
     yield* walk(dir, namePrefix, prefix.startsWith('file://') ? 'file://' : '');

@@ -20,9 +20,16 @@ export function httpOptionsFromEnv(env: NodeJS.ProcessEnv): HttpOptions {
   const connections = env.TOKENIZE_WIKI_HTTP_CONNECTIONS;
   const connectionsPerHost = Number(connections ?? 2);
   if (!Number.isInteger(connectionsPerHost) || connectionsPerHost < 1) {
-    throw new UsageError(`TOKENIZE_WIKI_HTTP_CONNECTIONS: expected a whole number ≥ 1, got ${JSON.stringify(connections)}`);
+    throw new UsageError(
+      `TOKENIZE_WIKI_HTTP_CONNECTIONS: expected a whole number ≥ 1, got ${JSON.stringify(connections)}`,
+    );
   }
-  return { userAgent: env.TOKENIZE_WIKI_USER_AGENT ?? `tokenize-wiki/${programVersion} (set TOKENIZE_WIKI_USER_AGENT to add your contact)`, connectionsPerHost };
+  return {
+    userAgent:
+      env.TOKENIZE_WIKI_USER_AGENT ??
+      `tokenize-wiki/${programVersion} (set TOKENIZE_WIKI_USER_AGENT to add your contact)`,
+    connectionsPerHost,
+  };
 }
 
 /** At most `limit` concurrent transfers per host: dumps.wikimedia.org caps connections per client. */
@@ -51,7 +58,10 @@ class HostSlots {
 }
 
 class HttpStatusError extends Error {
-  constructor(readonly status: number, url: string) {
+  constructor(
+    readonly status: number,
+    url: string,
+  ) {
     super(`${url}: HTTP ${status}`);
   }
 }
@@ -77,14 +87,20 @@ export class HttpStore implements Store {
       if (error instanceof InputError || error instanceof HttpStatusError) throw error;
       // fetch reports an unreachable host as a bare "fetch failed"; the cause holds the reason (ECONNREFUSED, …).
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new InputError(`${url}: cannot be read (${cause?.code ?? cause?.message ?? (error as Error).message}); check the URL and the network`);
+      throw new InputError(
+        `${url}: cannot be read (${cause?.code ?? cause?.message ?? (error as Error).message}); check the URL and the network`,
+      );
     }
   }
 
   private async retrying(url: string, init: RequestInit): Promise<Response> {
     return pRetry(
       async () => {
-        const response = await fetch(url, { ...init, dispatcher: this.dispatcher, headers: { 'user-agent': this.options.userAgent, ...init.headers } });
+        const response = await fetch(url, {
+          ...init,
+          dispatcher: this.dispatcher,
+          headers: { 'user-agent': this.options.userAgent, ...init.headers },
+        });
         if (response.ok) return response;
         await response.body?.cancel();
         const error = new HttpStatusError(response.status, url);
@@ -132,13 +148,17 @@ export class HttpStore implements Store {
       // `bytes=N-(N-1)` is not a valid range: servers answer with the whole file.
       if (r.end !== undefined && r.end <= r.start) return Readable.from([]);
       const whole = r.start === 0 && r.end === undefined;
-      const headers: Record<string, string> = whole ? {} : { range: `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}` };
+      const headers: Record<string, string> = whole
+        ? {}
+        : { range: `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}` };
       const release = await this.slots.acquire(host);
       try {
         const response = await this.request(url, { headers });
         if (!whole && response.status !== 206) {
           await response.body?.cancel();
-          throw new InputError(`${url}: the server ignored the Range request (HTTP ${response.status}); ranged reads need a server with Range support`);
+          throw new InputError(
+            `${url}: the server ignored the Range request (HTTP ${response.status}); ranged reads need a server with Range support`,
+          );
         }
         if (!response.body) return Readable.from([]);
         return releasing(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), release);

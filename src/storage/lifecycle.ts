@@ -45,7 +45,12 @@ export function expire(id: string, prefix: string, days: number): LifecycleRule 
 
 /** Rules that abort incomplete multipart uploads under a key prefix (also used for staged dumps). */
 export function multipartRule(keyPrefix: string, days: number): LifecycleRule {
-  return { ID: ruleId('multipart', keyPrefix), Status: 'Enabled', Filter: { Prefix: keyPrefix }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: days } };
+  return {
+    ID: ruleId('multipart', keyPrefix),
+    Status: 'Enabled',
+    Filter: { Prefix: keyPrefix },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: days },
+  };
 }
 
 /** The bucket's current rules; none when the bucket has no lifecycle configuration. */
@@ -91,7 +96,10 @@ export async function mergeLifecycle(
   const changed = canonical(current) !== canonical(next);
   if (changed) {
     if (next.length === 0) await client.send(new DeleteBucketLifecycleCommand({ Bucket: bucket }));
-    else await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: next } }));
+    else
+      await client.send(
+        new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: next } }),
+      );
   }
   const before = new Set(current.map((r) => r.ID ?? ''));
   const added = [...desiredIds].filter((id) => !before.has(id));
@@ -109,7 +117,12 @@ function canonical(rules: readonly LifecycleRule[]): string {
         filter: r.Filter && Object.keys(r.Filter).some((k) => k !== 'Prefix') ? r.Filter : undefined,
         expiration: r.Expiration?.Days ?? r.Expiration?.Date?.toISOString(),
         abort: r.AbortIncompleteMultipartUpload?.DaysAfterInitiation,
-        other: [r.Transitions, r.NoncurrentVersionExpiration, r.NoncurrentVersionTransitions, r.Expiration?.ExpiredObjectDeleteMarker],
+        other: [
+          r.Transitions,
+          r.NoncurrentVersionExpiration,
+          r.NoncurrentVersionTransitions,
+          r.Expiration?.ExpiredObjectDeleteMarker,
+        ],
       }))
       .sort((a, b) => a.id.localeCompare(b.id)),
   );

@@ -10,14 +10,19 @@ export type OpenAt = (range: ByteRange) => Promise<AsyncIterable<Uint8Array>>;
  * last byte received (a ranged re-request), with exponential backoff. Callers see one uninterrupted stream. Opening
  * is the transport's to retry (see retry.ts): an `open` that fails ends the read.
  */
-export function resumableRead(open: OpenAt, range: ByteRange, what: string, attempts: number = RETRY.attempts): Readable {
+export function resumableRead(
+  open: OpenAt,
+  range: ByteRange,
+  what: string,
+  attempts: number = RETRY.attempts,
+): Readable {
   const failed = (position: number, error: unknown): Error =>
     new Error(`${what}: read failed at byte ${position}: ${(error as Error).message}`, { cause: error });
   async function* generate(): AsyncIterable<Uint8Array> {
     let position = range.start;
     let body: AsyncIterator<Uint8Array> | undefined;
     try {
-      for (let attempt = 1; ; ) {
+      for (let attempt = 1; ;) {
         if (!body) {
           try {
             body = (await open({ start: position, end: range.end }))[Symbol.asyncIterator]();

@@ -19,7 +19,13 @@ export function retryDelay(attempt: number): number {
 
 /** Network trouble and server overload are worth retrying; 4xx answers and our own errors are not. */
 export function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; status?: number; $metadata?: { httpStatusCode?: number }; message?: string };
+  const e = error as {
+    name?: string;
+    code?: string;
+    status?: number;
+    $metadata?: { httpStatusCode?: number };
+    message?: string;
+  };
   const status = e.status ?? e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429 || status === 408;
   if (e.code && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_\w+)$/.test(e.code)) return true;

@@ -2,7 +2,15 @@
  * The one place that reads S3 SDK errors: what went wrong, in words a person can act on. The store turns these into
  * errors naming the URI (`s3.ts`); `buckets ensure` and `lifecycle apply` show the short reason in their reports.
  */
-export type S3Problem = 'credentials' | 'unknown-key' | 'wrong-secret' | 'access-denied' | 'no-bucket' | 'unsupported' | 'unreachable' | 'timeout';
+export type S3Problem =
+  | 'credentials'
+  | 'unknown-key'
+  | 'wrong-secret'
+  | 'access-denied'
+  | 'no-bucket'
+  | 'unsupported'
+  | 'unreachable'
+  | 'timeout';
 
 interface SdkError {
   name?: string;

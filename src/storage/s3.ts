@@ -27,11 +27,15 @@ function locate(uri: string): { bucket: string; key: string } {
 function explain(uri: string, error: unknown): Error {
   switch (s3Problem(error)) {
     case 'credentials':
-      return new InputError(`${uri}: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / a web identity)`);
+      return new InputError(
+        `${uri}: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / a web identity)`,
+      );
     case 'unknown-key':
     case 'wrong-secret':
     case 'access-denied':
-      return new InputError(`${uri}: access denied by the S3 store (${s3ErrorName(error)}): check the credentials and bucket policy`);
+      return new InputError(
+        `${uri}: access denied by the S3 store (${s3ErrorName(error)}): check the credentials and bucket policy`,
+      );
     case 'no-bucket':
       return new InputError(`${uri}: bucket does not exist`);
     case 'unreachable': {
@@ -82,7 +86,8 @@ export class S3Store implements Store {
     const { bucket, key } = locate(uri);
     const open = async (r: ByteRange): Promise<AsyncIterable<Uint8Array>> => {
       if (r.end !== undefined && r.end <= r.start) return Readable.from([]);
-      const header = r.start === 0 && r.end === undefined ? undefined : `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}`;
+      const header =
+        r.start === 0 && r.end === undefined ? undefined : `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}`;
       try {
         const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: header }));
         return out.Body as Readable;
@@ -116,7 +121,12 @@ export class S3Store implements Store {
         return;
       }
       // A multipart upload becomes visible only when it completes, so a killed writer never leaves a partial object.
-      await new Upload({ client: this.client, params: { Bucket: bucket, Key: key, Body: body }, partSize: PART_SIZE, queueSize: 2 }).done();
+      await new Upload({
+        client: this.client,
+        params: { Bucket: bucket, Key: key, Body: body },
+        partSize: PART_SIZE,
+        queueSize: 2,
+      }).done();
     } catch (error) {
       throw explain(uri, error);
     }

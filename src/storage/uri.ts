@@ -2,9 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors/index.js';
 
 export type Location =
-  | { scheme: 'file'; path: string }
-  | { scheme: 's3'; bucket: string; key: string }
-  | { scheme: 'http'; url: string };
+  { scheme: 'file'; path: string } | { scheme: 's3'; bucket: string; key: string } | { scheme: 'http'; url: string };
 
 /** Parse a storage URI of the contract: plain path, file://, s3://bucket/key, http(s)://. */
 export function parseUri(uri: string): Location {

@@ -64,7 +64,9 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
 
   const idsSha256 = tally.idsHash.digest('hex');
   if (tally.docs !== task.doc_count || idsSha256 !== task.ids_sha256) {
-    throw new TaskFailure(`${what}: read ${tally.docs} docs but the manifest lists ${task.doc_count} (or other ids): the dump changed; re-create the manifest`);
+    throw new TaskFailure(
+      `${what}: read ${tally.docs} docs but the manifest lists ${task.doc_count} (or other ids): the dump changed; re-create the manifest`,
+    );
   }
   const marker: Marker = {
     format: 'tokenize-wiki/marker',
@@ -89,7 +91,10 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
   };
   const markerUri = joinUri(outputPrefix, markerKey(task.task_id));
   await storeFor(markerUri).write(markerUri, JSON.stringify(marker, null, 1) + '\n');
-  logger.info({ docs: marker.docs, rows: marker.rows, tokens: marker.tokens, skipped: tally.skipped, bad_docs: tally.bad.length }, 'task done');
+  logger.info(
+    { docs: marker.docs, rows: marker.rows, tokens: marker.tokens, skipped: tally.skipped, bad_docs: tally.bad.length },
+    'task done',
+  );
   return { status: 'done', marker };
 }
 
@@ -97,10 +102,21 @@ export async function executeTask(task: Task, options: ExecuteOptions): Promise<
  * The task's docs, read from its access point and cut into batches, through the tokenizer pool. Results reach
  * `write` strictly in batch order while later batches are already being tokenized.
  */
-async function tokenizeTask(task: Task, dump: DumpEntry, options: ExecuteOptions, what: string, write: (result: BatchResult) => Promise<void>): Promise<void> {
+async function tokenizeTask(
+  task: Task,
+  dump: DumpEntry,
+  options: ExecuteOptions,
+  what: string,
+  write: (result: BatchResult) => Promise<void>,
+): Promise<void> {
   const { manifest, pool } = options;
   const { decoded, skipBytes } = await openTaskStream(task, dump, options.manifestFolder);
-  const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
+  const range = {
+    skipBytes,
+    firstLine: task.first_line,
+    firstOffset: task.uncompressed_start,
+    docCount: task.doc_count,
+  };
   const inFlight: Array<Promise<BatchResult>> = [];
   for await (const batch of cutBatches(decoded, range, BATCH_LIMITS, what)) {
     const { result } = await pool.submit(manifest.encoding, {

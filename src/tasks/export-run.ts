@@ -6,7 +6,16 @@ import type { Manifest } from '../manifest/index.js';
 import { joinUri, readBytes, readText, storeFor } from '../storage/index.js';
 import { readMarker, type FileRef, type Marker } from './marker.js';
 import { verifyRun } from './verify-run.js';
-import { concatIdx, decodeIdx, dtypeFor, idxBytes, partPrefix, planParts, type MegatronDtype, type PartPlan } from '../output/index.js';
+import {
+  concatIdx,
+  decodeIdx,
+  dtypeFor,
+  idxBytes,
+  partPrefix,
+  planParts,
+  type MegatronDtype,
+  type PartPlan,
+} from '../output/index.js';
 
 export interface ExportOptions {
   manifest: Manifest;
@@ -69,7 +78,10 @@ export async function exportRun(options: ExportOptions): Promise<ExportRecord> {
   }
   const report = await verifyRun(manifest, outputPrefix, { deep: false });
   if (!report.ok) {
-    const why = report.missing.length > 0 ? `${report.missing.length} task(s) have no marker (e.g. ${report.missing[0]})` : (report.problems[0] as string);
+    const why =
+      report.missing.length > 0
+        ? `${report.missing.length} task(s) have no marker (e.g. ${report.missing[0]})`
+        : (report.problems[0] as string);
     throw new InputError(`${outputPrefix}: the run is not complete (${why}); finish it (verify OK) before exporting`);
   }
   const markers: Marker[] = [];
@@ -80,7 +92,12 @@ export async function exportRun(options: ExportOptions): Promise<ExportRecord> {
   const capped = options.maxPartBytes !== undefined;
 
   const sourceSha256 = createHash('sha256')
-    .update(JSON.stringify({ shards: markers.map((m) => [m.task_id, m.shard.sha256, m.megatron?.idx.sha256, m.megatron?.meta.sha256]), cap: options.maxPartBytes ?? null }))
+    .update(
+      JSON.stringify({
+        shards: markers.map((m) => [m.task_id, m.shard.sha256, m.megatron?.idx.sha256, m.megatron?.meta.sha256]),
+        cap: options.maxPartBytes ?? null,
+      }),
+    )
     .digest('hex');
   const record: ExportRecord = {
     format: 'tokenize-wiki/export',
@@ -122,7 +139,9 @@ async function readRecord(to: string, sourceSha256: string): Promise<ExportRecor
   if (!(await storeFor(uri).stat(uri))) return undefined;
   const record = parseWith(ExportRecordSchema, parseJson(await readText(uri), uri), uri);
   if (record.source_sha256 !== sourceSha256) {
-    throw new InputError(`${uri}: an export of other shards (or another --max-part-bytes) is already there; export to another --to, or delete its files and this record`);
+    throw new InputError(
+      `${uri}: an export of other shards (or another --max-part-bytes) is already there; export to another --to, or delete its files and this record`,
+    );
   }
   return record;
 }
@@ -134,10 +153,20 @@ async function stillThere(part: ExportedPart): Promise<boolean> {
   return true;
 }
 
-async function writePart(outputPrefix: string, prefix: string, part: PartPlan, shards: readonly Marker[], dtype: MegatronDtype): Promise<ExportedPart> {
+async function writePart(
+  outputPrefix: string,
+  prefix: string,
+  part: PartPlan,
+  shards: readonly Marker[],
+  dtype: MegatronDtype,
+): Promise<ExportedPart> {
   const megatron = (m: Marker): NonNullable<Marker['megatron']> => {
-    if (!m.megatron) throw new InputError(`${outputPrefix}: task ${m.task_id} has no megatron shard (its marker is of a ${m.output_format} shard)`);
-    if (m.megatron.dtype !== dtype) throw new InputError(`${outputPrefix}: task ${m.task_id} holds ${m.megatron.dtype} ids, others ${dtype}`);
+    if (!m.megatron)
+      throw new InputError(
+        `${outputPrefix}: task ${m.task_id} has no megatron shard (its marker is of a ${m.output_format} shard)`,
+      );
+    if (m.megatron.dtype !== dtype)
+      throw new InputError(`${outputPrefix}: task ${m.task_id} holds ${m.megatron.dtype} ids, others ${dtype}`);
     return m.megatron;
   };
   const lengths = async function* (): AsyncIterable<Int32Array> {
@@ -147,11 +176,25 @@ async function writePart(outputPrefix: string, prefix: string, part: PartPlan, s
     }
   };
   // .bin and .meta one after the other: each streams shard after shard, so two uploads at once gain little.
-  const bin = await upload(`${prefix}.bin`, concatFiles(outputPrefix, shards.map((m) => m.shard)));
-  const meta = await upload(`${prefix}.meta.jsonl.gz`, concatFiles(outputPrefix, shards.map((m) => megatron(m).meta)));
+  const bin = await upload(
+    `${prefix}.bin`,
+    concatFiles(
+      outputPrefix,
+      shards.map((m) => m.shard),
+    ),
+  );
+  const meta = await upload(
+    `${prefix}.meta.jsonl.gz`,
+    concatFiles(
+      outputPrefix,
+      shards.map((m) => megatron(m).meta),
+    ),
+  );
   const idx = await upload(`${prefix}.idx`, concatIdx(dtype, part.sequences, lengths));
   if (bin.bytes !== part.bin_bytes || idx.bytes !== idxBytes(part.sequences)) {
-    throw new TaskFailure(`${prefix}: wrote ${bin.bytes} bytes of tokens and ${idx.bytes} of index, the markers promise ${part.bin_bytes} and ${idxBytes(part.sequences)}`);
+    throw new TaskFailure(
+      `${prefix}: wrote ${bin.bytes} bytes of tokens and ${idx.bytes} of index, the markers promise ${part.bin_bytes} and ${idxBytes(part.sequences)}`,
+    );
   }
   const first = shards[0];
   const last = shards[shards.length - 1];
@@ -179,7 +222,9 @@ async function* concatFiles(outputPrefix: string, files: readonly FileRef[]): As
       yield buffer;
     }
     if (bytes !== file.bytes || hash.digest('hex') !== file.sha256) {
-      throw new TaskFailure(`${uri}: ${bytes} bytes whose sha256 differs from its marker's (${file.bytes} bytes); run verify --deep`);
+      throw new TaskFailure(
+        `${uri}: ${bytes} bytes whose sha256 differs from its marker's (${file.bytes} bytes); run verify --deep`,
+      );
     }
   }
 }

@@ -61,7 +61,8 @@ export function parseFailedTask(line: string): FailedTask | undefined {
   if (!line.startsWith('{') || !line.includes(`"${TASK_FAILED_EVENT}"`)) return undefined;
   try {
     const entry = JSON.parse(line) as { task_id?: unknown; err?: unknown };
-    if (typeof entry.task_id === 'string' && typeof entry.err === 'string') return { taskId: entry.task_id, error: entry.err };
+    if (typeof entry.task_id === 'string' && typeof entry.err === 'string')
+      return { taskId: entry.task_id, error: entry.err };
   } catch {
     // not a log line of ours
   }

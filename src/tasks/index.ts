@@ -5,4 +5,10 @@ export { MarkerSchema, readMarker, listDoneTaskIds, markerFiles, type Marker } f
 export { checkDumpUnchanged, openTaskStream } from './open.js';
 export { completeRun, formatVerifyReport } from './complete.js';
 export { exportRun } from './export-run.js';
-export { DEFAULT_STORAGE_RETRY, classifyFailure, formatFailedTask, parseFailedTask, type FailureKind } from './failure.js';
+export {
+  DEFAULT_STORAGE_RETRY,
+  classifyFailure,
+  formatFailedTask,
+  parseFailedTask,
+  type FailureKind,
+} from './failure.js';

@@ -56,7 +56,8 @@ export async function readMarker(outputPrefix: string, taskId: string): Promise<
 export async function anyMarker(outputPrefix: string): Promise<Marker | undefined> {
   const prefix = joinUri(outputPrefix, MARKERS_DIR);
   for await (const info of storeFor(prefix).list(prefix)) {
-    if (taskIdOfMarker(info.uri) !== undefined) return parseWith(MarkerSchema, parseJson(await readText(info.uri), info.uri), info.uri);
+    if (taskIdOfMarker(info.uri) !== undefined)
+      return parseWith(MarkerSchema, parseJson(await readText(info.uri), info.uri), info.uri);
   }
   return undefined;
 }

@@ -1,5 +1,12 @@
 import { TaskFailure } from '../errors/index.js';
-import { Bzip2DataError, decodeBzip2, fastestBzip2Decoder, realignBzip2Blocks, GzipDataError, inflateFromAccessPoint } from '../dumps/index.js';
+import {
+  Bzip2DataError,
+  decodeBzip2,
+  fastestBzip2Decoder,
+  realignBzip2Blocks,
+  GzipDataError,
+  inflateFromAccessPoint,
+} from '../dumps/index.js';
 import { readBzip2Blocks, readGzipPoint, type DumpEntry, type Task } from '../manifest/index.js';
 import { storeFor } from '../storage/index.js';
 
@@ -13,7 +20,8 @@ export interface TaskStream {
 export async function checkDumpUnchanged(dump: DumpEntry): Promise<void> {
   const now = await storeFor(dump.uri).stat(dump.uri);
   if (!now) throw new TaskFailure(`${dump.uri}: dump not found (the manifest lists it as dump ${dump.name})`);
-  const changed = now.size !== dump.size || (dump.etag !== undefined && now.etag !== undefined && now.etag !== dump.etag);
+  const changed =
+    now.size !== dump.size || (dump.etag !== undefined && now.etag !== undefined && now.etag !== dump.etag);
   if (changed) {
     throw new TaskFailure(
       `${dump.uri}: the dump changed since the manifest was made (size ${dump.size} → ${now.size}, etag ${dump.etag ?? '-'} → ${now.etag ?? '-'}); re-create the manifest`,
@@ -33,13 +41,19 @@ export async function openTaskStream(task: Task, dump: DumpEntry, manifestFolder
     case 'gzip': {
       const point = await readGzipPoint(manifestFolder, access.index);
       const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
-      return { decoded: explainErrors(inflateFromAccessPoint(point, source), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
+      return {
+        decoded: explainErrors(inflateFromAccessPoint(point, source), what),
+        skipBytes: task.uncompressed_start - access.uncompressed_offset,
+      };
     }
     case 'bzip2': {
       const blocks = await readBzip2Blocks(manifestFolder, access.index);
       const run = blocks.slice(access.first_block, access.end_block);
       const source = await store.read(dump.uri, { start: access.compressed_offset, end: access.compressed_end });
-      return { decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source), fastestBzip2Decoder()), what), skipBytes: task.uncompressed_start - access.uncompressed_offset };
+      return {
+        decoded: explainErrors(decodeBzip2(realignBzip2Blocks(run, source), fastestBzip2Decoder()), what),
+        skipBytes: task.uncompressed_start - access.uncompressed_offset,
+      };
     }
   }
 }
@@ -49,7 +63,8 @@ async function* explainErrors(decoded: AsyncIterable<Buffer>, what: string): Asy
   try {
     yield* decoded;
   } catch (error) {
-    if (error instanceof GzipDataError || error instanceof Bzip2DataError) throw new TaskFailure(`${what}: ${error.message}`);
+    if (error instanceof GzipDataError || error instanceof Bzip2DataError)
+      throw new TaskFailure(`${what}: ${error.message}`);
     throw error;
   }
 }

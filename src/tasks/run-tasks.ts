@@ -4,7 +4,13 @@ import type { Manifest, Task } from '../manifest/index.js';
 import type { Logger } from '../observability/index.js';
 import { jsTokenizerNotice, TokenizerPool } from '../tokenize/index.js';
 import { executeTask, type ExecuteOptions, type TaskOutcome } from './execute.js';
-import { DEFAULT_STORAGE_RETRY, TASK_FAILED_EVENT, classifyFailure, storageRetryDelay, type StorageRetry } from './failure.js';
+import {
+  DEFAULT_STORAGE_RETRY,
+  TASK_FAILED_EVENT,
+  classifyFailure,
+  storageRetryDelay,
+  type StorageRetry,
+} from './failure.js';
 import { anyMarker, type Marker } from './marker.js';
 
 export interface RunTasksOptions extends Omit<ExecuteOptions, 'pool'> {
@@ -66,7 +72,10 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
   return summary;
 }
 
-async function executeRetryingStorage(task: Task, options: ExecuteOptions & { storageRetry?: StorageRetry }): Promise<TaskOutcome> {
+async function executeRetryingStorage(
+  task: Task,
+  options: ExecuteOptions & { storageRetry?: StorageRetry },
+): Promise<TaskOutcome> {
   const retry = options.storageRetry ?? DEFAULT_STORAGE_RETRY;
   let firstFailure: number | undefined;
   for (let attempt = 1; ; attempt++) {
@@ -77,7 +86,10 @@ async function executeRetryingStorage(task: Task, options: ExecuteOptions & { st
       firstFailure ??= Date.now();
       const delay = storageRetryDelay(attempt, Date.now() - firstFailure, retry);
       if (delay === undefined) throw error;
-      options.logger.warn({ task_id: task.task_id, err: messageOf(error), retry: attempt, retry_in_ms: delay }, 'object store unavailable; retrying the task');
+      options.logger.warn(
+        { task_id: task.task_id, err: messageOf(error), retry: attempt, retry_in_ms: delay },
+        'object store unavailable; retrying the task',
+      );
       await sleep(delay);
     }
   }

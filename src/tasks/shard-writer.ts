@@ -27,7 +27,8 @@ class Upload {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     // A failed upload stops reading the body, so 'drain' never comes: wait for whichever happens first.
-    if (!this.body.write(chunk)) await Promise.race([new Promise((resolve) => this.body.once('drain', resolve)), this.done]);
+    if (!this.body.write(chunk))
+      await Promise.race([new Promise((resolve) => this.body.once('drain', resolve)), this.done]);
   }
 
   async close(): Promise<FileRef> {
@@ -52,7 +53,11 @@ export class ShardWriter {
   private readonly bin: Upload | undefined;
   private readonly lengths: number[] = [];
 
-  constructor(private readonly manifest: Manifest, private readonly outputPrefix: string, private readonly taskId: string) {
+  constructor(
+    private readonly manifest: Manifest,
+    private readonly outputPrefix: string,
+    private readonly taskId: string,
+  ) {
     const keys = shardKeys(manifest.output_format, taskId);
     if (manifest.output_format === 'jsonl') {
       this.rows = new Upload(outputPrefix, keys.shard);

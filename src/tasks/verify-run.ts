@@ -13,7 +13,14 @@ export interface VerifyReport {
   done: number;
   missing: string[];
   problems: string[];
-  totals: { docs: number; rows: number; tokens: number; text_bytes: number; skipped: Record<string, number>; bad_docs: number };
+  totals: {
+    docs: number;
+    rows: number;
+    tokens: number;
+    text_bytes: number;
+    skipped: Record<string, number>;
+    bad_docs: number;
+  };
 }
 
 /**
@@ -22,7 +29,11 @@ export interface VerifyReport {
  * size, and no page id appears in two rows of one dump. `deep` also re-reads every shard file: sha256, row count, page
  * ids, and for megatron shards an index that matches the marker's pages and tokens and the `.bin`'s size.
  */
-export async function verifyRun(manifest: Manifest, outputPrefix: string, options: { deep: boolean }): Promise<VerifyReport> {
+export async function verifyRun(
+  manifest: Manifest,
+  outputPrefix: string,
+  options: { deep: boolean },
+): Promise<VerifyReport> {
   const done = await listDoneTaskIds(outputPrefix);
   const report: VerifyReport = {
     ok: false,
@@ -34,7 +45,9 @@ export async function verifyRun(manifest: Manifest, outputPrefix: string, option
   };
   // Tasks are checked a few at a time (reading and gunzipping shards is I/O and thread-pool work), then reported in
   // manifest order.
-  const checks = await eachLimited(manifest.tasks, VERIFY_CONCURRENCY, (task) => (done.has(task.task_id) ? checkTask(outputPrefix, manifest, task, options) : undefined));
+  const checks = await eachLimited(manifest.tasks, VERIFY_CONCURRENCY, (task) =>
+    done.has(task.task_id) ? checkTask(outputPrefix, manifest, task, options) : undefined,
+  );
   // Page ids are unique within a dump (two dumps of one wiki legitimately share pages).
   const pageIdsByDump = new Map<string, number[]>();
   manifest.tasks.forEach((task, i) => {
@@ -54,7 +67,8 @@ export async function verifyRun(manifest: Manifest, outputPrefix: string, option
     report.totals.tokens += marker.tokens;
     report.totals.text_bytes += marker.text_bytes;
     report.totals.bad_docs += marker.bad_docs.length;
-    for (const [reason, n] of Object.entries(marker.skipped)) report.totals.skipped[reason] = (report.totals.skipped[reason] ?? 0) + n;
+    for (const [reason, n] of Object.entries(marker.skipped))
+      report.totals.skipped[reason] = (report.totals.skipped[reason] ?? 0) + n;
   });
   for (const [dump, pageIds] of pageIdsByDump) {
     const sorted = Float64Array.from(pageIds).sort();
@@ -78,19 +92,30 @@ interface TaskCheck {
   pageIds: number[];
 }
 
-async function checkTask(outputPrefix: string, manifest: Manifest, task: Task, options: { deep: boolean }): Promise<TaskCheck> {
+async function checkTask(
+  outputPrefix: string,
+  manifest: Manifest,
+  task: Task,
+  options: { deep: boolean },
+): Promise<TaskCheck> {
   const marker = (await readMarker(outputPrefix, task.task_id)) as Marker;
   const problems: string[] = [];
   const pageIds: number[] = [];
-  if (marker.docs !== task.doc_count) problems.push(`${task.task_id}: marker has ${marker.docs} docs, manifest ${task.doc_count}`);
-  if (marker.ids_sha256 !== task.ids_sha256) problems.push(`${task.task_id}: marker covers other docs than the manifest's task (id digest differs)`);
+  if (marker.docs !== task.doc_count)
+    problems.push(`${task.task_id}: marker has ${marker.docs} docs, manifest ${task.doc_count}`);
+  if (marker.ids_sha256 !== task.ids_sha256)
+    problems.push(`${task.task_id}: marker covers other docs than the manifest's task (id digest differs)`);
   if (marker.rows + Object.values(marker.skipped).reduce((a, b) => a + b, 0) + marker.bad_docs.length !== marker.docs) {
     problems.push(`${task.task_id}: rows + skipped + bad docs ≠ docs in the marker`);
   }
-  if (marker.output_format !== manifest.output_format) problems.push(`${task.task_id}: marker is of a ${marker.output_format} shard, the manifest's format is ${manifest.output_format}`);
+  if (marker.output_format !== manifest.output_format)
+    problems.push(
+      `${task.task_id}: marker is of a ${marker.output_format} shard, the manifest's format is ${manifest.output_format}`,
+    );
   const sizeProblems = await checkSizes(outputPrefix, marker);
   problems.push(...sizeProblems);
-  if (sizeProblems.length === 0 && options.deep) problems.push(...(await checkShard(outputPrefix, manifest, marker, pageIds)));
+  if (sizeProblems.length === 0 && options.deep)
+    problems.push(...(await checkShard(outputPrefix, manifest, marker, pageIds)));
   return { marker, problems, pageIds };
 }
 
@@ -100,7 +125,8 @@ async function checkSizes(outputPrefix: string, marker: Marker): Promise<string[
     const uri = joinUri(outputPrefix, file.key);
     const info = await storeFor(uri).stat(uri);
     if (!info) problems.push(`${marker.task_id}: shard file ${file.key} is missing`);
-    else if (info.size !== file.bytes) problems.push(`${marker.task_id}: ${file.key} is ${info.size} bytes, marker says ${file.bytes}`);
+    else if (info.size !== file.bytes)
+      problems.push(`${marker.task_id}: ${file.key} is ${info.size} bytes, marker says ${file.bytes}`);
   }
   return problems;
 }
@@ -130,7 +156,8 @@ async function* lineHeads(chunks: AsyncIterable<Buffer>): AsyncGenerator<string>
     for (;;) {
       const newline = chunk.indexOf(NEWLINE, at);
       const end = newline === -1 ? chunk.length : newline;
-      if (head.length < ROW_HEAD_BYTES) head += chunk.toString('latin1', at, Math.min(end, at + ROW_HEAD_BYTES - head.length));
+      if (head.length < ROW_HEAD_BYTES)
+        head += chunk.toString('latin1', at, Math.min(end, at + ROW_HEAD_BYTES - head.length));
       if (newline === -1) break;
       yield head;
       head = '';
@@ -156,11 +183,17 @@ async function checkRows(outputPrefix: string, file: FileRef, marker: Marker, pa
     }
     pageIds.push(pageId);
   }
-  if (rows !== marker.rows) problems.push(`${marker.task_id}: ${file.key} has ${rows} rows, marker says ${marker.rows}`);
+  if (rows !== marker.rows)
+    problems.push(`${marker.task_id}: ${file.key} has ${rows} rows, marker says ${marker.rows}`);
   return [...problems, ...hashed()];
 }
 
-async function checkShard(outputPrefix: string, manifest: Manifest, marker: Marker, pageIds: number[]): Promise<string[]> {
+async function checkShard(
+  outputPrefix: string,
+  manifest: Manifest,
+  marker: Marker,
+  pageIds: number[],
+): Promise<string[]> {
   if (!marker.megatron) return checkRows(outputPrefix, marker.shard, marker, pageIds);
   const { idx, meta, dtype } = marker.megatron;
   const problems = await checkRows(outputPrefix, meta, marker, pageIds);
@@ -170,14 +203,25 @@ async function checkShard(outputPrefix: string, manifest: Manifest, marker: Mark
   for await (const _chunk of bin); // drain: the hash sees every byte
   problems.push(...binHashed());
   const idxBytes = await readBytes(joinUri(outputPrefix, idx.key));
-  if (createHash('sha256').update(idxBytes).digest('hex') !== idx.sha256) problems.push(`${marker.task_id}: ${idx.key} sha256 differs from its marker`);
+  if (createHash('sha256').update(idxBytes).digest('hex') !== idx.sha256)
+    problems.push(`${marker.task_id}: ${idx.key} sha256 differs from its marker`);
   try {
     const decoded = decodeIdx(idxBytes, idx.key);
     const tokens = decoded.lengths.reduce((n, l) => n + l, 0);
-    if (decoded.dtype !== dtype || dtype !== dtypeFor(manifest.encoding)) problems.push(`${marker.task_id}: ${idx.key} holds ${decoded.dtype} ids, ${dtypeFor(manifest.encoding)} expected for ${manifest.encoding}`);
-    if (decoded.lengths.length !== marker.rows) problems.push(`${marker.task_id}: ${idx.key} has ${decoded.lengths.length} sequences, marker says ${marker.rows} rows`);
-    if (tokens !== marker.tokens) problems.push(`${marker.task_id}: ${idx.key} has ${tokens} tokens, marker says ${marker.tokens}`);
-    if (tokens * DTYPE_BYTES[decoded.dtype] !== marker.shard.bytes) problems.push(`${marker.task_id}: ${marker.shard.key} is ${marker.shard.bytes} bytes, its index needs ${tokens * DTYPE_BYTES[decoded.dtype]}`);
+    if (decoded.dtype !== dtype || dtype !== dtypeFor(manifest.encoding))
+      problems.push(
+        `${marker.task_id}: ${idx.key} holds ${decoded.dtype} ids, ${dtypeFor(manifest.encoding)} expected for ${manifest.encoding}`,
+      );
+    if (decoded.lengths.length !== marker.rows)
+      problems.push(
+        `${marker.task_id}: ${idx.key} has ${decoded.lengths.length} sequences, marker says ${marker.rows} rows`,
+      );
+    if (tokens !== marker.tokens)
+      problems.push(`${marker.task_id}: ${idx.key} has ${tokens} tokens, marker says ${marker.tokens}`);
+    if (tokens * DTYPE_BYTES[decoded.dtype] !== marker.shard.bytes)
+      problems.push(
+        `${marker.task_id}: ${marker.shard.key} is ${marker.shard.bytes} bytes, its index needs ${tokens * DTYPE_BYTES[decoded.dtype]}`,
+      );
   } catch (error) {
     problems.push(`${marker.task_id}: ${(error as Error).message}`);
   }

@@ -1,6 +1,13 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { BadDocError, HUGE_DOC_LIMITS, indexLineId, readDocLine, type HugeDocLimits, type SkipReason } from '../dumps/index.js';
+import {
+  BadDocError,
+  HUGE_DOC_LIMITS,
+  indexLineId,
+  readDocLine,
+  type HugeDocLimits,
+  type SkipReason,
+} from '../dumps/index.js';
 import { type OutputFormat, dtypeFor, TokenBuffer, metaRow, SHARD_ROW_END, shardRowHead } from '../output/index.js';
 import type { Tokenizer } from './encodings.js';
 
@@ -126,7 +133,10 @@ class RowWriter {
     // One output chunk as large as the piece could compress to: zlib's default 16 KiB chunks would call back into
     // this thread (and allocate) some twenty times per piece. zlib hands back a view into that chunk, which a huge
     // row's many waiting members would each keep whole: an exact copy holds a third of it.
-    const member = gzipAsync(piece.subarray(0, this.length), { level: this.level, chunkSize: gzipChunkBytes(this.length) });
+    const member = gzipAsync(piece.subarray(0, this.length), {
+      level: this.level,
+      chunkSize: gzipChunkBytes(this.length),
+    });
     this.members.push(member.then((compressed) => Buffer.from(compressed)));
     // The pool reads the piece while this thread writes on: the next piece is another buffer.
     this.current = undefined;
@@ -182,7 +192,25 @@ function writeCommaAndDigits(out: Buffer, at: number, id: number): number {
 function writeDigits(out: Buffer, at: number, id: number): number {
   // Branches instead of a counting loop: this runs once per token, tens of millions of times per task.
   const digits =
-    id < 10 ? 1 : id < 100 ? 2 : id < 1e3 ? 3 : id < 1e4 ? 4 : id < 1e5 ? 5 : id < 1e6 ? 6 : id < 1e7 ? 7 : id < 1e8 ? 8 : id < 1e9 ? 9 : 10;
+    id < 10
+      ? 1
+      : id < 100
+        ? 2
+        : id < 1e3
+          ? 3
+          : id < 1e4
+            ? 4
+            : id < 1e5
+              ? 5
+              : id < 1e6
+                ? 6
+                : id < 1e7
+                  ? 7
+                  : id < 1e8
+                    ? 8
+                    : id < 1e9
+                      ? 9
+                      : 10;
   let end = at + digits;
   let rest = id;
   while (rest >= 10) {
@@ -198,11 +226,23 @@ function writeDigits(out: Buffer, at: number, id: number): number {
  * Parse, tokenize and serialize one batch. Pure apart from CPU: runs inside a worker thread, and settles once
  * the last piece is compressed (the thread is free for the next batch meanwhile).
  */
-export async function processBatch(input: BatchInput, tokenizer: Tokenizer, huge: HugeDocLimits = HUGE_DOC_LIMITS): Promise<BatchResult> {
+export async function processBatch(
+  input: BatchInput,
+  tokenizer: Tokenizer,
+  huge: HugeDocLimits = HUGE_DOC_LIMITS,
+): Promise<BatchResult> {
   const { bytes } = input;
   const rows = new RowWriter(input.compressionLevel);
   const sequences = input.format === 'megatron' ? new TokenBuffer(dtypeFor(tokenizer.encoding)) : undefined;
-  const result: Omit<BatchResult, 'member'> = { docs: 0, rows: 0, tokens: 0, textBytes: 0, skipped: {}, bad: [], ids: '' };
+  const result: Omit<BatchResult, 'member'> = {
+    docs: 0,
+    rows: 0,
+    tokens: 0,
+    textBytes: 0,
+    skipped: {},
+    bad: [],
+    ids: '',
+  };
   let ids = '';
   let position = 0;
   let line = input.firstLine;

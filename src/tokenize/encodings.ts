@@ -34,7 +34,10 @@ async function aiTokenizer(encoding: Exclude<EncodingName, 'r50k_base'>): Promis
   const data = await aiEncodings[encoding]();
   // Its vocabulary is a plain object, so pieces such as "toString" or "__proto__" would find Object.prototype's
   // members instead of missing; a prototype-free copy makes every lookup a vocabulary lookup.
-  const stringEncoder: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, data.stringEncoder);
+  const stringEncoder: Record<string, number> = Object.assign(
+    Object.create(null) as Record<string, number>,
+    data.stringEncoder,
+  );
   const tokenizer = new AiTokenizer({ ...data, stringEncoder });
   const endOfText = data.special_tokens[END_OF_TEXT];
   if (endOfText === undefined) throw new Error(`${encoding}: no ${END_OF_TEXT} token`);
@@ -59,7 +62,12 @@ async function gptTokenizerR50k(): Promise<Tokenizer> {
   const ordinary = { disallowedSpecial: new Set<string>() };
   const endOfText = module.encode(END_OF_TEXT, { allowedSpecial: new Set([END_OF_TEXT]) });
   if (endOfText.length !== 1) throw new Error(`r50k_base: cannot resolve the ${END_OF_TEXT} id`);
-  return { encoding: 'r50k_base', implementation: 'gpt-tokenizer', endOfText: endOfText[0] as number, encodeOrdinary: (text) => module.encode(text, ordinary) };
+  return {
+    encoding: 'r50k_base',
+    implementation: 'gpt-tokenizer',
+    endOfText: endOfText[0] as number,
+    encodeOrdinary: (text) => module.encode(text, ordinary),
+  };
 }
 
 /** The ids of `<|endoftext|>` in the encodings the native tokenizer serves (tiktoken's own tables). */
@@ -74,7 +82,12 @@ export function createTokenizer(encoding: EncodingName, options: { js?: boolean 
   const endOfText = NATIVE_END_OF_TEXT[encoding];
   if (native && 'addon' in native && endOfText !== undefined) {
     const encoder = new native.addon.Encoder(encoding);
-    return Promise.resolve({ encoding, implementation: 'native', endOfText, encodeOrdinary: (text) => encoder.encodeOrdinary(text) });
+    return Promise.resolve({
+      encoding,
+      implementation: 'native',
+      endOfText,
+      encodeOrdinary: (text) => encoder.encodeOrdinary(text),
+    });
   }
   return encoding === 'r50k_base' ? gptTokenizerR50k() : aiTokenizer(encoding);
 }

@@ -47,7 +47,9 @@ function load(): NativeAddon {
   }
   if (forced === 'js') return { reason: `${TOKENIZER_ENV}=js` };
   if (!existsSync(NATIVE_ADDON)) {
-    const why = existsSync(NATIVE_BUILD_FAILURE) ? readFileSync(NATIVE_BUILD_FAILURE, 'utf8').trim() : 'run `npm run build:native`';
+    const why = existsSync(NATIVE_BUILD_FAILURE)
+      ? readFileSync(NATIVE_BUILD_FAILURE, 'utf8').trim()
+      : 'run `npm run build:native`';
     return { reason: `native tokenizer not built (${why})` };
   }
   try {

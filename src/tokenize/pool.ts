@@ -27,16 +27,21 @@ interface Slot {
 function newWorker(options: WorkerOptions): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), options);
   const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-  return new Worker(`import(${JSON.stringify(tsxApiUrl())}).then(({ register }) => { register(); return import(${worker}); })`, {
-    ...options,
-    eval: true,
-  });
+  return new Worker(
+    `import(${JSON.stringify(tsxApiUrl())}).then(({ register }) => { register(); return import(${worker}); })`,
+    {
+      ...options,
+      eval: true,
+    },
+  );
 }
 
 /** The ESM entry of `tsx/esm/api`, found from this file (an eval'd worker resolves bare names from the cwd). */
 function tsxApiUrl(): string {
   const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+    exports: Record<string, { import: { default: string } }>;
+  };
   return pathToFileURL(join(dirname(manifest), exports['./esm/api']!.import.default)).href;
 }
 

@@ -32,20 +32,35 @@ describe('a very large page (14 MiB of text) to s3://', { timeout: CLI_TEST_TIME
     const bucket = await freshBucket('core-big-page');
     const prefix = `s3://${bucket}/run`;
     // Level 1 keeps the shard above the 8 MiB part size with one task.
-    const result = await cliOk(['run', '--dump', dump, '--output-prefix', prefix, '--concurrency', '2', '--compression-level', '1'], {
-      env: s3Env(),
-      measure: true,
-    });
+    const result = await cliOk(
+      ['run', '--dump', dump, '--output-prefix', prefix, '--concurrency', '2', '--compression-level', '1'],
+      {
+        env: s3Env(),
+        measure: true,
+      },
+    );
     expect(result.stdout).toMatch(/verify: OK: 1\/1 tasks done/);
 
     const client = testS3Client();
     const marker = JSON.parse(
-      await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'run/markers/bigwiki-20261122-legacy-000000.json' }))).Body!.transformToString(),
+      await (
+        await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: 'run/markers/bigwiki-20261122-legacy-000000.json' }),
+        )
+      ).Body!.transformToString(),
     ) as { shard: { bytes: number }; rows: number };
     expect(marker.shard.bytes).toBeGreaterThan(PART_SIZE);
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'run/shards/bigwiki-20261122-legacy-000000.jsonl.gz' }));
+    const head = await client.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: 'run/shards/bigwiki-20261122-legacy-000000.jsonl.gz' }),
+    );
     expect(head.ETag).toMatch(/-\d+"$/); // "<md5 of part md5s>-<parts>": a multipart upload
-    const shard = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'run/shards/bigwiki-20261122-legacy-000000.jsonl.gz' }))).Body!.transformToByteArray());
+    const shard = Buffer.from(
+      await (
+        await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: 'run/shards/bigwiki-20261122-legacy-000000.jsonl.gz' }),
+        )
+      ).Body!.transformToByteArray(),
+    );
     const biggest = Math.max(...shardRows(shard).map((r) => r.n_tokens));
     expect(biggest).toBeGreaterThan(PAGE_MB * 200_000); // the big page is one row with all its tokens
     client.destroy();
@@ -56,7 +71,9 @@ describe('a very large page (14 MiB of text) to s3://', { timeout: CLI_TEST_TIME
     // field by field and its text tokenized in pieces (src/dumps/huge-doc.ts), so neither the line nor the text is
     // ever one string. 505 MB measured for this page (it was 617-840 MB when whole lines were parsed).
     const limitMb = 512 + (3 * pageBytes) / (1024 * 1024);
-    console.log(`big page: ${(pageBytes / 1e6).toFixed(1)} MB text, peak RSS ${reported} MB (run summary), ${result.maxRssMb?.toFixed(0)} MB (time -v); limit ${limitMb.toFixed(0)} MB`);
+    console.log(
+      `big page: ${(pageBytes / 1e6).toFixed(1)} MB text, peak RSS ${reported} MB (run summary), ${result.maxRssMb?.toFixed(0)} MB (time -v); limit ${limitMb.toFixed(0)} MB`,
+    );
     expect(reported).toBeGreaterThan(0);
     expect(result.maxRssMb).toBeDefined();
     expect(Math.max(reported, result.maxRssMb ?? 0)).toBeLessThan(limitMb);

@@ -32,7 +32,12 @@ export interface ShardRow {
 /** Every row of a (multi-member) gzip shard, in order. */
 export function shardRows(bytes: Buffer): ShardRow[] {
   const text = gunzipSync(bytes).toString('utf8');
-  return text === '' ? [] : text.trimEnd().split('\n').map((line) => JSON.parse(line) as ShardRow);
+  return text === ''
+    ? []
+    : text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as ShardRow);
 }
 
 /** Files under `dir` (relative name → {sha256, mtimeMs}), for "nothing was rewritten" checks. */
@@ -58,7 +63,8 @@ export function dumpLines(docs: ReadonlyArray<{ index: string; doc: string }>): 
 export function dumpDocs(decoded: string): Array<{ index: unknown; doc: Record<string, unknown> }> {
   const lines = decoded.split('\n').filter((l) => l !== '');
   const out: Array<{ index: unknown; doc: Record<string, unknown> }> = [];
-  for (let i = 0; i + 1 < lines.length; i += 2) out.push({ index: JSON.parse(lines[i] as string), doc: JSON.parse(lines[i + 1] as string) });
+  for (let i = 0; i + 1 < lines.length; i += 2)
+    out.push({ index: JSON.parse(lines[i] as string), doc: JSON.parse(lines[i + 1] as string) });
   return out;
 }
 

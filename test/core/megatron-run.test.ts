@@ -18,12 +18,18 @@ interface MetaRow {
 function readShard(out: string, taskId: string): Array<{ meta: MetaRow; ids: number[] }> {
   const { dtype, lengths } = decodeIdx(readFileSync(join(out, 'shards', `${taskId}.idx`)), `${taskId}.idx`);
   const bin = readFileSync(join(out, 'shards', `${taskId}.bin`));
-  const meta = gunzipSync(readFileSync(join(out, 'shards', `${taskId}.meta.jsonl.gz`))).toString('utf8').trimEnd().split('\n').filter(Boolean);
+  const meta = gunzipSync(readFileSync(join(out, 'shards', `${taskId}.meta.jsonl.gz`)))
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .filter(Boolean);
   expect(meta).toHaveLength(lengths.length);
   const width = dtype === 'uint16' ? 2 : 4;
   let at = 0;
   return Array.from(lengths, (length, i) => {
-    const ids = Array.from({ length }, (_, k) => (width === 2 ? bin.readUInt16LE(at + 2 * k) : bin.readInt32LE(at + 4 * k)));
+    const ids = Array.from({ length }, (_, k) =>
+      width === 2 ? bin.readUInt16LE(at + 2 * k) : bin.readInt32LE(at + 4 * k),
+    );
     at += length * width;
     return { meta: JSON.parse(meta[i] as string) as MetaRow, ids };
   });
@@ -37,7 +43,12 @@ describe('run --format megatron', { timeout: CLI_TEST_TIMEOUT }, () => {
     dir = tempDir('megatron');
     dump = join(dir, 'mgwiki-20261122-cirrussearch-content.json.gz');
     await cliOk(['synth', '--docs', '120', '--members', '2', '--seed', '21', '--wiki', 'mgwiki', '--out', dump]);
-    texts = new Map(dumpDocs(gunzipSync(readFileSync(dump)).toString('utf8')).map(({ doc }) => [doc.page_id as number, doc.text as string]));
+    texts = new Map(
+      dumpDocs(gunzipSync(readFileSync(dump)).toString('utf8')).map(({ doc }) => [
+        doc.page_id as number,
+        doc.text as string,
+      ]),
+    );
   });
   afterAll(() => removeDir(dir));
 
@@ -49,16 +60,37 @@ describe('run --format megatron', { timeout: CLI_TEST_TIMEOUT }, () => {
   for (const { encoding, eot, dtype } of cases) {
     it(`${encoding}${eot ? ' with --append-eot' : ''}: every sequence is tiktoken's ids of its page, and verify --deep passes`, async () => {
       const out = join(dir, encoding);
-      const args = ['run', '--dump', dump, '--output-dir', out, '--format', 'megatron', '--encoding', encoding, '--max-docs-per-task', '40', '--concurrency', '2'];
+      const args = [
+        'run',
+        '--dump',
+        dump,
+        '--output-dir',
+        out,
+        '--format',
+        'megatron',
+        '--encoding',
+        encoding,
+        '--max-docs-per-task',
+        '40',
+        '--concurrency',
+        '2',
+      ];
       const first = await cliOk(eot === undefined ? args : [...args, '--append-eot']);
       expect(first.stdout).toMatch(/verify: OK/);
-      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { output_format: string; tasks: Array<{ task_id: string }> };
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+        output_format: string;
+        tasks: Array<{ task_id: string }>;
+      };
       expect(manifest.output_format).toBe('megatron');
       const reference = get_encoding(encoding);
       const seen: number[] = [];
       let rows = 0;
       for (const { task_id } of manifest.tasks) {
-        const marker = JSON.parse(readFileSync(join(out, 'markers', `${task_id}.json`), 'utf8')) as { output_format: string; rows: number; megatron: { dtype: string } };
+        const marker = JSON.parse(readFileSync(join(out, 'markers', `${task_id}.json`), 'utf8')) as {
+          output_format: string;
+          rows: number;
+          megatron: { dtype: string };
+        };
         expect(marker).toMatchObject({ output_format: 'megatron', megatron: { dtype } });
         const sequences = readShard(out, task_id);
         expect(sequences).toHaveLength(marker.rows);
@@ -84,20 +116,37 @@ describe('run --format megatron', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('refuses another format into the same output prefix (exit 2), and verify --deep catches a damaged .bin', async () => {
     const out = join(dir, 'cl100k_base');
     const manifestUri = join(out, 'manifest.json');
-    const jsonl = await cli(['run', '--dump', dump, '--output-dir', out, '--append-eot', '--max-docs-per-task', '40', '--format', 'jsonl']);
+    const jsonl = await cli([
+      'run',
+      '--dump',
+      dump,
+      '--output-dir',
+      out,
+      '--append-eot',
+      '--max-docs-per-task',
+      '40',
+      '--format',
+      'jsonl',
+    ]);
     expect(jsonl.code).toBe(2);
-    expect(plainStderr(jsonl).join('\n')).toMatch(/output_format=megatron, this run asks for jsonl; use another output prefix/);
+    expect(plainStderr(jsonl).join('\n')).toMatch(
+      /output_format=megatron, this run asks for jsonl; use another output prefix/,
+    );
 
     const runTasks = await cli(['run-tasks', '--manifest-uri', manifestUri, '--output-dir', out, '--format', 'jsonl']);
     expect(runTasks.code).toBe(2);
-    expect(plainStderr(runTasks).join('\n')).toMatch(/--format jsonl: the manifest .* was made for output format megatron/);
+    expect(plainStderr(runTasks).join('\n')).toMatch(
+      /--format jsonl: the manifest .* was made for output format megatron/,
+    );
 
     // A jsonl manifest kept elsewhere, pointed at the megatron prefix: the markers there refuse it.
     const elsewhere = join(dir, 'jsonl-manifest.json');
     await cliOk(['manifest', '--dump', dump, '--manifest-uri', elsewhere, '--max-docs-per-task', '40', '--append-eot']);
     const mixed = await cli(['run-tasks', '--manifest-uri', elsewhere, '--output-dir', out]);
     expect(mixed.code).toBe(2);
-    expect(plainStderr(mixed).join('\n')).toMatch(/already holds megatron shards .* this run's format is jsonl; use another output prefix/);
+    expect(plainStderr(mixed).join('\n')).toMatch(
+      /already holds megatron shards .* this run's format is jsonl; use another output prefix/,
+    );
 
     const manifest = JSON.parse(readFileSync(manifestUri, 'utf8')) as { tasks: Array<{ task_id: string }> };
     const bin = join(out, 'shards', `${manifest.tasks[0]?.task_id}.bin`);

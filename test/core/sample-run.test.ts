@@ -21,11 +21,18 @@ const pages = dumpDocs(gunzipSync(readFileSync(SAMPLE)).toString('utf8')).map(({
 
 /** Rows of all shards of a run, in manifest task order. */
 function rowsOf(out: string): ShardRow[] {
-  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { tasks: Array<{ task_id: string }> };
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+    tasks: Array<{ task_id: string }>;
+  };
   return manifest.tasks.flatMap((t) => shardRows(readFileSync(join(out, 'shards', `${t.task_id}.jsonl.gz`))));
 }
 
-function expectRows(rows: ShardRow[], field: 'text' | 'source_text', encoding: TiktokenEncoding, appendEot: boolean): void {
+function expectRows(
+  rows: ShardRow[],
+  field: 'text' | 'source_text',
+  encoding: TiktokenEncoding,
+  appendEot: boolean,
+): void {
   const kept = pages.filter((p) => p.page_type !== 'redirect' && typeof p[field] === 'string' && p[field] !== '');
   const reference = get_encoding(encoding);
   try {
@@ -44,7 +51,8 @@ function expectRows(rows: ShardRow[], field: 'text' | 'source_text', encoding: T
         n_tokens: ids.length,
         tokens: undefined,
       });
-      if (row.tokens.join() !== ids.join()) expect({ page_id: page.page_id, tokens: row.tokens }).toEqual({ page_id: page.page_id, tokens: ids });
+      if (row.tokens.join() !== ids.join())
+        expect({ page_id: page.page_id, tokens: row.tokens }).toEqual({ page_id: page.page_id, tokens: ids });
     }
   } finally {
     reference.free();
@@ -67,20 +75,26 @@ describe('run on the real sample (simplewikibooks, 200 pages)', { timeout: CLI_T
     expectRows(rowsOf(out), 'text', 'cl100k_base', false);
 
     // Markers account for every page: rows + skipped by reason = docs.
-    const markers = readdirSync(join(out, 'markers')).map((f) => JSON.parse(readFileSync(join(out, 'markers', f), 'utf8')) as {
-      docs: number;
-      rows: number;
-      skipped: Record<string, number>;
-      bad_docs: unknown[];
-      encoding: string;
-    });
+    const markers = readdirSync(join(out, 'markers')).map(
+      (f) =>
+        JSON.parse(readFileSync(join(out, 'markers', f), 'utf8')) as {
+          docs: number;
+          rows: number;
+          skipped: Record<string, number>;
+          bad_docs: unknown[];
+          encoding: string;
+        },
+    );
     expect(markers.reduce((n, m) => n + m.docs, 0)).toBe(200);
     const skipped: Record<string, number> = {};
     for (const m of markers) for (const [k, v] of Object.entries(m.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
     const emptyText = pages.filter((p) => p.page_type !== 'redirect' && p.text === '').length;
     const missingText = pages.filter((p) => p.page_type !== 'redirect' && typeof p.text !== 'string').length;
     expect(emptyText).toBeGreaterThan(0); // the sample has empty pages: the skip path is exercised on real data
-    expect(skipped).toEqual({ ...(emptyText ? { empty_text: emptyText } : {}), ...(missingText ? { missing_text: missingText } : {}) });
+    expect(skipped).toEqual({
+      ...(emptyText ? { empty_text: emptyText } : {}),
+      ...(missingText ? { missing_text: missingText } : {}),
+    });
     expect(markers.every((m) => m.bad_docs.length === 0 && m.encoding === 'cl100k_base')).toBe(true);
 
     const verify = await cli(['verify', '--manifest-uri', join(out, 'manifest.json'), '--output-dir', out, '--deep']);
@@ -98,7 +112,20 @@ describe('run on the real sample (simplewikibooks, 200 pages)', { timeout: CLI_T
 
   it('o200k_base on source_text with --append-eot: ids equal tiktoken too', async () => {
     const out = join(dir, 'o200k');
-    await cliOk(['run', '--dump', SAMPLE, '--output-dir', out, '--encoding', 'o200k_base', '--text-field', 'source_text', '--append-eot', '--concurrency', '2']);
+    await cliOk([
+      'run',
+      '--dump',
+      SAMPLE,
+      '--output-dir',
+      out,
+      '--encoding',
+      'o200k_base',
+      '--text-field',
+      'source_text',
+      '--append-eot',
+      '--concurrency',
+      '2',
+    ]);
     expectRows(rowsOf(out), 'source_text', 'o200k_base', true);
   });
 });

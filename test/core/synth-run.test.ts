@@ -15,8 +15,11 @@ async function objects(bucket: string, prefix: string): Promise<Map<string, stri
   const out = new Map<string, string>();
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) out.set(o.Key as string, `${o.ETag} ${o.LastModified?.toISOString()} ${o.Size}`);
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const o of page.Contents ?? [])
+      out.set(o.Key as string, `${o.ETag} ${o.LastModified?.toISOString()} ${o.Size}`);
     token = page.NextContinuationToken;
   } while (token);
   client.destroy();
@@ -47,13 +50,33 @@ describe('run on synthetic dumps of both layouts', { timeout: CLI_TEST_TIMEOUT }
     // A gzip member starts with 1f 8b 08 and an OS byte; count members by walking them with zlib.
     const bytes = readFileSync(legacy);
     let members = 0;
-    for (let at = 0; at + 3 < bytes.length; at++) if (bytes[at] === 0x1f && bytes[at + 1] === 0x8b && bytes[at + 2] === 8 && bytes[at + 3] === 0 && bytes[at + 9] === 3) members++;
+    for (let at = 0; at + 3 < bytes.length; at++)
+      if (
+        bytes[at] === 0x1f &&
+        bytes[at + 1] === 0x8b &&
+        bytes[at + 2] === 8 &&
+        bytes[at + 3] === 0 &&
+        bytes[at + 9] === 3
+      )
+        members++;
     expect(members).toBeGreaterThanOrEqual(3);
   });
 
   it('to a local folder: verify OK, every doc once, and a re-run is a no-op', async () => {
     const out = join(dir, 'local');
-    const args = ['run', '--dump', legacy, '--dump', parts, '--output-dir', out, '--max-docs-per-task', '40', '--concurrency', '2'];
+    const args = [
+      'run',
+      '--dump',
+      legacy,
+      '--dump',
+      parts,
+      '--output-dir',
+      out,
+      '--max-docs-per-task',
+      '40',
+      '--concurrency',
+      '2',
+    ];
     const first = await cliOk(args);
     expect(first.stdout).toMatch(/verify: OK/);
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
@@ -62,10 +85,17 @@ describe('run on synthetic dumps of both layouts', { timeout: CLI_TEST_TIMEOUT }
     };
     expect(manifest.totals).toMatchObject({ dumps: 4, docs: 300 });
     expect(new Set(manifest.tasks.map((t) => t.dump))).toEqual(
-      new Set(['synthwiki-20261122-legacy', 'synthwiki-20261122-00000', 'synthwiki-20261122-00001', 'synthwiki-20261122-00002']),
+      new Set([
+        'synthwiki-20261122-legacy',
+        'synthwiki-20261122-00000',
+        'synthwiki-20261122-00001',
+        'synthwiki-20261122-00002',
+      ]),
     );
     // Page ids are unique within the synthetic wiki, so across both dumps every row's page id is distinct per dump.
-    const rows = manifest.tasks.flatMap((t) => shardRows(readFileSync(join(out, 'shards', `${t.task_id}.jsonl.gz`))).map((r) => `${t.dump}:${r.page_id}`));
+    const rows = manifest.tasks.flatMap((t) =>
+      shardRows(readFileSync(join(out, 'shards', `${t.task_id}.jsonl.gz`))).map((r) => `${t.dump}:${r.page_id}`),
+    );
     expect(new Set(rows).size).toBe(rows.length);
     expect(readdirSync(join(out, 'markers'))).toHaveLength(manifest.totals.tasks);
 
@@ -81,14 +111,31 @@ describe('run on synthetic dumps of both layouts', { timeout: CLI_TEST_TIMEOUT }
     const client = testS3Client();
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: `dumps/${LEGACY}`, Body: readFileSync(legacy) }));
     for (const name of readdirSync(parts)) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `dumps/${PARTS}/${name}`, Body: readFileSync(join(parts, name)) }));
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `dumps/${PARTS}/${name}`, Body: readFileSync(join(parts, name)) }),
+      );
     }
     const prefix = `s3://${bucket}/run`;
-    const args = ['run', '--dump', `s3://${bucket}/dumps/${LEGACY}`, '--dump', `s3://${bucket}/dumps/${PARTS}/`, '--output-prefix', prefix, '--max-docs-per-task', '40', '--concurrency', '2'];
+    const args = [
+      'run',
+      '--dump',
+      `s3://${bucket}/dumps/${LEGACY}`,
+      '--dump',
+      `s3://${bucket}/dumps/${PARTS}/`,
+      '--output-prefix',
+      prefix,
+      '--max-docs-per-task',
+      '40',
+      '--concurrency',
+      '2',
+    ];
     const first = await cliOk(args, { env: s3Env() });
     expect(first.stdout).toMatch(/verify: OK/);
 
-    const verify = await cli(['verify', '--manifest-uri', `${prefix}/manifest.json`, '--output-prefix', prefix, '--deep'], { env: s3Env() });
+    const verify = await cli(
+      ['verify', '--manifest-uri', `${prefix}/manifest.json`, '--output-prefix', prefix, '--deep'],
+      { env: s3Env() },
+    );
     expect(verify.stdout).toMatch(/verify: OK/);
     expect(verify.code).toBe(0);
 
@@ -106,7 +153,8 @@ describe('run on synthetic dumps of both layouts', { timeout: CLI_TEST_TIMEOUT }
     const again = await cliOk(args, { env: s3Env() });
     expect(again.stdout).toMatch(/tasks: 0 done, \d+ already done/);
     const after = await objects(bucket, 'run/');
-    for (const [key, meta] of before) if (!key.endsWith('_SUCCESS')) expect({ key, meta: after.get(key) }).toEqual({ key, meta });
+    for (const [key, meta] of before)
+      if (!key.endsWith('_SUCCESS')) expect({ key, meta: after.get(key) }).toEqual({ key, meta });
     client.destroy();
   });
 });

@@ -5,7 +5,7 @@ import { cutBatches, type RawBatch } from '../../src/dumps/batches.js';
 /** A small dump: `n` docs of varying sizes, both index-line forms, non-ASCII text. */
 function dump(n: number, seed = 1): Buffer {
   let s = seed;
-  const rand = (): number => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = (): number => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     lines.push(i % 2 ? `{"index":{"_id":"${i + 1}"}}` : `{"index":{"_type":"page","_id":"${i + 1}"}}`);
@@ -17,7 +17,7 @@ function dump(n: number, seed = 1): Buffer {
 /** The same bytes in chunks of pseudo-random sizes (fresh buffers, as decoders hand out). */
 async function* chunked(bytes: Buffer, seed: number, maxChunk = 700): AsyncIterable<Buffer> {
   let s = seed;
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     s = (s * 1103515245 + 12345) % 2 ** 31;
     const size = 1 + (s % maxChunk);
     yield Buffer.from(bytes.subarray(at, at + size));
@@ -38,7 +38,11 @@ function offsetOfLine(bytes: Buffer, line: number): number {
   return at;
 }
 
-const lineCount = (b: Buffer): number => b.toString().split('\n').filter((l) => l !== '').length;
+const lineCount = (b: Buffer): number =>
+  b
+    .toString()
+    .split('\n')
+    .filter((l) => l !== '').length;
 
 describe('cutBatches', () => {
   const bytes = dump(100);
@@ -68,12 +72,15 @@ describe('cutBatches', () => {
     for (const batch of batches.slice(0, -1)) {
       expect(batch.bytes.length).toBeGreaterThanOrEqual(maxBytes);
       // Without its last doc the batch would still be under the limit.
-      const withoutLast = batch.bytes.subarray(0, batch.bytes.lastIndexOf(0x0a, batch.bytes.lastIndexOf(0x0a, batch.bytes.length - 2) - 1) + 1);
+      const withoutLast = batch.bytes.subarray(
+        0,
+        batch.bytes.lastIndexOf(0x0a, batch.bytes.lastIndexOf(0x0a, batch.bytes.length - 2) - 1) + 1,
+      );
       expect(withoutLast.length).toBeLessThan(maxBytes);
     }
   });
 
-  it('drops skipBytes (across chunks and inside one) and starts at the task\'s first doc', async () => {
+  it("drops skipBytes (across chunks and inside one) and starts at the task's first doc", async () => {
     const firstLine = 41; // doc 20
     const skip = offsetOfLine(bytes, firstLine);
     const range = { skipBytes: skip, firstLine, firstOffset: skip, docCount: 30 };
@@ -88,7 +95,7 @@ describe('cutBatches', () => {
     }
   });
 
-  it('stops pulling decoded bytes right after the task\'s last doc', async () => {
+  it("stops pulling decoded bytes right after the task's last doc", async () => {
     let pulled = 0;
     async function* counting(): AsyncIterable<Buffer> {
       for await (const chunk of chunked(bytes, 9, 200)) {
@@ -112,7 +119,11 @@ describe('cutBatches', () => {
   it('is deterministic: any chunking of the same bytes gives the same batches', async () => {
     const limits = { maxDocs: 9, maxBytes: 5000 };
     const reference = await collect(cutBatches(chunked(bytes, 1, 5), all, limits, 'd'));
-    for (const [seed, max] of [[2, 3], [3, 100_000], [4, 997]] as const) {
+    for (const [seed, max] of [
+      [2, 3],
+      [3, 100_000],
+      [4, 997],
+    ] as const) {
       const batches = await collect(cutBatches(chunked(bytes, seed, max), all, limits, 'd'));
       expect(batches.map((b) => [b.firstLine, b.firstOffset, b.docs, b.bytes.toString('base64')])).toEqual(
         reference.map((b) => [b.firstLine, b.firstOffset, b.docs, b.bytes.toString('base64')]),
@@ -120,14 +131,18 @@ describe('cutBatches', () => {
     }
   });
 
-  it('fails, naming the dump, when the stream ends before the task\'s docs', async () => {
+  it("fails, naming the dump, when the stream ends before the task's docs", async () => {
     const range = { ...all, docCount: 101 };
-    const run = collect(cutBatches(chunked(bytes, 6), range, { maxDocs: 50, maxBytes: 1 << 30 }, 'dump.json.gz (task t)'));
-    await expect(run).rejects.toBeInstanceOf(TaskFailure);
-    await expect(collect(cutBatches(chunked(bytes, 6), range, { maxDocs: 50, maxBytes: 1 << 30 }, 'dump.json.gz (task t)'))).rejects.toThrow(
-      /dump\.json\.gz \(task t\): the dump ended after 100 of the task's 101 docs/,
+    const run = collect(
+      cutBatches(chunked(bytes, 6), range, { maxDocs: 50, maxBytes: 1 << 30 }, 'dump.json.gz (task t)'),
     );
+    await expect(run).rejects.toBeInstanceOf(TaskFailure);
+    await expect(
+      collect(cutBatches(chunked(bytes, 6), range, { maxDocs: 50, maxBytes: 1 << 30 }, 'dump.json.gz (task t)')),
+    ).rejects.toThrow(/dump\.json\.gz \(task t\): the dump ended after 100 of the task's 101 docs/);
     const skipPastEnd = { skipBytes: bytes.length + 10, firstLine: 1, firstOffset: 0, docCount: 1 };
-    await expect(collect(cutBatches(chunked(bytes, 6), skipPastEnd, { maxDocs: 50, maxBytes: 1 << 30 }, 'd'))).rejects.toBeInstanceOf(TaskFailure);
+    await expect(
+      collect(cutBatches(chunked(bytes, 6), skipPastEnd, { maxDocs: 50, maxBytes: 1 << 30 }, 'd')),
+    ).rejects.toBeInstanceOf(TaskFailure);
   });
 });

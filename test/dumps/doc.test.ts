@@ -22,7 +22,15 @@ describe('indexLineId', () => {
 
 describe('parseDoc', () => {
   const doc = (fields: Record<string, unknown>): string =>
-    JSON.stringify({ page_id: 12, title: 'Zürich', namespace: 4, wiki: 'dewiki', version: 99, text: 'Hallo Welt', ...fields });
+    JSON.stringify({
+      page_id: 12,
+      title: 'Zürich',
+      namespace: 4,
+      wiki: 'dewiki',
+      version: 99,
+      text: 'Hallo Welt',
+      ...fields,
+    });
 
   it('takes page_id, title, namespace, wiki, version→revision and the text field', () => {
     expect(parseDoc('12', doc({}), 'text', 'fallback')).toEqual({
@@ -48,13 +56,27 @@ describe('parseDoc', () => {
 
   it('fails clearly when neither the document nor the index line has a page id', () => {
     expect(() => parseDoc(undefined, doc({ page_id: undefined }), 'text', 'w')).toThrow(BadDocError);
-    expect(() => parseDoc('abc', doc({ page_id: undefined }), 'text', 'w')).toThrow(/no page_id and its index line has no numeric _id/);
+    expect(() => parseDoc('abc', doc({ page_id: undefined }), 'text', 'w')).toThrow(
+      /no page_id and its index line has no numeric _id/,
+    );
   });
 
   it('skips redirects, missing text and empty text, each with its reason and page id', () => {
-    expect(parseDoc('12', doc({ page_type: 'redirect' }), 'text', 'w')).toEqual({ kind: 'skip', reason: 'redirect', page_id: 12 });
-    expect(parseDoc('12', doc({ text: undefined }), 'text', 'w')).toEqual({ kind: 'skip', reason: 'missing_text', page_id: 12 });
-    expect(parseDoc('12', doc({ text: null }), 'text', 'w')).toEqual({ kind: 'skip', reason: 'missing_text', page_id: 12 });
+    expect(parseDoc('12', doc({ page_type: 'redirect' }), 'text', 'w')).toEqual({
+      kind: 'skip',
+      reason: 'redirect',
+      page_id: 12,
+    });
+    expect(parseDoc('12', doc({ text: undefined }), 'text', 'w')).toEqual({
+      kind: 'skip',
+      reason: 'missing_text',
+      page_id: 12,
+    });
+    expect(parseDoc('12', doc({ text: null }), 'text', 'w')).toEqual({
+      kind: 'skip',
+      reason: 'missing_text',
+      page_id: 12,
+    });
     expect(parseDoc('12', doc({}), 'source_text', 'w')).toEqual({ kind: 'skip', reason: 'missing_text', page_id: 12 });
     expect(parseDoc('12', doc({ text: '' }), 'text', 'w')).toEqual({ kind: 'skip', reason: 'empty_text', page_id: 12 });
     // A primary page is not a redirect.

@@ -9,7 +9,10 @@ import { decodeAccessPoint, encodeAccessPoint } from '../../src/manifest/access-
 // Deterministic pseudo-random numbers, so a failure can be replayed.
 const rng = random;
 
-const WORDS = 'the of and in to a is was for on as by with from that at his it an were which are also this be first new has had one their after who its not but two been have they other all'.split(' ');
+const WORDS =
+  'the of and in to a is was for on as by with from that at his it an were which are also this be first new has had one their after who its not but two been have they other all'.split(
+    ' ',
+  );
 
 /** Wiki-like JSON lines, random bytes (stored blocks) and long runs (huge blocks), in random order. */
 function content(rand: () => number, bytes: number, kinds: Array<'text' | 'random' | 'runs'>): Buffer {
@@ -22,7 +25,8 @@ function content(rand: () => number, bytes: number, kinds: Array<'text' | 'rando
     if (kind === 'text') {
       const words: string[] = [];
       const n = 20 + Math.floor(rand() * 2000);
-      for (let i = 0; i < n; i++) words.push(WORDS[Math.floor(rand() * WORDS.length)]! + (rand() < 0.1 ? String(Math.floor(rand() * 1e5)) : ''));
+      for (let i = 0; i < n; i++)
+        words.push(WORDS[Math.floor(rand() * WORDS.length)]! + (rand() < 0.1 ? String(Math.floor(rand() * 1e5)) : ''));
       part = Buffer.from(`{"index":{"_id":"${id}"}}\n{"page_id":${id},"text":"${words.join(' ')}"}\n`);
       id++;
     } else if (kind === 'random') {
@@ -39,7 +43,7 @@ function content(rand: () => number, bytes: number, kinds: Array<'text' | 'rando
 
 /** Yield `buf` in chunks of random size (1 byte to ~64 KiB). */
 async function* chunked(buf: Buffer, rand: () => number): AsyncGenerator<Buffer> {
-  for (let i = 0; i < buf.length; ) {
+  for (let i = 0; i < buf.length;) {
     const n = rand() < 0.1 ? 1 + Math.floor(rand() * 16) : 1 + Math.floor(rand() * 65536);
     yield buf.subarray(i, i + n);
     i += n;
@@ -64,8 +68,14 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'single member, level 6, text', members: [{ bytes: 3_000_000, level: 6, kinds: ['text'] }] },
-  { name: 'single member, level 1, mixed', members: [{ bytes: 2_500_000, level: 1, kinds: ['text', 'random', 'runs'] }] },
-  { name: 'single member, level 9, runs and random', members: [{ bytes: 4_000_000, level: 9, kinds: ['runs', 'random'] }] },
+  {
+    name: 'single member, level 1, mixed',
+    members: [{ bytes: 2_500_000, level: 1, kinds: ['text', 'random', 'runs'] }],
+  },
+  {
+    name: 'single member, level 9, runs and random',
+    members: [{ bytes: 4_000_000, level: 9, kinds: ['runs', 'random'] }],
+  },
   {
     name: 'many members incl. tiny and empty ones',
     members: [
@@ -136,7 +146,10 @@ describe('gzip access points', () => {
       const picks = aps.length <= 12 ? aps : Array.from({ length: 12 }, () => aps[Math.floor(rand() * aps.length)]!);
       for (const ap of picks) {
         const readAll = rand() < 0.3;
-        const got = await collect(inflateFromAccessPoint(ap, chunked(gz.subarray(ap.compressedOffset), rand)), readAll ? Infinity : 300_000);
+        const got = await collect(
+          inflateFromAccessPoint(ap, chunked(gz.subarray(ap.compressedOffset), rand)),
+          readAll ? Infinity : 300_000,
+        );
         const want = data.subarray(ap.uncompressedOffset, readAll ? data.length : ap.uncompressedOffset + got.length);
         expect(got.length).toBeGreaterThanOrEqual(Math.min(300_000, data.length - ap.uncompressedOffset));
         expect(got.equals(want)).toBe(true);
@@ -221,7 +234,9 @@ describe('gzip access points', () => {
       const { aps } = await sequentialPass(gz, rand, 50_000);
       const ap = aps.find((a) => a.bitOffset > 0)!;
       for (const end of [ap.compressedOffset + 100, gz.length - 3, gz.length - 20_000]) {
-        const err = await collect(inflateFromAccessPoint(ap, chunked(gz.subarray(ap.compressedOffset, end), rand))).catch((e: unknown) => e);
+        const err = await collect(
+          inflateFromAccessPoint(ap, chunked(gz.subarray(ap.compressedOffset, end), rand)),
+        ).catch((e: unknown) => e);
         expect(err, `end at ${end}`).toBeInstanceOf(GzipDataError);
         expect((err as Error).message).toMatch(/truncated gzip input/);
       }
@@ -234,19 +249,28 @@ describe('gzip access points', () => {
       );
       const { aps } = await sequentialPass(gz, rand, 50_000);
       const ap = aps[2]!;
-      await expect(collect(inflateFromAccessPoint(ap, chunked(garbage.subarray(ap.compressedOffset), rand)))).rejects.toThrow(
-        /trailing garbage or a corrupt gzip member header/,
-      );
+      await expect(
+        collect(inflateFromAccessPoint(ap, chunked(garbage.subarray(ap.compressedOffset), rand))),
+      ).rejects.toThrow(/trailing garbage or a corrupt gzip member header/);
       const zeros = Buffer.concat([gz, Buffer.alloc(100)]);
-      await expect(collect(inflateFromAccessPoint(ap, chunked(zeros.subarray(ap.compressedOffset), rand)))).rejects.toThrow(
-        new RegExp(`trailing garbage after the last gzip member at compressed offset ${gz.length}`),
-      );
+      await expect(
+        collect(inflateFromAccessPoint(ap, chunked(zeros.subarray(ap.compressedOffset), rand))),
+      ).rejects.toThrow(new RegExp(`trailing garbage after the last gzip member at compressed offset ${gz.length}`));
 
       const single = zlib.gzipSync(data.subarray(0, 500_000));
       const badCrc = Buffer.from(single);
       badCrc[badCrc.length - 6]! ^= 0xff;
-      await expect(sequentialPass(badCrc, rand, 1)).rejects.toThrow(/corrupt gzip data in member 0.*incorrect data check/);
-      await expect(collect(inflateFromAccessPoint({ compressedOffset: 0, bitOffset: 0, uncompressedOffset: 0, window: Buffer.alloc(0) }, chunked(badCrc, rand)))).rejects.toThrow(GzipDataError);
+      await expect(sequentialPass(badCrc, rand, 1)).rejects.toThrow(
+        /corrupt gzip data in member 0.*incorrect data check/,
+      );
+      await expect(
+        collect(
+          inflateFromAccessPoint(
+            { compressedOffset: 0, bitOffset: 0, uncompressedOffset: 0, window: Buffer.alloc(0) },
+            chunked(badCrc, rand),
+          ),
+        ),
+      ).rejects.toThrow(GzipDataError);
       const badLength = Buffer.from(single);
       badLength[badLength.length - 2]! ^= 0x01;
       await expect(sequentialPass(badLength, rand, 1)).rejects.toThrow(/incorrect length check/);

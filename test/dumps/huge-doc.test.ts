@@ -9,19 +9,26 @@ import { batchInput, SAMPLE } from '../core/helpers.js';
 /** Every document line read the huge way (field by field, text in pieces of ~64 bytes): many cuts per text. */
 const EVERY_LINE_HUGE: HugeDocLimits = { lineBytes: 0, pieceBytes: 64 };
 
-const sampleLines = gunzipSync(readFileSync(SAMPLE)).toString('utf8').split('\n').filter((l) => l.length > 0);
+const sampleLines = gunzipSync(readFileSync(SAMPLE))
+  .toString('utf8')
+  .split('\n')
+  .filter((l) => l.length > 0);
 
 /** Texts whose cuts land next to escapes, non-ASCII letters, digits and whitespace runs. */
 const trickyTexts = [
   'alpha beta\\ gamma \\"quoted\\" word é b\\u00e9 c \\n d\n\ne f  g\t\th 123 456 ij',
-  Array.from({ length: 400 }, (_, i) => ['word', 'Wörter', '東京', '42', 'it\'s', 'x"y', 'a\\b', '\n', '  ', 'ZZ'][i % 10]).join(' '),
+  Array.from(
+    { length: 400 },
+    (_, i) => ['word', 'Wörter', '東京', '42', "it's", 'x"y', 'a\\b', '\n', '  ', 'ZZ'][i % 10],
+  ).join(' '),
   // JSON.stringify writes these as escapes (\t \n \" \u0001) right before a space: the raw line has a letter there.
   'tab\t word\n next "quote" x\u0001 y\r\n z\f a\b b',
   'no-spaces-at-all-'.repeat(40),
   '<|endoftext|> special <|fim_prefix|> strings stay ordinary text',
 ];
 
-const batch = (lines: string[], textField = 'text'): BatchInput => batchInput(lines, { firstLine: 1, firstOffset: 0, textField, appendEot: true, compressionLevel: 1 });
+const batch = (lines: string[], textField = 'text'): BatchInput =>
+  batchInput(lines, { firstLine: 1, firstOffset: 0, textField, appendEot: true, compressionLevel: 1 });
 const rowsOf = (r: BatchResult): string => gunzipSync(r.member).toString('utf8');
 const summaryOf = ({ member: _member, ...rest }: BatchResult): Omit<BatchResult, 'member'> => rest;
 

@@ -20,7 +20,10 @@ const pins = loadVersions(repoRoot);
 const bundle = bundleDir(cacheRoot(), pins.kubernetes);
 let manifest: BundleManifest;
 const cached = existsSync(join(bundle, MANIFEST_FILE));
-if (!cached) process.stderr.write(`e2e: bundle suite NOT RUN: no ${join(bundle, MANIFEST_FILE)} (build it with \`node --import tsx scripts/build-bundle.mts\`)\n`);
+if (!cached)
+  process.stderr.write(
+    `e2e: bundle suite NOT RUN: no ${join(bundle, MANIFEST_FILE)} (build it with \`node --import tsx scripts/build-bundle.mts\`)\n`,
+  );
 
 beforeAll(async () => {
   if (!cached) return;
@@ -76,7 +79,14 @@ describe.skipIf(!cached)('bundle: Go-built binaries report the pinned versions',
   });
 
   it('versions kubeadm expects are recorded for the image builder', () => {
-    const constants = readFileSync(join(execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim(), `k8s.io/kubernetes@${k}`, 'cmd/kubeadm/app/constants/constants.go'), 'utf8');
+    const constants = readFileSync(
+      join(
+        execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim(),
+        `k8s.io/kubernetes@${k}`,
+        'cmd/kubeadm/app/constants/constants.go',
+      ),
+      'utf8',
+    );
     expect(constants).toContain(`CoreDNSVersion = "${manifest.versions.coredns}"`);
     expect(constants).toContain(`PauseVersion = "${manifest.versions.pause}"`);
     expect(constants).toContain(`DefaultEtcdVersion = "${manifest.versions.etcdImage}"`);
@@ -88,9 +98,16 @@ describe.skipIf(!cached)('bundle: Go-built binaries report the pinned versions',
     for (const [file] of cases) {
       const entry = files.get(file);
       expect(entry, file).toBeDefined();
-      expect(createHash('sha256').update(readFileSync(join(bundle, file))).digest('hex'), file).toBe(entry?.sha256);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(bundle, file)))
+          .digest('hex'),
+        file,
+      ).toBe(entry?.sha256);
     }
     expect(files.has('components/weed')).toBe(true);
-    expect(manifest.builds.map((b) => b.name)).toEqual(expect.arrayContaining(['kubernetes', 'etcd', 'containerd', 'pause', 'weed']));
+    expect(manifest.builds.map((b) => b.name)).toEqual(
+      expect.arrayContaining(['kubernetes', 'etcd', 'containerd', 'pause', 'weed']),
+    );
   });
 });

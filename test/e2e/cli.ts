@@ -10,7 +10,11 @@ import { leftoverRuns, RUNC_ROOT, teardown } from './teardown.js';
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { bundle: { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { bundle: { type: 'string' } },
+  });
   const [command, ...rest] = positionals;
   switch (command) {
     case 'cleanup': {

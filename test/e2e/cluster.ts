@@ -7,11 +7,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync,
 import { join } from 'node:path';
 import { repoRoot } from '../harness/paths.js';
 import { run, waitFor } from '../harness/proc.js';
-import { bridgeAddress, createClusterNetwork, createNodeNetwork, nodeAddress } from './network.js';
+import { bridgeAddress, createClusterNetwork, createNodeNetwork, nodeAddress, PREFIX } from './network.js';
 import { nodeCapabilities, nodeSpec, type BindMount } from './oci-spec.js';
 import { nodeRootfs } from './rootfs.js';
 import { CGROUP_PARENT, claimRun, runDir, RUNC_ROOT, saveHostSysctls, teardown, teardownOnExit } from './teardown.js';
-import { PREFIX } from './network.js';
 
 /** Where a node sees this checkout, the bundle and the host's Node.js. */
 export const NODE_REPO = '/opt/tokenize-wiki';
@@ -92,7 +91,13 @@ function seedNode(upper: string, name: string, names: readonly string[]): void {
 }
 
 /** Runs one of the scripts in the node as a user runs it there: as root, from the checkout (or another clone). */
-export async function nodeScript(node: ClusterNode, script: string, args: readonly string[], timeoutMs = 20 * 60_000, cwd = NODE_REPO): Promise<ExecResult> {
+export async function nodeScript(
+  node: ClusterNode,
+  script: string,
+  args: readonly string[],
+  timeoutMs = 20 * 60_000,
+  cwd = NODE_REPO,
+): Promise<ExecResult> {
   return node.exec([NODE_NODEJS, '--import', 'tsx', `scripts/${script}.mts`, ...args], { cwd, timeoutMs });
 }
 
@@ -114,13 +119,32 @@ export async function waitForSystemd(node: ClusterNode, timeoutMs: number): Prom
   }
 }
 
-async function startNode(runId: string, dir: string, rootfs: string, names: readonly string[], index: number, binds: BindMount[]): Promise<ClusterNode> {
+async function startNode(
+  runId: string,
+  dir: string,
+  rootfs: string,
+  names: readonly string[],
+  index: number,
+  binds: BindMount[],
+): Promise<ClusterNode> {
   const name = names[index] ?? '';
   const nodeDir = join(dir, 'nodes', name);
-  const [upper, work, merged, containerd] = ['upper', 'work', 'rootfs', 'containerd'].map((d) => join(nodeDir, d)) as [string, string, string, string];
+  const [upper, work, merged, containerd] = ['upper', 'work', 'rootfs', 'containerd'].map((d) => join(nodeDir, d)) as [
+    string,
+    string,
+    string,
+    string,
+  ];
   for (const d of [upper, work, merged, containerd]) mkdirSync(d, { recursive: true });
   seedNode(upper, name, names);
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${upper},workdir=${work}`, merged]);
+  await run('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${rootfs},upperdir=${upper},workdir=${work}`,
+    merged,
+  ]);
   const netnsPath = await createNodeNetwork(runId, name, index);
   const containerId = `${PREFIX}${runId}-${name}`;
   const spec = nodeSpec({
@@ -143,7 +167,13 @@ async function startNode(runId: string, dir: string, rootfs: string, names: read
       });
       child.once('error', reject);
       child.once('close', (code) =>
-        code === 0 ? resolve() : reject(new Error(`runc run ${containerId} exited with ${code}:\n${readFileSync(consoleLog, 'utf8').slice(-2000)}`)),
+        code === 0
+          ? resolve()
+          : reject(
+              new Error(
+                `runc run ${containerId} exited with ${code}:\n${readFileSync(consoleLog, 'utf8').slice(-2000)}`,
+              ),
+            ),
       );
     });
   } finally {

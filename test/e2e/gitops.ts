@@ -58,7 +58,8 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
   // dev stages its run's dump from dumps.wikimedia.org, out of reach here: from the synthetic one instead.
   editYaml(join(dir, 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml'), (doc) => {
     const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] } | undefined;
-    const stage = generators?.items.find((g) => g.get('name') === 'stage-dump') as { get(k: string): { items: { value: string }[] } } | undefined;
+    const stage = generators?.items.find((g) => g.get('name') === 'stage-dump') as
+      { get(k: string): { items: { value: string }[] } } | undefined;
     const from = stage?.get('literals').items.find((l) => String(l.value).startsWith('DUMP_FROM='));
     if (!from) throw new Error('apps/wiki-tokenizer/overlays/dev/kustomization.yaml: no stage-dump literal DUMP_FROM');
     from.value = `DUMP_FROM=${dumpUrl}`;
@@ -71,11 +72,14 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
       doc.setIn([i, 'value', 'requests', 'cpu'], cpu);
     }
     // The head's autoscaler sidecar (base: 200m).
-    doc.add(doc.createNode({ op: 'replace', path: '/spec/autoscalerOptions/resources/requests/cpu', value: SMALL_CPU }));
+    doc.add(
+      doc.createNode({ op: 'replace', path: '/spec/autoscalerOptions/resources/requests/cpu', value: SMALL_CPU }),
+    );
   });
   const stage = join(dir, 'apps/wiki-tokenizer/components/stage-dump/job.yaml');
   const job = readFileSync(stage, 'utf8');
-  if (!job.includes('cpu: 200m') || !job.includes('cpu: 100m')) throw new Error(`${stage}: no cpu requests of 100m and 200m to lower`);
+  if (!job.includes('cpu: 200m') || !job.includes('cpu: 100m'))
+    throw new Error(`${stage}: no cpu requests of 100m and 200m to lower`);
   writeFileSync(stage, job.replaceAll(/cpu: [12]00m/g, `cpu: ${SMALL_CPU}`));
   const store = join(dir, 'infrastructure/object-store-single-node/kustomization.yaml');
   const text = readFileSync(store, 'utf8');
@@ -101,17 +105,50 @@ const HTTP_PORT = 8080;
  */
 export async function serveDump(cluster: Cluster, docs: number, log: (line: string) => void): Promise<string> {
   const root = join(cluster.dir, 'dumps');
-  await run(process.execPath, [join(repoRoot, 'bin/tokenize-wiki.js'), 'synth', '--docs', String(docs), '--parts', '2', '--wiki', 'simplewiki', '--out', join(root, DUMP_PATH)]);
+  await run(process.execPath, [
+    join(repoRoot, 'bin/tokenize-wiki.js'),
+    'synth',
+    '--docs',
+    String(docs),
+    '--parts',
+    '2',
+    '--wiki',
+    'simplewiki',
+    '--out',
+    join(root, DUMP_PATH),
+  ]);
   // The stage command reads with Range requests, which Python's http.server ignores: the suite's dump server.
-  const server = spawn('ip', ['netns', 'exec', clusterNetns(cluster.runId), process.execPath, '--import', 'tsx', 'test/e2e/serve-dump.ts', root, bridgeAddress(), String(HTTP_PORT)], {
-    cwd: repoRoot,
-    stdio: 'ignore',
-    detached: true,
-  });
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      clusterNetns(cluster.runId),
+      process.execPath,
+      '--import',
+      'tsx',
+      'test/e2e/serve-dump.ts',
+      root,
+      bridgeAddress(),
+      String(HTTP_PORT),
+    ],
+    {
+      cwd: repoRoot,
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
   server.unref();
   const url = `http://${bridgeAddress()}:${HTTP_PORT}/${DUMP_PATH}`;
   await waitFor(`HTTP server on ${url}`, 30_000, async () => {
-    const r = await run('ip', ['netns', 'exec', clusterNetns(cluster.runId), 'python3', '-c', `import urllib.request; urllib.request.urlopen(${JSON.stringify(url)}, timeout=2)`]).catch(() => undefined);
+    const r = await run('ip', [
+      'netns',
+      'exec',
+      clusterNetns(cluster.runId),
+      'python3',
+      '-c',
+      `import urllib.request; urllib.request.urlopen(${JSON.stringify(url)}, timeout=2)`,
+    ]).catch(() => undefined);
     return r === undefined ? undefined : true;
   });
   log(`e2e: ${url} serves a synthetic dump of ${docs} docs in 2 parts`);
@@ -119,7 +156,12 @@ export async function serveDump(cluster: Cluster, docs: number, log: (line: stri
 }
 
 /** Starts `git daemon` in the cluster namespace, serving a bare copy of HEAD as main, and clones it into the node. */
-export async function serveCheckout(cluster: Cluster, node: ClusterNode, dumpUrl: string, log: (line: string) => void): Promise<GitServer> {
+export async function serveCheckout(
+  cluster: Cluster,
+  node: ClusterNode,
+  dumpUrl: string,
+  log: (line: string) => void,
+): Promise<GitServer> {
   const base = join(cluster.dir, 'git');
   const bare = join(base, 'tokenize-wiki.git');
   const url = `git://${bridgeAddress()}:${GIT_PORT}/tokenize-wiki.git`;
@@ -133,7 +175,19 @@ export async function serveCheckout(cluster: Cluster, node: ClusterNode, dumpUrl
   // Daemonized inside the namespace: the teardown kills every process left in the run's namespaces.
   const daemon = spawn(
     'ip',
-    ['netns', 'exec', clusterNetns(cluster.runId), 'git', 'daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, `--listen=${bridgeAddress()}`, `--port=${GIT_PORT}`, base],
+    [
+      'netns',
+      'exec',
+      clusterNetns(cluster.runId),
+      'git',
+      'daemon',
+      '--reuseaddr',
+      '--export-all',
+      `--base-path=${base}`,
+      `--listen=${bridgeAddress()}`,
+      `--port=${GIT_PORT}`,
+      base,
+    ],
     { stdio: 'ignore', detached: true },
   );
   daemon.unref();
@@ -143,9 +197,20 @@ export async function serveCheckout(cluster: Cluster, node: ClusterNode, dumpUrl
     await git(cloneDir, 'push', '--quiet', 'origin', 'HEAD:main');
     return (await git(cloneDir, 'rev-parse', 'HEAD')).trim();
   };
-  const head = await commit('e2e: the root app reads the cluster network\'s git server; no dex (no image in the bundle); CPU requests for two cores', (dir) => e2eWiring(dir, url, dumpUrl));
+  const head = await commit(
+    "e2e: the root app reads the cluster network's git server; no dex (no image in the bundle); CPU requests for two cores",
+    (dir) => e2eWiring(dir, url, dumpUrl),
+  );
   await waitFor(`git daemon on ${url}`, 30_000, async () => {
-    const served = await run('ip', ['netns', 'exec', clusterNetns(cluster.runId), 'git', 'ls-remote', url, 'main']).catch(() => '');
+    const served = await run('ip', [
+      'netns',
+      'exec',
+      clusterNetns(cluster.runId),
+      'git',
+      'ls-remote',
+      url,
+      'main',
+    ]).catch(() => '');
     // The node reaches it over the bridge, as Argo CD's repo server will (the node has bash, not git).
     const reach = await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${bridgeAddress()}/${GIT_PORT}`]);
     return served.startsWith(head) && reach.code === 0 ? true : undefined;

@@ -16,7 +16,9 @@ async function leftovers(runId: string): Promise<string[]> {
   const netns = (await run('ip', ['netns', 'list'])).split('\n').filter((l) => l.startsWith(`${PREFIX}${runId}`));
   found.push(...netns.map((n) => `netns ${n}`));
   if (existsSync(RUNC_ROOT)) {
-    const containers = (await run('runc', ['--root', RUNC_ROOT, 'list', '-q'])).split('\n').filter((c) => c.includes(runId));
+    const containers = (await run('runc', ['--root', RUNC_ROOT, 'list', '-q']))
+      .split('\n')
+      .filter((c) => c.includes(runId));
     found.push(...containers.map((c) => `container ${c}`));
   }
   found.push(...mountsBelow(readFileSync('/proc/self/mountinfo', 'utf8'), runDir(runId)).map((m) => `mount ${m}`));
@@ -57,7 +59,12 @@ describe('an e2e node', () => {
     // The bridge's namespace holds only the bridge and the nodes' veths, and routes nowhere else.
     const ns = clusterNetns(cluster.runId);
     expect((await run('ip', ['-n', ns, 'route', 'show', 'default'])).trim()).toBe('');
-    expect((await run('ip', ['-n', ns, '-brief', 'link'])).split('\n').filter(Boolean).map((l) => l.split(/[\s@]/)[0])).toEqual(['lo', 'br0', 'v-cp-1', 'v-worker-1']);
+    expect(
+      (await run('ip', ['-n', ns, '-brief', 'link']))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(/[\s@]/)[0]),
+    ).toEqual(['lo', 'br0', 'v-cp-1', 'v-worker-1']);
     expect((await run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('0');
   });
 
@@ -66,7 +73,9 @@ describe('an e2e node', () => {
     expect(worker?.address).toBe(nodeAddress(1));
     const r = await cp!.exec(['bash', '-c', 'exec 3<>/dev/tcp/worker-1/22 && head -c 7 <&3'], { timeoutMs: 10_000 });
     expect(r.stdout).toBe('SSH-2.0');
-    expect((await worker!.exec(['cat', '/etc/machine-id'])).stdout).not.toBe((await cp!.exec(['cat', '/etc/machine-id'])).stdout);
+    expect((await worker!.exec(['cat', '/etc/machine-id'])).stdout).not.toBe(
+      (await cp!.exec(['cat', '/etc/machine-id'])).stdout,
+    );
   });
 
   it("puts back the host's kernel settings that a node's kubelet changes", async () => {
@@ -90,10 +99,12 @@ describe('an e2e node', () => {
 describe('cleanup of an interrupted run', () => {
   /** Starts `cli.ts up` in a child process; resolves with its run id once the node runs. */
   function up(): Promise<{ child: ReturnType<typeof spawn>; runId: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/cli.ts', 'up', 'tmp-1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/cli.ts', 'up', 'tmp-1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     return new Promise((resolve, reject) => {
       let err = '';
-      child.stderr!.on('data', (d: Buffer) => {
+      child.stderr.on('data', (d: Buffer) => {
         err += d.toString('utf8');
         const id = /run ([0-9a-f]{8}) up in/.exec(err)?.[1];
         if (id) resolve({ child, runId: id });
@@ -103,7 +114,9 @@ describe('cleanup of an interrupted run', () => {
   }
 
   const exited = (child: ReturnType<typeof spawn>): Promise<void> =>
-    new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve())));
+    new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve()),
+    );
 
   it('tears down on Ctrl-C (SIGINT)', async () => {
     const { child, runId } = await up();

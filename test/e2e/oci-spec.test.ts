@@ -10,8 +10,15 @@ describe('node runc spec', () => {
     netnsPath: '/run/netns/tw-e2e-a-cp-1',
     cgroupsPath: '/tw-e2e/tw-e2e-a-cp-1',
     capabilities: ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'],
-    binds: [{ source: '/runs/a/nodes/cp-1/containerd', destination: '/var/lib/containerd' }, { source: '/repo', destination: '/opt/tokenize-wiki', readonly: true }],
-  }) as { process: { args: string[] }; mounts: { destination: string; type: string; options: string[] }[]; linux: { namespaces: { type: string; path?: string }[] } };
+    binds: [
+      { source: '/runs/a/nodes/cp-1/containerd', destination: '/var/lib/containerd' },
+      { source: '/repo', destination: '/opt/tokenize-wiki', readonly: true },
+    ],
+  }) as {
+    process: { args: string[] };
+    mounts: { destination: string; type: string; options: string[] }[];
+    linux: { namespaces: { type: string; path?: string }[] };
+  };
 
   it('boots systemd with tmpfs /run, /run/lock, /tmp, a writable cgroup mount and the kernel log', () => {
     expect(spec.process.args).toEqual(['/sbin/init']);
@@ -44,6 +51,10 @@ describe('mountsBelow', () => {
       '24 1 0:23 / /runs/ab rw - tmpfs tmpfs rw',
       '25 1 0:24 / /runs/a/with\\040space rw - tmpfs tmpfs rw',
     ].join('\n');
-    expect(mountsBelow(info, '/runs/a')).toEqual(['/runs/a/nodes/cp-1/rootfs/proc', '/runs/a/nodes/cp-1/rootfs', '/runs/a/with space']);
+    expect(mountsBelow(info, '/runs/a')).toEqual([
+      '/runs/a/nodes/cp-1/rootfs/proc',
+      '/runs/a/nodes/cp-1/rootfs',
+      '/runs/a/with space',
+    ]);
   });
 });

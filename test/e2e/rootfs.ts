@@ -50,7 +50,10 @@ const Stamp = z.object({ packages: z.array(z.string()), buildSeconds: z.number()
 export type RootfsInfo = { dir: string; buildSeconds: number; cached: boolean };
 
 /** The cache folder name changes with the package list, so an edit builds a new root filesystem. */
-export function rootfsKey(packages: readonly string[] = ROOTFS_PACKAGES, masked: readonly string[] = MASKED_UNITS): string {
+export function rootfsKey(
+  packages: readonly string[] = ROOTFS_PACKAGES,
+  masked: readonly string[] = MASKED_UNITS,
+): string {
   const hash = createHash('sha256').update(JSON.stringify({ SUITE, packages, masked })).digest('hex').slice(0, 12);
   return `rootfs-${SUITE}-${hash}`;
 }
@@ -81,7 +84,10 @@ export async function nodeRootfs(log: (line: string) => void = () => {}): Promis
     writeFileSync(join(tmp, 'etc/machine-id'), '');
     await run('chroot', [tmp, 'apt-get', 'clean']);
     const buildSeconds = Math.round((Date.now() - started) / 100) / 10;
-    writeFileSync(join(tmp, '.tw-rootfs.json'), `${JSON.stringify({ packages: [...ROOTFS_PACKAGES], buildSeconds })}\n`);
+    writeFileSync(
+      join(tmp, '.tw-rootfs.json'),
+      `${JSON.stringify({ packages: [...ROOTFS_PACKAGES], buildSeconds })}\n`,
+    );
     await run('mv', ['-T', tmp, dir]);
     log(`e2e: root filesystem built in ${buildSeconds} s: ${dir}`);
     return { dir, buildSeconds, cached: false };

@@ -28,13 +28,16 @@ function sleepSync(ms: number): void {
 
 function containers(prefix: string): string[] {
   if (!existsSync(RUNC_ROOT)) return [];
-  return quiet('runc', ['--root', RUNC_ROOT, 'list', '-q']).stdout.split('\n').filter((c) => c.startsWith(prefix));
+  return quiet('runc', ['--root', RUNC_ROOT, 'list', '-q'])
+    .stdout.split('\n')
+    .filter((c) => c.startsWith(prefix));
 }
 
 function removeContainer(id: string): void {
   // SIGKILL to PID 1 ends every process of the node: they all live in its PID namespace.
   quiet('runc', ['--root', RUNC_ROOT, 'kill', id, 'KILL']);
-  for (let i = 0; i < 50 && /"status":\s*"running"/.test(quiet('runc', ['--root', RUNC_ROOT, 'state', id]).stdout); i++) sleepSync(100);
+  for (let i = 0; i < 50 && /"status":\s*"running"/.test(quiet('runc', ['--root', RUNC_ROOT, 'state', id]).stdout); i++)
+    sleepSync(100);
   quiet('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
 }
 
@@ -56,7 +59,9 @@ function unmountBelow(dir: string): void {
 }
 
 function removeNetns(prefix: string): void {
-  const names = quiet('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
+  const names = quiet('ip', ['netns', 'list'])
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0] ?? '');
   for (const ns of names.filter((n) => n.startsWith(prefix))) {
     for (const pid of quiet('ip', ['netns', 'pids', ns]).stdout.split('\n').filter(Boolean)) {
       try {
@@ -73,7 +78,9 @@ function removeNetns(prefix: string): void {
 function removeCgroupTree(dir: string): void {
   let entries: string[];
   try {
-    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return;
   }
@@ -92,7 +99,9 @@ function removeCgroups(prefix: string): void {
   const root = '/sys/fs/cgroup';
   const hierarchies = existsSync(join(root, 'cgroup.controllers'))
     ? [root]
-    : readdirSync(root).map((h) => join(root, h)).filter((h) => existsSync(join(h, CGROUP_PARENT)));
+    : readdirSync(root)
+        .map((h) => join(root, h))
+        .filter((h) => existsSync(join(h, CGROUP_PARENT)));
   for (const h of hierarchies) {
     const parent = join(h, CGROUP_PARENT);
     if (!existsSync(parent)) continue;
@@ -170,10 +179,13 @@ export function leftoverRuns(): string[] {
     }
   };
   // Namespaces and containers of a run whose folder is already gone are leftovers too.
-  const fromNetns = quiet('ip', ['netns', 'list']).stdout.split('\n')
+  const fromNetns = quiet('ip', ['netns', 'list'])
+    .stdout.split('\n')
     .map((l) => /^tw-e2e-([0-9a-f]+)(?:\s|-|$)/.exec(l)?.[1])
     .filter((id): id is string => id !== undefined);
-  const fromRunc = containers(PREFIX).map((c) => /^tw-e2e-([0-9a-f]+)-/.exec(c)?.[1]).filter((id): id is string => id !== undefined);
+  const fromRunc = containers(PREFIX)
+    .map((c) => /^tw-e2e-([0-9a-f]+)-/.exec(c)?.[1])
+    .filter((id): id is string => id !== undefined);
   return [...new Set([...fromDisk, ...fromNetns, ...fromRunc])].filter((id) => !owned(id));
 }
 
@@ -208,4 +220,3 @@ export function teardownOnExit(runId: string): () => void {
   }
   return () => active.delete(runId);
 }
-

@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 
-
 const Pins = z.object({
   kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected MAJOR.MINOR.PATCH without a leading v'),
   flannel: z.string().regex(/^v\d+\.\d+\.\d+$/, 'expected vMAJOR.MINOR.PATCH'),
@@ -82,7 +81,8 @@ export function listKustomizations(): Kustomization[] {
     const file = path.join(abs, 'kustomization.yaml');
     if (existsSync(file)) {
       const parsed = KustomizationFile.safeParse(YAML.parse(readFileSync(file, 'utf8')));
-      if (!parsed.success) throw new Error(`${rel}/kustomization.yaml: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      if (!parsed.success)
+        throw new Error(`${rel}/kustomization.yaml: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
       out.push({
         dir: rel,
         kind: parsed.data.kind ?? 'Kustomization',
@@ -93,7 +93,8 @@ export function listKustomizations(): Kustomization[] {
     for (const entry of readdirSync(abs, { withFileTypes: true })) {
       // Dot folders are scratch copies made by renderWithComponents while another file runs; vendored upstream
       // kustomizations are rendered only through ours.
-      if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== VENDORED) walk(path.posix.join(rel, entry.name));
+      if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== VENDORED)
+        walk(path.posix.join(rel, entry.name));
     }
   };
   for (const top of GITOPS_FOLDERS) if (existsSync(path.join(repoRoot, top))) walk(top);
@@ -127,7 +128,8 @@ export function parseObjects(text: string, source: string): K8sObject[] {
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
     const parsed = ObjectShape.safeParse(value);
-    if (!parsed.success) throw new Error(`${source}: not a Kubernetes object (${parsed.error.issues[0]?.message ?? ''})`);
+    if (!parsed.success)
+      throw new Error(`${source}: not a Kubernetes object (${parsed.error.issues[0]?.message ?? ''})`);
     out.push(parsed.data);
   }
   return out;
@@ -135,7 +137,8 @@ export function parseObjects(text: string, source: string): K8sObject[] {
 
 async function kustomize(dir: string, label: string): Promise<K8sObject[]> {
   const r = await exec('kubectl', ['kustomize', dir]);
-  if (r.code !== 0) throw new Error(`kubectl kustomize ${label} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(`kubectl kustomize ${label} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return parseObjects(r.stdout, label);
 }
 
@@ -163,7 +166,11 @@ async function folderKey(dir: string): Promise<string> {
   hash.update(kubectl.stdout);
   for (const name of (await fs.readdir(path.join(repoRoot, dir), { recursive: true })).sort()) {
     const file = path.join(repoRoot, dir, name);
-    if ((await fs.stat(file)).isFile()) hash.update(`${name}\0`).update(await fs.readFile(file)).update('\0');
+    if ((await fs.stat(file)).isFile())
+      hash
+        .update(`${name}\0`)
+        .update(await fs.readFile(file))
+        .update('\0');
   }
   return hash.digest('hex').slice(0, 32);
 }

@@ -50,7 +50,11 @@ export function parseDockerfile(text: string): Dockerfile {
   for (const ins of instructions) {
     if (ins.op === 'FROM') {
       const [image, as, name] = ins.args.split(/\s+/);
-      stages.push({ from: expand(image ?? '', args), name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] });
+      stages.push({
+        from: expand(image ?? '', args),
+        name: as?.toUpperCase() === 'AS' ? name : undefined,
+        instructions: [],
+      });
     } else if (stages.length === 0 && ins.op === 'ARG') {
       const [k, v] = ins.args.split('=');
       if (k && v !== undefined) args[k] = v;
@@ -62,7 +66,10 @@ export function parseDockerfile(text: string): Dockerfile {
 }
 
 function expand(s: string, args: Record<string, string>): string {
-  return s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => args[a ?? b ?? ''] ?? `<unset ${a ?? b}>`);
+  return s.replace(
+    /\$\{(\w+)\}|\$(\w+)/g,
+    (_m, a: string | undefined, b: string | undefined) => args[a ?? b ?? ''] ?? `<unset ${a ?? b}>`,
+  );
 }
 
 const copySources = (ins: Instruction): string[] => {
@@ -99,8 +106,10 @@ describe('Dockerfiles', () => {
       expect(tag, `${file}: FROM ${stage.from} has no tag`).toBeDefined();
       expect(tag).not.toBe('latest');
       expect(stage.from.startsWith('docker.io/'), `${file}: FROM ${stage.from}: name the registry`).toBe(true);
-      if (stage.from.startsWith('docker.io/library/node:')) expect(stage.from).toBe(`docker.io/library/node:${pins.nodeImage}`);
-      else if (stage.from.startsWith('docker.io/library/debian:')) expect(stage.from).toBe(`docker.io/library/debian:${pins.nativeBuildImage}`);
+      if (stage.from.startsWith('docker.io/library/node:'))
+        expect(stage.from).toBe(`docker.io/library/node:${pins.nodeImage}`);
+      else if (stage.from.startsWith('docker.io/library/debian:'))
+        expect(stage.from).toBe(`docker.io/library/debian:${pins.nativeBuildImage}`);
       else expect(stage.from).toBe(`docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`);
     }
     expect(pins.nodeImage.split('.')[0]).toBe(pins.node);
@@ -109,7 +118,12 @@ describe('Dockerfiles', () => {
   it('the tokenizer image is the pinned Ray image with Node.js (and its libatomic1), bzip2, lbzip2 and the app; the submitter a slim Node image', () => {
     const tok = read('images/tokenizer/Dockerfile');
     expect(tok.stages.at(-1)?.from).toBe(`docker.io/rayproject/ray:${pins.ray}-py${pins.python.replace('.', '')}`);
-    const runs = tok.stages.at(-1)?.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n') ?? '';
+    const runs =
+      tok.stages
+        .at(-1)
+        ?.instructions.filter((i) => i.op === 'RUN')
+        .map((i) => i.args)
+        .join('\n') ?? '';
     expect(runs).toMatch(/apt-get install[^\n]*\bbzip2\b/);
     expect(runs).toMatch(/apt-get install[^\n]*\blbzip2\b/);
     // The Node.js binary copied in links libatomic.so.1, which the Ray CPU image lacks.
@@ -120,7 +134,10 @@ describe('Dockerfiles', () => {
   });
 
   it.each(DOCKERFILES)('%s: the image runs as a non-root user', (file) => {
-    const users = read(file).stages.at(-1)?.instructions.filter((i) => i.op === 'USER') ?? [];
+    const users =
+      read(file)
+        .stages.at(-1)
+        ?.instructions.filter((i) => i.op === 'USER') ?? [];
     const last = users.at(-1)?.args;
     expect(last, `${file}: no USER in the final stage`).toBeDefined();
     expect(['root', '0', '0:0'].includes(last ?? '')).toBe(false);
@@ -128,7 +145,9 @@ describe('Dockerfiles', () => {
 
   it.each(DOCKERFILES)('%s: installs production dependencies only, without install scripts', (file) => {
     const final = read(file).stages;
-    const prodInstall = final.flatMap((s) => s.instructions).filter((i) => i.op === 'RUN' && i.args.includes('--omit=dev'));
+    const prodInstall = final
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.op === 'RUN' && i.args.includes('--omit=dev'));
     expect(prodInstall).toHaveLength(1);
     expect(prodInstall[0]?.args).toContain('npm ci --omit=dev --ignore-scripts');
   });
@@ -139,11 +158,15 @@ describe('Dockerfiles', () => {
         expect(ins.op, `${file}:${ins.line}: use COPY`).toBe('COPY');
         for (const src of copySources(ins)) {
           expect(existsSync(path.join(repoRoot, src)), `${file}:${ins.line}: ${src} does not exist`).toBe(true);
-          expect(dockerignoreAllows(src.replace(/\/$/, '')), `${file}:${ins.line}: ${src} is excluded by .dockerignore`).toBe(true);
+          expect(
+            dockerignoreAllows(src.replace(/\/$/, '')),
+            `${file}:${ins.line}: ${src} is excluded by .dockerignore`,
+          ).toBe(true);
         }
       }
     }
-    for (const excluded of ['node_modules', 'dist', '.git', 'test', 'bench', 'apps']) expect(dockerignoreAllows(excluded), excluded).toBe(false);
+    for (const excluded of ['node_modules', 'dist', '.git', 'test', 'bench', 'apps'])
+      expect(dockerignoreAllows(excluded), excluded).toBe(false);
   });
 
   it('scripts/build-images.mts passes exactly the build arguments the Dockerfiles declare, with their defaults', () => {
@@ -175,7 +198,10 @@ describe('the build steps, on a copy of the tree', () => {
       const words = copySources(ins);
       const dest = ins.args.split(/\s+/).at(-1) ?? '.';
       for (const src of words) {
-        const to = dest.endsWith('/') || dest === '.' || dest === './' ? path.join(buildDir, dest, path.basename(src)) : path.join(buildDir, dest);
+        const to =
+          dest.endsWith('/') || dest === '.' || dest === './'
+            ? path.join(buildDir, dest, path.basename(src))
+            : path.join(buildDir, dest);
         await fs.cp(path.join(repoRoot, src), to, { recursive: true });
       }
     }
@@ -189,9 +215,14 @@ describe('the build steps, on a copy of the tree', () => {
     // cache cleanup, which would empty this machine's npm cache), dist from the build, bin.
     const appDir = path.join(tmp, 'app');
     await fs.mkdir(appDir);
-    for (const f of ['package.json', 'package-lock.json']) await fs.copyFile(path.join(repoRoot, f), path.join(appDir, f));
+    for (const f of ['package.json', 'package-lock.json'])
+      await fs.copyFile(path.join(repoRoot, f), path.join(appDir, f));
     const install = runtime.instructions.find((i) => i.op === 'RUN' && i.args.includes('--omit=dev'));
-    const npmCi = install?.args.split('&&').map((s) => s.trim()).find((s) => s.startsWith('npm ci')) ?? '';
+    const npmCi =
+      install?.args
+        .split('&&')
+        .map((s) => s.trim())
+        .find((s) => s.startsWith('npm ci')) ?? '';
     const r = await exec('sh', ['-c', `${npmCi} --prefer-offline`], { cwd: appDir });
     expect(r.code, `${npmCi}\n${r.stderr.slice(-2000)}`).toBe(0);
     expect(existsSync(path.join(appDir, 'node_modules/typescript')), 'devDependencies were installed').toBe(false);
@@ -202,7 +233,10 @@ describe('the build steps, on a copy of the tree', () => {
     // The image's own smoke test: `tokenize-wiki --help` (the symlinked launcher).
     const smoke = runtime.instructions.find((i) => i.op === 'RUN' && i.args.includes('tokenize-wiki --help'));
     expect(smoke, 'the runtime stage runs `tokenize-wiki --help`').toBeDefined();
-    const help = await exec('node', [path.join(appDir, 'bin/tokenize-wiki.js'), '--help'], { cwd: os.tmpdir(), env: { ...process.env, NODE_ENV: 'production' } });
+    const help = await exec('node', [path.join(appDir, 'bin/tokenize-wiki.js'), '--help'], {
+      cwd: os.tmpdir(),
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     expect(help.code, `tokenize-wiki --help: ${help.stderr.slice(-2000)}`).toBe(0);
     expect(help.stdout + help.stderr).toMatch(/submit/);
   }, 600_000); // two npm installs and a TypeScript build: minutes on a busy 2-core machine
@@ -210,7 +244,8 @@ describe('the build steps, on a copy of the tree', () => {
 
 describe('scripts/build-images.mts', () => {
   it('rewrites only the images field of an overlay, keeping comments and other images', () => {
-    const before = '# keep me\nresources:\n  - ../../base\nimages:\n  - name: other\n    newTag: v1\n  - name: tokenize-wiki\n    newName: old/x\n    newTag: old\n';
+    const before =
+      '# keep me\nresources:\n  - ../../base\nimages:\n  - name: other\n    newTag: v1\n  - name: tokenize-wiki\n    newName: old/x\n    newTag: old\n';
     const builds = imageBuilds('registry.example.com/team', 'abc123', loadPins());
     const after = setOverlayImages(before, builds);
     expect(after).toContain('# keep me');
@@ -224,8 +259,18 @@ describe('scripts/build-images.mts', () => {
     const out: string[] = [];
     const err: string[] = [];
     const { ZxHost } = await import('../../scripts/lib/host.js');
-    const io = { host: new ZxHost(), out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {}, repoRoot, now: () => 0 };
-    const code = await buildImages(['--registry', 'docker.io/someone', '--tag', '0123456789ab', '--overlay', 'dev', '--dry-run'], io);
+    const io = {
+      host: new ZxHost(),
+      out: (l: string) => out.push(l),
+      err: (l: string) => err.push(l),
+      env: {},
+      repoRoot,
+      now: () => 0,
+    };
+    const code = await buildImages(
+      ['--registry', 'docker.io/someone', '--tag', '0123456789ab', '--overlay', 'dev', '--dry-run'],
+      io,
+    );
     expect(code, err.join('\n')).toBe(0);
     const pins = loadPins();
     const text = out.join('\n');
@@ -245,7 +290,14 @@ describe('scripts/build-images.mts', () => {
   ])('bad usage %j exits 2 with one line naming the problem', async (argv, message) => {
     const err: string[] = [];
     const { ZxHost } = await import('../../scripts/lib/host.js');
-    const io = { host: new ZxHost(), out: () => undefined, err: (l: string) => err.push(l), env: {}, repoRoot, now: () => 0 };
+    const io = {
+      host: new ZxHost(),
+      out: () => undefined,
+      err: (l: string) => err.push(l),
+      env: {},
+      repoRoot,
+      now: () => 0,
+    };
     expect(await buildImages([...argv, '--dry-run'], io)).toBe(2);
     expect(err.join('\n')).toContain(message);
   });

@@ -1,6 +1,14 @@
 // Every kustomization of the tree renders, from files in the tree only (upstream manifests vendored at their pins).
 import { describe, expect, it } from 'vitest';
-import { APP_COMPONENTS, APP_OVERLAYS, exec, isRemote, listKustomizations, render, renderWithComponents } from './gitops.js';
+import {
+  APP_COMPONENTS,
+  APP_OVERLAYS,
+  exec,
+  isRemote,
+  listKustomizations,
+  render,
+  renderWithComponents,
+} from './gitops.js';
 import { repoRoot } from '../harness/paths.js';
 
 const all = listKustomizations();
@@ -34,7 +42,9 @@ describe('kustomizations', () => {
   });
 
   it('the vendored upstream files are byte for byte those of the pinned releases', async () => {
-    const r = await exec(process.execPath, ['--import', 'tsx', 'scripts/vendor-upstream.mts', '--check'], { cwd: repoRoot });
+    const r = await exec(process.execPath, ['--import', 'tsx', 'scripts/vendor-upstream.mts', '--check'], {
+      cwd: repoRoot,
+    });
     expect(r.stdout, r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

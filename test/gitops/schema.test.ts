@@ -1,7 +1,14 @@
 // Every rendered object is valid against the schema of its kind at the pinned versions: core
 // Kubernetes from k8s.io/kubernetes' OpenAPI, custom resources from the pinned operators' CRDs.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_COMPONENTS, APP_OVERLAYS, listKustomizations, render, renderWithComponents, type K8sObject } from './gitops.js';
+import {
+  APP_COMPONENTS,
+  APP_OVERLAYS,
+  listKustomizations,
+  render,
+  renderWithComponents,
+  type K8sObject,
+} from './gitops.js';
 import { closeSchemas, loadValidator, type Validator } from './schemas.js';
 
 const renderable = listKustomizations()
@@ -47,14 +54,19 @@ describe('schemas', () => {
     });
     const template = { spec: { template: { spec: { containers: [{ name: 'c', image: 'i:1' }] } } } };
     expect(validator.validate(cronJob({ schedule: '* * * * *', jobTemplate: template }))).toEqual([]);
-    expect(validator.validate(cronJob({ schedule: '* * * * *', concurencyPolicy: 'Forbid', jobTemplate: template })).join()).toContain('concurencyPolicy');
+    expect(
+      validator.validate(cronJob({ schedule: '* * * * *', concurencyPolicy: 'Forbid', jobTemplate: template })).join(),
+    ).toContain('concurencyPolicy');
     expect(validator.validate(cronJob({ schedule: 5, jobTemplate: template })).join()).toContain('/spec/schedule');
     expect(validator.validate(cronJob({ schedule: '* * * * *' })).join()).toContain('jobTemplate');
     const rc: K8sObject = {
       apiVersion: 'ray.io/v1',
       kind: 'RayCluster',
       metadata: { name: 'x', namespace: 'y', labelz: {} } as K8sObject['metadata'],
-      spec: { headGroupSpec: { rayStartParams: {}, template: { spec: { containers: [{ name: 'h', image: 'i:1' }] } } }, workerGroupSpecz: [] },
+      spec: {
+        headGroupSpec: { rayStartParams: {}, template: { spec: { containers: [{ name: 'h', image: 'i:1' }] } } },
+        workerGroupSpecz: [],
+      },
     };
     const errors = validator.validate(rc).join('\n');
     expect(errors).toContain('workerGroupSpecz');
@@ -64,7 +76,10 @@ describe('schemas', () => {
   it('closes object schemas without touching property names or open maps', () => {
     const closed = closeSchemas({
       type: 'object',
-      properties: { properties: { type: 'object', properties: { a: { type: 'string' } } }, labels: { type: 'object', additionalProperties: { type: 'string' } } },
+      properties: {
+        properties: { type: 'object', properties: { a: { type: 'string' } } },
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+      },
     });
     expect(closed).toEqual({
       type: 'object',

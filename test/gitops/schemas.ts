@@ -36,7 +36,11 @@ export function closeSchemas(schema: Json): Json {
       out[k] = closeSchemas(v);
     }
   }
-  if (isObject(out.properties) && out.additionalProperties === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
+  if (
+    isObject(out.properties) &&
+    out.additionalProperties === undefined &&
+    out['x-kubernetes-preserve-unknown-fields'] !== true
+  ) {
     out.additionalProperties = false;
   }
   return out;
@@ -52,7 +56,13 @@ goRegExp.code = 'goRegExp';
 function newAjv(): Ajv {
   // strict: false because OpenAPI carries x-kubernetes-* keywords; formats (int32, date-time,
   // int-or-string) are Kubernetes' own and are checked by the API server, not here.
-  return new Ajv({ strict: false, allErrors: true, validateFormats: false, validateSchema: false, code: { regExp: goRegExp } });
+  return new Ajv({
+    strict: false,
+    allErrors: true,
+    validateFormats: false,
+    validateSchema: false,
+    code: { regExp: goRegExp },
+  });
 }
 
 export interface Validator {
@@ -73,7 +83,10 @@ const Gvk = (group: string, version: string, kind: string): string => `${group ?
 function errorsOf(fn: ValidateFunction): string[] {
   return (fn.errors ?? []).map((e) => {
     const where = e.instancePath || '/';
-    const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})`
+        : '';
     return `${where}: ${e.message ?? e.keyword}${extra}`;
   });
 }
@@ -99,7 +112,9 @@ async function buildValidator(): Promise<Validator> {
   const k8s = await goModule('k8s.io/kubernetes', `v${pins.kubernetes}`);
   const specDir = path.join(k8s, 'api/openapi-spec/v3');
   for (const file of readdirSync(specDir).filter((f) => f.endsWith('_openapi.json'))) {
-    const doc = JSON.parse(readFileSync(path.join(specDir, file), 'utf8')) as { components?: { schemas?: Record<string, Json> } };
+    const doc = JSON.parse(readFileSync(path.join(specDir, file), 'utf8')) as {
+      components?: { schemas?: Record<string, Json> };
+    };
     const schemas = doc.components?.schemas ?? {};
     const id = `k8s:${file}`;
     let added = false;
@@ -150,7 +165,10 @@ async function buildValidator(): Promise<Validator> {
     validate(o) {
       const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
       const entry = byGvk.get(Gvk(group ?? '', version ?? '', o.kind));
-      if (!entry) return [`${objectId(o)}: no schema for ${o.apiVersion} ${o.kind} (neither core Kubernetes v${pins.kubernetes} nor a pinned CRD)`];
+      if (!entry)
+        return [
+          `${objectId(o)}: no schema for ${o.apiVersion} ${o.kind} (neither core Kubernetes v${pins.kubernetes} nor a pinned CRD)`,
+        ];
       const errors: string[] = [];
       const fn = entry.fn();
       if (!fn(o)) errors.push(...errorsOf(fn));

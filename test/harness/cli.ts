@@ -30,7 +30,8 @@ export interface CliOptions {
   source?: boolean;
 }
 
-const SOURCE_ENTRY = "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })";
+const SOURCE_ENTRY =
+  "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })";
 
 function commandLine(args: readonly string[], options: CliOptions): string[] {
   const program = options.source ? ['--import', 'tsx', '--input-type=module', '-e', SOURCE_ENTRY] : [CLI];
@@ -57,7 +58,10 @@ export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /** Start `tokenize-wiki ARGS` as its own process group (so a test can kill it with all its children). */
-export function startCli(args: readonly string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
+export function startCli(
+  args: readonly string[],
+  options: CliOptions = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   const cmd = options.measure ? '/usr/bin/time' : process.execPath;
   // The source entry imports ./src/… and resolves tsx from the working directory.
   const cwd = options.cwd ?? (options.source ? repoRoot : undefined);
@@ -75,7 +79,10 @@ export function startCli(args: readonly string[], options: CliOptions = {}): { c
         const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
         if (rss) result.maxRssMb = Number(rss[1]) / 1024;
         // /usr/bin/time reports the command's status as its own; keep stderr to the program's lines.
-        result.stderr = stderr.replace(/\n?(Command (exited with non-zero status|terminated by signal) \d+\n)?\tCommand being timed:[\s\S]*$/, '\n');
+        result.stderr = stderr.replace(
+          /\n?(Command (exited with non-zero status|terminated by signal) \d+\n)?\tCommand being timed:[\s\S]*$/,
+          '\n',
+        );
       }
       resolve(result);
     });
@@ -92,7 +99,9 @@ export async function cli(args: readonly string[], options: CliOptions = {}): Pr
 export async function cliOk(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   const result = await cli(args, options);
   if (result.code !== 0) {
-    throw new Error(`tokenize-wiki ${args.join(' ')} exited ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr.slice(-4000)}`);
+    throw new Error(
+      `tokenize-wiki ${args.join(' ')} exited ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr.slice(-4000)}`,
+    );
   }
   return result;
 }
@@ -101,7 +110,6 @@ export async function cliOk(args: readonly string[], options: CliOptions = {}): 
 export function plainStderr(result: CliResult): string[] {
   return result.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
 }
-
 
 /** A CLI run against the harness's S3 server (`s3Env()`): from source, one attempt per S3 request. */
 export function cliS3(args: readonly string[], env: Record<string, string>): Promise<CliResult> {

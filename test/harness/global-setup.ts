@@ -44,7 +44,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let t = Date.now();
   // Installs first and in parallel (a Go build and a pip install on a fresh machine), then the servers.
   const withMegatron = await selectedFilesUse(project, USES_MEGATRON);
-  await Promise.all([ensureWeed(), withRay ? ensureRayVenv() : Promise.resolve(''), withMegatron ? ensureMegatronVenv() : Promise.resolve('')]);
+  await Promise.all([
+    ensureWeed(),
+    withRay ? ensureRayVenv() : Promise.resolve(''),
+    withMegatron ? ensureMegatronVenv() : Promise.resolve(''),
+  ]);
   const timings = [`installs ${seconds(t)}`];
   t = Date.now();
   const s3 = await startS3Server();

@@ -11,7 +11,12 @@ export async function ensureMegatronVenv(): Promise<string> {
   const { megatronCore, torch } = harnessVersions();
   const requirements = [`megatron-core==${megatronCore}`, `torch==${torch}`, 'tiktoken'];
   // Gigabytes of wheels on a shared 2-core machine: allow a slow first build.
-  return ensureVenv(join(cacheRoot(), `megatron-core-${megatronCore}`), JSON.stringify({ requirements }), requirements, 60 * 60_000);
+  return ensureVenv(
+    join(cacheRoot(), `megatron-core-${megatronCore}`),
+    JSON.stringify({ requirements }),
+    requirements,
+    60 * 60_000,
+  );
 }
 
 /** Run a Python script of the repo with the venv's interpreter, offline tiktoken and no GPU; returns its stdout. */

@@ -50,7 +50,13 @@ export function exec(cmd: string, args: readonly string[], options: RunOptions =
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.once('error', (error) => reject(new Error(`${cmd}: ${error.message}`)));
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    child.once('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
     // A command may exit before reading all its input (kubectl on a validation error): its exit
     // code and stderr tell what happened, the broken pipe adds nothing.
     child.stdin.on('error', () => {});
@@ -61,7 +67,8 @@ export function exec(cmd: string, args: readonly string[], options: RunOptions =
 /** Runs a command to completion and returns its stdout; on failure the error carries the command and its output's tail. */
 export async function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   const r = await exec(cmd, args, options);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}:\n${(r.stderr || r.stdout).slice(-4000)}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}:\n${(r.stderr || r.stdout).slice(-4000)}`);
   return r.stdout;
 }
 

@@ -31,7 +31,11 @@ export async function startPushgateway(): Promise<PushgatewayServer> {
   const bin = await ensurePushgateway();
   const [port] = await freePorts(1);
   const scratch = mkdtempSync('/tmp/tw-pushgateway-');
-  const child = spawn(bin, [`--web.listen-address=127.0.0.1:${port}`], { cwd: scratch, detached: true, stdio: 'ignore' });
+  const child = spawn(bin, [`--web.listen-address=127.0.0.1:${port}`], {
+    cwd: scratch,
+    detached: true,
+    stdio: 'ignore',
+  });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${bin}`);
   child.unref();

@@ -3,7 +3,17 @@ import { request } from 'node:http';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { cacheRoot, harnessVersions, repoRoot } from './paths.js';
-import { GiveUp, freePorts, isAlive, killOnExit, run, startWithRetry, stopGroup, waitFor, withContext } from './proc.js';
+import {
+  GiveUp,
+  freePorts,
+  isAlive,
+  killOnExit,
+  run,
+  startWithRetry,
+  stopGroup,
+  waitFor,
+  withContext,
+} from './proc.js';
 import { ensureVenv, tiktokenCacheFor } from './venv.js';
 
 /** How tests reach a Ray head: the Jobs REST API lives under `dashboardUrl` (`/api/jobs/`). */
@@ -32,7 +42,10 @@ export interface RayHead {
 /** A venv with `ray[default]==<versions.yaml ray>` and `tiktoken`, under the cache, reused while its stamp matches. */
 export async function ensureRayVenv(version: string = harnessVersions().ray): Promise<string> {
   const packages = ['ray[default]', 'tiktoken'];
-  return ensureVenv(join(cacheRoot(), `ray-${version}`), JSON.stringify({ ray: version, packages }), [`ray[default]==${version}`, 'tiktoken']);
+  return ensureVenv(join(cacheRoot(), `ray-${version}`), JSON.stringify({ ray: version, packages }), [
+    `ray[default]==${version}`,
+    'tiktoken',
+  ]);
 }
 
 export { tiktokenCacheFor };
@@ -49,8 +62,18 @@ export async function startRayHead(options: RayHeadOptions = {}): Promise<RayHea
 
 async function startHead(venvDir: string, tiktokenDir: string, options: RayHeadOptions): Promise<RayHead> {
   // Every listener gets its own port so that several heads (parallel vitest processes) can coexist.
-  const [gcs, dashboard, nodeManager, objectManager, client, agentHttp, agentGrpc, metrics, runtimeEnvAgent, dashboardMetrics] =
-    await freePorts(10);
+  const [
+    gcs,
+    dashboard,
+    nodeManager,
+    objectManager,
+    client,
+    agentHttp,
+    agentGrpc,
+    metrics,
+    runtimeEnvAgent,
+    dashboardMetrics,
+  ] = await freePorts(10);
   // Ray's Unix socket paths must stay short, hence a short folder directly under /tmp.
   const tempDir = mkdtempSync('/tmp/twray-');
   // The launcher is bin/tokenize-wiki.js; entrypoints call it by its command name, as on the cluster image.
@@ -162,7 +185,9 @@ async function startHead(venvDir: string, tiktokenDir: string, options: RayHeadO
 
 function dashboardFailed(tempDir: string): boolean {
   try {
-    return readFileSync(join(tempDir, 'session_latest', 'logs', 'dashboard.log'), 'utf8').includes('failed with the following error');
+    return readFileSync(join(tempDir, 'session_latest', 'logs', 'dashboard.log'), 'utf8').includes(
+      'failed with the following error',
+    );
   } catch {
     return false;
   }
@@ -177,7 +202,12 @@ export async function venvPython(venvDir: string, code: string, env: NodeJS.Proc
  * A JSON request to the Ray dashboard with node:http. Node's global fetch always sends `Sec-Fetch-Mode`, which Ray
  * (2.52) takes for a browser and answers POST/PUT with 405 "Method Not Allowed for browser traffic".
  */
-export async function rayRequest(dashboardUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+export async function rayRequest(
+  dashboardUrl: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, dashboardUrl), {

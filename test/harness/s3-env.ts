@@ -25,7 +25,12 @@ export function testS3Client(): S3Client {
  * `label` (e.g. the test file's subject) only makes the name readable.
  */
 export async function freshBucket(label: string, client: S3Client = testS3Client()): Promise<string> {
-  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'test';
+  const slug =
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'test';
   const bucket = `tw-${slug}-${randomBytes(4).toString('hex')}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;

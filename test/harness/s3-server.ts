@@ -1,7 +1,14 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListBucketsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { ensureGoBuild, seaweedBuild, seaweedRoot } from '../../scripts/lib/bundle/go-builds.js';
 import { ZxHost } from '../../scripts/lib/host.js';
 import { cacheRoot, harnessVersions } from './paths.js';

@@ -18,7 +18,10 @@ const NpmRanks = z.object({ bpe_ranks: z.string() });
  * Rebuilds the `.tiktoken` file (one `base64token rank` line per token, by rank) from the npm package's
  * compressed ranks, whose lines read `<label> <first rank> <token> <token> …` with consecutive ranks.
  */
-export function tiktokenFile(encoding: CachedEncoding, npmDir: string = join(repoRoot, 'node_modules', 'tiktoken')): Buffer {
+export function tiktokenFile(
+  encoding: CachedEncoding,
+  npmDir: string = join(repoRoot, 'node_modules', 'tiktoken'),
+): Buffer {
   const source = join(npmDir, 'encoders', `${encoding}.json`);
   const parsed = NpmRanks.safeParse(JSON.parse(readFileSync(source, 'utf8')));
   if (!parsed.success) throw new Error(`${source}: key "bpe_ranks": missing or not a string`);

@@ -9,7 +9,12 @@ const STAMP = '.tokenize-wiki-stamp';
  * A Python venv at `dir` with `requirements` pip-installed, reused while its stamp file holds `stamp`; built under a
  * lock, so parallel test processes (and other checkouts sharing the cache) build it once.
  */
-export async function ensureVenv(dir: string, stamp: string, requirements: readonly string[], timeoutMs = 30 * 60_000): Promise<string> {
+export async function ensureVenv(
+  dir: string,
+  stamp: string,
+  requirements: readonly string[],
+  timeoutMs = 30 * 60_000,
+): Promise<string> {
   const ready = (): boolean => existsSync(join(dir, STAMP)) && readFileSync(join(dir, STAMP), 'utf8') === stamp;
   if (ready()) return dir;
   return withLock(`${dir}.lock`, timeoutMs, async () => {
@@ -27,5 +32,7 @@ export function tiktokenCacheFor(venvDir: string): string {
   const lib = join(venvDir, 'lib');
   const python = readdirSync(lib).find((name) => name.startsWith('python'));
   if (python === undefined) throw new Error(`${lib}: no python* folder; remove ${venvDir} to rebuild the venv`);
-  return ensureTiktokenCache(pythonTiktokenHashes(join(lib, python, 'site-packages', 'tiktoken_ext', 'openai_public.py')));
+  return ensureTiktokenCache(
+    pythonTiktokenHashes(join(lib, python, 'site-packages', 'tiktoken_ext', 'openai_public.py')),
+  );
 }

@@ -64,16 +64,20 @@ export function crdSources(pins: CrdPins): CrdSource[] {
   ];
 }
 
-const CrdObject = z.object({
-  apiVersion: z.literal('apiextensions.k8s.io/v1'),
-  kind: z.literal('CustomResourceDefinition'),
-  metadata: z.object({ name: z.string() }),
-  spec: z.object({
-    group: z.string(),
-    names: z.object({ kind: z.string(), plural: z.string() }),
-    versions: z.array(z.object({ name: z.string() }).passthrough()),
-  }).passthrough(),
-}).passthrough();
+const CrdObject = z
+  .object({
+    apiVersion: z.literal('apiextensions.k8s.io/v1'),
+    kind: z.literal('CustomResourceDefinition'),
+    metadata: z.object({ name: z.string() }),
+    spec: z
+      .object({
+        group: z.string(),
+        names: z.object({ kind: z.string(), plural: z.string() }),
+        versions: z.array(z.object({ name: z.string() }).passthrough()),
+      })
+      .passthrough(),
+  })
+  .passthrough();
 export type Crd = z.infer<typeof CrdObject>;
 
 export interface CrdDocument {
@@ -86,7 +90,13 @@ export interface CrdDocument {
   crd: Crd;
 }
 
-const CrdDocumentSchema = z.object({ source: z.string(), version: z.string(), file: z.string(), yaml: z.string(), crd: CrdObject });
+const CrdDocumentSchema = z.object({
+  source: z.string(),
+  version: z.string(),
+  file: z.string(),
+  yaml: z.string(),
+  crd: CrdObject,
+});
 
 /**
  * Downloads (once, via the Go module cache) and returns every pinned CRD, one entry per CRD. Parsing
@@ -119,7 +129,9 @@ async function sourceCrds(src: CrdSource): Promise<CrdDocument[]> {
       if (value === null) continue;
       const parsed = CrdObject.safeParse(value);
       if (!parsed.success) {
-        throw new Error(`${src.module}@${src.version} ${file}: not a CustomResourceDefinition (${parsed.error.issues[0]?.message ?? ''})`);
+        throw new Error(
+          `${src.module}@${src.version} ${file}: not a CustomResourceDefinition (${parsed.error.issues[0]?.message ?? ''})`,
+        );
       }
       // the document's own text, as published
       const yaml = doc.range ? text.slice(doc.range[0], doc.range[2]) : text;
@@ -135,7 +147,10 @@ async function sourceCrds(src: CrdSource): Promise<CrdDocument[]> {
 
 /** Applies CRDs to a live API server (server-side, so large schemas fit) and waits until served. */
 export async function installCrds(
-  kubectl: (args: readonly string[], opts?: { input?: string }) => Promise<{ code: number; stdout: string; stderr: string }>,
+  kubectl: (
+    args: readonly string[],
+    opts?: { input?: string },
+  ) => Promise<{ code: number; stdout: string; stderr: string }>,
   docs: readonly CrdDocument[],
 ): Promise<void> {
   const input = docs.map((d) => d.yaml).join('\n---\n');

@@ -40,11 +40,16 @@ beforeAll(async () => {
   const namespaces = new Set(all.filter((o) => o.kind === NAMESPACE).map((o) => o.metadata.name ?? ''));
   for (const o of all) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
   namespaces.delete('');
-  await apply('creating namespaces', asList([...namespaces].map((name) => ({ apiVersion: 'v1', kind: NAMESPACE, metadata: { name } }))));
+  await apply(
+    'creating namespaces',
+    asList([...namespaces].map((name) => ({ apiVersion: 'v1', kind: NAMESPACE, metadata: { name } }))),
+  );
   const ownCrds = all.filter((o) => o.kind === CRD);
   const own = new Set(ownCrds.map((c) => c.metadata.name));
   const used = new Set(all.map((o) => `${o.apiVersion.split('/')[0] ?? ''}/${o.kind}`));
-  const pinned = (await fetchCrds()).filter((d) => !own.has(d.crd.metadata.name) && used.has(`${d.crd.spec.group}/${d.crd.spec.names.kind}`));
+  const pinned = (await fetchCrds()).filter(
+    (d) => !own.has(d.crd.metadata.name) && used.has(`${d.crd.spec.group}/${d.crd.spec.names.kind}`),
+  );
   // One apply and one wait for all of them: each CRD change makes the server rebuild its OpenAPI.
   await apply('installing CRDs', [...pinned.map((d) => d.yaml), asList(ownCrds)].join('\n---\n'));
   const names = [...pinned.map((d) => d.crd.metadata.name), ...own].map((n) => `crd/${n ?? ''}`);

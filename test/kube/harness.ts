@@ -15,11 +15,16 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { bundleDir, cacheRoot, ensureGoBuild, kubernetesBuilds, readKubernetesFacts } from '../../scripts/lib/bundle/go-builds.js';
+import {
+  bundleDir,
+  cacheRoot,
+  ensureGoBuild,
+  kubernetesBuilds,
+  readKubernetesFacts,
+} from '../../scripts/lib/bundle/go-builds.js';
 import { ZxHost } from '../../scripts/lib/host.js';
 import { repoRoot } from '../harness/paths.js';
 import { exec, run, type ExecResult } from '../harness/proc.js';
-
 
 const PinsSchema = z.object({
   kubernetes: z.string().regex(/^\d+\.\d+\.\d+$/, 'must look like 1.34.2'),
@@ -37,7 +42,6 @@ export async function kubernetesVersion(): Promise<string> {
 }
 
 export { cacheRoot };
-
 
 // ---------------------------------------------------------------------------------------------
 // Binaries
@@ -125,11 +129,39 @@ interface Pki {
 async function makePki(dir: string): Promise<Pki> {
   const p = (f: string) => path.join(dir, f);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=tokenize-wiki-test-ca']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tokenize-wiki-test-ca',
+  ]);
   const sign = async (name: string, subj: string, ext: string) => {
     await run('openssl', ['req', ...ec, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', subj]);
     await fs.writeFile(p(`${name}.ext`), ext);
-    await run('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-out', p(`${name}.crt`), '-extfile', p(`${name}.ext`)]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p('ca.crt'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      p(`${name}.crt`),
+      '-extfile',
+      p(`${name}.ext`),
+    ]);
   };
   await sign(
     'serving',
@@ -189,7 +221,13 @@ async function tail(file: string): Promise<string> {
   return text.split('\n').slice(-15).join('\n');
 }
 
-async function waitFor(what: string, child: ChildProcess, logFile: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
+async function waitFor(
+  what: string,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs: number,
+  ok: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited ${child.exitCode}:\n${await tail(logFile)}`);
@@ -199,7 +237,10 @@ async function waitFor(what: string, child: ChildProcess, logFile: string, timeo
   throw new Error(`${what} not ready after ${timeoutMs / 1000}s:\n${await tail(logFile)}`);
 }
 
-function httpsGet(url: string, tls: { ca: string; cert: string; key: string }): Promise<{ status: number; body: string }> {
+function httpsGet(
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ...tls, timeout: 5000 }, (res) => {
       let body = '';

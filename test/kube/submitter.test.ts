@@ -39,7 +39,10 @@ function rulesOf(o: K8sObject): PolicyRule[] {
 
 beforeAll(async () => {
   cluster = await startKube({ log: (l) => console.log(l) });
-  await installCrds(cluster.kubectl, (await fetchCrds()).filter((d) => d.source === 'kuberay'));
+  await installCrds(
+    cluster.kubectl,
+    (await fetchCrds()).filter((d) => d.source === 'kuberay'),
+  );
 
   const { objects } = await render(cluster.binaries.kubectl, APP);
   const roles = objects.filter((o) => o.kind === 'Role' && rulesOf(o).some((r) => r.resources?.includes('rayjobs')));
@@ -48,10 +51,15 @@ beforeAll(async () => {
   ns = role.metadata.namespace ?? '';
   if (!ns) throw new Error(`${APP}: Role ${role.metadata.name ?? ''} has no namespace`);
   const binding = objects.find(
-    (o) => o.kind === 'RoleBinding' && (o.roleRef as { kind?: string; name?: string } | undefined)?.name === role.metadata.name,
+    (o) =>
+      o.kind === 'RoleBinding' &&
+      (o.roleRef as { kind?: string; name?: string } | undefined)?.name === role.metadata.name,
   );
-  const subject = ((binding?.subjects ?? []) as { kind?: string; name?: string }[]).find((s) => s.kind === 'ServiceAccount');
-  if (!subject?.name) throw new Error(`${APP}: no RoleBinding binds Role ${role.metadata.name ?? ''} to a ServiceAccount`);
+  const subject = ((binding?.subjects ?? []) as { kind?: string; name?: string }[]).find(
+    (s) => s.kind === 'ServiceAccount',
+  );
+  if (!subject?.name)
+    throw new Error(`${APP}: no RoleBinding binds Role ${role.metadata.name ?? ''} to a ServiceAccount`);
   serviceAccount = subject.name;
   const leaseRule = rulesOf(role).find((r) => r.resources?.includes('leases'));
   if (leaseRule?.resourceNames?.[0]) leaseName = leaseRule.resourceNames[0];
@@ -63,7 +71,9 @@ beforeAll(async () => {
     const r = await cluster.kubectl(['create', 'namespace', n]);
     if (r.code !== 0 && !r.stderr.includes('AlreadyExists')) throw new Error(r.stderr);
   }
-  const applied = await cluster.kubectl(['apply', '--server-side', '--field-manager=tokenize-wiki-test', '-f', '-'], { input: asList(rbac) });
+  const applied = await cluster.kubectl(['apply', '--server-side', '--field-manager=tokenize-wiki-test', '-f', '-'], {
+    input: asList(rbac),
+  });
   if (applied.code !== 0) throw new Error(`applying ${APP} RBAC: ${applied.stderr.trim()}`);
   submitter = await cluster.serviceAccountKubeconfig(ns, serviceAccount);
 }, 60 * 60_000); // a first run builds kube-apiserver, kubectl and etcd from source
@@ -88,7 +98,10 @@ const asSubmitter = (args: string[], input?: string) => cluster.kubectl(args, { 
 describe('the harness', () => {
   it('serves the pinned Kubernetes version', async () => {
     const r = await cluster.kubectl(['version', '-o', 'json']);
-    const v = JSON.parse(r.stdout) as { serverVersion?: { gitVersion?: string }; clientVersion?: { gitVersion?: string } };
+    const v = JSON.parse(r.stdout) as {
+      serverVersion?: { gitVersion?: string };
+      clientVersion?: { gitVersion?: string };
+    };
     const pinned = `v${await kubernetesVersion()}`;
     expect(v.serverVersion?.gitVersion).toBe(pinned);
     expect(v.clientVersion?.gitVersion).toBe(pinned);
@@ -160,7 +173,16 @@ spec:
   it('creates, lists by label and deletes a RayJob, and may not change one', async () => {
     const created = await asSubmitter(['create', '-f', '-'], rayJob('rbac-proof-1'));
     expect(created.stderr).toBe('');
-    const listed = await asSubmitter(['get', 'rayjobs.ray.io', '-n', ns, '-l', 'tokenize-wiki/run=rbac-proof', '-o', 'name']);
+    const listed = await asSubmitter([
+      'get',
+      'rayjobs.ray.io',
+      '-n',
+      ns,
+      '-l',
+      'tokenize-wiki/run=rbac-proof',
+      '-o',
+      'name',
+    ]);
     expect(listed.stdout.trim()).toBe('rayjob.ray.io/rbac-proof-1');
     const patched = await asSubmitter(['label', 'rayjobs.ray.io/rbac-proof-1', '-n', ns, 'tokenize-wiki/attempt=2']);
     expect(patched.stderr).toMatch(/forbidden/i);
@@ -182,7 +204,14 @@ spec:
     expect(taken.stderr).toBe('');
     const renewed = await asSubmitter(['replace', '-f', '-'], lease('submitter-a'));
     expect(renewed.stderr).toBe('');
-    const read = await asSubmitter(['get', `leases.coordination.k8s.io/${leaseName}`, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']);
+    const read = await asSubmitter([
+      'get',
+      `leases.coordination.k8s.io/${leaseName}`,
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.spec.holderIdentity}',
+    ]);
     expect(read.stdout).toBe('submitter-a');
   });
 
@@ -198,7 +227,10 @@ spec:
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr, args.join(' ')).toMatch(/Forbidden|forbidden/);
     }
-    const other = await asSubmitter(['create', '-f', '-'], rayJob('rbac-proof-2').replace(`namespace: ${ns}`, `namespace: ${OTHER_NS}`));
+    const other = await asSubmitter(
+      ['create', '-f', '-'],
+      rayJob('rbac-proof-2').replace(`namespace: ${ns}`, `namespace: ${OTHER_NS}`),
+    );
     expect(other.stderr).toMatch(/forbidden/i);
   });
 });
@@ -216,7 +248,12 @@ describe('the kuberay job backend against the API server', () => {
     batch,
     tasks,
     cpus: 2,
-    entrypoint: runTasksEntrypoint({ manifestUri: `s3://runs/${runId}/manifest.json`, outputPrefix: `s3://runs/${runId}/`, tasks, cpus: 2 }),
+    entrypoint: runTasksEntrypoint({
+      manifestUri: `s3://runs/${runId}/manifest.json`,
+      outputPrefix: `s3://runs/${runId}/`,
+      tasks,
+      cpus: 2,
+    }),
   });
   const a1 = spec(RUN, 1, ['enwiki-0-00000', 'enwiki-0-00001']);
   const a2 = spec(RUN, 2, ['enwiki-0-00002']);
@@ -224,7 +261,16 @@ describe('the kuberay job backend against the API server', () => {
 
   /** Plays the KubeRay operator: status is a subresource the submitter cannot write. */
   async function operatorSets(id: string, status: Record<string, unknown>): Promise<void> {
-    const r = await cluster.kubectl(['patch', `rayjobs.ray.io/${id}`, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    const r = await cluster.kubectl([
+      'patch',
+      `rayjobs.ray.io/${id}`,
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status }),
+    ]);
     if (r.code !== 0) throw new Error(`patching ${id} status: ${r.stderr}`);
   }
   const byId = async (runId: string) => new Map((await backend.list(runId)).map((j) => [j.id, j]));
@@ -244,7 +290,9 @@ describe('the kuberay job backend against the API server', () => {
     expect([...(await byId(OTHER_RUN)).keys()]).toEqual([b1.id]);
     // The RayJob as stored: on the long-lived RayCluster, the entrypoint a person would type.
     const stored = await cluster.kubectl(['get', `rayjobs.ray.io/${a1.id}`, '-n', ns, '-o', 'json']);
-    const object = JSON.parse(stored.stdout) as { spec: { clusterSelector: Record<string, string>; entrypoint: string } };
+    const object = JSON.parse(stored.stdout) as {
+      spec: { clusterSelector: Record<string, string>; entrypoint: string };
+    };
     expect(object.spec.clusterSelector).toEqual({ 'ray.io/cluster': rayCluster });
     expect(object.spec.entrypoint).toBe(a1.entrypoint);
   });
@@ -259,12 +307,25 @@ describe('the kuberay job backend against the API server', () => {
     const started = '2026-11-28T10:00:00Z';
     await operatorSets(a1.id, { jobDeploymentStatus: 'Initializing' });
     expect((await byId(RUN)).get(a1.id)?.status).toBe('PENDING');
-    await operatorSets(a1.id, { jobDeploymentStatus: 'Running', jobStatus: 'RUNNING', jobId: a1.id, startTime: started });
+    await operatorSets(a1.id, {
+      jobDeploymentStatus: 'Running',
+      jobStatus: 'RUNNING',
+      jobId: a1.id,
+      startTime: started,
+    });
     expect((await byId(RUN)).get(a1.id)).toMatchObject({ status: 'RUNNING', started_at: started });
-    await operatorSets(a1.id, { jobDeploymentStatus: 'Complete', jobStatus: 'SUCCEEDED', endTime: '2026-11-28T10:05:00Z' });
+    await operatorSets(a1.id, {
+      jobDeploymentStatus: 'Complete',
+      jobStatus: 'SUCCEEDED',
+      endTime: '2026-11-28T10:05:00Z',
+    });
     expect((await byId(RUN)).get(a1.id)).toMatchObject({ status: 'SUCCEEDED', ended_at: '2026-11-28T10:05:00Z' });
     // The operator gave up before Ray ran anything: FAILED with its reason, though jobStatus is empty.
-    await operatorSets(a2.id, { jobDeploymentStatus: 'Failed', reason: 'AppFailed', message: 'cluster wiki-tokenizer not found' });
+    await operatorSets(a2.id, {
+      jobDeploymentStatus: 'Failed',
+      reason: 'AppFailed',
+      message: 'cluster wiki-tokenizer not found',
+    });
     const failed = (await byId(RUN)).get(a2.id);
     expect(failed).toMatchObject({ status: 'FAILED', message: 'AppFailed: cluster wiki-tokenizer not found' });
     // Without a dashboard URL the operator's words are the only log there is.
@@ -287,20 +348,42 @@ describe('the kuberay job backend against the API server', () => {
     const job = spec(RUN, 3, ['enwiki-0-00003']);
     await backend.submit(job);
     const created = (await byId(RUN)).get(job.id);
-    await operatorSets(job.id, { jobDeploymentStatus: 'Running', jobStatus: 'RUNNING', jobId: job.id, startTime: created?.submitted_at });
+    await operatorSets(job.id, {
+      jobDeploymentStatus: 'Running',
+      jobStatus: 'RUNNING',
+      jobId: job.id,
+      startTime: created?.submitted_at,
+    });
     await new Promise((r) => setTimeout(r, 4000));
     // The head was lost and came back; the operator re-submitted the job just now.
     const rerun = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-    await operatorSets(job.id, { jobDeploymentStatus: 'Running', jobStatus: 'RUNNING', jobId: job.id, startTime: rerun });
+    await operatorSets(job.id, {
+      jobDeploymentStatus: 'Running',
+      jobStatus: 'RUNNING',
+      jobId: job.id,
+      startTime: rerun,
+    });
     const listed = await backend.list(RUN);
     expect(listed.find((j) => j.id === job.id)).toMatchObject({ status: 'RUNNING', started_at: rerun });
-    const limits: Limits = { tasksPerJob: 1, cpusPerJob: 2, jobTargetSeconds: 600, maxJobsInFlight: 1, maxAttempts: 3, jobTimeoutSeconds: 3, jobTtlSeconds: 3600, paused: false };
+    const limits: Limits = {
+      tasksPerJob: 1,
+      cpusPerJob: 2,
+      jobTargetSeconds: 600,
+      maxJobsInFlight: 1,
+      maxAttempts: 3,
+      jobTimeoutSeconds: 3,
+      jobTtlSeconds: 3600,
+      paused: false,
+    };
     const decision = decide({
       runId: RUN,
       taskIds: job.tasks,
       taskDocs: new Map([[job.tasks[0]!, 2000]]),
       done: new Set(),
-      jobs: { next_batch: 4, jobs: [{ id: job.id, batch: 3, tasks: job.tasks, submitted_at: created?.submitted_at ?? '' }] },
+      jobs: {
+        next_batch: 4,
+        jobs: [{ id: job.id, batch: 3, tasks: job.tasks, submitted_at: created?.submitted_at ?? '' }],
+      },
       attempts: { tasks: {} },
       quarantine: { tasks: {} },
       backendJobs: listed,
@@ -329,7 +412,14 @@ describe('the kuberay job backend against the API server', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect((await first.acquire()).held).toBe(true);
     expect(await second.renew()).toBe(false);
-    const holder = await cluster.kubectl(['get', `leases.coordination.k8s.io/${name}`, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']);
+    const holder = await cluster.kubectl([
+      'get',
+      `leases.coordination.k8s.io/${name}`,
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.spec.holderIdentity}',
+    ]);
     expect(holder.stdout).toBe('submitter-a');
   });
 });

@@ -34,7 +34,11 @@ function idsOf(decoded: Buffer): string[] {
 }
 
 /** What a task reads from its access point: its docs' ids, and how many decoded bytes it pulled. */
-async function readTask(task: Task, manifest: Manifest, manifestUri: string): Promise<{ ids: string[]; decodedBytes: number }> {
+async function readTask(
+  task: Task,
+  manifest: Manifest,
+  manifestUri: string,
+): Promise<{ ids: string[]; decodedBytes: number }> {
   const dump = manifest.dumps.find((d) => d.name === task.dump)!;
   const { decoded, skipBytes } = await openTaskStream(task, dump, manifestFolderOf(manifestUri));
   let decodedBytes = 0;
@@ -44,9 +48,15 @@ async function readTask(task: Task, manifest: Manifest, manifestUri: string): Pr
       yield chunk;
     }
   })();
-  const range = { skipBytes, firstLine: task.first_line, firstOffset: task.uncompressed_start, docCount: task.doc_count };
+  const range = {
+    skipBytes,
+    firstLine: task.first_line,
+    firstOffset: task.uncompressed_start,
+    docCount: task.doc_count,
+  };
   const ids: string[] = [];
-  for await (const batch of cutBatches(counted, range, { maxDocs: 64, maxBytes: 1 << 20 }, task.task_id)) ids.push(...idsOf(batch.bytes));
+  for await (const batch of cutBatches(counted, range, { maxDocs: 64, maxBytes: 1 << 20 }, task.task_id))
+    ids.push(...idsOf(batch.bytes));
   return { ids, decodedBytes };
 }
 
@@ -63,7 +73,10 @@ beforeAll(async () => {
   const partFiles = await synthPartsDump(parts, { ...synthBase, seed: 13, docs: 900, parts: 2 });
   files.single = { uris: [single], decoded: [gunzipSync(readFileSync(single))] };
   files.multi = { uris: [multi], decoded: [gunzipSync(readFileSync(multi))] };
-  files.parts = { uris: [parts], decoded: partFiles.map((f) => execFileSync('bzip2', ['-dc', f], { maxBuffer: 1 << 30 })) };
+  files.parts = {
+    uris: [parts],
+    decoded: partFiles.map((f) => execFileSync('bzip2', ['-dc', f], { maxBuffer: 1 << 30 })),
+  };
 }, 600_000);
 
 afterAll(() => removeDir(dir));
@@ -155,7 +168,15 @@ describe('manifest and dump integrity', () => {
     try {
       const outputPrefix = join(folder, 'out');
       await expect(
-        executeTask(manifest.tasks[0]!, { manifest, manifestFolder: folder, outputPrefix, pool, logger, maxBadDocs: 0, compressionLevel: 1 }),
+        executeTask(manifest.tasks[0]!, {
+          manifest,
+          manifestFolder: folder,
+          outputPrefix,
+          pool,
+          logger,
+          maxBadDocs: 0,
+          compressionLevel: 1,
+        }),
       ).rejects.toThrow(/changed since the manifest was made/);
       expect(() => readFileSync(join(outputPrefix, 'markers', `${manifest.tasks[0]!.task_id}.json`))).toThrow(/ENOENT/);
     } finally {

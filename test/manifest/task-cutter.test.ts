@@ -27,7 +27,10 @@ function offsetOfLine(bytes: Buffer, line: number): number {
   return at;
 }
 
-const digest = (ids: string[]): string => createHash('sha256').update(ids.map((id) => id + '\n').join('')).digest('hex');
+const digest = (ids: string[]): string =>
+  createHash('sha256')
+    .update(ids.map((id) => id + '\n').join(''))
+    .digest('hex');
 
 describe('TaskCutter', () => {
   const { bytes, ids } = dump(100);
@@ -64,7 +67,11 @@ describe('TaskCutter', () => {
   });
 
   it('counts a last line without a newline, and an index line whose document is missing', () => {
-    expect(cut(bytes.subarray(0, bytes.length - 1), 30, 1 << 30)).toEqual(cut(bytes, 30, 1 << 30).map((c, i, all) => (i === all.length - 1 ? { ...c, uncompressed_end: bytes.length - 1 } : c)));
+    expect(cut(bytes.subarray(0, bytes.length - 1), 30, 1 << 30)).toEqual(
+      cut(bytes, 30, 1 << 30).map((c, i, all) =>
+        i === all.length - 1 ? { ...c, uncompressed_end: bytes.length - 1 } : c,
+      ),
+    );
     const dangling = Buffer.concat([bytes, Buffer.from('{"index":{"_id":"7"}}')]);
     const cuts = cut(dangling, 1000, 1 << 30);
     expect(cuts).toHaveLength(1);
@@ -81,14 +88,20 @@ describe('TaskCutter', () => {
     expect(cut(Buffer.alloc(0), 10, 100)).toEqual([]);
   });
 
-  it('gives task ranges that cutBatches turns back into exactly the task\'s docs', async () => {
+  it("gives task ranges that cutBatches turns back into exactly the task's docs", async () => {
     for (const c of cut(bytes, 17, 2500)) {
       async function* source(): AsyncIterable<Buffer> {
         for (let at = 0; at < bytes.length; at += 500) yield Buffer.from(bytes.subarray(at, at + 500));
       }
-      const range = { skipBytes: c.uncompressed_start, firstLine: c.first_line, firstOffset: c.uncompressed_start, docCount: c.doc_count };
+      const range = {
+        skipBytes: c.uncompressed_start,
+        firstLine: c.first_line,
+        firstOffset: c.uncompressed_start,
+        docCount: c.doc_count,
+      };
       const parts: Buffer[] = [];
-      for await (const batch of cutBatches(source(), range, { maxDocs: 5, maxBytes: 1 << 20 }, 'd')) parts.push(batch.bytes);
+      for await (const batch of cutBatches(source(), range, { maxDocs: 5, maxBytes: 1 << 20 }, 'd'))
+        parts.push(batch.bytes);
       expect(Buffer.concat(parts).equals(bytes.subarray(c.uncompressed_start, c.uncompressed_end))).toBe(true);
     }
   });

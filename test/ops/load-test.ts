@@ -49,13 +49,18 @@ interface Result extends Setting {
   complete: boolean;
 }
 
-const USAGE = 'usage: npx tsx test/ops/load-test.ts [--docs N] [--docs-per-task N] [--settings TxJ,…] [--cpus N] [--cpus-per-job N] [--tick-seconds S] [--timeout-minutes M] [--out FILE] [--no-build]';
+const USAGE =
+  'usage: npx tsx test/ops/load-test.ts [--docs N] [--docs-per-task N] [--settings TxJ,…] [--cpus N] [--cpus-per-job N] [--tick-seconds S] [--timeout-minutes M] [--out FILE] [--no-build]';
 
 function parseSettings(text: string, cpusPerJob: number): Setting[] {
   return text.split(',').map((item) => {
     const m = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(item.trim());
     if (!m) throw new Error(`--settings: "${item}" is not TASKSxJOBS or TASKSxJOBSxCPUS (e.g. 4x2, 8x1x2)\n${USAGE}`);
-    return { tasksPerJob: Number(m[1]), jobsInFlight: Number(m[2]), cpusPerJob: m[3] === undefined ? cpusPerJob : Number(m[3]) };
+    return {
+      tasksPerJob: Number(m[1]),
+      jobsInFlight: Number(m[2]),
+      cpusPerJob: m[3] === undefined ? cpusPerJob : Number(m[3]),
+    };
   });
 }
 
@@ -74,7 +79,10 @@ const Progress = z.looseObject({
 });
 
 /** The CLI from dist/ (as in the image and in Ray job entrypoints), with only the harness's S3 settings. */
-async function cli(args: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await runCli(args, { env: { ...env, NODE_NO_WARNINGS: '1' } });
   return { code: result.code ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
@@ -118,7 +126,9 @@ function processes(): Proc[] {
  */
 function rayUsage(gcsPort: string): { treeMiB: number; driverMiB: number; cpuTicks: Map<number, number> } {
   const all = processes();
-  const roots = all.filter((p) => p.cmdline.includes(' start ') && p.cmdline.includes(`--port=${gcsPort}`)).map((p) => p.pid);
+  const roots = all
+    .filter((p) => p.cmdline.includes(' start ') && p.cmdline.includes(`--port=${gcsPort}`))
+    .map((p) => p.pid);
   const children = new Map<number, Proc[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   let tree = 0;
@@ -186,16 +196,34 @@ async function main(): Promise<void> {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
 
     const dumpFile = join(scratch, 'loadwiki-20261122-cirrussearch-content.json.gz');
-    await run(process.execPath, [join(repoRoot, 'bin', 'tokenize-wiki.js'), 'synth', '--docs', String(docs), '--out', dumpFile, '--wiki', 'loadwiki', '--seed', '7']);
+    await run(process.execPath, [
+      join(repoRoot, 'bin', 'tokenize-wiki.js'),
+      'synth',
+      '--docs',
+      String(docs),
+      '--out',
+      dumpFile,
+      '--wiki',
+      'loadwiki',
+      '--seed',
+      '7',
+    ]);
     const dump = `s3://${bucket}/dumps/loadwiki-20261122-cirrussearch-content.json.gz`;
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: dump.slice(`s3://${bucket}/`.length), Body: readFileSync(dumpFile) }));
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: dump.slice(`s3://${bucket}/`.length), Body: readFileSync(dumpFile) }),
+    );
     client.destroy();
     // One manifest for every setting, made once, so the runs time only the jobs.
     const manifestUri = `s3://${bucket}/manifest.json`;
-    const made = await cli(['manifest', '--dump', dump, '--manifest-uri', manifestUri, '--max-docs-per-task', String(docsPerTask)], env);
+    const made = await cli(
+      ['manifest', '--dump', dump, '--manifest-uri', manifestUri, '--max-docs-per-task', String(docsPerTask)],
+      env,
+    );
     if (made.code !== 0) throw new Error(`manifest failed: ${made.stderr}`);
     await sleep(5000); // let the head settle before measuring its baseline
-    process.stderr.write(`dump ${docs} docs, ${Math.ceil(docs / docsPerTask)} tasks; Ray head ${cpus} CPUs at ${ray.connection.dashboardUrl}\n`);
+    process.stderr.write(
+      `dump ${docs} docs, ${Math.ceil(docs / docsPerTask)} tasks; Ray head ${cpus} CPUs at ${ray.connection.dashboardUrl}\n`,
+    );
 
     const results: Result[] = [];
     for (const s of settings) {
@@ -241,7 +269,10 @@ async function main(): Promise<void> {
           const tickStarted = Date.now();
           const tick = await cli(['submit', '--run', runFile, '--once'], env);
           ticks++;
-          if (tick.code !== 0) process.stderr.write(`${runId}: tick exited ${tick.code}: ${tick.stderr.trim().split('\n').slice(-1)[0] ?? ''}\n`);
+          if (tick.code !== 0)
+            process.stderr.write(
+              `${runId}: tick exited ${tick.code}: ${tick.stderr.trim().split('\n').slice(-1)[0] ?? ''}\n`,
+            );
           jobs += Number(/submitted (\d+) jobs/.exec(tick.stdout)?.[1] ?? 0);
           complete = tick.stdout.includes('; complete');
           if (!complete) await sleep(Math.max(0, tickMs - (Date.now() - tickStarted)));
@@ -283,7 +314,10 @@ async function main(): Promise<void> {
   }
 }
 
-function formatTable(results: Result[], c: { docs: number; docsPerTask: number; cpus: number; tickSeconds: number }): string {
+function formatTable(
+  results: Result[],
+  c: { docs: number; docsPerTask: number; cpus: number; tickSeconds: number },
+): string {
   const f0 = (n: number): string => n.toFixed(0);
   const lines = [
     `${c.docs} synthetic docs, ${c.docsPerTask} docs per task, Ray head with ${c.cpus} CPUs, a tick every ${c.tickSeconds} s`,

@@ -25,7 +25,9 @@ const KUBE_METRICS: Record<string, string[]> = {
 };
 
 export function kubeSeries(): Series {
-  return new Map(Object.entries(KUBE_METRICS).map(([name, labels]) => [name, new Map(labels.map((l) => [l, new Set<string>()]))]));
+  return new Map(
+    Object.entries(KUBE_METRICS).map(([name, labels]) => [name, new Map(labels.map((l) => [l, new Set<string>()]))]),
+  );
 }
 
 /** Labels Prometheus adds to every scraped tokenize_wiki_* and ray_* series (target labels of the monitors). */
@@ -42,19 +44,28 @@ export interface Rule {
 const RuleSchema = z.strictObject({
   alert: z.string().regex(/^[A-Z][A-Za-z0-9]+$/),
   expr: z.string().min(1),
-  for: z.string().regex(/^\d+[smh]$/).optional(),
+  for: z
+    .string()
+    .regex(/^\d+[smh]$/)
+    .optional(),
   labels: z.strictObject({ severity: z.enum(['warning', 'critical']) }),
   annotations: z.strictObject({ summary: z.string().min(10), runbook: z.string() }),
 });
 
 export function alertRules(): Rule[] {
   const doc = z
-    .object({ kind: z.literal('PrometheusRule'), spec: z.object({ groups: z.array(z.object({ name: z.string(), rules: z.array(z.unknown()) })) }) })
+    .object({
+      kind: z.literal('PrometheusRule'),
+      spec: z.object({ groups: z.array(z.object({ name: z.string(), rules: z.array(z.unknown()) })) }),
+    })
     .parse(YAML.parse(readFileSync(path.join(MONITORING, 'alerts.yaml'), 'utf8')));
   return doc.spec.groups.flatMap((g) =>
     g.rules.map((r, i) => {
       const parsed = RuleSchema.safeParse(r);
-      if (!parsed.success) throw new Error(`alerts.yaml: group ${g.name} rule ${i}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new Error(
+          `alerts.yaml: group ${g.name} rule ${i}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`,
+        );
       return parsed.data;
     }),
   );
@@ -66,12 +77,21 @@ export interface Query {
 }
 
 const Target = z.looseObject({ expr: z.string().optional(), refId: z.string() });
-const Panel = z.looseObject({ id: z.number(), type: z.string(), title: z.string(), targets: z.array(Target).optional() });
+const Panel = z.looseObject({
+  id: z.number(),
+  type: z.string(),
+  title: z.string(),
+  targets: z.array(Target).optional(),
+});
 const Dashboard = z.looseObject({
   uid: z.string(),
   title: z.string(),
   panels: z.array(Panel),
-  templating: z.object({ list: z.array(z.looseObject({ name: z.string(), query: z.unknown().optional(), definition: z.string().optional() })) }),
+  templating: z.object({
+    list: z.array(
+      z.looseObject({ name: z.string(), query: z.unknown().optional(), definition: z.string().optional() }),
+    ),
+  }),
 });
 
 export function dashboard(): z.infer<typeof Dashboard> {
@@ -82,7 +102,9 @@ export function dashboard(): z.infer<typeof Dashboard> {
 export function allQueries(): Query[] {
   const out: Query[] = alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }));
   const d = dashboard();
-  for (const p of d.panels) for (const t of p.targets ?? []) if (t.expr) out.push({ where: `panel "${p.title}" query ${t.refId}`, expr: expandGrafanaVariables(t.expr) });
+  for (const p of d.panels)
+    for (const t of p.targets ?? [])
+      if (t.expr) out.push({ where: `panel "${p.title}" query ${t.refId}`, expr: expandGrafanaVariables(t.expr) });
   for (const v of d.templating.list) {
     // label_values(metric, label) is Grafana's, not PromQL: its first argument is a selector.
     const m = /^label_values\((.+),\s*(\w+)\)$/.exec(v.definition ?? '');
@@ -98,7 +120,8 @@ export function parseExposition(text: string): Series {
     const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? /.exec(line);
     if (!m?.[1]) continue;
     const labels = series.get(m[1]) ?? new Map<string, Set<string>>();
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels.set(k as string, (labels.get(k as string) ?? new Set()).add(v as string));
+    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels.set(k as string, (labels.get(k as string) ?? new Set()).add(v as string));
     series.set(m[1], labels);
   }
   return series;
@@ -141,7 +164,11 @@ export async function submitterSeries(): Promise<Series> {
 export function selectorProblems(s: Selector, known: Series): string[] {
   const labels = known.get(s.metric);
   if (!labels) {
-    const owner = s.metric.startsWith('tokenize_wiki_') ? 'src/runs/metrics.ts' : s.metric.startsWith('ray_') ? 'Ray' : 'kube-state-metrics (test/ops/monitoring.ts)';
+    const owner = s.metric.startsWith('tokenize_wiki_')
+      ? 'src/runs/metrics.ts'
+      : s.metric.startsWith('ray_')
+        ? 'Ray'
+        : 'kube-state-metrics (test/ops/monitoring.ts)';
     return [`${s.metric} is not exported by ${owner}`];
   }
   const problems: string[] = [];
@@ -149,7 +176,8 @@ export function selectorProblems(s: Selector, known: Series): string[] {
     if (TARGET_LABELS.includes(m.label) && !labels.has(m.label)) continue;
     const values = labels.get(m.label);
     if (values === undefined) problems.push(`${s.metric} has no label ${m.label}`);
-    else if (values.size > 0 && !matcherAccepts(m, [...values])) problems.push(`${s.metric}{${m.label}${m.op}"${m.value}"} selects nothing (values: ${[...values].join(', ')})`);
+    else if (values.size > 0 && !matcherAccepts(m, [...values]))
+      problems.push(`${s.metric}{${m.label}${m.op}"${m.value}"} selects nothing (values: ${[...values].join(', ')})`);
   }
   return problems;
 }
@@ -158,7 +186,10 @@ export function selectorProblems(s: Selector, known: Series): string[] {
 export function queryProblems(queries: readonly Query[], known: Series, which: (metric: string) => boolean): string[] {
   return queries.flatMap((q) => {
     const parsed = parsePromql(q.expr);
-    const problems = [...parsed.errors, ...parsed.selectors.filter((s) => which(s.metric)).flatMap((s) => selectorProblems(s, known))];
+    const problems = [
+      ...parsed.errors,
+      ...parsed.selectors.filter((s) => which(s.metric)).flatMap((s) => selectorProblems(s, known)),
+    ];
     return problems.map((p) => `${q.where}: ${p}`);
   });
 }

@@ -23,7 +23,11 @@ export interface Parsed {
  * a label variable, which our queries use with =~ since it may hold several values) before parsing.
  */
 export function expandGrafanaVariables(expr: string): string {
-  return expr.replaceAll('$__rate_interval', '5m').replaceAll('$__interval', '1m').replaceAll('$__range', '6h').replace(/\$\{?\w+\}?/g, '.*');
+  return expr
+    .replaceAll('$__rate_interval', '5m')
+    .replaceAll('$__interval', '1m')
+    .replaceAll('$__range', '6h')
+    .replace(/\$\{?\w+\}?/g, '.*');
 }
 
 export function parsePromql(expr: string): Parsed {
@@ -34,7 +38,9 @@ export function parsePromql(expr: string): Parsed {
   tree.iterate({
     enter(ref) {
       if (ref.type.isError) {
-        errors.push(`syntax error at offset ${ref.from}: "${expr.slice(Math.max(0, ref.from - 20), ref.to + 20).replace(/\s+/g, ' ')}"`);
+        errors.push(
+          `syntax error at offset ${ref.from}: "${expr.slice(Math.max(0, ref.from - 20), ref.to + 20).replace(/\s+/g, ' ')}"`,
+        );
         return;
       }
       if (ref.name !== 'VectorSelector') return;

@@ -11,7 +11,10 @@ async function rayScrape(): Promise<Series> {
   const { dashboardUrl } = rayConnection();
   const nodes = await rayRequest(dashboardUrl, 'GET', '/nodes?view=summary');
   const port = /"metricsExportPort":(\d+)/.exec(JSON.stringify(nodes.json))?.[1];
-  if (port === undefined) throw new Error(`${dashboardUrl}/nodes?view=summary: no metricsExportPort in ${JSON.stringify(nodes.json).slice(0, 300)}`);
+  if (port === undefined)
+    throw new Error(
+      `${dashboardUrl}/nodes?view=summary: no metricsExportPort in ${JSON.stringify(nodes.json).slice(0, 300)}`,
+    );
   return waitFor(`Ray node metrics on 127.0.0.1:${port}`, 120_000, async () => {
     const series = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     return series.has('ray_node_cpu_utilization') && series.has('ray_object_store_memory') ? series : undefined;

@@ -18,7 +18,7 @@ interface ReadResult {
  * Our megatron output read by Megatron-LM's own `IndexedDataset` (megatron-core from PyPI), every sequence compared
  * with Python tiktoken's ids of its page: per-task shards, the exported dataset and exported parts.
  */
-describe('megatron output read by Megatron-LM\'s IndexedDataset', { timeout: CLI_TEST_TIMEOUT }, () => {
+describe("megatron output read by Megatron-LM's IndexedDataset", { timeout: CLI_TEST_TIMEOUT }, () => {
   let venv: string;
   let dir: string;
   let dump: string;
@@ -31,8 +31,20 @@ describe('megatron output read by Megatron-LM\'s IndexedDataset', { timeout: CLI
   afterAll(() => removeDir(dir));
 
   type Datasets = Array<{ prefix: string; meta: string }>;
-  const read = async (spec: { encoding: string; appendEot: boolean; dtype: string; groups: Record<string, Datasets> }): Promise<Record<string, ReadResult>> => {
-    const arg = JSON.stringify({ dump, text_field: 'text', encoding: spec.encoding, append_eot: spec.appendEot, dtype: spec.dtype, groups: spec.groups });
+  const read = async (spec: {
+    encoding: string;
+    appendEot: boolean;
+    dtype: string;
+    groups: Record<string, Datasets>;
+  }): Promise<Record<string, ReadResult>> => {
+    const arg = JSON.stringify({
+      dump,
+      text_field: 'text',
+      encoding: spec.encoding,
+      append_eot: spec.appendEot,
+      dtype: spec.dtype,
+      groups: spec.groups,
+    });
     const line = (await megatronPython(venv, READER, [arg])).split('\n').find((l) => l.startsWith('RESULT '));
     return JSON.parse((line as string).slice('RESULT '.length)) as Record<string, ReadResult>;
   };
@@ -44,21 +56,55 @@ describe('megatron output read by Megatron-LM\'s IndexedDataset', { timeout: CLI
   for (const { encoding, appendEot, dtype } of cases) {
     it(`${encoding}${appendEot ? ' with --append-eot' : ''}: every shard, the exported dataset and exported parts`, async () => {
       const out = join(dir, encoding);
-      const args = ['run', '--dump', dump, '--output-dir', out, '--format', 'megatron', '--encoding', encoding, '--max-docs-per-task', '50', '--concurrency', '2'];
+      const args = [
+        'run',
+        '--dump',
+        dump,
+        '--output-dir',
+        out,
+        '--format',
+        'megatron',
+        '--encoding',
+        encoding,
+        '--max-docs-per-task',
+        '50',
+        '--concurrency',
+        '2',
+      ];
       await cliOk(appendEot ? [...args, '--append-eot'] : args);
-      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { tasks: Array<{ task_id: string }> };
-      const markers = manifest.tasks.map((t) => JSON.parse(readFileSync(join(out, 'markers', `${t.task_id}.json`), 'utf8')) as { rows: number; tokens: number; shard: { bytes: number } });
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+        tasks: Array<{ task_id: string }>;
+      };
+      const markers = manifest.tasks.map(
+        (t) =>
+          JSON.parse(readFileSync(join(out, 'markers', `${t.task_id}.json`), 'utf8')) as {
+            rows: number;
+            tokens: number;
+            shard: { bytes: number };
+          },
+      );
       const rows = markers.reduce((n, m) => n + m.rows, 0);
       const tokens = markers.reduce((n, m) => n + m.tokens, 0);
 
-      const shards = manifest.tasks.map((t) => ({ prefix: join(out, 'shards', t.task_id), meta: join(out, 'shards', `${t.task_id}.meta.jsonl.gz`) }));
+      const shards = manifest.tasks.map((t) => ({
+        prefix: join(out, 'shards', t.task_id),
+        meta: join(out, 'shards', `${t.task_id}.meta.jsonl.gz`),
+      }));
       const exportArgs = ['export', '--manifest-uri', join(out, 'manifest.json'), '--output-dir', out];
       const single = join(dir, 'datasets', encoding);
       await cliOk([...exportArgs, '--to', single]);
 
       const parted = join(dir, 'parts', encoding);
-      await cliOk([...exportArgs, '--to', parted, '--max-part-bytes', String(2 * Math.max(...markers.map((m) => m.shard.bytes)))]);
-      const record = JSON.parse(readFileSync(`${parted}.export.json`, 'utf8')) as { parts: Array<{ prefix: string; meta: { uri: string } }> };
+      await cliOk([
+        ...exportArgs,
+        '--to',
+        parted,
+        '--max-part-bytes',
+        String(2 * Math.max(...markers.map((m) => m.shard.bytes))),
+      ]);
+      const record = JSON.parse(readFileSync(`${parted}.export.json`, 'utf8')) as {
+        parts: Array<{ prefix: string; meta: { uri: string } }>;
+      };
       expect(record.parts.length).toBeGreaterThan(1);
       const parts = record.parts.map((p) => ({ prefix: p.prefix, meta: p.meta.uri }));
 

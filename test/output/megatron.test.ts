@@ -24,7 +24,7 @@ async function* pieces<T>(items: readonly T[]): AsyncIterable<T> {
 }
 
 describe('Megatron IndexedDataset layout', () => {
-  it('picks the dtype by Megatron\'s optimal_dtype rule on the vocabulary size', () => {
+  it("picks the dtype by Megatron's optimal_dtype rule on the vocabulary size", () => {
     expect(ENCODINGS.map((e) => [e, dtypeFor(e)])).toEqual([
       ['cl100k_base', 'int32'],
       ['o200k_base', 'int32'],
@@ -81,7 +81,7 @@ describe('Megatron IndexedDataset layout', () => {
     await expect(collect(concatIdx('uint16', 6, () => pieces(shards)))).rejects.toThrow(/5 sequences, their markers 6/);
   });
 
-  it('keeps token ids in the dtype\'s little-endian bytes, one length per page', () => {
+  it("keeps token ids in the dtype's little-endian bytes, one length per page", () => {
     const tokens = new TokenBuffer('uint16');
     tokens.append([[1, 258], [65535]]);
     tokens.append([]);
@@ -113,7 +113,11 @@ describe('export parts', () => {
       { index: 0, first: 0, end: 3, bin_bytes: 70, sequences: 7 },
       { index: 1, first: 3, end: 4, bin_bytes: 50, sequences: 5 },
     ]);
-    expect(planParts(shards, 50).map((p) => [p.first, p.end])).toEqual([[0, 1], [1, 3], [3, 4]]);
+    expect(planParts(shards, 50).map((p) => [p.first, p.end])).toEqual([
+      [0, 1],
+      [1, 3],
+      [3, 4],
+    ]);
   });
 
   it('refuses a cap below the largest shard, naming it', () => {

@@ -2,7 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { metaRow, pageIdOfRow, SHARD_ROW_END, shardRowHead, type RowFields } from '../../src/output/rows.js';
 
-const doc: RowFields = { page_id: 123, title: 'A "quoted" title, with commas', namespace: 0, wiki: 'enwiki', revision: 456 };
+const doc: RowFields = {
+  page_id: 123,
+  title: 'A "quoted" title, with commas',
+  namespace: 0,
+  wiki: 'enwiki',
+  revision: 456,
+};
 
 describe('shard rows', () => {
   it('a jsonl row is JSON, and its page id is read back without parsing it', () => {

@@ -60,17 +60,25 @@ async function keys(bucket: string): Promise<string[]> {
 }
 
 describe('buckets ensure', () => {
-  it('creates the run\'s buckets, adds lifecycle rules, probes every prefix and leaves nothing behind', async () => {
+  it("creates the run's buckets, adds lifecycle rules, probes every prefix and leaves nothing behind", async () => {
     const b = buckets();
     const run = enwiki(b);
     const r = await cliS3(['buckets', 'ensure', '--run', run], s3Env());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toMatch(/^PREFIX\s+ROLES\s+RUNS\s+BUCKET\s+WRITE\s+READ\s+LIST\s+DELETE\s+IF-NONE-MATCH\s+LIFECYCLE$/);
-    expect(lines.find((l) => l.startsWith(`s3://${b.output}/runs/`))).toMatch(/outputs\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+ok\s+added 2 rule\(s\)/);
-    expect(lines.find((l) => l.startsWith(`s3://${b.dumps}/`))).toMatch(/dumps\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+-\s+added 1 rule\(s\)/);
-    expect(lines.find((l) => l.startsWith(`s3://${b.manifests}/`))).toMatch(/manifests\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+-\s+-/);
+    expect(lines[0]).toMatch(
+      /^PREFIX\s+ROLES\s+RUNS\s+BUCKET\s+WRITE\s+READ\s+LIST\s+DELETE\s+IF-NONE-MATCH\s+LIFECYCLE$/,
+    );
+    expect(lines.find((l) => l.startsWith(`s3://${b.output}/runs/`))).toMatch(
+      /outputs\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+ok\s+added 2 rule\(s\)/,
+    );
+    expect(lines.find((l) => l.startsWith(`s3://${b.dumps}/`))).toMatch(
+      /dumps\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+-\s+added 1 rule\(s\)/,
+    );
+    expect(lines.find((l) => l.startsWith(`s3://${b.manifests}/`))).toMatch(
+      /manifests\s+\S+\s+created\s+ok\s+ok\s+ok\s+ok\s+-\s+-/,
+    );
     expect(r.stdout).toContain('all good: 3 prefix(es) readable and writable');
     for (const bucket of Object.values(b)) {
       await client.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -79,9 +87,17 @@ describe('buckets ensure', () => {
     const output = await readLifecycle(client, b.output);
     const prefix = r.stdout.match(new RegExp(`s3://${b.output}/(runs/[^/]+/)`))?.[1] ?? '';
     expect(output.map((x) => x.ID).sort()).toEqual([ruleId('multipart', prefix), ruleId('state', prefix)].sort());
-    expect(output.find((x) => x.ID === ruleId('state', prefix))).toMatchObject({ Filter: { Prefix: `${prefix}state/` }, Expiration: { Days: 30 } });
+    expect(output.find((x) => x.ID === ruleId('state', prefix))).toMatchObject({
+      Filter: { Prefix: `${prefix}state/` },
+      Expiration: { Days: 30 },
+    });
     const dumps = await readLifecycle(client, b.dumps);
-    expect(dumps).toMatchObject([{ Filter: { Prefix: 'cirrus_search_index/20261122/index_name=enwiki_content/' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }]);
+    expect(dumps).toMatchObject([
+      {
+        Filter: { Prefix: 'cirrus_search_index/20261122/index_name=enwiki_content/' },
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+      },
+    ]);
   });
 
   it('is idempotent: a second run creates nothing and changes no rule', async () => {
@@ -118,7 +134,11 @@ describe('buckets ensure', () => {
     expect(r.stdout).toMatch(new RegExp(`s3://${shared}/runs/dewiki-b/\\s+manifests,outputs\\s+dewiki-b\\s+created`));
     const ids = (await readLifecycle(client, shared)).map((x) => x.ID).sort();
     expect(ids).toEqual(
-      [ruleId('multipart', 'dumps/enwiki-a/'), ruleId('multipart', 'dumps/dewiki-b/'), ...['runs/enwiki-a/', 'runs/dewiki-b/'].flatMap((p) => [ruleId('multipart', p), ruleId('state', p)])].sort(),
+      [
+        ruleId('multipart', 'dumps/enwiki-a/'),
+        ruleId('multipart', 'dumps/dewiki-b/'),
+        ...['runs/enwiki-a/', 'runs/dewiki-b/'].flatMap((p) => [ruleId('multipart', p), ruleId('state', p)]),
+      ].sort(),
     );
   });
 
@@ -128,12 +148,23 @@ describe('buckets ensure', () => {
     expect((await ensure([run])).report.ok).toBe(true);
     const policy = {
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Deny', Principal: '*', Action: ['s3:PutObject'], Resource: [`arn:aws:s3:::${b.output}/runs/enwiki-denied/*`] }],
+      Statement: [
+        {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: ['s3:PutObject'],
+          Resource: [`arn:aws:s3:::${b.output}/runs/enwiki-denied/*`],
+        },
+      ],
     };
     await client.send(new PutBucketPolicyCommand({ Bucket: b.output, Policy: JSON.stringify(policy) }));
     const r = await cliS3(['buckets', 'ensure', '--run', run], s3Env());
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`s3://${b.output}/runs/enwiki-denied/\\s+outputs\\s+enwiki-denied\\s+exists\\s+MISSING\\s+ok\\s+ok\\s+ok\\s+-\\s+present`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `s3://${b.output}/runs/enwiki-denied/\\s+outputs\\s+enwiki-denied\\s+exists\\s+MISSING\\s+ok\\s+ok\\s+ok\\s+-\\s+present`,
+      ),
+    );
     expect(r.stdout).toContain('missing (1):');
     expect(r.stdout).toContain(`  - s3://${b.output}/runs/enwiki-denied/: write: access denied (AccessDenied)`);
     // The other prefixes are still fine.
@@ -142,15 +173,27 @@ describe('buckets ensure', () => {
 
   it.each([
     ['a wrong secret key', { secretAccessKey: 'not-the-secret' }, 'wrong secret key (SignatureDoesNotMatch)'],
-    ['an unknown access key', { accessKeyId: 'no-such-key', secretAccessKey: 'whatever' }, 'unknown access key id (InvalidAccessKeyId)'],
+    [
+      'an unknown access key',
+      { accessKeyId: 'no-such-key', secretAccessKey: 'whatever' },
+      'unknown access key id (InvalidAccessKeyId)',
+    ],
   ])('reports %s for every bucket', async (_what, credentials, message) => {
     const b = buckets();
     const { report, text } = await ensure([enwiki(b)], credentials);
     expect(report.ok).toBe(false);
-    for (const bucket of Object.values(b)) expect(text).toMatch(new RegExp(`s3://${bucket}/\\S*\\s+\\S+\\s+\\S+\\s+MISSING\\s+-\\s+-\\s+-\\s+-\\s+-\\s+(no bucket|-)\\n`));
-    expect(report.problems).toEqual(Object.values(b).map((bucket) => expect.stringMatching(new RegExp(`^s3://${bucket}/\\S*: bucket: ${message.replace(/[()]/g, '\\$&')}$`))));
+    for (const bucket of Object.values(b))
+      expect(text).toMatch(
+        new RegExp(`s3://${bucket}/\\S*\\s+\\S+\\s+\\S+\\s+MISSING\\s+-\\s+-\\s+-\\s+-\\s+-\\s+(no bucket|-)\\n`),
+      );
+    expect(report.problems).toEqual(
+      Object.values(b).map((bucket) =>
+        expect.stringMatching(new RegExp(`^s3://${bucket}/\\S*: bucket: ${message.replace(/[()]/g, '\\$&')}$`)),
+      ),
+    );
     // Nothing was created with a bad credential.
-    for (const bucket of Object.values(b)) await expect(client.send(new HeadBucketCommand({ Bucket: bucket }))).rejects.toThrow();
+    for (const bucket of Object.values(b))
+      await expect(client.send(new HeadBucketCommand({ Bucket: bucket }))).rejects.toThrow();
   });
 
   it('dump_access decides whether an http dump is a problem', async () => {
@@ -162,7 +205,9 @@ describe('buckets ensure', () => {
     });
     const staged = await ensure([runFile('http-dumps-staged', fields('object-store'))]);
     expect(staged.report.ok).toBe(false);
-    expect(staged.report.problems).toEqual([expect.stringContaining('an HTTP dump with dump_access object-store: stage it')]);
+    expect(staged.report.problems).toEqual([
+      expect.stringContaining('an HTTP dump with dump_access object-store: stage it'),
+    ]);
     const mirror = await ensure([runFile('http-dumps-mirror', fields('http'))]);
     expect(mirror.report.ok, mirror.text).toBe(true);
     expect(mirror.text).toContain('not checked: https://dumps.example.org/');

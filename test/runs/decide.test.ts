@@ -8,7 +8,16 @@ import { classifyFailure, storageRetryDelay } from '../../src/tasks/failure.js';
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
 const tasks = ['t0', 't1', 't2', 't3', 't4', 't5'];
-const limits: Limits = { tasksPerJob: 2, cpusPerJob: 1, jobTargetSeconds: 600, maxJobsInFlight: 2, maxAttempts: 2, jobTimeoutSeconds: 600, jobTtlSeconds: 3600, paused: false };
+const limits: Limits = {
+  tasksPerJob: 2,
+  cpusPerJob: 1,
+  jobTargetSeconds: 600,
+  maxJobsInFlight: 2,
+  maxAttempts: 2,
+  jobTimeoutSeconds: 600,
+  jobTtlSeconds: 3600,
+  paused: false,
+};
 
 function input(over: Partial<DecideInput> = {}): DecideInput {
   return {
@@ -27,8 +36,18 @@ function input(over: Partial<DecideInput> = {}): DecideInput {
   };
 }
 
-const job = (id: string, batch: number, jobTasks: string[], submitted = 0) => ({ id, batch, tasks: jobTasks, submitted_at: at(submitted) });
-const info = (id: string, status: JobInfo['status'], jobTasks: string[], extra: Partial<JobInfo> = {}): JobInfo => ({ id, status, tasks: jobTasks, ...extra });
+const job = (id: string, batch: number, jobTasks: string[], submitted = 0) => ({
+  id,
+  batch,
+  tasks: jobTasks,
+  submitted_at: at(submitted),
+});
+const info = (id: string, status: JobInfo['status'], jobTasks: string[], extra: Partial<JobInfo> = {}): JobInfo => ({
+  id,
+  status,
+  tasks: jobTasks,
+  ...extra,
+});
 
 describe('decide', () => {
   it('submits pending tasks in batches up to the jobs-in-flight limit, in manifest order', () => {
@@ -42,7 +61,12 @@ describe('decide', () => {
   });
 
   it('submits nothing new while paused, but still handles ended jobs', () => {
-    const d = decide(input({ limits: { ...limits, paused: true }, jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] } }));
+    const d = decide(
+      input({
+        limits: { ...limits, paused: true },
+        jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] },
+      }),
+    );
     expect(d.submit).toEqual([]);
     expect(d.events[0]).toMatchObject({ outcome: 'vanished', failed_tasks: ['t0', 't1'] });
   });
@@ -60,18 +84,31 @@ describe('decide', () => {
   });
 
   it('sends the unfinished tasks of a failed job back with attempt + 1 and the per-task error from its log', () => {
-    const log = 'progress …\ntasks: 1 done, 0 already done (skipped), 1 failed\n  failed t1: bzip2 block CRC mismatch at 1234\n';
+    const log =
+      'progress …\ntasks: 1 done, 0 already done (skipped), 1 failed\n  failed t1: bzip2 block CRC mismatch at 1234\n';
     const d = decide(
       input({
         done: new Set(['t0']),
         jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] },
-        backendJobs: [info('w-b00000-a1', 'FAILED', ['t0', 't1'], { message: 'exit code 1', submitted_at: at(0), ended_at: at(90) })],
+        backendJobs: [
+          info('w-b00000-a1', 'FAILED', ['t0', 't1'], {
+            message: 'exit code 1',
+            submitted_at: at(0),
+            ended_at: at(90),
+          }),
+        ],
         reasons: new Map([['w-b00000-a1', reasonFromLog(log)]]),
       }),
     );
-    expect(d.attempts.tasks.t1).toMatchObject({ failures: 1, last_job: 'w-b00000-a1', last_error: 'job w-b00000-a1 FAILED: bzip2 block CRC mismatch at 1234' });
+    expect(d.attempts.tasks.t1).toMatchObject({
+      failures: 1,
+      last_job: 'w-b00000-a1',
+      last_error: 'job w-b00000-a1 FAILED: bzip2 block CRC mismatch at 1234',
+    });
     expect(d.attempts.tasks.t0).toBeUndefined();
-    expect(d.events).toEqual([expect.objectContaining({ outcome: 'failed', failed_tasks: ['t1'], duration_seconds: 90 })]);
+    expect(d.events).toEqual([
+      expect.objectContaining({ outcome: 'failed', failed_tasks: ['t1'], duration_seconds: 90 }),
+    ]);
     // The retry carries the attempt number in its id.
     expect(d.submit[0]).toEqual({ id: 'w-b00001-a2', batch: 1, tasks: ['t1', 't2'] });
   });
@@ -127,7 +164,10 @@ describe('decide', () => {
       input({
         now: T0 + 4000_000,
         done: new Set(tasks),
-        backendJobs: [info('w-b00000-a1', 'SUCCEEDED', ['t0'], { ended_at: at(100) }), info('w-b00001-a1', 'FAILED', ['t1'], { ended_at: at(3900) })],
+        backendJobs: [
+          info('w-b00000-a1', 'SUCCEEDED', ['t0'], { ended_at: at(100) }),
+          info('w-b00001-a1', 'FAILED', ['t1'], { ended_at: at(3900) }),
+        ],
       }),
     );
     expect(d.delete).toEqual(['w-b00000-a1']);
@@ -136,16 +176,30 @@ describe('decide', () => {
   });
 
   it('counts a succeeded job without a marker as a failure', () => {
-    const d = decide(input({ jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] }, backendJobs: [info('w-b00000-a1', 'SUCCEEDED', ['t0'])] }));
+    const d = decide(
+      input({
+        jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] },
+        backendJobs: [info('w-b00000-a1', 'SUCCEEDED', ['t0'])],
+      }),
+    );
     expect(d.attempts.tasks.t0?.last_error).toMatch(/succeeded but wrote no marker/);
   });
 
   it('asks for logs only of failed or stopped jobs it did not stop itself', () => {
-    const jobs = { next_batch: 3, jobs: [job('a', 0, ['t0']), job('b', 1, ['t1']), { ...job('c', 2, ['t2']), stop_reason: 'timed out', stop_requested_at: at(0) }] };
-    expect(jobsToExplain(jobs, [info('a', 'FAILED', ['t0']), info('b', 'RUNNING', ['t1']), info('c', 'STOPPED', ['t2'])])).toEqual(['a']);
+    const jobs = {
+      next_batch: 3,
+      jobs: [
+        job('a', 0, ['t0']),
+        job('b', 1, ['t1']),
+        { ...job('c', 2, ['t2']), stop_reason: 'timed out', stop_requested_at: at(0) },
+      ],
+    };
+    expect(
+      jobsToExplain(jobs, [info('a', 'FAILED', ['t0']), info('b', 'RUNNING', ['t1']), info('c', 'STOPPED', ['t2'])]),
+    ).toEqual(['a']);
   });
 
-  it('gives a killed runner a short reason: the first line of Ray\'s message and the telling end of the log', () => {
+  it("gives a killed runner a short reason: the first line of Ray's message and the telling end of the log", () => {
     const log = [
       '2026-11-28 13:16:49,689\tINFO job_manager.py:568 -- Runtime env is setting up.',
       'Running entrypoint for job w-b00000-a1: tokenize-wiki run-tasks --tasks t0,t1',
@@ -156,20 +210,30 @@ describe('decide', () => {
       input({
         done: new Set(['t0']),
         jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0', 't1'])] },
-        backendJobs: [info('w-b00000-a1', 'FAILED', ['t0', 't1'], { message: `Job entrypoint command failed with exit code 137, last available logs (truncated to 20,000 chars):\n${log}` })],
+        backendJobs: [
+          info('w-b00000-a1', 'FAILED', ['t0', 't1'], {
+            message: `Job entrypoint command failed with exit code 137, last available logs (truncated to 20,000 chars):\n${log}`,
+          }),
+        ],
         reasons: new Map([['w-b00000-a1', reasonFromLog(log)]]),
       }),
     );
-    expect(d.attempts.tasks.t1?.last_error).toBe('job w-b00000-a1 FAILED: Job entrypoint command failed with exit code 137 | Killed');
+    expect(d.attempts.tasks.t1?.last_error).toBe(
+      'job w-b00000-a1 FAILED: Job entrypoint command failed with exit code 137 | Killed',
+    );
   });
 
   it('reads per-task errors from pino lines too', () => {
     const log = '{"level":50,"task_id":"t3","err":"gzip: invalid block type","msg":"task failed"}\nlast line';
-    expect(reasonFromLog(log)).toEqual({ tasks: { t3: 'gzip: invalid block type' }, tail: expect.stringContaining('last line') });
+    expect(reasonFromLog(log)).toEqual({
+      tasks: { t3: 'gzip: invalid block type' },
+      tail: expect.stringContaining('last line'),
+    });
   });
 
   it('never counts an object-store outage towards quarantine, only failures of the task itself', () => {
-    const unreachable = 'failed t0: s3://b/dumps/x.json.gz: S3 endpoint unreachable (http://store:8333): connect ECONNREFUSED 10.0.0.7:8333\n';
+    const unreachable =
+      'failed t0: s3://b/dumps/x.json.gz: S3 endpoint unreachable (http://store:8333): connect ECONNREFUSED 10.0.0.7:8333\n';
     const failedJob = (id: string, batch: number): DecideInput => ({
       ...input({ limits: { ...limits, maxAttempts: 1 } }),
       jobs: { next_batch: batch + 1, jobs: [job(id, batch, ['t0'])] },
@@ -178,21 +242,39 @@ describe('decide', () => {
     });
     const d1 = decide(failedJob('w-b00000-a1', 0));
     expect(d1.quarantined).toEqual([]);
-    expect(d1.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 1, last_error: expect.stringMatching(/S3 endpoint unreachable/) });
+    expect(d1.attempts.tasks.t0).toMatchObject({
+      failures: 0,
+      outages: 1,
+      last_error: expect.stringMatching(/S3 endpoint unreachable/),
+    });
     expect(d1.failures).toEqual([expect.objectContaining({ task: 't0', kind: 'storage-unavailable', failures: 0 })]);
     // Throttling too; the retry's id still says which attempt it is.
-    const d2 = decide({ ...failedJob('w-b00001-a2', 1), attempts: d1.attempts, reasons: new Map([['w-b00001-a2', reasonFromLog('failed t0: SlowDown: Please reduce your request rate.')]]) });
+    const d2 = decide({
+      ...failedJob('w-b00001-a2', 1),
+      attempts: d1.attempts,
+      reasons: new Map([['w-b00001-a2', reasonFromLog('failed t0: SlowDown: Please reduce your request rate.')]]),
+    });
     expect(d2.quarantined).toEqual([]);
     expect(d2.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 2 });
     expect(d2.submit[0]).toMatchObject({ id: 'w-b00002-a3', tasks: ['t0', 't1'] });
     // A failure of the task's own data counts, and with max_attempts 1 quarantines it.
-    const d3 = decide({ ...failedJob('w-b00002-a3', 2), attempts: d2.attempts, reasons: new Map([['w-b00002-a3', reasonFromLog('failed t0: bzip2 block CRC mismatch')]]) });
+    const d3 = decide({
+      ...failedJob('w-b00002-a3', 2),
+      attempts: d2.attempts,
+      reasons: new Map([['w-b00002-a3', reasonFromLog('failed t0: bzip2 block CRC mismatch')]]),
+    });
     expect(d3.quarantined).toEqual(['t0']);
     expect(d3.quarantine.tasks.t0).toMatchObject({ failures: 1, outages: 2 });
   });
 
   it('does not count a job lost with the Ray head towards quarantine', () => {
-    const d = decide(input({ limits: { ...limits, maxAttempts: 1 }, jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] }, backendJobs: [] }));
+    const d = decide(
+      input({
+        limits: { ...limits, maxAttempts: 1 },
+        jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] },
+        backendJobs: [],
+      }),
+    );
     expect(d.quarantined).toEqual([]);
     expect(d.attempts.tasks.t0).toMatchObject({ failures: 0, outages: 1 });
     expect(d.failures[0]).toMatchObject({ kind: 'job-lost' });
@@ -204,10 +286,16 @@ describe('decide', () => {
     // 1 doc/s per CPU x 1 CPU x 450 s = 450 docs: 4 tasks of 100 docs, but 6 pending over 2 free slots is 3 each.
     const measured = { ...limits, docsPerCpuSecond: 1, jobTargetSeconds: 450 };
     expect(decide(input({ limits: measured })).submit.map((j) => j.tasks.length)).toEqual([3, 3]);
-    expect(decide(input({ limits: { ...measured, maxJobsInFlight: 1 } })).submit.map((j) => j.tasks)).toEqual([['t0', 't1', 't2', 't3']]);
+    expect(decide(input({ limits: { ...measured, maxJobsInFlight: 1 } })).submit.map((j) => j.tasks)).toEqual([
+      ['t0', 't1', 't2', 't3'],
+    ]);
     // Faster tasks, bigger jobs; never fewer than one task, even a task larger than the target.
-    expect(decide(input({ limits: { ...measured, maxJobsInFlight: 1, docsPerCpuSecond: 10 } })).submit[0]?.tasks).toEqual(tasks);
-    expect(decide(input({ limits: { ...measured, docsPerCpuSecond: 0.01 } })).submit.map((j) => j.tasks.length)).toEqual([1, 1]);
+    expect(
+      decide(input({ limits: { ...measured, maxJobsInFlight: 1, docsPerCpuSecond: 10 } })).submit[0]?.tasks,
+    ).toEqual(tasks);
+    expect(
+      decide(input({ limits: { ...measured, docsPerCpuSecond: 0.01 } })).submit.map((j) => j.tasks.length),
+    ).toEqual([1, 1]);
   });
 
   it('times a job out from its latest start: KubeRay reruns the same job id on a new head after a head loss', () => {
@@ -227,7 +315,13 @@ describe('decide', () => {
 });
 
 describe('slots', () => {
-  const progress = (over: Partial<RunProgress>): RunProgress => ({ complete: false, paused: false, jobs_in_flight: [{ id: 'a', tasks: ['t0'], submitted_at: at(0) }], ...over }) as RunProgress;
+  const progress = (over: Partial<RunProgress>): RunProgress =>
+    ({
+      complete: false,
+      paused: false,
+      jobs_in_flight: [{ id: 'a', tasks: ['t0'], submitted_at: at(0) }],
+      ...over,
+    }) as RunProgress;
 
   it('wakes for a job end only when a run has jobs in flight and is neither complete nor paused', () => {
     expect(waitsForJobEnd(progress({}))).toBe(true);
@@ -244,7 +338,13 @@ describe('slots', () => {
   });
 
   it('measures docs per CPU-second over the most recent finished tasks', () => {
-    const task = (docs: number, start: number, end: number) => ({ docs, tokens: 0, text_bytes: 0, started_at: at(start), finished_at: at(end) });
+    const task = (docs: number, start: number, end: number) => ({
+      docs,
+      tokens: 0,
+      text_bytes: 0,
+      started_at: at(start),
+      finished_at: at(end),
+    });
     expect(docsPerCpuSecond({ tasks: {} })).toBeUndefined();
     expect(docsPerCpuSecond({ tasks: { a: task(100, 0, 10), b: task(300, 5, 15) } })).toBe(20);
     const old = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`o${i}`, task(1, 0, 100)]));
@@ -255,13 +355,19 @@ describe('slots', () => {
 
 describe('failure policy', () => {
   it('tells an unavailable object store from a failure of the task', () => {
-    expect(classifyFailure('s3://b/k: S3 endpoint unreachable (http://x:8333): connect ECONNREFUSED 127.0.0.1:8333')).toBe('storage-unavailable');
+    expect(
+      classifyFailure('s3://b/k: S3 endpoint unreachable (http://x:8333): connect ECONNREFUSED 127.0.0.1:8333'),
+    ).toBe('storage-unavailable');
     expect(classifyFailure('s3://b/k: read failed at byte 5030: read ECONNRESET')).toBe('storage-unavailable');
     expect(classifyFailure('job w FAILED: SlowDown: Please reduce your request rate.')).toBe('storage-unavailable');
-    expect(classifyFailure('job vanished from the backend (Ray head restarted, or its record was deleted)')).toBe('job-lost');
+    expect(classifyFailure('job vanished from the backend (Ray head restarted, or its record was deleted)')).toBe(
+      'job-lost',
+    );
     expect(classifyFailure('x.json.bz2 (task t1): bzip2 block CRC mismatch at 1234')).toBe('task');
     expect(classifyFailure('s3://b/k: no such object')).toBe('task');
-    expect(classifyFailure('s3://b/k: access denied by the S3 store (AccessDenied): check the credentials')).toBe('task');
+    expect(classifyFailure('s3://b/k: access denied by the S3 store (AccessDenied): check the credentials')).toBe(
+      'task',
+    );
   });
 
   it('backs off, doubling up to a ceiling, until the budget is spent', () => {

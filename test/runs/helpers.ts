@@ -29,13 +29,21 @@ export async function synthDumps(dir: string): Promise<{ legacy: string; parts: 
 }
 
 /** Upload a local file or folder to s3://bucket/key…, returning the s3:// URI of the same shape. */
-export async function upload(client: S3Client, bucket: string, local: string, key: string, isDir: boolean): Promise<string> {
+export async function upload(
+  client: S3Client,
+  bucket: string,
+  local: string,
+  key: string,
+  isDir: boolean,
+): Promise<string> {
   if (!isDir) {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(local) }));
     return `s3://${bucket}/${key}`;
   }
   for (const name of readdirSync(local)) {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}/${name}`, Body: readFileSync(join(local, name)) }));
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `${key}/${name}`, Body: readFileSync(join(local, name)) }),
+    );
   }
   return `s3://${bucket}/${key}/`;
 }
@@ -55,7 +63,11 @@ export function backendOf(run: RunFile): RayJobsApiBackend {
 }
 
 export async function tick(run: RunFile): Promise<TickReport> {
-  return reconcileOnce(run, { backend: backendOf(run), lease: runStoreLease(run.output_prefix, 'test-submitter', 60_000), logger: quietLogger });
+  return reconcileOnce(run, {
+    backend: backendOf(run),
+    lease: runStoreLease(run.output_prefix, 'test-submitter', 60_000),
+    logger: quietLogger,
+  });
 }
 
 /** Wait until none of the run's jobs is pending or running (what happens between two CronJob ticks). */
@@ -64,7 +76,8 @@ export async function waitUntilJobsEnd(run: RunFile, timeoutMs = 240_000): Promi
   for (;;) {
     const jobs = await backendOf(run).list(run.run_id);
     if (jobs.every((j) => TERMINAL.has(j.status))) return jobs;
-    if (Date.now() > deadline) throw new Error(`jobs still running after ${timeoutMs} ms: ${jobs.map((j) => `${j.id} ${j.status}`).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`jobs still running after ${timeoutMs} ms: ${jobs.map((j) => `${j.id} ${j.status}`).join(', ')}`);
     await sleep(300);
   }
 }
@@ -97,8 +110,10 @@ export async function waitForJobRunning(run: RunFile, jobId: string, timeoutMs =
   for (;;) {
     const job = (await backendOf(run).list(run.run_id)).find((j) => j.id === jobId);
     if (job?.status === 'RUNNING') return;
-    if (job && TERMINAL.has(job.status)) throw new Error(`job ${jobId} ended (${job.status}) before it was seen running`);
-    if (Date.now() > deadline) throw new Error(`job ${jobId} not running within ${timeoutMs} ms (${job?.status ?? 'unknown'})`);
+    if (job && TERMINAL.has(job.status))
+      throw new Error(`job ${jobId} ended (${job.status}) before it was seen running`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} not running within ${timeoutMs} ms (${job?.status ?? 'unknown'})`);
     await sleep(50);
   }
 }
@@ -124,7 +139,13 @@ export function runTasksPids(needle: string): number[] {
     } catch {
       continue;
     }
-    if (cmdline.includes('run-tasks') && cmdline.includes(needle) && !cmdline.startsWith('/bin/sh') && !cmdline.startsWith('sh ')) pids.push(Number(entry));
+    if (
+      cmdline.includes('run-tasks') &&
+      cmdline.includes(needle) &&
+      !cmdline.startsWith('/bin/sh') &&
+      !cmdline.startsWith('sh ')
+    )
+      pids.push(Number(entry));
   }
   return pids;
 }

@@ -14,7 +14,16 @@ const manifest = {
 function state(over: Partial<RunState> = {}): RunState {
   return {
     jobs: { next_batch: 2, jobs: [{ id: 'w-b00001-a1', batch: 1, tasks: ['c'], submitted_at: at(50) }] },
-    attempts: { tasks: { c: { failures: 1, last_error: 'job w-b00000-a1 FAILED: Killed', last_job: 'w-b00000-a1', last_failed_at: at(40) } } },
+    attempts: {
+      tasks: {
+        c: {
+          failures: 1,
+          last_error: 'job w-b00000-a1 FAILED: Killed',
+          last_job: 'w-b00000-a1',
+          last_failed_at: at(40),
+        },
+      },
+    },
     quarantine: { tasks: {} },
     done: {
       tasks: {
@@ -28,11 +37,24 @@ function state(over: Partial<RunState> = {}): RunState {
 
 describe('progress', () => {
   it('counts tasks by state and measures throughput over the finished tasks', () => {
-    const p = computeProgress({ runId: 'w', manifest, done: new Set(['a', 'b']), state: state(), paused: false, complete: false, now: T0 + 40_000 });
+    const p = computeProgress({
+      runId: 'w',
+      manifest,
+      done: new Set(['a', 'b']),
+      state: state(),
+      paused: false,
+      complete: false,
+      now: T0 + 40_000,
+    });
     expect(p.tasks).toEqual({ total: 4, done: 2, in_flight: 1, pending: 1, failed: 1, quarantined: 0 });
     expect(p.docs).toEqual({ total: 400, done: 200 });
     // Per CPU: 200 docs over 40 task-seconds (jobs are sized from it).
-    expect(p.throughput).toEqual({ docs_per_second: 5, tokens_per_second: 100, window_seconds: 40, docs_per_cpu_second: 5 });
+    expect(p.throughput).toEqual({
+      docs_per_second: 5,
+      tokens_per_second: 100,
+      window_seconds: 40,
+      docs_per_cpu_second: 5,
+    });
     expect(p.eta_seconds).toBe(40);
     const text = formatStatus(p);
     expect(text).toContain('run w: running');
@@ -44,9 +66,21 @@ describe('progress', () => {
     const s = state({
       jobs: { next_batch: 2, jobs: [] },
       attempts: { tasks: {} },
-      quarantine: { tasks: { c: { failures: 3, last_error: 'bzip2 CRC', last_job: 'x', last_failed_at: at(40), quarantined_at: at(40) } } },
+      quarantine: {
+        tasks: {
+          c: { failures: 3, last_error: 'bzip2 CRC', last_job: 'x', last_failed_at: at(40), quarantined_at: at(40) },
+        },
+      },
     });
-    const p = computeProgress({ runId: 'w', manifest, done: new Set(['a', 'b', 'd']), state: s, paused: false, complete: false, now: T0 + 40_000 });
+    const p = computeProgress({
+      runId: 'w',
+      manifest,
+      done: new Set(['a', 'b', 'd']),
+      state: s,
+      paused: false,
+      complete: false,
+      now: T0 + 40_000,
+    });
     expect(p.eta_seconds).toBeNull();
     expect(formatStatus(p)).toContain('ETA none: only quarantined tasks are left');
     expect(formatStatus(p)).toContain('quarantined tasks (1;');

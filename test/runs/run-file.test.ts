@@ -75,6 +75,8 @@ describe('run file', () => {
   });
 
   it('names the file and line of a YAML syntax error', () => {
-    expect(() => parseRunFile('run_id: a\ndumps: [unclosed\n', 'runs/bad.yaml')).toThrow(/^runs\/bad\.yaml:\d+: not valid YAML/);
+    expect(() => parseRunFile('run_id: a\ndumps: [unclosed\n', 'runs/bad.yaml')).toThrow(
+      /^runs\/bad\.yaml:\d+: not valid YAML/,
+    );
   });
 });

@@ -23,7 +23,10 @@ function ociArchive(file: string, name: string): void {
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(
     join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ digest: 'sha256:00', annotations: { 'io.containerd.image.name': name } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ digest: 'sha256:00', annotations: { 'io.containerd.image.name': name } }],
+    }),
   );
   execFileSync('tar', ['-cf', file, '-C', dir, 'oci-layout', 'index.json']);
 }
@@ -32,7 +35,11 @@ function makeBundle(opts: { skipBinary?: string; skipDeb?: string } = {}): strin
   const dir = mkdtempSync(join(tmpdir(), 'tw-bundle-'));
   for (const d of ['bin', 'debs', 'images']) mkdirSync(join(dir, d));
   for (const b of NODE_BINARIES.filter((b) => b !== opts.skipBinary)) writeFileSync(join(dir, 'bin', b), 'ELF');
-  const debs = [...NODE_DEBS.filter((p) => p !== opts.skipDeb).map((p) => `${p}_1.0-1_amd64.deb`), 'conntrack_1%3a1.4.7-1+b2_amd64.deb', 'libc6_2.36-9_amd64.deb'];
+  const debs = [
+    ...NODE_DEBS.filter((p) => p !== opts.skipDeb).map((p) => `${p}_1.0-1_amd64.deb`),
+    'conntrack_1%3a1.4.7-1+b2_amd64.deb',
+    'libc6_2.36-9_amd64.deb',
+  ];
   for (const f of debs) writeFileSync(join(dir, 'debs', f), '');
   IMAGES.forEach((name, i) => ociArchive(join(dir, 'images', `image-${i}.oci.tar`), name));
   return dir;
@@ -87,11 +94,18 @@ describe('bootstrap-node --bundle', () => {
     expect(dpkg).toContain(`${bundle}/debs/runc_1.0-1_amd64.deb`);
     expect(dpkg).toContain(`${bundle}/debs/conntrack_1%3a1.4.7-1+b2_amd64.deb`);
     expect(dpkg).not.toContain('libc6');
-    expect(cmds).toContain(`install -m 0755 -t /usr/local/bin ${NODE_BINARIES.map((b) => `${bundle}/bin/${b}`).join(' ')}`);
+    expect(cmds).toContain(
+      `install -m 0755 -t /usr/local/bin ${NODE_BINARIES.map((b) => `${bundle}/bin/${b}`).join(' ')}`,
+    );
     expect(cmds).toContain(`ln -sf ${CNI_PLUGINS.map((p) => `/usr/lib/cni/${p}`).join(' ')} /opt/cni/bin/`);
-    for (const i of [0, 1]) expect(cmds).toContain(`ctr -n k8s.io images import --label io.cri-containerd.pinned=pinned ${bundle}/images/image-${i}.oci.tar`);
+    for (const i of [0, 1])
+      expect(cmds).toContain(
+        `ctr -n k8s.io images import --label io.cri-containerd.pinned=pinned ${bundle}/images/image-${i}.oci.tar`,
+      );
     // containerd's sandbox image is the bundle's pause image, not the tag containerd's default names.
-    expect(cmds).toContain(`sed -E -i 's#^([[:space:]]*)sandbox = .*#\\1sandbox = '\\''registry.k8s.io/pause:3.10.1'\\''#' /etc/containerd/config.toml`);
+    expect(cmds).toContain(
+      `sed -E -i 's#^([[:space:]]*)sandbox = .*#\\1sandbox = '\\''registry.k8s.io/pause:3.10.1'\\''#' /etc/containerd/config.toml`,
+    );
     expect(cmds).toContain('ExecStart=/usr/local/bin/containerd');
     expect(r.err.join('\n')).toContain(`preflight bundle-version: ok, bundle kubeadm v${k8s}`);
   });
@@ -135,9 +149,18 @@ describe('bootstrap-node --bundle', () => {
 
   it("checks the files against bundle.json's sha256 when the bundle has one", async () => {
     const copy = makeBundle();
-    const files = [...NODE_BINARIES.map((b) => `bin/${b}`), ...readNodeBundle(copy).debs.map((d) => `debs/${d.file}`), 'images/image-0.oci.tar', 'images/image-1.oci.tar'];
-    const sha = (p: string) => createHash('sha256').update(readFileSync(join(copy, p))).digest('hex');
-    const manifest = (entries: string[]) => JSON.stringify({ schema: 1, files: entries.map((path) => ({ path, sha256: sha(path), size: 0 })) });
+    const files = [
+      ...NODE_BINARIES.map((b) => `bin/${b}`),
+      ...readNodeBundle(copy).debs.map((d) => `debs/${d.file}`),
+      'images/image-0.oci.tar',
+      'images/image-1.oci.tar',
+    ];
+    const sha = (p: string) =>
+      createHash('sha256')
+        .update(readFileSync(join(copy, p)))
+        .digest('hex');
+    const manifest = (entries: string[]) =>
+      JSON.stringify({ schema: 1, files: entries.map((path) => ({ path, sha256: sha(path), size: 0 })) });
     writeFileSync(join(copy, 'bundle.json'), manifest(files));
     const ok = await run(bundleHost(copy), '--role', 'worker', '--bundle', copy, '--dry-run');
     expect(ok.err.join('\n')).toContain(`preflight bundle-integrity: ok, ${files.length} files match bundle.json`);
@@ -145,7 +168,9 @@ describe('bootstrap-node --bundle', () => {
     const host = bundleHost(copy);
     const r = await run(host, '--role', 'worker', '--bundle', copy);
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toContain('bundle-integrity: missing from bundle.json or sha256 differs: bin/kubelet (copy the bundle again)');
+    expect(r.err.at(-1)).toContain(
+      'bundle-integrity: missing from bundle.json or sha256 differs: bin/kubelet (copy the bundle again)',
+    );
     expect(host.actions).toEqual([]);
   });
 
@@ -166,10 +191,19 @@ describe('bootstrap-node --bundle', () => {
   it('takes the images from bundle.json: one listed but absent, or present but unlisted, is refused (exit 2)', async () => {
     const copy = makeBundle();
     const listed = IMAGES.map((name, i) => ({ name, file: `images/image-${i}.oci.tar` }));
-    writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: [...listed, { name: 'quay.io/argoproj/argocd:v3.5.7', file: 'images/argocd.oci.tar' }] }));
+    writeFileSync(
+      join(copy, 'bundle.json'),
+      JSON.stringify({
+        schema: 1,
+        files: [],
+        images: [...listed, { name: 'quay.io/argoproj/argocd:v3.5.7', file: 'images/argocd.oci.tar' }],
+      }),
+    );
     const r = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
     expect(r.code).toBe(2);
-    expect(r.err.at(-1)).toContain('bundle.json lists quay.io/argoproj/argocd:v3.5.7 but images/argocd.oci.tar is missing');
+    expect(r.err.at(-1)).toContain(
+      'bundle.json lists quay.io/argoproj/argocd:v3.5.7 but images/argocd.oci.tar is missing',
+    );
     writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ schema: 1, files: [], images: listed.slice(0, 1) }));
     const unlisted = await run(freshHost(), '--role', 'worker', '--bundle', copy, '--dry-run');
     expect(unlisted.code).toBe(2);
@@ -190,15 +224,24 @@ describe('bootstrap-node --bundle', () => {
     for (const name of IMAGES) host.images.add(name);
     const r = await run(host, '--role', 'worker', '--bundle', bundle);
     expect(r.code).toBe(0);
-    expect(host.actions.filter((a) => a.startsWith('ctr'))).toEqual(IMAGES.map((n) => `ctr -n k8s.io images label ${n} io.cri-containerd.pinned=pinned`));
+    expect(host.actions.filter((a) => a.startsWith('ctr'))).toEqual(
+      IMAGES.map((n) => `ctr -n k8s.io images label ${n} io.cri-containerd.pinned=pinned`),
+    );
     expect(host.pinned).toEqual(new Set(IMAGES));
   });
 
   it('reads bundle file names and archive members', () => {
-    expect(parseDebFileName('ethtool_1%3a6.1-1_amd64.deb')).toEqual({ file: 'ethtool_1%3a6.1-1_amd64.deb', package: 'ethtool', version: '1:6.1-1', arch: 'amd64' });
+    expect(parseDebFileName('ethtool_1%3a6.1-1_amd64.deb')).toEqual({
+      file: 'ethtool_1%3a6.1-1_amd64.deb',
+      package: 'ethtool',
+      version: '1:6.1-1',
+      arch: 'amd64',
+    });
     expect(parseDebFileName('notes.txt')).toBeUndefined();
     expect(readNodeBundle(bundle).images.map((i) => i.name)).toEqual(IMAGES);
-    expect(tarMember(join(bundle, 'images', 'image-0.oci.tar'), 'oci-layout')?.toString()).toBe('{"imageLayoutVersion":"1.0.0"}');
+    expect(tarMember(join(bundle, 'images', 'image-0.oci.tar'), 'oci-layout')?.toString()).toBe(
+      '{"imageLayoutVersion":"1.0.0"}',
+    );
     expect(tarMember(join(bundle, 'images', 'image-0.oci.tar'), 'missing.json')).toBeUndefined();
   });
 });
@@ -212,7 +255,9 @@ describe('bootstrap-node --allow-cgroup-v1', () => {
     expect(refused.err.at(-1)).toContain('cgroup-v2: /sys/fs/cgroup is tmpfs, need cgroup2fs');
     const r = await run(host, '--role', 'worker', '--allow-cgroup-v1');
     expect(r.code).toBe(0);
-    expect(r.err.join('\n')).toContain('preflight cgroup-v2: ok, /sys/fs/cgroup is tmpfs: cgroup v1 accepted (--allow-cgroup-v1)');
+    expect(r.err.join('\n')).toContain(
+      'preflight cgroup-v2: ok, /sys/fs/cgroup is tmpfs: cgroup v1 accepted (--allow-cgroup-v1)',
+    );
   });
 });
 
@@ -222,7 +267,9 @@ describe('host checks found wrong on a real node', () => {
     host.files.set('/proc/self/status', 'Name:\tnode\nCapEff:\t000001fffeffffff\n'); // bit 24 clear
     const r = await run(host, '--role', 'worker', '--allow-cgroup-v1');
     expect(r.code).toBe(0);
-    expect(host.actions).toContain("sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml");
+    expect(host.actions).toContain(
+      "sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml",
+    );
     expect(host.files.get('/etc/containerd/config.toml')).toContain('restrict_oom_score_adj = true');
     // A VM's root has the capability: the config stays containerd's default.
     const vm = freshHost();

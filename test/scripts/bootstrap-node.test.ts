@@ -54,14 +54,20 @@ describe('bootstrap-node --dry-run', () => {
     expect(cmds).toContain(
       `DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-change-held-packages 'kubelet=${k8s}-*' 'kubeadm=${k8s}-*' 'kubectl=${k8s}-*'`,
     );
-    expect(cmds).toContain(`curl -fsSL -o /etc/apt/keyrings/kubernetes-apt-keyring.asc https://pkgs.k8s.io/core:/stable:/${minor}/deb/Release.key`);
-    expect(cmds).toContain(`deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /`);
+    expect(cmds).toContain(
+      `curl -fsSL -o /etc/apt/keyrings/kubernetes-apt-keyring.asc https://pkgs.k8s.io/core:/stable:/${minor}/deb/Release.key`,
+    );
+    expect(cmds).toContain(
+      `deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /`,
+    );
     expect(cmds).toContain('apt-mark hold kubelet kubeadm kubectl');
     expect(cmds).toContain("sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml");
     // The held packages are installed before they are held, containerd before kubelet.
     const idx = (s: string) => cmds.findIndex((c) => c.startsWith(s));
     expect(idx('swapoff -a')).toBeLessThan(idx('modprobe overlay'));
-    expect(idx('DEBIAN_FRONTEND=noninteractive apt-get install -y containerd.io')).toBeLessThan(idx('DEBIAN_FRONTEND=noninteractive apt-get install -y --allow'));
+    expect(idx('DEBIAN_FRONTEND=noninteractive apt-get install -y containerd.io')).toBeLessThan(
+      idx('DEBIAN_FRONTEND=noninteractive apt-get install -y --allow'),
+    );
     expect(idx('DEBIAN_FRONTEND=noninteractive apt-get install -y --allow')).toBeLessThan(idx('apt-mark hold'));
     await expect(normalize(r.out)).toMatchFileSnapshot('plans/bootstrap-node-control-plane.plan.txt');
   });
@@ -77,7 +83,9 @@ describe('bootstrap-node --dry-run', () => {
 
   it("uses Docker's repository for the host's distribution and release", async () => {
     const r = await run(freshHost(UBUNTU_24), '--role', 'worker', '--dry-run');
-    expect(r.out).toContain('deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/ubuntu noble stable');
+    expect(r.out).toContain(
+      'deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/ubuntu noble stable',
+    );
     expect(r.out).toContain('curl -fsSL -o /etc/apt/keyrings/docker.asc https://download.docker.com/linux/ubuntu/gpg');
   });
 
@@ -92,7 +100,12 @@ describe('bootstrap-node --dry-run', () => {
     host.actions = [];
     const r = await run(host, '--role', 'worker', '--dry-run');
     expect(r.code).toBe(0);
-    expect(plannedSteps(r.out)).toEqual(['kubernetes-apt-repo', 'kubernetes-packages', 'kubernetes-packages-held', 'kubelet-enabled']);
+    expect(plannedSteps(r.out)).toEqual([
+      'kubernetes-apt-repo',
+      'kubernetes-packages',
+      'kubernetes-packages-held',
+      'kubelet-enabled',
+    ]);
     expect(planCommands(r.out).join('\n')).not.toMatch(/containerd|swapoff|modprobe|sysctl/);
     expect(r.out.filter((l) => l.includes('already done'))).toHaveLength(ALL_STEPS.length - 4);
   });
@@ -130,7 +143,9 @@ describe('bootstrap-node real run (fake host state)', () => {
   it('logs every step with its timing', async () => {
     const r = await run(freshHost(), '--role', 'worker');
     expect(r.err).toContainEqual(expect.stringMatching(/^\[bootstrap-node\] step 1\/15 swap-off: applied \(\d+ms\)$/));
-    expect(r.err).toContainEqual(expect.stringMatching(/^\[bootstrap-node\] preflight cpu: ok, 4 CPUs, need >= 2 \(\d+ms\)$/));
+    expect(r.err).toContainEqual(
+      expect.stringMatching(/^\[bootstrap-node\] preflight cpu: ok, 4 CPUs, need >= 2 \(\d+ms\)$/),
+    );
   });
 
   it('fails a step whose commands do not reach its state', async () => {
@@ -156,7 +171,9 @@ describe('bootstrap-node refusals', () => {
     const host = freshHost(CENTOS_9);
     const r = await run(host, '--role', 'worker');
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toBe('bootstrap-node: error: unsupported OS: CentOS Stream 9; supported: Debian 12+, Ubuntu 22.04+');
+    expect(r.err.at(-1)).toBe(
+      'bootstrap-node: error: unsupported OS: CentOS Stream 9; supported: Debian 12+, Ubuntu 22.04+',
+    );
     expect(host.actions).toEqual([]);
   });
 
@@ -165,7 +182,9 @@ describe('bootstrap-node refusals', () => {
     host.uidValue = 1000;
     const r = await run(host, '--role', 'worker');
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toMatch(/^bootstrap-node: error: must run as root \(try: sudo node --import tsx scripts\/bootstrap-node\.mts \.\.\.\)/);
+    expect(r.err.at(-1)).toMatch(
+      /^bootstrap-node: error: must run as root \(try: sudo node --import tsx scripts\/bootstrap-node\.mts \.\.\.\)/,
+    );
     expect((await run(host, '--role', 'worker', '--dry-run')).code).toBe(0);
     expect(host.actions).toEqual([]);
   });
@@ -193,7 +212,9 @@ describe('bootstrap-node refusals', () => {
     host.actions = [];
     const r = await run(host, '--role', 'worker');
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toContain(`not-an-upgrade: this cluster node runs kubelet 1.30.4, versions.yaml pins ${k8s}: upgrade with kubeadm upgrade`);
+    expect(r.err.at(-1)).toContain(
+      `not-an-upgrade: this cluster node runs kubelet 1.30.4, versions.yaml pins ${k8s}: upgrade with kubeadm upgrade`,
+    );
     expect(host.actions).toEqual([]);
   });
 
@@ -212,7 +233,9 @@ describe('bootstrap-node refusals', () => {
   it('--help prints usage and exits 0', async () => {
     const r = await run(freshHost(), '--help');
     expect(r.code).toBe(0);
-    expect(r.out[0]).toMatch(/^Usage: sudo node --import tsx scripts\/bootstrap-node\.mts --role control-plane\|worker/);
+    expect(r.out[0]).toMatch(
+      /^Usage: sudo node --import tsx scripts\/bootstrap-node\.mts --role control-plane\|worker/,
+    );
   });
 });
 

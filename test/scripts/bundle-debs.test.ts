@@ -14,7 +14,9 @@ describe('bundle debs step', () => {
     expect(await step.check(host)).toBe(false);
     await step.apply(host);
     const text = plan.join('\n');
-    expect(text).toContain(`apt-get ${aptOptions('/cache/bundle/work/apt', '/cache/bundle/1.36.3/debs', 'amd64').join(' ')} update -q`);
+    expect(text).toContain(
+      `apt-get ${aptOptions('/cache/bundle/work/apt', '/cache/bundle/1.36.3/debs', 'amd64').join(' ')} update -q`,
+    );
     expect(text).toContain(`install -q -y --download-only --no-install-recommends ${NODE_DEBS.join(' ')}`);
     expect(text).toContain("cat > /cache/bundle/work/apt/status <<'EOF'");
     expect(text).toContain('-o Dir::State::status=/cache/bundle/work/apt/status');

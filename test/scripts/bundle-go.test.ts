@@ -25,8 +25,13 @@ const (
 	CoreDNSVersion = "v1.14.2"
 	PauseVersion = "3.10.2"
 )`;
-const GO_MOD = 'module k8s.io/kubernetes\n\nrequire (\n\tsigs.k8s.io/kustomize/api v0.21.1 // indirect\n\tsigs.k8s.io/kustomize/kustomize/v5 v5.8.1 // indirect\n)\n';
-const facts = kubernetesFacts({ etcdSh: 'ETCD_VERSION=${ETCD_VERSION:-3.6.8}\n', kubeadmConstants: CONSTANTS, goMod: GO_MOD });
+const GO_MOD =
+  'module k8s.io/kubernetes\n\nrequire (\n\tsigs.k8s.io/kustomize/api v0.21.1 // indirect\n\tsigs.k8s.io/kustomize/kustomize/v5 v5.8.1 // indirect\n)\n';
+const facts = kubernetesFacts({
+  etcdSh: 'ETCD_VERSION=${ETCD_VERSION:-3.6.8}\n',
+  kubeadmConstants: CONSTANTS,
+  goMod: GO_MOD,
+});
 const pins: GoPins = {
   kubernetes: '1.36.3',
   containerd: 'v2.4.2',
@@ -41,18 +46,30 @@ const pins: GoPins = {
 
 describe('facts read from the kubernetes module', () => {
   it('takes etcd, the image tags kubeadm expects and the kustomize kubectl embeds', () => {
-    expect(facts).toEqual({ etcd: '3.6.8', etcdImage: '3.6.8-0', coredns: 'v1.14.2', pause: '3.10.2', kustomize: 'v5.8.1' });
+    expect(facts).toEqual({
+      etcd: '3.6.8',
+      etcdImage: '3.6.8-0',
+      coredns: 'v1.14.2',
+      pause: '3.10.2',
+      kustomize: 'v5.8.1',
+    });
   });
 
   it('names the file and the constant that is missing', () => {
-    expect(() => kubernetesFacts({ etcdSh: 'ETCD_VERSION=${ETCD_VERSION:-3.6.8}\n', kubeadmConstants: 'const ()', goMod: GO_MOD })).toThrow(
-      /constants\.go: constant DefaultEtcdVersion not found/,
+    expect(() =>
+      kubernetesFacts({ etcdSh: 'ETCD_VERSION=${ETCD_VERSION:-3.6.8}\n', kubeadmConstants: 'const ()', goMod: GO_MOD }),
+    ).toThrow(/constants\.go: constant DefaultEtcdVersion not found/);
+    expect(() => requiredVersion('module x\n', 'sigs.k8s.io/kustomize/kustomize/v5', 'go.mod')).toThrow(
+      /go.mod: no requirement of sigs/,
     );
-    expect(() => requiredVersion('module x\n', 'sigs.k8s.io/kustomize/kustomize/v5', 'go.mod')).toThrow(/go.mod: no requirement of sigs/);
   });
 
   it("reads the flannel CNI plugin tag from flannel's manifest", () => {
-    expect(flannelCniImageTag('      - name: install-cni-plugin\n        image: ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3\n')).toBe('v1.9.1-flannel3');
+    expect(
+      flannelCniImageTag(
+        '      - name: install-cni-plugin\n        image: ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3\n',
+      ),
+    ).toBe('v1.9.1-flannel3');
     expect(() => flannelCniImageTag('kind: DaemonSet\n')).toThrow(/no flannel-cni-plugin image/);
   });
 });
@@ -88,22 +105,29 @@ describe('what is built', () => {
 describe('flanneld', () => {
   it('is built from a copy of the module without the one backend whose SDK the proxy refuses', () => {
     const flanneld = componentBuilds(pins, facts).find((b) => b.name === 'flanneld');
-    const mainGo = 'import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n)\n';
-    expect(flanneld?.edits?.['main.go']?.(mainGo)).toBe('import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n)\n');
-    const goMod = 'require (\n\tgithub.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc v1.3.188\n\tgolang.org/x/sys v0.40.0\n)\n';
+    const mainGo =
+      'import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n)\n';
+    expect(flanneld?.edits?.['main.go']?.(mainGo)).toBe(
+      'import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n)\n',
+    );
+    const goMod =
+      'require (\n\tgithub.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc v1.3.188\n\tgolang.org/x/sys v0.40.0\n)\n';
     expect(flanneld?.edits?.['go.mod']?.(goMod)).toBe('require (\n\tgolang.org/x/sys v0.40.0\n)\n');
     expect(() => flanneld?.edits?.['main.go']?.('package main\n')).toThrow(/flannel main.go: no line matching/);
   });
 });
 
 describe('Argo CD', () => {
-  const goMod = 'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => ./gitops-engine\n';
+  const goMod =
+    'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => ./gitops-engine\n';
 
   it('takes its nested gitops-engine from the served module version instead of the folder its zip lacks', () => {
     expect(argocdGoMod(goMod, 'v0.0.0-20260914071520-c9c369efcc5b')).toBe(
       'module github.com/argoproj/argo-cd/v3\n\nreplace github.com/argoproj/argo-cd/gitops-engine => github.com/argoproj/argo-cd/gitops-engine v0.0.0-20260914071520-c9c369efcc5b\n',
     );
-    expect(() => argocdGoMod('module x\n', 'v0.0.0-x')).toThrow(/no replace of github.com\/argoproj\/argo-cd\/gitops-engine/);
+    expect(() => argocdGoMod('module x\n', 'v0.0.0-x')).toThrow(
+      /no replace of github.com\/argoproj\/argo-cd\/gitops-engine/,
+    );
   });
 
   it('builds the pinned release', () => {
@@ -127,20 +151,54 @@ describe('go commands', () => {
   });
 
   it('installs module packages at the version, into the scratch GOBIN', () => {
-    expect(goCommand(build({}), paths)).toEqual(['go', '-C', paths.work, 'install', '-trimpath', '-ldflags', '-s -w', 'example.com/m/cmd/a@v1.2.3']);
+    expect(goCommand(build({}), paths)).toEqual([
+      'go',
+      '-C',
+      paths.work,
+      'install',
+      '-trimpath',
+      '-ldflags',
+      '-s -w',
+      'example.com/m/cmd/a@v1.2.3',
+    ]);
     expect(goEnv(build({})).GOFLAGS).toBe('-p=2 -buildvcs=false'); // go install pkg@version refuses -mod
   });
 
   it('builds a source copy with -mod=mod and one output folder', () => {
-    const b = build({ via: 'source', outputs: [{ name: 'a', dest: 'bin', pkg: './cmd/a' }, { name: 'b', dest: 'components', pkg: './cmd/b' }] });
-    expect(goCommand(b, paths)).toEqual(['go', '-C', `${paths.work}/src`, 'build', '-trimpath', '-ldflags', '-s -w', '-o', `${paths.out}/`, './cmd/a', './cmd/b']);
-    expect(goEnv({ ...b, cgo: true, toolchain: 'go1.27.3' })).toEqual({ GOWORK: 'off', GOFLAGS: '-mod=mod -p=2 -buildvcs=false', CGO_ENABLED: '1', GOTOOLCHAIN: 'go1.27.3' });
+    const b = build({
+      via: 'source',
+      outputs: [
+        { name: 'a', dest: 'bin', pkg: './cmd/a' },
+        { name: 'b', dest: 'components', pkg: './cmd/b' },
+      ],
+    });
+    expect(goCommand(b, paths)).toEqual([
+      'go',
+      '-C',
+      `${paths.work}/src`,
+      'build',
+      '-trimpath',
+      '-ldflags',
+      '-s -w',
+      '-o',
+      `${paths.out}/`,
+      './cmd/a',
+      './cmd/b',
+    ]);
+    expect(goEnv({ ...b, cgo: true, toolchain: 'go1.27.3' })).toEqual({
+      GOWORK: 'off',
+      GOFLAGS: '-mod=mod -p=2 -buildvcs=false',
+      CGO_ENABLED: '1',
+      GOTOOLCHAIN: 'go1.27.3',
+    });
   });
 
   it('requires a dependency-built module from a throwaway module', () => {
-    expect(throwawayGoMod(build({ via: 'dependency', name: 'etcd', module: 'go.etcd.io/etcd/server/v3', version: 'v3.6.8' }))).toBe(
-      'module tokenize-wiki/bundle-etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v3.6.8\n',
-    );
+    expect(
+      throwawayGoMod(
+        build({ via: 'dependency', name: 'etcd', module: 'go.etcd.io/etcd/server/v3', version: 'v3.6.8' }),
+      ),
+    ).toBe('module tokenize-wiki/bundle-etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v3.6.8\n');
   });
 
   it('knows the file go names a binary after', () => {
@@ -151,7 +209,17 @@ describe('go commands', () => {
   });
 
   it('compiles pause.c the way its Makefile does, with the version kubeadm expects', () => {
-    expect(pauseCommand('/m/pause.c', '/b/pause', '3.10.2')).toEqual(['gcc', '-Os', '-Wall', '-Werror', '-static', '-DVERSION=v3.10.2', '-o', '/b/pause', '/m/pause.c']);
+    expect(pauseCommand('/m/pause.c', '/b/pause', '3.10.2')).toEqual([
+      'gcc',
+      '-Os',
+      '-Wall',
+      '-Werror',
+      '-static',
+      '-DVERSION=v3.10.2',
+      '-o',
+      '/b/pause',
+      '/m/pause.c',
+    ]);
   });
 });
 

@@ -69,21 +69,34 @@ describe('image names', () => {
   });
 
   it('an archive is named after its image, one flat file name', () => {
-    expect(archiveName('registry.k8s.io/coredns/coredns:v1.14.2')).toBe('registry.k8s.io_coredns_coredns_v1.14.2.oci.tar');
+    expect(archiveName('registry.k8s.io/coredns/coredns:v1.14.2')).toBe(
+      'registry.k8s.io_coredns_coredns_v1.14.2.oci.tar',
+    );
   });
 
   it('index.json gets the containerd image name and the OCI ref name on every manifest, keeping other annotations', () => {
     const index = JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:ab', size: 1, annotations: { keep: 'me' } }],
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: 'sha256:ab',
+          size: 1,
+          annotations: { keep: 'me' },
+        },
+      ],
     });
-    const out = JSON.parse(annotateIndex(index, 'registry.k8s.io/pause:3.10.2')) as { manifests: { annotations: Record<string, string> }[] };
+    const out = JSON.parse(annotateIndex(index, 'registry.k8s.io/pause:3.10.2')) as {
+      manifests: { annotations: Record<string, string> }[];
+    };
     expect(out.manifests[0]?.annotations).toEqual({
       keep: 'me',
       'io.containerd.image.name': 'registry.k8s.io/pause:3.10.2',
       'org.opencontainers.image.ref.name': 'registry.k8s.io/pause:3.10.2',
     });
-    expect(() => annotateIndex('{"schemaVersion":2,"manifests":[]}', 'x:1', 'some/index.json')).toThrow(/some\/index.json/);
+    expect(() => annotateIndex('{"schemaVersion":2,"manifests":[]}', 'x:1', 'some/index.json')).toThrow(
+      /some\/index.json/,
+    );
   });
 
   it('a binary FROM scratch must be static: an ELF with a program interpreter is not', () => {
@@ -94,16 +107,28 @@ describe('image names', () => {
 
   it('the node tag names its Debian suite', () => {
     expect(debianSuite(pins.nodeImage, 'node')).toBe('bookworm');
-    expect(() => debianSuite('20.20.2-alpine', 'docker.io/library/node:20.20.2-alpine')).toThrow(/names no Debian suite/);
+    expect(() => debianSuite('20.20.2-alpine', 'docker.io/library/node:20.20.2-alpine')).toThrow(
+      /names no Debian suite/,
+    );
   });
 });
 
 describe('the image plan', () => {
   it('the flannel image has every program the vendored kube-flannel.yml runs from it', () => {
-    const recipe = componentRecipes('docker.io/library/busybox:1.37.0').find((r) => r.repository === 'ghcr.io/flannel-io/flannel');
-    const provided = [...(recipe?.files.map((f) => f.to) ?? []), ...(recipe?.setup ?? []).flatMap((l) => /> (\/\S+)$/.exec(l)?.[1] ?? [])];
-    const manifest = readFileSync(join(repoRoot, 'infrastructure/flannel/upstream/Documentation/kube-flannel.yml'), 'utf8');
-    const commands = [...manifest.matchAll(/image: ghcr\.io\/flannel-io\/flannel:\S+\s+command:\s+- (\S+)/g)].map((m) => m[1]);
+    const recipe = componentRecipes('docker.io/library/busybox:1.37.0').find(
+      (r) => r.repository === 'ghcr.io/flannel-io/flannel',
+    );
+    const provided = [
+      ...(recipe?.files.map((f) => f.to) ?? []),
+      ...(recipe?.setup ?? []).flatMap((l) => /> (\/\S+)$/.exec(l)?.[1] ?? []),
+    ];
+    const manifest = readFileSync(
+      join(repoRoot, 'infrastructure/flannel/upstream/Documentation/kube-flannel.yml'),
+      'utf8',
+    );
+    const commands = [...manifest.matchAll(/image: ghcr\.io\/flannel-io\/flannel:\S+\s+command:\s+- (\S+)/g)].map(
+      (m) => m[1],
+    );
     expect(commands.sort()).toEqual(['/opt/bin/flanneld', '/opt/bin/install-conf']);
     for (const c of commands) expect(provided).toContain(c);
   });
@@ -124,7 +149,9 @@ describe('the image plan', () => {
   it('our two images take the names the overlay gives them', () => {
     const text = readFileSync(join(repoRoot, OVERLAY), 'utf8');
     expect(overlayRef(text, 'tokenize-wiki', OVERLAY)).toMatch(/^docker\.io\/.+\/tokenize-wiki:.+$/);
-    expect(() => overlayRef('images: []\n', 'tokenize-wiki', 'k.yaml')).toThrow(/k\.yaml: images: no entry .* tokenize-wiki/);
+    expect(() => overlayRef('images: []\n', 'tokenize-wiki', 'k.yaml')).toThrow(
+      /k\.yaml: images: no entry .* tokenize-wiki/,
+    );
   });
 
   it('the tree names busybox for local-path (inside a ConfigMap), KubeRay through its kustomization, no image without a tag', () => {
@@ -136,7 +163,13 @@ describe('the image plan', () => {
   });
 
   it("only the chosen overlay's tags of our images are built", () => {
-    const plans = planImages(inputs({ manifestRefs: new Map([['docker.io/tokenizewiki/tokenize-wiki:prod', ['apps/wiki-tokenizer/overlays/prod/kustomization.yaml']]]) }));
+    const plans = planImages(
+      inputs({
+        manifestRefs: new Map([
+          ['docker.io/tokenizewiki/tokenize-wiki:prod', ['apps/wiki-tokenizer/overlays/prod/kustomization.yaml']],
+        ]),
+      }),
+    );
     expect(plans.map((p) => p.ref)).not.toContain('docker.io/tokenizewiki/tokenize-wiki:prod');
     expect(plans.filter((p) => p.kind === 'dockerfile')).toHaveLength(2);
   });
@@ -162,7 +195,9 @@ describe('the image plan', () => {
     expect(kinds.lastIndexOf('dockerfile')).toBeLessThan(kinds.indexOf('component'));
     expect(kinds.slice(kinds.indexOf('missing')).every((k) => k === 'missing')).toBe(true);
     const m = byRef(plans);
-    expect(m.get('localhost/tokenize-wiki/base-iptables:bookworm')?.usedBy).toEqual(['base of ghcr.io/flannel-io/flannel']);
+    expect(m.get('localhost/tokenize-wiki/base-iptables:bookworm')?.usedBy).toEqual([
+      'base of ghcr.io/flannel-io/flannel',
+    ]);
     expect(m.get('ghcr.io/flannel-io/flannel:v0.28.10')?.kind).toBe('component');
     expect(m.get('registry.k8s.io/pause:3.10.2')?.kind).toBe('component');
     expect(m.get(BUSYBOX)?.kind).toBe('standin');
@@ -170,11 +205,15 @@ describe('the image plan', () => {
       const p = m.get(ref);
       return p?.kind === 'missing' ? p.reason : `not missing: ${p?.kind}`;
     };
-    expect(missing('registry.k8s.io/kube-apiserver:v1.36.3')).toBe('missing input: components/kube-apiserver not built yet');
+    expect(missing('registry.k8s.io/kube-apiserver:v1.36.3')).toBe(
+      'missing input: components/kube-apiserver not built yet',
+    );
     expect(missing('docker.io/chrislusf/seaweedfs:4.53')).toBe('missing input: components/weed not built yet');
     expect(missing('docker.io/grafana/alloy:v1.19.2')).toBe('no recipe for this image');
     // flanneld runs on a Debian base (glibc); the operator FROM scratch must be static.
-    expect(missing('quay.io/kuberay/operator:v1.6.2')).toMatch(/components\/kuberay-operator: dynamically linked, but FROM scratch/);
+    expect(missing('quay.io/kuberay/operator:v1.6.2')).toMatch(
+      /components\/kuberay-operator: dynamically linked, but FROM scratch/,
+    );
     expect(missing('quay.io/argoproj/argocd:*')).toMatch(/no manifest in the tree names this image/);
     // A base no buildable image needs is not built.
     expect(m.has('localhost/tokenize-wiki/base-git:bookworm')).toBe(false);

@@ -61,7 +61,9 @@ describe('init-control-plane --allow-cgroup-v1', () => {
     const host = await bootstrapped('cp-1');
     const { io, captured } = captureIO(host, { SUDO_USER: 'alice' });
     expect(await initControlPlane(['--cluster', 'dev', '--dry-run'], io)).toBe(0);
-    expect(planCommands(captured.out)).toContain(`kubeadm init --config=${join(repoRoot, 'clusters/dev/kubeadm-config.yaml')}`);
+    expect(planCommands(captured.out)).toContain(
+      `kubeadm init --config=${join(repoRoot, 'clusters/dev/kubeadm-config.yaml')}`,
+    );
     expect(captured.out.join('\n')).not.toMatch(/failCgroupV1|SystemVerification/);
   });
 });
@@ -81,14 +83,23 @@ describe('join-worker --allow-cgroup-v1', () => {
     const host = await bootstrapped('worker-2');
     host.files.delete('/sys/class/dmi/id/product_uuid');
     host.files.set('/etc/machine-id', '3f1c0e8a5b7d4e2f9a6c1b0d8e7f6a5b\n');
-    const nodes = { items: [{ metadata: { name: 'cp-1' }, status: { nodeInfo: { systemUUID: '', machineID: '3f1c0e8a5b7d4e2f9a6c1b0d8e7f6a5b' } } }] };
+    const nodes = {
+      items: [
+        {
+          metadata: { name: 'cp-1' },
+          status: { nodeInfo: { systemUUID: '', machineID: '3f1c0e8a5b7d4e2f9a6c1b0d8e7f6a5b' } },
+        },
+      ],
+    };
     host.kube.unshift(
       { match: ['ssh', 'cat'], result: { stdout: `${JOIN}\n` } },
       { match: ['ssh', 'nodes'], result: { stdout: JSON.stringify(nodes) } },
     );
     const { io, captured } = captureIO(host, { SUDO_USER: 'alice' });
     expect(await joinWorker(['--ssh', 'alice@cp-1'], io)).toBe(1);
-    expect(captured.err.at(-1)).toContain('unique-in-cluster: node cp-1 already has this hostname (worker-2) or machine-id; cloned VM?');
+    expect(captured.err.at(-1)).toContain(
+      'unique-in-cluster: node cp-1 already has this hostname (worker-2) or machine-id; cloned VM?',
+    );
     expect(host.actions).toEqual([]);
   });
 });

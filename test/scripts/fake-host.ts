@@ -5,7 +5,14 @@
 import { basename } from 'node:path';
 import { activeFstabSwap } from '../../scripts/bootstrap-node.mjs';
 import { imageName, parseDebFileName } from '../../scripts/lib/bundle/node-bundle.js';
-import { formatCommand, planLines, writeFilePlan, type CommandResult, type ExecOptions, type Host } from '../../scripts/lib/host.js';
+import {
+  formatCommand,
+  planLines,
+  writeFilePlan,
+  type CommandResult,
+  type ExecOptions,
+  type Host,
+} from '../../scripts/lib/host.js';
 import { repoRoot } from '../harness/paths.js';
 
 export interface KubeAnswer {
@@ -14,8 +21,10 @@ export interface KubeAnswer {
   result: Partial<CommandResult> | (() => Partial<CommandResult>);
 }
 
-export const DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n';
-export const UBUNTU_24 = 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\n';
+export const DEBIAN_12 =
+  'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n';
+export const UBUNTU_24 =
+  'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\n';
 export const CENTOS_9 = 'PRETTY_NAME="CentOS Stream 9"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="9"\n';
 
 const SWAPS_HEADER = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
@@ -31,7 +40,8 @@ export class FakeHost implements Host {
   varFreeGiB = 80;
   cgroupFs = 'cgroup2fs';
   listening: number[] = [22];
-  ipLink = 'lo               UNKNOWN        00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>\nens3             UP             52:54:00:12:34:56 <BROADCAST,MULTICAST,UP,LOWER_UP>\n';
+  ipLink =
+    'lo               UNKNOWN        00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>\nens3             UP             52:54:00:12:34:56 <BROADCAST,MULTICAST,UP,LOWER_UP>\n';
   kube: KubeAnswer[] = [];
   /** Images in containerd's k8s.io namespace (`ctr images import` adds the archive's name). */
   images = new Set<string>();
@@ -138,7 +148,13 @@ export class FakeHost implements Host {
         const text = this.files.get(file) ?? '';
         if (file === '/etc/fstab') {
           const swap = new Set(activeFstabSwap(text));
-          this.files.set(file, text.split('\n').map((l) => (swap.has(l) ? `# ${l}` : l)).join('\n'));
+          this.files.set(
+            file,
+            text
+              .split('\n')
+              .map((l) => (swap.has(l) ? `# ${l}` : l))
+              .join('\n'),
+          );
         } else if (args.some((a) => a.includes('sandbox = '))) {
           const line = /\\1(.*)#$/.exec(args.find((a) => a.includes('sandbox = ')) ?? '')?.[1] ?? '';
           this.files.set(file, text.replace(/^(\s*)sandbox = .*$/m, `$1${line}`));
@@ -187,12 +203,14 @@ export class FakeHost implements Host {
       case 'install':
         if (args.includes('-t')) {
           const dir = args[args.indexOf('-t') + 1] ?? '';
-          for (const src of args.slice(args.indexOf('-t') + 2)) this.files.set(`${dir}/${basename(src)}`, `copy of ${src}`);
+          for (const src of args.slice(args.indexOf('-t') + 2))
+            this.files.set(`${dir}/${basename(src)}`, `copy of ${src}`);
         }
         break;
       case 'ln': {
         const dir = (args.at(-1) ?? '').replace(/\/$/, '');
-        for (const src of args.slice(1, -1)) if (this.files.has(src)) this.files.set(`${dir}/${basename(src)}`, `link to ${src}`);
+        for (const src of args.slice(1, -1))
+          if (this.files.has(src)) this.files.set(`${dir}/${basename(src)}`, `link to ${src}`);
         break;
       }
       case 'ctr': {
@@ -229,7 +247,11 @@ export function freshHost(osRelease = DEBIAN_12): FakeHost {
   h.files.set('/sys/class/dmi/id/product_uuid', '5e1d0a7c-3b2f-4c8e-9d6a-1f2e3d4c5b6a\n');
   h.files.set('/proc/swaps', `${SWAPS_HEADER}/swap.img                                file\t\t2097148\t\t0\t\t-2\n`);
   h.files.set('/etc/fstab', 'UUID=abcd / ext4 errors=remount-ro 0 1\n/swap.img\tnone\tswap\tsw\t0\t0\n');
-  for (const k of ['net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables', 'net/ipv4/ip_forward']) {
+  for (const k of [
+    'net/bridge/bridge-nf-call-iptables',
+    'net/bridge/bridge-nf-call-ip6tables',
+    'net/ipv4/ip_forward',
+  ]) {
     h.files.set(`/proc/sys/${k}`, '0\n');
   }
   h.packages.set('ca-certificates', '20230311');
@@ -257,7 +279,6 @@ export function captureIO(host: Host, env: Record<string, string | undefined> = 
     },
   };
 }
-
 
 /** Step headers of a plan: `# step 3/15 name: ...` -> name, for steps that would run. */
 export function plannedSteps(plan: readonly string[]): string[] {

@@ -13,12 +13,19 @@ describe('plan formatting', () => {
   });
 
   it('prints env, redirections and here-documents as a shell would run them', () => {
-    expect(formatCommand(['apt-get', 'update'], { env: { DEBIAN_FRONTEND: 'noninteractive' } })).toBe('DEBIAN_FRONTEND=noninteractive apt-get update');
+    expect(formatCommand(['apt-get', 'update'], { env: { DEBIAN_FRONTEND: 'noninteractive' } })).toBe(
+      'DEBIAN_FRONTEND=noninteractive apt-get update',
+    );
     expect(planLines(['kubeadm', 'token', 'create'], { stdoutFile: '/etc/x', mode: 0o600 })).toEqual([
       'install -m 0600 /dev/null /etc/x',
       'kubeadm token create > /etc/x',
     ]);
-    expect(planLines(['cat'], { input: 'a\nb\n', stdoutFile: '/etc/y' })).toEqual(["cat > /etc/y <<'EOF'", 'a', 'b', 'EOF']);
+    expect(planLines(['cat'], { input: 'a\nb\n', stdoutFile: '/etc/y' })).toEqual([
+      "cat > /etc/y <<'EOF'",
+      'a',
+      'b',
+      'EOF',
+    ]);
   });
 
   it('a dry run prints changes, still answers probes, and changes nothing', async () => {
@@ -29,7 +36,13 @@ describe('plan formatting', () => {
     await host.writeFile(join(dir, 'b'), 'x\n', 0o600);
     expect(await host.exists(join(dir, 'a'))).toBe(false);
     expect((await host.probe(['echo', 'hi'])).stdout).toBe('hi\n');
-    expect(printed).toEqual([`touch ${dir}/a`, `install -m 0600 /dev/null ${dir}/b`, `cat > ${dir}/b <<'EOF'`, 'x', 'EOF']);
+    expect(printed).toEqual([
+      `touch ${dir}/a`,
+      `install -m 0600 /dev/null ${dir}/b`,
+      `cat > ${dir}/b <<'EOF'`,
+      'x',
+      'EOF',
+    ]);
   });
 });
 
@@ -44,7 +57,9 @@ describe('ZxHost (the real runner, on local files only)', () => {
   it('probes report failures instead of throwing; exec throws a CommandError naming the command', async () => {
     expect((await host.probe(['false'])).exitCode).toBe(1);
     await expect(host.exec(['ls', '/nonexistent-tw'])).rejects.toBeInstanceOf(CommandError);
-    await expect(host.exec(['ls', '/nonexistent-tw'])).rejects.toThrow(/^command failed \(exit 2\): ls \/nonexistent-tw\n.*No such file/);
+    await expect(host.exec(['ls', '/nonexistent-tw'])).rejects.toThrow(
+      /^command failed \(exit 2\): ls \/nonexistent-tw\n.*No such file/,
+    );
   });
 
   it('writes stdout and files with the requested mode', async () => {

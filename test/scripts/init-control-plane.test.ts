@@ -10,7 +10,8 @@ import { captureIO, freshHost, planCommands, plannedSteps, type FakeHost } from 
 import { repoRoot } from '../harness/paths.js';
 
 const versions = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string };
-const JOIN = 'kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:' + 'a'.repeat(64);
+const JOIN =
+  'kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:' + 'a'.repeat(64);
 
 /** A control-plane VM after bootstrap-node ran, before kubeadm init; no API server answers yet. */
 async function bootstrappedHost(): Promise<FakeHost> {
@@ -32,7 +33,10 @@ function initialized(host: FakeHost): FakeHost {
   host.listening.push(6443, 2379, 2380, 10250, 10257, 10259);
   host.kube = [
     { match: ['kubectl', 'daemonset', 'kube-flannel-ds'], result: { stdout: 'daemonset.apps/kube-flannel-ds\n' } },
-    { match: ['kubectl', 'node', 'cp-1', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], result: { stdout: 'True' } },
+    {
+      match: ['kubectl', 'node', 'cp-1', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
+      result: { stdout: 'True' },
+    },
     { match: ['kubectl', 'node', 'cp-1', 'jsonpath={.spec.taints[*].key}'], result: { stdout: '' } },
     // The cluster lists the live tokens: abcdef... and any a test's `kubeadm token create` made.
     {
@@ -45,7 +49,12 @@ function initialized(host: FakeHost): FakeHost {
   return host;
 }
 
-async function run(host: FakeHost, argv: string[], env: Record<string, string> = { SUDO_USER: 'alice' }, root = repoRoot) {
+async function run(
+  host: FakeHost,
+  argv: string[],
+  env: Record<string, string> = { SUDO_USER: 'alice' },
+  root = repoRoot,
+) {
   const { io, captured } = captureIO(host, env);
   const code = await initControlPlane(argv, { ...io, repoRoot: root });
   return { code, ...captured };
@@ -64,20 +73,24 @@ describe('kubeadm configs in clusters/', () => {
     expect(clusters.sort()).toEqual(['dev', 'prod']);
   });
 
-  it.each(['prod', 'dev'])('%s pins the Kubernetes version of versions.yaml and Flannel\'s pod network', (cluster) => {
+  it.each(['prod', 'dev'])("%s pins the Kubernetes version of versions.yaml and Flannel's pod network", (cluster) => {
     const config = readKubeadmConfig(join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'));
     expect(config.kubernetesVersion).toBe(`v${versions.kubernetes}`);
     expect(config.apiVersion).toBe('kubeadm.k8s.io/v1beta4');
     expect(config.clusterName).toBe(cluster);
     expect(config.podSubnet).toBe(FLANNEL_NETWORK);
-    const netConf = parse(readFileSync(join(repoRoot, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as { data: Record<string, string> };
+    const netConf = parse(readFileSync(join(repoRoot, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as {
+      data: Record<string, string>;
+    };
     expect(JSON.parse(netConf.data['net-conf.json'] ?? '{}').Network).toBe(config.podSubnet);
     expect(config.singleNode).toBe(cluster === 'dev');
   });
 
   it('dev leaves nf_conntrack_max to the host, so kube-proxy runs on a node in a container', () => {
     const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8'));
-    const proxy = docs.map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } }).find((d) => d.kind === 'KubeProxyConfiguration');
+    const proxy = docs
+      .map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } })
+      .find((d) => d.kind === 'KubeProxyConfiguration');
     expect(proxy?.conntrack?.maxPerCore).toBe(0);
   });
 });
@@ -88,7 +101,13 @@ describe('init-control-plane --dry-run', () => {
     const r = await run(host, ['--cluster', 'prod', '--dry-run']);
     expect(r.code).toBe(0);
     expect(host.actions).toEqual([]);
-    expect(plannedSteps(r.out)).toEqual(['kubeadm-init', 'user-kubeconfig', 'pod-network', 'node-ready', 'join-command']);
+    expect(plannedSteps(r.out)).toEqual([
+      'kubeadm-init',
+      'user-kubeconfig',
+      'pod-network',
+      'node-ready',
+      'join-command',
+    ]);
     const kc = '--kubeconfig=/etc/kubernetes/admin.conf';
     expect(planCommands(r.out)).toEqual([
       `kubeadm init --config=${repoRoot}/clusters/prod/kubeadm-config.yaml`,
@@ -111,8 +130,17 @@ describe('init-control-plane --dry-run', () => {
   it('removes the control-plane taint on the one-node dev cluster', async () => {
     const r = await run(await bootstrappedHost(), ['--cluster', 'dev', '--dry-run']);
     expect(r.code).toBe(0);
-    expect(plannedSteps(r.out)).toEqual(['kubeadm-init', 'user-kubeconfig', 'pod-network', 'node-ready', 'control-plane-untainted', 'join-command']);
-    expect(r.out).toContain('kubectl --kubeconfig=/etc/kubernetes/admin.conf taint nodes cp-1 node-role.kubernetes.io/control-plane:NoSchedule-');
+    expect(plannedSteps(r.out)).toEqual([
+      'kubeadm-init',
+      'user-kubeconfig',
+      'pod-network',
+      'node-ready',
+      'control-plane-untainted',
+      'join-command',
+    ]);
+    expect(r.out).toContain(
+      'kubectl --kubeconfig=/etc/kubernetes/admin.conf taint nodes cp-1 node-role.kubernetes.io/control-plane:NoSchedule-',
+    );
     expect(r.out).toContain(`kubeadm init --config=${repoRoot}/clusters/dev/kubeadm-config.yaml`);
   });
 
@@ -168,7 +196,9 @@ describe('init-control-plane refusals', () => {
   it('names the known clusters for a bad --cluster', async () => {
     const r = await run(await bootstrappedHost(), ['--cluster', 'staging']);
     expect(r.code).toBe(2);
-    expect(r.err.at(-1)).toBe('init-control-plane: usage error: --cluster staging: no clusters/staging/kubeadm-config.yaml (known: dev, prod)');
+    expect(r.err.at(-1)).toBe(
+      'init-control-plane: usage error: --cluster staging: no clusters/staging/kubeadm-config.yaml (known: dev, prod)',
+    );
   });
 
   it('refuses a node that bootstrap-node has not prepared', async () => {

@@ -8,7 +8,11 @@ import { captureIO, freshHost, type FakeHost } from './fake-host.js';
 import { repoRoot } from '../harness/paths.js';
 
 const CONFIG = join(repoRoot, 'clusters/dev/kubeadm-config.yaml');
-const NEEDED = ['registry.k8s.io/kube-apiserver:v1.36.3', 'registry.k8s.io/etcd:3.6.8-0', 'registry.k8s.io/pause:3.10.2'];
+const NEEDED = [
+  'registry.k8s.io/kube-apiserver:v1.36.3',
+  'registry.k8s.io/etcd:3.6.8-0',
+  'registry.k8s.io/pause:3.10.2',
+];
 
 async function bootstrapped(): Promise<FakeHost> {
   const host = freshHost();
@@ -16,7 +20,10 @@ async function bootstrapped(): Promise<FakeHost> {
   expect(await bootstrapNode(['--role', 'control-plane'], io)).toBe(0);
   host.actions = [];
   host.kube.push(
-    { match: ['kubeadm', 'config', 'images', 'list', `--config=${CONFIG}`], result: { stdout: `${NEEDED.join('\n')}\n` } },
+    {
+      match: ['kubeadm', 'config', 'images', 'list', `--config=${CONFIG}`],
+      result: { stdout: `${NEEDED.join('\n')}\n` },
+    },
     { match: ['kubectl'], result: { exitCode: 1, stderr: 'The connection to the server was refused' } },
     { match: ['kubeadm', 'token', 'list'], result: { exitCode: 1 } },
   );
@@ -34,7 +41,9 @@ describe('init-control-plane --offline', () => {
     host.images = new Set([NEEDED[0]!]);
     const r = await init(host, '--offline');
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toContain('images-present: not in containerd: registry.k8s.io/etcd:3.6.8-0, registry.k8s.io/pause:3.10.2');
+    expect(r.err.at(-1)).toContain(
+      'images-present: not in containerd: registry.k8s.io/etcd:3.6.8-0, registry.k8s.io/pause:3.10.2',
+    );
     expect(host.actions).toEqual([]);
   });
 
@@ -43,7 +52,9 @@ describe('init-control-plane --offline', () => {
     host.images = new Set(NEEDED);
     const r = await init(host, '--offline', '--dry-run');
     expect(r.code).toBe(0);
-    expect(r.err.join('\n')).toContain(`preflight images-present: ok, ${NEEDED.length} images kubeadm needs are in containerd`);
+    expect(r.err.join('\n')).toContain(
+      `preflight images-present: ok, ${NEEDED.length} images kubeadm needs are in containerd`,
+    );
   });
 
   it('is off by default: online, kubeadm pulls what it needs', async () => {

@@ -7,17 +7,35 @@ import { captureIO, FakeHost, planCommands, plannedSteps } from './fake-host.js'
 import { repoRoot } from '../harness/paths.js';
 
 const { argocd } = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { argocd: string };
-const NODES = JSON.stringify({ items: [{ metadata: { name: 'cp-1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } }] });
+const NODES = JSON.stringify({
+  items: [{ metadata: { name: 'cp-1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } }],
+});
 const READY = JSON.stringify({
   items: [
-    { kind: 'Deployment', metadata: { name: 'argocd-server' }, spec: { replicas: 1 }, status: { availableReplicas: 1 } },
-    { kind: 'StatefulSet', metadata: { name: 'argocd-application-controller' }, spec: { replicas: 1 }, status: { readyReplicas: 1 } },
+    {
+      kind: 'Deployment',
+      metadata: { name: 'argocd-server' },
+      spec: { replicas: 1 },
+      status: { availableReplicas: 1 },
+    },
+    {
+      kind: 'StatefulSet',
+      metadata: { name: 'argocd-application-controller' },
+      spec: { replicas: 1 },
+      status: { readyReplicas: 1 },
+    },
   ],
 });
 
 /** The root app as argocd/root/prod/root.yaml defines it (the one place that names repository and revision). */
-const PROD_SOURCE = (parse(readFileSync(join(repoRoot, 'argocd/root/prod/root.yaml'), 'utf8')) as { spec: { source: Record<string, string> } }).spec.source;
-const liveRoot = (source: Record<string, string>) => ({ stdout: JSON.stringify({ kind: 'Application', metadata: { name: 'root' }, spec: { source } }) });
+const PROD_SOURCE = (
+  parse(readFileSync(join(repoRoot, 'argocd/root/prod/root.yaml'), 'utf8')) as {
+    spec: { source: Record<string, string> };
+  }
+).spec.source;
+const liveRoot = (source: Record<string, string>) => ({
+  stdout: JSON.stringify({ kind: 'Application', metadata: { name: 'root' }, spec: { source } }),
+});
 
 /** A cluster with its pod network up and, optionally, parts of Argo CD. */
 function clusterHost(opts: { image?: string; ready?: boolean; root?: Record<string, string> } = {}): FakeHost {
@@ -27,9 +45,18 @@ function clusterHost(opts: { image?: string; ready?: boolean; root?: Record<stri
     { match: ['kubectl', 'version', '--client'], result: { stdout: 'Client Version: v1.36.3\n' } },
     { match: ['kubectl', '--raw=/readyz'], result: { stdout: 'ok' } },
     { match: ['kubectl', 'get', 'nodes'], result: { stdout: NODES } },
-    { match: ['kubectl', 'deployment', 'argocd-server'], result: opts.image ? { stdout: opts.image } : { exitCode: 1 } },
-    { match: ['kubectl', 'deployments,statefulsets'], result: opts.ready ? { stdout: READY } : { stdout: '{"items":[]}' } },
-    { match: ['kubectl', 'applications.argoproj.io', 'root'], result: opts.root ? liveRoot(opts.root) : { exitCode: 1 } },
+    {
+      match: ['kubectl', 'deployment', 'argocd-server'],
+      result: opts.image ? { stdout: opts.image } : { exitCode: 1 },
+    },
+    {
+      match: ['kubectl', 'deployments,statefulsets'],
+      result: opts.ready ? { stdout: READY } : { stdout: '{"items":[]}' },
+    },
+    {
+      match: ['kubectl', 'applications.argoproj.io', 'root'],
+      result: opts.root ? liveRoot(opts.root) : { exitCode: 1 },
+    },
   ];
   return host;
 }
@@ -52,15 +79,21 @@ describe('install-argocd', () => {
       'kubectl -n argocd rollout status statefulset/argocd-application-controller --timeout=600s',
       `kubectl apply -k ${repoRoot}/argocd/root/prod`,
     ]);
-    expect(r.out).toContain("#   kubectl -n argocd get secret argocd-initial-admin-secret -o jsonpath='{.data.password}' | base64 -d");
-    expect(r.out).toContain('# Open the UI: kubectl -n argocd port-forward svc/argocd-server 8080:443, then https://localhost:8080 (user admin)');
+    expect(r.out).toContain(
+      "#   kubectl -n argocd get secret argocd-initial-admin-secret -o jsonpath='{.data.password}' | base64 -d",
+    );
+    expect(r.out).toContain(
+      '# Open the UI: kubectl -n argocd port-forward svc/argocd-server 8080:443, then https://localhost:8080 (user admin)',
+    );
     expect(host.unknownProbes).toEqual([]);
   });
 
   it('passes --kubeconfig to every kubectl command', async () => {
     const r = await run(clusterHost(), '--cluster', 'dev', '--kubeconfig', '/home/alice/dev.conf', '--dry-run');
     expect(planCommands(r.out).every((c) => c.startsWith('kubectl --kubeconfig=/home/alice/dev.conf '))).toBe(true);
-    expect(planCommands(r.out).at(-1)).toBe(`kubectl --kubeconfig=/home/alice/dev.conf apply -k ${repoRoot}/argocd/root/dev`);
+    expect(planCommands(r.out).at(-1)).toBe(
+      `kubectl --kubeconfig=/home/alice/dev.conf apply -k ${repoRoot}/argocd/root/dev`,
+    );
   });
 
   it('does nothing when Argo CD runs the pinned version, is ready and has the root app', async () => {
@@ -80,7 +113,11 @@ describe('install-argocd', () => {
     ['repoURL', 'https://github.com/someone-else/tokenize-wiki.git'],
     ['targetRevision', 'main'],
   ])('re-applies the root app when its %s in the cluster differs from Git', async (key, value) => {
-    const host = clusterHost({ image: `quay.io/argoproj/argocd:${argocd}`, ready: true, root: { ...PROD_SOURCE, [key]: value } });
+    const host = clusterHost({
+      image: `quay.io/argoproj/argocd:${argocd}`,
+      ready: true,
+      root: { ...PROD_SOURCE, [key]: value },
+    });
     const r = await run(host, '--cluster', 'prod', '--dry-run');
     expect(plannedSteps(r.out)).toEqual(['root-app']);
     expect(planCommands(r.out)).toEqual([`kubectl apply -k ${repoRoot}/argocd/root/prod`]);
@@ -88,7 +125,10 @@ describe('install-argocd', () => {
 
   it('refuses when the API server is not reachable, before applying anything', async () => {
     const host = clusterHost();
-    host.kube[1] = { match: ['kubectl', '--raw=/readyz'], result: { exitCode: 1, stderr: 'The connection to the server 10.0.0.10:6443 was refused' } };
+    host.kube[1] = {
+      match: ['kubectl', '--raw=/readyz'],
+      result: { exitCode: 1, stderr: 'The connection to the server 10.0.0.10:6443 was refused' },
+    };
     const r = await run(host, '--cluster', 'prod');
     expect(r.code).toBe(1);
     expect(r.err.at(-1)).toBe(
@@ -100,6 +140,8 @@ describe('install-argocd', () => {
   it('names the known clusters for a bad --cluster', async () => {
     const r = await run(clusterHost(), '--cluster', 'qa');
     expect(r.code).toBe(2);
-    expect(r.err.at(-1)).toBe('install-argocd: usage error: --cluster qa: no argocd/root/qa/kustomization.yaml (known: dev, prod)');
+    expect(r.err.at(-1)).toBe(
+      'install-argocd: usage error: --cluster qa: no argocd/root/qa/kustomization.yaml (known: dev, prod)',
+    );
   });
 });

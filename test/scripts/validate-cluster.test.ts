@@ -9,31 +9,89 @@ import { repoRoot } from '../harness/paths.js';
 const { ray } = parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { ray: string };
 const ready = [{ type: 'Ready', status: 'True' }];
 const items = (...xs: unknown[]) => ({ stdout: JSON.stringify({ items: xs }) });
-const pod = (name: string, phase = 'Running', isReady = true) => ({ metadata: { name, namespace: 'x' }, status: { phase, containerStatuses: [{ ready: isReady }] } });
+const pod = (name: string, phase = 'Running', isReady = true) => ({
+  metadata: { name, namespace: 'x' },
+  status: { phase, containerStatuses: [{ ready: isReady }] },
+});
 const CONTROL_PLANE = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
-const node = (name: string, cpu: string, memory: string, taints: unknown[] = []) => ({ metadata: { name }, spec: { taints }, status: { conditions: ready, allocatable: { cpu, memory } } });
-const container = (cpu: string, memory: string) => ({ resources: { requests: { cpu, memory }, limits: { cpu, memory } } });
+const node = (name: string, cpu: string, memory: string, taints: unknown[] = []) => ({
+  metadata: { name },
+  spec: { taints },
+  status: { conditions: ready, allocatable: { cpu, memory } },
+});
+const container = (cpu: string, memory: string) => ({
+  resources: { requests: { cpu, memory }, limits: { cpu, memory } },
+});
 /** A RayCluster spec: the head tolerates the control plane (as overlays/prod), one worker group. */
 const raySpec = (workerCpu: string, workerMemory: string) => ({
-  headGroupSpec: { template: { spec: { containers: [container('2', '8Gi')], tolerations: [{ ...CONTROL_PLANE, operator: 'Exists' }] } } },
-  workerGroupSpecs: [{ groupName: 'workers', template: { spec: { containers: [container(workerCpu, workerMemory)] } } }],
+  headGroupSpec: {
+    template: {
+      spec: { containers: [container('2', '8Gi')], tolerations: [{ ...CONTROL_PLANE, operator: 'Exists' }] },
+    },
+  },
+  workerGroupSpecs: [
+    { groupName: 'workers', template: { spec: { containers: [container(workerCpu, workerMemory)] } } },
+  ],
 });
-const crd = (name: string) => ({ metadata: { name }, status: { conditions: [{ type: 'Established', status: 'True' }] } });
+const crd = (name: string) => ({
+  metadata: { name },
+  status: { conditions: [{ type: 'Established', status: 'True' }] },
+});
 
 /** A healthy three-node prod cluster, as kubectl reports it. */
 function healthyCluster(): FakeHost {
   const host = new FakeHost();
   host.kube = [
-    { match: ['get', 'nodes'], result: items(node('cp-1', '8', '32Gi', [CONTROL_PLANE]), node('worker-1', '7800m', '31Gi'), node('worker-2', '7800m', '31Gi')) },
+    {
+      match: ['get', 'nodes'],
+      result: items(
+        node('cp-1', '8', '32Gi', [CONTROL_PLANE]),
+        node('worker-1', '7800m', '31Gi'),
+        node('worker-2', '7800m', '31Gi'),
+      ),
+    },
     { match: ['kube-system', 'pods'], result: items(pod('etcd-cp-1'), pod('kube-apiserver-cp-1'), pod('coredns-1')) },
     { match: ['kube-flannel', 'pods'], result: items(pod('kube-flannel-ds-a'), pod('kube-flannel-ds-b')) },
-    { match: ['argocd', 'pods'], result: items(pod('argocd-server-1'), pod('argocd-redis-secret-init', 'Succeeded', false)) },
-    { match: ['storageclasses'], result: items({ metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } } }) },
-    { match: ['crd', 'rayclusters.ray.io'], result: items(crd('rayclusters.ray.io'), crd('rayjobs.ray.io'), crd('rayservices.ray.io')) },
-    { match: ['--field-selector=metadata.name=kuberay-operator'], result: items({ metadata: { name: 'kuberay-operator', namespace: 'kuberay-system' }, status: { availableReplicas: 1 } }) },
-    { match: ['rayclusters.ray.io', '--all-namespaces'], result: items({ metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' }, spec: raySpec('6', '24Gi'), status: { state: 'ready', head: { serviceName: 'tokenizer-head-svc' } } }) },
-    { match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'], result: { stdout: JSON.stringify({ version: '4', ray_version: ray }) } },
-    { match: ['applications.argoproj.io'], result: items({ metadata: { name: 'flannel' }, status: { sync: { status: 'Synced' }, health: { status: 'Healthy' } } }) },
+    {
+      match: ['argocd', 'pods'],
+      result: items(pod('argocd-server-1'), pod('argocd-redis-secret-init', 'Succeeded', false)),
+    },
+    {
+      match: ['storageclasses'],
+      result: items({
+        metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+      }),
+    },
+    {
+      match: ['crd', 'rayclusters.ray.io'],
+      result: items(crd('rayclusters.ray.io'), crd('rayjobs.ray.io'), crd('rayservices.ray.io')),
+    },
+    {
+      match: ['--field-selector=metadata.name=kuberay-operator'],
+      result: items({
+        metadata: { name: 'kuberay-operator', namespace: 'kuberay-system' },
+        status: { availableReplicas: 1 },
+      }),
+    },
+    {
+      match: ['rayclusters.ray.io', '--all-namespaces'],
+      result: items({
+        metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' },
+        spec: raySpec('6', '24Gi'),
+        status: { state: 'ready', head: { serviceName: 'tokenizer-head-svc' } },
+      }),
+    },
+    {
+      match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'],
+      result: { stdout: JSON.stringify({ version: '4', ray_version: ray }) },
+    },
+    {
+      match: ['applications.argoproj.io'],
+      result: items({
+        metadata: { name: 'flannel' },
+        status: { sync: { status: 'Synced' }, health: { status: 'Healthy' } },
+      }),
+    },
   ];
   return host;
 }
@@ -68,12 +126,30 @@ describe('validate-cluster', () => {
   it('fails with the reason on each broken part', async () => {
     const host = healthyCluster();
     host.kube.unshift(
-      { match: ['get', 'nodes'], result: items(node('cp-1', '8', '32Gi', [CONTROL_PLANE]), { ...node('worker-1', '7800m', '31Gi'), status: { conditions: [{ type: 'Ready', status: 'False' }], allocatable: { cpu: '7800m', memory: '31Gi' } } }) },
+      {
+        match: ['get', 'nodes'],
+        result: items(node('cp-1', '8', '32Gi', [CONTROL_PLANE]), {
+          ...node('worker-1', '7800m', '31Gi'),
+          status: { conditions: [{ type: 'Ready', status: 'False' }], allocatable: { cpu: '7800m', memory: '31Gi' } },
+        }),
+      },
       { match: ['kube-flannel', 'pods'], result: items(pod('kube-flannel-ds-a', 'Running', false)) },
       { match: ['storageclasses'], result: items({ metadata: { name: 'local-path' } }) },
-      { match: ['rayclusters.ray.io', '--all-namespaces'], result: items({ metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' }, status: { state: 'suspended' } }) },
-      { match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'], result: { stdout: JSON.stringify({ ray_version: '2.0.0' }) } },
-      { match: ['applications.argoproj.io'], result: items({ metadata: { name: 'kuberay' }, status: { sync: { status: 'OutOfSync' }, health: { status: 'Degraded' } } }) },
+      {
+        match: ['rayclusters.ray.io', '--all-namespaces'],
+        result: items({ metadata: { name: 'tokenizer', namespace: 'wiki-tokenizer' }, status: { state: 'suspended' } }),
+      },
+      {
+        match: ['--raw=/api/v1/namespaces/wiki-tokenizer/services/tokenizer-head-svc:dashboard/proxy/api/version'],
+        result: { stdout: JSON.stringify({ ray_version: '2.0.0' }) },
+      },
+      {
+        match: ['applications.argoproj.io'],
+        result: items({
+          metadata: { name: 'kuberay' },
+          status: { sync: { status: 'OutOfSync' }, health: { status: 'Degraded' } },
+        }),
+      },
     );
     const r = await run(host, '--expect-nodes', '3');
     expect(r.code).toBe(1);
@@ -84,13 +160,22 @@ describe('validate-cluster', () => {
     expect(lines).toContain('FAIL  raycluster-ready  not ready: wiki-tokenizer/tokenizer (suspended)');
     expect(lines).toContain(`FAIL  ray-dashboard     wiki-tokenizer/tokenizer: Ray 2.0.0, versions.yaml pins ${ray}`);
     expect(lines).toContain('FAIL  argocd-synced     kuberay OutOfSync/Degraded');
-    expect(lines.at(-1)).toBe('cluster NOT valid: 6 of 9 checks failed (nodes-ready, system-pods, default-storage, raycluster-ready, ray-dashboard, argocd-synced)');
+    expect(lines.at(-1)).toBe(
+      'cluster NOT valid: 6 of 9 checks failed (nodes-ready, system-pods, default-storage, raycluster-ready, ray-dashboard, argocd-synced)',
+    );
   });
 
   it('says which Ray pod no node can hold, with the node it came closest on', async () => {
     const host = healthyCluster();
     // 4 vCPU / 16 GiB workers, kubelet reservations taken: the base's 6 CPU / 24 GiB workers never schedule.
-    host.kube.unshift({ match: ['get', 'nodes'], result: items(node('cp-1', '3800m', '14Gi', [CONTROL_PLANE]), node('worker-1', '3800m', '14848Mi'), node('worker-2', '3800m', '14848Mi')) });
+    host.kube.unshift({
+      match: ['get', 'nodes'],
+      result: items(
+        node('cp-1', '3800m', '14Gi', [CONTROL_PLANE]),
+        node('worker-1', '3800m', '14848Mi'),
+        node('worker-2', '3800m', '14848Mi'),
+      ),
+    });
     const r = await run(host, '--expect-nodes', '3');
     expect(r.code).toBe(1);
     const lines = r.out.map((l) => l.replace(/ \(\d+ms\)$/, ''));
@@ -102,15 +187,26 @@ describe('validate-cluster', () => {
   it('--overlay checks the sizes an overlay asks for before Argo CD syncs it', async () => {
     const host = healthyCluster();
     host.kube.unshift({ match: ['get', 'nodes'], result: items(node('node-1', '3800m', '14848Mi')) });
-    const rendered = ['apiVersion: ray.io/v1', 'kind: RayCluster', 'metadata: {name: tokenize-wiki, namespace: tokenize-wiki}', `spec: ${JSON.stringify(raySpec('6', '24Gi'))}`].join('\n');
+    const rendered = [
+      'apiVersion: ray.io/v1',
+      'kind: RayCluster',
+      'metadata: {name: tokenize-wiki, namespace: tokenize-wiki}',
+      `spec: ${JSON.stringify(raySpec('6', '24Gi'))}`,
+    ].join('\n');
     host.kube.unshift({ match: ['kustomize'], result: { stdout: rendered } });
     const r = await run(host, '--overlay', 'prod');
     const line = r.out.find((l) => l.startsWith('FAIL  node-sizes'));
-    expect(line).toContain('tokenize-wiki/tokenize-wiki workers asks 6 CPU / 24 GiB per pod, the largest node it may use (node-1) offers 3.8 CPU / 14.5 GiB');
-    expect(host.probes.some((p) => p.endsWith('kustomize ' + repoRoot + '/apps/wiki-tokenizer/overlays/prod'))).toBe(true);
+    expect(line).toContain(
+      'tokenize-wiki/tokenize-wiki workers asks 6 CPU / 24 GiB per pod, the largest node it may use (node-1) offers 3.8 CPU / 14.5 GiB',
+    );
+    expect(host.probes.some((p) => p.endsWith('kustomize ' + repoRoot + '/apps/wiki-tokenizer/overlays/prod'))).toBe(
+      true,
+    );
     const bad = await run(healthyCluster(), '--overlay', 'qa');
     expect(bad.code).toBe(2);
-    expect(bad.err.at(-1)).toBe('validate-cluster: usage error: --overlay qa: no apps/wiki-tokenizer/overlays/qa/kustomization.yaml (known: dev, prod)');
+    expect(bad.err.at(-1)).toBe(
+      'validate-cluster: usage error: --overlay qa: no apps/wiki-tokenizer/overlays/qa/kustomization.yaml (known: dev, prod)',
+    );
   });
 
   it('--dry-run also prints each read-only query', async () => {

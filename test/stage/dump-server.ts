@@ -75,7 +75,12 @@ export class DumpServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse, chunkBytes: number): Promise<void> {
     const path = decodeURIComponent(new URL(req.url ?? '/', this.origin).pathname);
-    this.requests.push({ method: req.method ?? '', path, range: req.headers.range, userAgent: req.headers['user-agent'] });
+    this.requests.push({
+      method: req.method ?? '',
+      path,
+      range: req.headers.range,
+      userAgent: req.headers['user-agent'],
+    });
     const file = join(this.root, path);
     const info = await stat(file).catch(() => undefined);
     if (!info) {
@@ -84,8 +89,12 @@ export class DumpServer {
     }
     if (info.isDirectory()) {
       const entries = await readdir(file, { withFileTypes: true });
-      const links = entries.map((e) => (e.isDirectory() ? `${e.name}/` : e.name)).map((n) => `<a href="${encodeURIComponent(n).replace(/%2F/g, '/')}">${n}</a>`);
-      res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body><pre><a href="../">../</a>\n${links.join('\n')}\n</pre></body></html>`);
+      const links = entries
+        .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+        .map((n) => `<a href="${encodeURIComponent(n).replace(/%2F/g, '/')}">${n}</a>`);
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(`<html><body><pre><a href="../">../</a>\n${links.join('\n')}\n</pre></body></html>`);
       return;
     }
     const headers = {
@@ -106,7 +115,11 @@ export class DumpServer {
       }
     }
     const status = range ? 206 : 200;
-    res.writeHead(status, { ...headers, 'content-length': String(end - start), ...(range ? { 'content-range': `bytes ${start}-${end - 1}/${info.size}` } : {}) });
+    res.writeHead(status, {
+      ...headers,
+      'content-length': String(end - start),
+      ...(range ? { 'content-range': `bytes ${start}-${end - 1}/${info.size}` } : {}),
+    });
     if (req.method === 'HEAD') {
       res.end();
       return;

@@ -17,9 +17,23 @@ export const AGENT = 'tokenize-wiki-tests/1.0 (stage suite; tests@example.org)';
 /** A served tree with both layouts: three .json.bz2 parts with _SUCCESS, and a two-member legacy .json.gz. */
 export async function synthTree(label: string): Promise<string> {
   const root = mkdtempSync(join(tmpdir(), `tw-stage-${label}-`));
-  await synthPartsDump(join(root, PARTS_PATH), { docs: 240, seed: 31, wiki: 'synthwiki', members: 1, parts: 3, bigPageMb: 0 });
+  await synthPartsDump(join(root, PARTS_PATH), {
+    docs: 240,
+    seed: 31,
+    wiki: 'synthwiki',
+    members: 1,
+    parts: 3,
+    bigPageMb: 0,
+  });
   mkdirSync(join(root, 'other/cirrussearch/20261122'), { recursive: true });
-  await synthLegacyDump(join(root, LEGACY_PATH), { docs: 120, seed: 32, wiki: 'synthwiki', members: 2, parts: 1, bigPageMb: 0 });
+  await synthLegacyDump(join(root, LEGACY_PATH), {
+    docs: 120,
+    seed: 32,
+    wiki: 'synthwiki',
+    members: 2,
+    parts: 1,
+    bigPageMb: 0,
+  });
   return root;
 }
 
@@ -61,7 +75,10 @@ export async function stage(args: readonly string[]): Promise<CliResult> {
 
 /** Fail with the program's output unless it exited with `code`. */
 export function expectExit(result: CliResult, code: number): CliResult {
-  if (result.code !== code) throw new Error(`stage exited ${result.code}, expected ${code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr.slice(-4000)}`);
+  if (result.code !== code)
+    throw new Error(
+      `stage exited ${result.code}, expected ${code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr.slice(-4000)}`,
+    );
   return result;
 }
 

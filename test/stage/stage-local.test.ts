@@ -3,7 +3,22 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFil
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DumpServer } from './dump-server.js';
-import { AGENT, LEGACY_NAME, LEGACY_PATH, PARTS_PATH, PART_NAMES, expectExit, filesUnder, mtimeOf, readRecord, removeDir, sha256, stage, startStageChild, synthTree } from './fixtures.js';
+import {
+  AGENT,
+  LEGACY_NAME,
+  LEGACY_PATH,
+  PARTS_PATH,
+  PART_NAMES,
+  expectExit,
+  filesUnder,
+  mtimeOf,
+  readRecord,
+  removeDir,
+  sha256,
+  stage,
+  startStageChild,
+  synthTree,
+} from './fixtures.js';
 
 describe('stage from a local HTTP mirror to a local folder', () => {
   let root: string;
@@ -28,10 +43,17 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     expect(result.stdout).toMatch(/stage: 3 staged, 0 already staged, 0 failed; _SUCCESS copied/);
 
     const staged = filesUnder(dest);
-    expect([...staged.keys()].sort()).toEqual(['_SUCCESS', ...PART_NAMES.map((n) => `_staging/${n}.json`), ...PART_NAMES].sort());
+    expect([...staged.keys()].sort()).toEqual(
+      ['_SUCCESS', ...PART_NAMES.map((n) => `_staging/${n}.json`), ...PART_NAMES].sort(),
+    );
     for (const name of PART_NAMES) {
       expect(sha256(staged.get(name) as Buffer), name).toBe(sha256(source(name)));
-      expect(readRecord(dest, name)).toMatchObject({ verified: true, size: source(name).length, sha256: sha256(source(name)), format_check: 'bzip2-block-stream-crc' });
+      expect(readRecord(dest, name)).toMatchObject({
+        verified: true,
+        size: source(name).length,
+        sha256: sha256(source(name)),
+        format_check: 'bzip2-block-stream-crc',
+      });
     }
     // The connection cap held, and was reached: three files at once shared two connections.
     expect(server.maxConnections).toBe(2);
@@ -80,7 +102,10 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     const { child, done } = startStageChild(['--from', partsUrl(), '--to', dest, '--parallel', '1']);
     try {
       // Killed while the last part is half written to its temp file.
-      await vi.waitFor(() => expect([...filesUnder(dest).keys()].some((name) => name.startsWith(`${last}.tmp-`))).toBe(true), { timeout: 60_000, interval: 50 });
+      await vi.waitFor(
+        () => expect([...filesUnder(dest).keys()].some((name) => name.startsWith(`${last}.tmp-`))).toBe(true),
+        { timeout: 60_000, interval: 50 },
+      );
     } finally {
       process.kill(-(child.pid as number), 'SIGKILL');
       await done;
@@ -96,7 +121,9 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     expect(result.stdout).toMatch(/stage: 1 staged, 2 already staged, 0 failed; _SUCCESS copied/);
     expect(PART_NAMES.map((name) => server.gets(name).length)).toEqual([0, 0, 1]);
     // The killed run's temp file is gone; what is left is exactly the staged folder.
-    expect([...filesUnder(dest).keys()].sort()).toEqual(['_SUCCESS', ...PART_NAMES, ...PART_NAMES.map((n) => `_staging/${n}.json`)].sort());
+    expect([...filesUnder(dest).keys()].sort()).toEqual(
+      ['_SUCCESS', ...PART_NAMES, ...PART_NAMES.map((n) => `_staging/${n}.json`)].sort(),
+    );
     expect(sha256(readFileSync(join(dest, last)))).toBe(sha256(source(last)));
   });
 
@@ -107,7 +134,9 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     const failed = expectExit(await stage(['--from', partsUrl(), '--to', dest]), 1);
     expect(failed.stdout).toContain(`FAILED ${bad}: ${bad}: corrupt transfer: bzip2 check failed`);
     expect(failed.stdout).toMatch(/1 failed; _SUCCESS not copied/);
-    expect([...filesUnder(dest).keys()].sort()).toEqual([...PART_NAMES.slice(1), ...PART_NAMES.slice(1).map((n) => `_staging/${n}.json`)].sort());
+    expect([...filesUnder(dest).keys()].sort()).toEqual(
+      [...PART_NAMES.slice(1), ...PART_NAMES.slice(1).map((n) => `_staging/${n}.json`)].sort(),
+    );
 
     server.corrupt.clear();
     server.resetCounts();
@@ -136,12 +165,18 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     const dest = join(root, 'staged-legacy', LEGACY_NAME);
     expectExit(await stage(['--from', url, '--to', dest, '--sha256', sha256(bytes).toUpperCase()]), 0);
     expect(sha256(readFileSync(dest))).toBe(sha256(bytes));
-    expect(readRecord(join(root, 'staged-legacy'), LEGACY_NAME)).toMatchObject({ format_check: 'gzip-crc32-isize', expected_sha256: sha256(bytes) });
+    expect(readRecord(join(root, 'staged-legacy'), LEGACY_NAME)).toMatchObject({
+      format_check: 'gzip-crc32-isize',
+      expected_sha256: sha256(bytes),
+    });
   });
 
   it('checks a parts folder against --sha256-file', async () => {
     const list = join(root, 'SHA256SUMS');
-    writeFileSync(list, PART_NAMES.map((name, i) => `${i === 1 ? '00'.repeat(32) : sha256(source(name))}  ${name}\n`).join(''));
+    writeFileSync(
+      list,
+      PART_NAMES.map((name, i) => `${i === 1 ? '00'.repeat(32) : sha256(source(name))}  ${name}\n`).join(''),
+    );
     const dest = join(root, 'staged-sums');
     const result = expectExit(await stage(['--from', partsUrl(), '--to', dest, '--sha256-file', list]), 1);
     expect(result.stdout).toMatch(new RegExp(`FAILED ${PART_NAMES[1]}: .*expected ${'00'.repeat(32)}`));
@@ -157,7 +192,9 @@ describe('stage from a local HTTP mirror to a local folder', () => {
     expect(refused.stderr).toMatch(/_SUCCESS: missing.*--allow-incomplete-dump/);
     const result = expectExit(await stage(['--from', `file://${folder}`, '--to', dest, '--allow-incomplete-dump']), 0);
     expect(result.stdout).toMatch(/stage: 2 staged, 0 already staged, 0 failed; _SUCCESS none at the source/);
-    expect([...filesUnder(dest).keys()].sort()).toEqual([...PART_NAMES.slice(0, 2), ...PART_NAMES.slice(0, 2).map((n) => `_staging/${n}.json`)].sort());
+    expect([...filesUnder(dest).keys()].sort()).toEqual(
+      [...PART_NAMES.slice(0, 2), ...PART_NAMES.slice(0, 2).map((n) => `_staging/${n}.json`)].sort(),
+    );
   });
 
   it('bad usage and bad input exit 2 with a one-line reason', async () => {
@@ -165,8 +202,16 @@ describe('stage from a local HTTP mirror to a local folder', () => {
       [['--from', partsUrl(), '--to', 'https://example.org/x/'], /read-only/],
       [['--from', server.url(LEGACY_PATH), '--to', join(root, 'x'), '--sha256', 'xyz'], /--sha256.*64 hex digits/],
       [['--from', partsUrl(), '--to', join(root, 'x'), '--sha256', 'ab'.repeat(32)], /single dump file/],
-      [['--from', server.url('other/cirrussearch/20261122/missing-20261122-cirrussearch-content.json.gz'), '--to', join(root, 'x')], /not found/],
-      [['--from', server.url('other/cirrus_search_index/20261122/') , '--to', join(root, 'x')], /no dump files/],
+      [
+        [
+          '--from',
+          server.url('other/cirrussearch/20261122/missing-20261122-cirrussearch-content.json.gz'),
+          '--to',
+          join(root, 'x'),
+        ],
+        /not found/,
+      ],
+      [['--from', server.url('other/cirrus_search_index/20261122/'), '--to', join(root, 'x')], /no dump files/],
     ];
     for (const [args, message] of cases) {
       const result = expectExit(await stage(args), 2);

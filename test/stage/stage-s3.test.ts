@@ -1,7 +1,13 @@
 import './quiet-logs.js';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveDumps } from '../../src/dumps/layout.js';
 import { synthLegacyDump } from '../../src/dumps/synth.js';
@@ -27,7 +33,8 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
     const member = join(root, 'member.json.gz');
     await synthLegacyDump(member, { docs: 20, seed: 33, wiki: 'bigwiki', members: 1, parts: 1, bigPageMb: 3 });
     const bytes = readFileSync(member);
-    for (let i = 0; i < Math.ceil((PART_SIZE + 1024 * 1024) / bytes.length); i++) appendFileSync(join(root, BIG_PATH), bytes);
+    for (let i = 0; i < Math.ceil((PART_SIZE + 1024 * 1024) / bytes.length); i++)
+      appendFileSync(join(root, BIG_PATH), bytes);
     server = await DumpServer.start(root, 256 * 1024);
   });
   afterAll(async () => {
@@ -38,7 +45,12 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
 
   async function objects(prefix: string): Promise<Map<string, string>> {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-    return new Map((page.Contents ?? []).map((o) => [(o.Key as string).slice(prefix.length), `${o.ETag} ${o.LastModified?.toISOString()} ${o.Size}`]));
+    return new Map(
+      (page.Contents ?? []).map((o) => [
+        (o.Key as string).slice(prefix.length),
+        `${o.ETag} ${o.LastModified?.toISOString()} ${o.Size}`,
+      ]),
+    );
   }
   async function objectBytes(key: string): Promise<Buffer> {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -49,21 +61,33 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
     const prefix = 'mirror/synthwiki_content/';
     server.resetCounts();
     server.dropOnce.add(`/${PARTS_PATH}/${PART_NAMES[2]}`);
-    const first = expectExit(await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${bucket}/${prefix}`, '--parallel', '3']), 0);
+    const first = expectExit(
+      await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${bucket}/${prefix}`, '--parallel', '3']),
+      0,
+    );
     expect(first.stdout).toMatch(/stage: 3 staged, 0 already staged, 0 failed; _SUCCESS copied/);
     expect(server.maxConnections).toBeLessThanOrEqual(2);
     expect(server.gets(PART_NAMES[2] as string).map((r) => r.range)).toHaveLength(2);
 
     const listed = await objects(prefix);
-    expect([...listed.keys()].sort()).toEqual(['_SUCCESS', ...PART_NAMES, ...PART_NAMES.map((n) => `_staging/${n}.json`)].sort());
+    expect([...listed.keys()].sort()).toEqual(
+      ['_SUCCESS', ...PART_NAMES, ...PART_NAMES.map((n) => `_staging/${n}.json`)].sort(),
+    );
     for (const name of PART_NAMES) {
       expect(sha256(await objectBytes(prefix + name)), name).toBe(sha256(readFileSync(join(root, PARTS_PATH, name))));
     }
     // The staged folder is a complete dump in its own right.
-    expect((await resolveDumps([`s3://${bucket}/${prefix}`])).map((d) => d.name)).toEqual(['synthwiki-20261122-00000', 'synthwiki-20261122-00001', 'synthwiki-20261122-00002']);
+    expect((await resolveDumps([`s3://${bucket}/${prefix}`])).map((d) => d.name)).toEqual([
+      'synthwiki-20261122-00000',
+      'synthwiki-20261122-00001',
+      'synthwiki-20261122-00002',
+    ]);
 
     server.resetCounts();
-    const again = expectExit(await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${bucket}/${prefix}`]), 0);
+    const again = expectExit(
+      await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${bucket}/${prefix}`]),
+      0,
+    );
     expect(again.stdout).toMatch(/stage: 0 staged, 3 already staged, 0 failed; _SUCCESS present/);
     expect(server.requests.filter((r) => r.method === 'GET' && !r.path.endsWith('/'))).toEqual([]);
     expect(await objects(prefix)).toEqual(listed);
@@ -71,7 +95,10 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
 
   it('a bucket that does not exist is bad input (exit 2) naming it, and no transfer is left hanging', async () => {
     const missing = `${bucket}-missing`;
-    const result = expectExit(await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${missing}/mirror/`, '--parallel', '1']), 2);
+    const result = expectExit(
+      await stage(['--from', server.url(PARTS_PATH) + '/', '--to', `s3://${missing}/mirror/`, '--parallel', '1']),
+      2,
+    );
     expect(result.stderr).toMatch(new RegExp(`s3://${missing}/.*bucket does not exist`));
   });
 
@@ -88,7 +115,10 @@ describe('stage from a local HTTP mirror to s3:// on the real S3 server', () => 
     const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     expect(uploads.Uploads ?? []).toEqual([]);
 
-    expectExit(await stage(['--from', server.url(BIG_PATH), '--to', `s3://${bucket}/legacy/`, '--sha256', sha256(source)]), 0);
+    expectExit(
+      await stage(['--from', server.url(BIG_PATH), '--to', `s3://${bucket}/legacy/`, '--sha256', sha256(source)]),
+      0,
+    );
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `legacy/${name}` }));
     expect(head.ContentLength).toBe(source.length);
     expect(head.ETag).toMatch(/-2"$/); // a multipart upload of two parts

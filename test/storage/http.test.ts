@@ -41,10 +41,16 @@ class DumpServer {
       }
       if (stat.isDirectory()) {
         const links = readdirSync(file).map((name) => `<a href="${encodeURIComponent(name)}">${name}</a>`);
-        res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body><a href="../">../</a>\n${links.join('\n')}</body></html>`);
+        res
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end(`<html><body><a href="../">../</a>\n${links.join('\n')}</body></html>`);
         return;
       }
-      const headers = { 'accept-ranges': 'bytes', etag: `"${stat.size}-${Math.round(stat.mtimeMs)}"`, 'last-modified': stat.mtime.toUTCString() };
+      const headers = {
+        'accept-ranges': 'bytes',
+        etag: `"${stat.size}-${Math.round(stat.mtimeMs)}"`,
+        'last-modified': stat.mtime.toUTCString(),
+      };
       if (req.method === 'HEAD') {
         res.writeHead(200, this.headWithoutLength ? headers : { ...headers, 'content-length': stat.size }).end();
         return;
@@ -61,7 +67,11 @@ class DumpServer {
       } else if (range) {
         start = Number(range[1]);
         end = range[2] ? Math.min(Number(range[2]), stat.size - 1) : stat.size - 1;
-        res.writeHead(206, { ...headers, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${stat.size}` });
+        res.writeHead(206, {
+          ...headers,
+          'content-length': end - start + 1,
+          'content-range': `bytes ${start}-${end}/${stat.size}`,
+        });
       }
       if (!res.headersSent) res.writeHead(200, { ...headers, 'content-length': stat.size });
       const drop = this.drops > 0 && end - start + 1 > this.dropAfter;
@@ -99,8 +109,32 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
   let base: string;
   beforeAll(async () => {
     dir = tempDir('http');
-    await cliOk(['synth', '--docs', '120', '--members', '2', '--seed', '31', '--wiki', 'httpwiki', '--out', join(dir, 'www', LEGACY)]);
-    await cliOk(['synth', '--docs', '80', '--parts', '2', '--seed', '32', '--wiki', 'httpwiki', '--out', join(dir, 'www', PARTS)]);
+    await cliOk([
+      'synth',
+      '--docs',
+      '120',
+      '--members',
+      '2',
+      '--seed',
+      '31',
+      '--wiki',
+      'httpwiki',
+      '--out',
+      join(dir, 'www', LEGACY),
+    ]);
+    await cliOk([
+      'synth',
+      '--docs',
+      '80',
+      '--parts',
+      '2',
+      '--seed',
+      '32',
+      '--wiki',
+      'httpwiki',
+      '--out',
+      join(dir, 'www', PARTS),
+    ]);
     server = new DumpServer(join(dir, 'www'));
     base = await server.start();
   });
@@ -115,7 +149,9 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     expect(info?.size).toBe(statSync(join(dir, 'www', LEGACY)).size);
     expect(info?.etag).toMatch(/^"\d+-\d+"$/);
     expect(await store.stat(`${base}/nope.json.gz`)).toBeUndefined();
-    await expect(store.read(`${base}/nope.json.gz`).then(readAll)).rejects.toThrow(/nope\.json\.gz: not found \(HTTP 404\)/);
+    await expect(store.read(`${base}/nope.json.gz`).then(readAll)).rejects.toThrow(
+      /nope\.json\.gz: not found \(HTTP 404\)/,
+    );
   });
 
   it('takes the size from a ranged GET when HEAD has no Content-Length, and names the URL when neither gives one', async () => {
@@ -125,7 +161,9 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     try {
       expect((await store.stat(url))?.size).toBe(statSync(join(dir, 'www', LEGACY)).size);
       server.ignoreRanges = true;
-      await expect(store.stat(url)).rejects.toThrow(new RegExp(`${LEGACY.replace(/\./g, '\\.')}: the server reports no size`));
+      await expect(store.stat(url)).rejects.toThrow(
+        new RegExp(`${LEGACY.replace(/\./g, '\\.')}: the server reports no size`),
+      );
     } finally {
       server.headWithoutLength = false;
       server.ignoreRanges = false;
@@ -136,20 +174,29 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     const store = new HttpStore();
     const url = `${base}/${LEGACY}`;
     const bytes = readFileSync(join(dir, 'www', LEGACY));
-    expect((await readAll(await store.read(url, { start: 100, end: 5000 }))).equals(bytes.subarray(100, 5000))).toBe(true);
+    expect((await readAll(await store.read(url, { start: 100, end: 5000 }))).equals(bytes.subarray(100, 5000))).toBe(
+      true,
+    );
 
     server.requests.length = 0;
     server.drops = 2;
     expect((await readAll(await store.read(url))).equals(bytes)).toBe(true);
     expect(server.requests.filter((r) => r.dropped)).toHaveLength(2);
     // Each resumption asks for the rest, from the first byte not yet received.
-    expect(server.requests.map((r) => r.range)).toEqual([undefined, `bytes=${server.dropAfter}-`, `bytes=${2 * server.dropAfter}-`]);
+    expect(server.requests.map((r) => r.range)).toEqual([
+      undefined,
+      `bytes=${server.dropAfter}-`,
+      `bytes=${2 * server.dropAfter}-`,
+    ]);
 
     server.requests.length = 0;
     server.drops = 1;
     const [start, end] = [7_000, bytes.length - 3_000];
     expect((await readAll(await store.read(url, { start, end }))).equals(bytes.subarray(start, end))).toBe(true);
-    expect(server.requests.map((r) => r.range)).toEqual([`bytes=${start}-${end - 1}`, `bytes=${start + server.dropAfter}-${end - 1}`]);
+    expect(server.requests.map((r) => r.range)).toEqual([
+      `bytes=${start}-${end - 1}`,
+      `bytes=${start + server.dropAfter}-${end - 1}`,
+    ]);
   });
 
   it('retries a server that stays unavailable in one layer: RETRY.attempts requests, not attempts × resumes', async () => {
@@ -187,11 +234,29 @@ describe('HTTP store against a local HTTP server with Range support', { timeout:
     const local = join(dir, 'local-out');
     const remote = join(dir, 'http-out');
     const common = ['--max-docs-per-task', '30', '--concurrency', '2'];
-    await cliOk(['run', '--dump', join(dir, 'www', LEGACY), '--dump', join(dir, 'www', PARTS), '--output-dir', local, ...common]);
+    await cliOk([
+      'run',
+      '--dump',
+      join(dir, 'www', LEGACY),
+      '--dump',
+      join(dir, 'www', PARTS),
+      '--output-dir',
+      local,
+      ...common,
+    ]);
     server.requests.length = 0;
     server.drops = 4;
     server.dropAfter = 8_000;
-    const result = await cliOk(['run', '--dump', `${base}/${LEGACY}`, '--dump', `${base}/${PARTS}/`, '--output-dir', remote, ...common]).catch((error: Error) => {
+    const result = await cliOk([
+      'run',
+      '--dump',
+      `${base}/${LEGACY}`,
+      '--dump',
+      `${base}/${PARTS}/`,
+      '--output-dir',
+      remote,
+      ...common,
+    ]).catch((error: Error) => {
       throw new Error(`${error.message}\n--- requests\n${server.requests.map((r) => JSON.stringify(r)).join('\n')}`);
     });
     expect(result.stdout).toMatch(/verify: OK/);

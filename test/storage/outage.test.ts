@@ -24,9 +24,26 @@ beforeAll(async () => {
   await synthLegacyDump(dump, { wiki: 'synthwiki', bigPageMb: 0, seed: 5, docs: 1500, members: 1, parts: 1 });
   const client = s3Client(server.connection);
   await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'dumps/synthwiki-20261122-cirrussearch-content.json.gz', Body: readFileSync(dump) }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: BUCKET,
+      Key: 'dumps/synthwiki-20261122-cirrussearch-content.json.gz',
+      Body: readFileSync(dump),
+    }),
+  );
   client.destroy();
-  await cliOk(['manifest', '--dump', `s3://${BUCKET}/dumps/synthwiki-20261122-cirrussearch-content.json.gz`, '--manifest-uri', manifestUri, '--max-docs-per-task', '1500'], { env });
+  await cliOk(
+    [
+      'manifest',
+      '--dump',
+      `s3://${BUCKET}/dumps/synthwiki-20261122-cirrussearch-content.json.gz`,
+      '--manifest-uri',
+      manifestUri,
+      '--max-docs-per-task',
+      '1500',
+    ],
+    { env },
+  );
 }, 900_000);
 
 afterAll(async () => {
@@ -46,11 +63,25 @@ function whenStderrHas(child: ReturnType<typeof startCli>['child'], text: string
 
 describe('an object-store outage mid-task', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('is ridden out by retries: the task finishes once the store is back, and verify passes', async () => {
-    const args = ['run-tasks', '--manifest-uri', manifestUri, '--output-prefix', `s3://${BUCKET}/runs/outage/`, '--concurrency', '1'];
+    const args = [
+      'run-tasks',
+      '--manifest-uri',
+      manifestUri,
+      '--output-prefix',
+      `s3://${BUCKET}/runs/outage/`,
+      '--concurrency',
+      '1',
+    ];
     const runner = startCli([...args, '--storage-retry-seconds', '240'], { env });
     // The same outage with no retry budget: the task fails at once, with the message the submitter classifies.
-    const impatient = startCli([...args, '--output-prefix', `s3://${BUCKET}/runs/impatient/`, '--storage-retry-seconds', '0'], { env });
-    await Promise.all([whenStderrHas(runner.child, '"task started"'), whenStderrHas(impatient.child, '"task started"')]);
+    const impatient = startCli(
+      [...args, '--output-prefix', `s3://${BUCKET}/runs/impatient/`, '--storage-retry-seconds', '0'],
+      { env },
+    );
+    await Promise.all([
+      whenStderrHas(runner.child, '"task started"'),
+      whenStderrHas(impatient.child, '"task started"'),
+    ]);
     await server.halt();
     await sleep(20_000);
     await server.resume();

@@ -29,7 +29,10 @@ describe('S3 features we rely on (SeaweedFS)', () => {
     const part = 8 * 1024 * 1024; // S3Store's part size
     const body = Buffer.alloc(2 * part + 12345);
     for (let i = 0; i < body.length; i += 4096) body.write(String(i % 251).padStart(4, '0'), i, 'latin1');
-    await store.write(`s3://${bucket}/shards/t1.jsonl.gz`, Readable.from([body.subarray(0, part + 1), body.subarray(part + 1)]));
+    await store.write(
+      `s3://${bucket}/shards/t1.jsonl.gz`,
+      Readable.from([body.subarray(0, part + 1), body.subarray(part + 1)]),
+    );
     const head = await store.stat(`s3://${bucket}/shards/t1.jsonl.gz`);
     expect(head?.size).toBe(body.length);
     expect(head?.etag).toMatch(/-3"$/); // a multipart ETag names its part count
@@ -52,7 +55,9 @@ describe('S3 features we rely on (SeaweedFS)', () => {
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'markers/', MaxKeys: 3, ContinuationToken: token }));
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: 'markers/', MaxKeys: 3, ContinuationToken: token }),
+      );
       seen.push(...(page.Contents ?? []).map((o) => o.Key ?? ''));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       pages += 1;
@@ -73,7 +78,9 @@ describe('S3 features we rely on (SeaweedFS)', () => {
 
   it('incomplete multipart uploads are listed and can be aborted (what the lifecycle rule does on a schedule)', async () => {
     const bucket = await freshBucket('features-mpu', client);
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'runs/x/shards/t.jsonl.gz' }));
+    const { UploadId } = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'runs/x/shards/t.jsonl.gz' }),
+    );
     const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'runs/x/' }));
     expect(listed.Uploads?.map((u) => u.UploadId)).toEqual([UploadId]);
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'runs/x/shards/t.jsonl.gz', UploadId }));

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../src/storage/s3.js';
 import { listDoneTaskIds } from '../../src/tasks/marker.js';
@@ -37,7 +43,9 @@ async function keys(prefix: string): Promise<string[]> {
   const out: string[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     out.push(...(page.Contents ?? []).map((o) => o.Key as string));
     token = page.NextContinuationToken;
   } while (token);
@@ -51,7 +59,8 @@ function bigStream(mib: number): { stream: Readable; digest: () => string } {
     let x = 1;
     for (let i = 0; i < mib; i++) {
       const chunk = Buffer.alloc(1 << 20);
-      for (let j = 0; j < chunk.length; j += 4) chunk.writeUInt32LE((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), j);
+      for (let j = 0; j < chunk.length; j += 4)
+        chunk.writeUInt32LE((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), j);
       hash.parts.push(chunk);
       yield chunk;
     }
@@ -77,7 +86,13 @@ describe('S3 store on the real S3 server', { timeout: CLI_TEST_TIMEOUT }, () => 
     const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'ranges/obj', Body: body }));
     const uri = `s3://${bucket}/ranges/obj`;
-    for (const [start, end] of [[0, 1], [0, 100_000], [12_345, 67_890], [99_999, 100_000], [50_000, undefined]] as const) {
+    for (const [start, end] of [
+      [0, 1],
+      [0, 100_000],
+      [12_345, 67_890],
+      [99_999, 100_000],
+      [50_000, undefined],
+    ] as const) {
       const got = await readAll(await store.read(uri, { start, end }));
       expect({ start, end, ok: got.equals(body.subarray(start, end)) }).toEqual({ start, end, ok: true });
     }
@@ -89,10 +104,13 @@ describe('S3 store on the real S3 server', { timeout: CLI_TEST_TIMEOUT }, () => 
     const n = 1_050;
     const names = Array.from({ length: n }, (_, i) => `run/markers/t-${String(i).padStart(5, '0')}.json`);
     for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(names.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: '{}' }))));
+      await Promise.all(
+        names.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: '{}' }))),
+      );
     }
     const listed: string[] = [];
-    for await (const info of storeFor(`s3://${bucket}/run/markers/`).list(`s3://${bucket}/run/markers/`)) listed.push(info.uri);
+    for await (const info of storeFor(`s3://${bucket}/run/markers/`).list(`s3://${bucket}/run/markers/`))
+      listed.push(info.uri);
     expect(listed).toEqual(names.map((k) => `s3://${bucket}/${k}`));
     expect((await listDoneTaskIds(`s3://${bucket}/run`)).size).toBe(n);
   });
@@ -113,12 +131,17 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
     manifest = `s3://${bucket}/kill/manifest.json`;
     const env = s3Env();
     await cliOk(['manifest', '--dump', dump, '--manifest-uri', manifest, '--max-docs-per-task', '20'], { env });
-    taskIds = ((JSON.parse((await getObject('kill/manifest.json')).toString()) as { tasks: Array<{ task_id: string }> }).tasks).map((t) => t.task_id);
+    taskIds = (
+      JSON.parse((await getObject('kill/manifest.json')).toString()) as { tasks: Array<{ task_id: string }> }
+    ).tasks.map((t) => t.task_id);
     expect(taskIds.length).toBe(10);
 
     // One lane: tasks run in manifest order, so the task after the last marker is the one cut off.
     const killed = `s3://${bucket}/kill/a`;
-    const { child, done } = startCli(['run-tasks', '--manifest-uri', manifest, '--output-prefix', killed, '--concurrency', '1'], { env });
+    const { child, done } = startCli(
+      ['run-tasks', '--manifest-uri', manifest, '--output-prefix', killed, '--concurrency', '1'],
+      { env },
+    );
     let seen = '';
     await new Promise<void>((resolve, reject) => {
       child.stderr?.on('data', (d: Buffer) => {
@@ -147,10 +170,17 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
     }
     const incomplete = await cli(['verify', '--manifest-uri', manifest, '--output-prefix', killed], { env });
     expect(incomplete.code).toBe(1);
-    expect(incomplete.stdout).toMatch(new RegExp(`missing markers \\(${taskIds.length - markers.length}\\): ${unfinished}`));
+    expect(incomplete.stdout).toMatch(
+      new RegExp(`missing markers \\(${taskIds.length - markers.length}\\): ${unfinished}`),
+    );
 
-    const rerun = await cliOk(['run-tasks', '--manifest-uri', manifest, '--output-prefix', killed, '--concurrency', '2'], { env });
-    expect(rerun.stdout).toMatch(new RegExp(`tasks: ${taskIds.length - markers.length} done, ${markers.length} already done`));
+    const rerun = await cliOk(
+      ['run-tasks', '--manifest-uri', manifest, '--output-prefix', killed, '--concurrency', '2'],
+      { env },
+    );
+    expect(rerun.stdout).toMatch(
+      new RegExp(`tasks: ${taskIds.length - markers.length} done, ${markers.length} already done`),
+    );
     const clean = `s3://${bucket}/kill/b`;
     await cliOk(['run-tasks', '--manifest-uri', manifest, '--output-prefix', clean, '--concurrency', '2'], { env });
     for (const prefix of [killed, clean]) {
@@ -158,18 +188,26 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
       expect(verify.stdout).toMatch(/verify: OK/);
     }
     for (const id of taskIds) {
-      expect({ id, sha256: sha256(await getObject(`kill/a/shards/${id}.jsonl.gz`)) }).toEqual({ id, sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)) });
+      expect({ id, sha256: sha256(await getObject(`kill/a/shards/${id}.jsonl.gz`)) }).toEqual({
+        id,
+        sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)),
+      });
     }
   });
 
   it('to a local folder, killed while a shard is being written: no marker, and the re-run writes the same shards', async () => {
     const out = join(dir, 'local');
     const env = s3Env(); // the manifest and its index files are on S3
-    const { child, done } = startCli(['run-tasks', '--manifest-uri', manifest, '--output-dir', out, '--concurrency', '1'], { env });
+    const { child, done } = startCli(
+      ['run-tasks', '--manifest-uri', manifest, '--output-dir', out, '--concurrency', '1'],
+      { env },
+    );
     // A local shard is written to a temp file and renamed when complete: kill while one exists.
     let inProgress: string | undefined;
     for (const deadline = Date.now() + 300_000; inProgress === undefined && Date.now() < deadline; await sleep(10)) {
-      inProgress = (existsSync(join(out, 'shards')) ? readdirSync(join(out, 'shards')) : []).find((name) => name.includes('.tmp-'));
+      inProgress = (existsSync(join(out, 'shards')) ? readdirSync(join(out, 'shards')) : []).find((name) =>
+        name.includes('.tmp-'),
+      );
       if (child.exitCode !== null) break;
     }
     process.kill(-(child.pid as number), 'SIGKILL');
@@ -183,7 +221,10 @@ describe('a killed run-tasks, re-run', { timeout: CLI_TEST_TIMEOUT }, () => {
     const verify = await cli(['verify', '--manifest-uri', manifest, '--output-dir', out, '--deep'], { env });
     expect(verify.stdout).toMatch(/verify: OK/);
     for (const id of taskIds) {
-      expect({ id, sha256: sha256(readFileSync(join(out, 'shards', `${id}.jsonl.gz`))) }).toEqual({ id, sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)) });
+      expect({ id, sha256: sha256(readFileSync(join(out, 'shards', `${id}.jsonl.gz`))) }).toEqual({
+        id,
+        sha256: sha256(await getObject(`kill/b/shards/${id}.jsonl.gz`)),
+      });
     }
   });
 });

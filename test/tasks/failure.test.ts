@@ -5,13 +5,19 @@ import { formatFailedTask, parseFailedTask, TASK_FAILED_EVENT } from '../../src/
 
 describe('failed task lines', () => {
   it('the summary line round-trips', () => {
-    const failure = { taskId: 'enwiki-20261122-cirrussearch-content.json.gz-000042', error: 's3://b/k: bucket does not exist: check: it' };
+    const failure = {
+      taskId: 'enwiki-20261122-cirrussearch-content.json.gz-000042',
+      error: 's3://b/k: bucket does not exist: check: it',
+    };
     expect(parseFailedTask(formatFailedTask(failure))).toEqual(failure);
   });
 
   it('the JSON log line round-trips', async () => {
     const lines: string[] = [];
-    const logger = pino({ timestamp: pino.stdTimeFunctions.isoTime }, { write: (line: string) => void lines.push(line) });
+    const logger = pino(
+      { timestamp: pino.stdTimeFunctions.isoTime },
+      { write: (line: string) => void lines.push(line) },
+    );
     logger.error({ task_id: 't-7', err: 'corrupt gzip data' }, TASK_FAILED_EVENT);
     expect(lines.map((l) => parseFailedTask(l.trim()))).toEqual([{ taskId: 't-7', error: 'corrupt gzip data' }]);
   });

@@ -21,11 +21,26 @@ describe('processBatch', () => {
   const special = 'Before <|endoftext|> middle <|fim_prefix|><|im_start|> after';
   const lines = [
     '{"index":{"_id":"10"}}',
-    JSON.stringify({ page_id: 10, title: 'A "quoted" title – ü', namespace: 0, wiki: 'enwiki', version: 456, text: 'Hello world, 東京 🙂' }),
+    JSON.stringify({
+      page_id: 10,
+      title: 'A "quoted" title – ü',
+      namespace: 0,
+      wiki: 'enwiki',
+      version: 456,
+      text: 'Hello world, 東京 🙂',
+    }),
     '{"index":{"_type":"page","_id":"11"}}',
     JSON.stringify({ page_id: 11, title: 'Special', namespace: 4, wiki: 'enwiki', version: 457, text: special }),
     '{"index":{"_id":"12"}}',
-    JSON.stringify({ page_id: 12, title: 'Redirect', namespace: 0, wiki: 'enwiki', version: 1, page_type: 'redirect', text: 'x' }),
+    JSON.stringify({
+      page_id: 12,
+      title: 'Redirect',
+      namespace: 0,
+      wiki: 'enwiki',
+      version: 1,
+      page_type: 'redirect',
+      text: 'x',
+    }),
     '{"index":{"_id":"13"}}',
     JSON.stringify({ page_id: 13, title: 'Empty', namespace: 0, wiki: 'enwiki', version: 2, text: '' }),
     '{"index":{"_id":"14"}}',
@@ -34,10 +49,17 @@ describe('processBatch', () => {
     JSON.stringify({ title: 'No page_id, no version', text: 'id from the index line' }),
   ];
 
-  it('writes one row per tokenized doc, in the contract\'s exact format and key order', async () => {
+  it("writes one row per tokenized doc, in the contract's exact format and key order", async () => {
     const result = await processBatch(batchInput(lines), tokenizer);
     const rows = rowsOf(result.member);
-    const row = (page_id: number, title: string, namespace: number, wiki: string, revision: number | null, text: string): string => {
+    const row = (
+      page_id: number,
+      title: string,
+      namespace: number,
+      wiki: string,
+      revision: number | null,
+      text: string,
+    ): string => {
       const tokens = ordinary(text);
       return JSON.stringify({ page_id, title, namespace, wiki, revision, n_tokens: tokens.length, tokens });
     };
@@ -46,7 +68,12 @@ describe('processBatch', () => {
       row(11, 'Special', 4, 'enwiki', 457, special),
       row(15, 'No page_id, no version', 0, 'testwiki', null, 'id from the index line'),
     ]);
-    expect(result).toMatchObject({ docs: 6, rows: 3, skipped: { redirect: 1, empty_text: 1, missing_text: 1 }, bad: [] });
+    expect(result).toMatchObject({
+      docs: 6,
+      rows: 3,
+      skipped: { redirect: 1, empty_text: 1, missing_text: 1 },
+      bad: [],
+    });
     expect(result.ids).toBe('10\n11\n12\n13\n14\n15\n');
     expect(result.tokens).toBe(rows.reduce((n, r) => n + (JSON.parse(r) as { n_tokens: number }).n_tokens, 0));
     expect(result.textBytes).toBe(Buffer.byteLength('Hello world, 東京 🙂' + special + 'id from the index line'));
@@ -63,14 +90,19 @@ describe('processBatch', () => {
     const rows = rowsOf((await processBatch(batchInput(lines.slice(0, 4), { appendEot: true }), tokenizer)).member).map(
       (r) => JSON.parse(r) as { n_tokens: number; tokens: number[] },
     );
-    expect(rows.map((r) => r.tokens)).toEqual([[...ordinary('Hello world, 東京 🙂'), 100257], [...ordinary(special), 100257]]);
+    expect(rows.map((r) => r.tokens)).toEqual([
+      [...ordinary('Hello world, 東京 🙂'), 100257],
+      [...ordinary(special), 100257],
+    ]);
     for (const r of rows) expect(r.n_tokens).toBe(r.tokens.length);
   });
 
   it('reports a malformed document with its dump line number and byte offset, and keeps going', async () => {
     const bad = ['{"index":{"_id":"1"}}', '{"page_id":1,"text":', '{"index":{"_id":"2"}}', '{"page_id":2,"text":"ok"}'];
     const result = await processBatch(batchInput(bad), tokenizer);
-    expect(result.bad).toEqual([{ line: 12, offset: 5000 + bad[0]!.length + 1, message: expect.stringMatching(/malformed JSON document/) }]);
+    expect(result.bad).toEqual([
+      { line: 12, offset: 5000 + bad[0]!.length + 1, message: expect.stringMatching(/malformed JSON document/) },
+    ]);
     expect(result).toMatchObject({ docs: 2, rows: 1 });
     expect(result.ids).toBe('1\n2\n');
   });
@@ -89,22 +121,44 @@ describe('processBatch', () => {
   });
 
   it('reports an index line at the end of the batch without its document line', async () => {
-    const result = await processBatch({ ...batchInput([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') }, tokenizer);
-    expect(result.bad).toEqual([{ line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) }]);
+    const result = await processBatch(
+      { ...batchInput([]), bytes: new TextEncoder().encode('{"index":{"_id":"9"}}') },
+      tokenizer,
+    );
+    expect(result.bad).toEqual([
+      { line: 12, offset: expect.any(Number), message: expect.stringMatching(/document line missing/) },
+    ]);
   });
 
   it('writes a huge row as several gzip members that read back as the one exact row', async () => {
     const words = ['alpha ', 'beta ', 'γάμμα ', 'δ ', '東京 ', '12345 ', 'x'];
     const text = Array.from({ length: 260_000 }, (_, i) => words[(i * 7) % words.length]).join('');
-    const result = await processBatch(batchInput(['{"index":{"_id":"77"}}', JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text })]), tokenizer);
+    const result = await processBatch(
+      batchInput([
+        '{"index":{"_id":"77"}}',
+        JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', version: 1, text }),
+      ]),
+      tokenizer,
+    );
     const member = Buffer.from(result.member);
     // More than one gzip member (each starts with 1f 8b 08 00 and the same OS byte)...
     let members = 0;
-    for (let at = member.indexOf('1f8b0800', 0, 'hex'); at !== -1; at = member.indexOf('1f8b0800', at + 1, 'hex')) members++;
+    for (let at = member.indexOf('1f8b0800', 0, 'hex'); at !== -1; at = member.indexOf('1f8b0800', at + 1, 'hex'))
+      members++;
     expect(members).toBeGreaterThan(1);
     // ...that decode to exactly one row, byte for byte what a single JSON.stringify would give.
     const tokens = ordinary(text);
-    expect(rowsOf(result.member)).toEqual([JSON.stringify({ page_id: 77, title: 'Huge', namespace: 0, wiki: 'w', revision: 1, n_tokens: tokens.length, tokens })]);
+    expect(rowsOf(result.member)).toEqual([
+      JSON.stringify({
+        page_id: 77,
+        title: 'Huge',
+        namespace: 0,
+        wiki: 'w',
+        revision: 1,
+        n_tokens: tokens.length,
+        tokens,
+      }),
+    ]);
     // Transferable as is: its own exactly sized ArrayBuffer (the copy above may sit in Buffer's shared pool).
     expect(result.member.buffer.byteLength).toBe(result.member.byteLength);
   });
@@ -122,7 +176,10 @@ describe('processBatch', () => {
       JSON.stringify({ page_id: 15, title: 'No page_id, no version', revision: null, wiki: 'testwiki' }),
     ]);
     expect(result).toMatchObject({ docs: 6, rows: 3, tokens: ids.flat().length });
-    const r50k = await processBatch(batchInput(lines.slice(0, 2), { format: 'megatron' }), await createTokenizer('r50k_base'));
+    const r50k = await processBatch(
+      batchInput(lines.slice(0, 2), { format: 'megatron' }),
+      await createTokenizer('r50k_base'),
+    );
     expect(r50k.sequences?.bin.length).toBe(2 * (r50k.sequences?.lengths[0] ?? 0)); // uint16
   });
 

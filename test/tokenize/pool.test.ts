@@ -4,7 +4,8 @@ import { TOKENIZER_ENV } from '../../src/tokenize/native-addon.js';
 import { TokenizerPool } from '../../src/tokenize/pool.js';
 import { batchInput } from '../core/helpers.js';
 
-const page = (text: string) => batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
+const page = (text: string) =>
+  batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
 
 describe('tokenizer pool', () => {
   let pool: TokenizerPool | undefined;
@@ -15,7 +16,10 @@ describe('tokenizer pool', () => {
     // 26 with the JS tokenizer (the native one keeps ids outside the heap, so the page would fit): the 6 MB page fits
     // in 96 MB but not in 64 MB; an ordinary page needs under 32 MB (cl100k_base loaded). Workers copy the env.
     process.env[TOKENIZER_ENV] = 'js';
-    pool = new TokenizerPool(1, { preload: 'cl100k_base', limits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 16 } });
+    pool = new TokenizerPool(1, {
+      preload: 'cl100k_base',
+      limits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 16 },
+    });
     delete process.env[TOKENIZER_ENV];
     const ok = async (): Promise<void> => {
       const { result } = await pool!.submit('cl100k_base', page('a small page'));

@@ -100,20 +100,27 @@ describe('token ids equal tiktoken encode_ordinary (npm tiktoken, WASM)', () => 
     expect(jsTokenizerNotice('p50k_base')).toMatch(/: using the JS tokenizer, [\d-]+× slower$/);
   });
 
-  it.skipIf(!nativeEncodings.includes('cl100k_base'))('worker threads load the native tokenizer: rows carry the same ids', async () => {
-    const pool = new TokenizerPool(2, { preload: 'cl100k_base' });
-    const reference = get_encoding('cl100k_base');
-    try {
-      const batch = (text: string) => batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
-      const sample = texts.slice(0, 4);
-      const results = await Promise.all(sample.map(async (text) => (await pool.submit('cl100k_base', batch(text))).result));
-      results.forEach((result, i) => {
-        const row = JSON.parse(gunzipSync(result.member).toString()) as { tokens: number[] };
-        expect(row.tokens).toEqual(Array.from(reference.encode_ordinary(sample[i]!)));
-      });
-    } finally {
-      reference.free();
-      await pool.close();
-    }
-  }, 120_000);
+  it.skipIf(!nativeEncodings.includes('cl100k_base'))(
+    'worker threads load the native tokenizer: rows carry the same ids',
+    async () => {
+      const pool = new TokenizerPool(2, { preload: 'cl100k_base' });
+      const reference = get_encoding('cl100k_base');
+      try {
+        const batch = (text: string) =>
+          batchInput(['{"index":{"_id":"1"}}', JSON.stringify({ page_id: 1, title: 'T', namespace: 0, text })]);
+        const sample = texts.slice(0, 4);
+        const results = await Promise.all(
+          sample.map(async (text) => (await pool.submit('cl100k_base', batch(text))).result),
+        );
+        results.forEach((result, i) => {
+          const row = JSON.parse(gunzipSync(result.member).toString()) as { tokens: number[] };
+          expect(row.tokens).toEqual(Array.from(reference.encode_ordinary(sample[i]!)));
+        });
+      } finally {
+        reference.free();
+        await pool.close();
+      }
+    },
+    120_000,
+  );
 });

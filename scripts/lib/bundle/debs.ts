@@ -14,12 +14,20 @@ import type { Step } from '../run.js';
 export const NODE_DEBS = ['runc', 'containernetworking-plugins', 'iptables', 'conntrack', 'socat', 'ethtool'] as const;
 
 /** The release nodes run (the e2e root filesystem and the docs' minimal VM). */
-export const DEBIAN = { suite: 'bookworm', mirror: 'http://deb.debian.org/debian', security: 'http://deb.debian.org/debian-security' } as const;
+export const DEBIAN = {
+  suite: 'bookworm',
+  mirror: 'http://deb.debian.org/debian',
+  security: 'http://deb.debian.org/debian-security',
+} as const;
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 export function sourcesList(): string {
   const line = (uri: string, suite: string): string => `deb [signed-by=${KEYRING}] ${uri} ${suite} main\n`;
-  return line(DEBIAN.mirror, DEBIAN.suite) + line(DEBIAN.mirror, `${DEBIAN.suite}-updates`) + line(DEBIAN.security, `${DEBIAN.suite}-security`);
+  return (
+    line(DEBIAN.mirror, DEBIAN.suite) +
+    line(DEBIAN.mirror, `${DEBIAN.suite}-updates`) +
+    line(DEBIAN.security, `${DEBIAN.suite}-security`)
+  );
 }
 
 /** apt options that point every piece of apt state into `state` and the downloads into `archives`. */
@@ -67,7 +75,14 @@ export function debsStep(opts: DebsStepOptions): Step {
     check: async (host: Host) => (await host.readFile(join(debs, STAMP))) === debsStamp(opts.arch),
     async apply(host: Host) {
       await host.exec(['rm', '-rf', debs]);
-      for (const d of [debs, join(debs, 'partial'), join(state, 'sources.list.d'), join(state, 'preferences.d'), join(state, 'lib', 'lists', 'partial'), join(state, 'cache')]) {
+      for (const d of [
+        debs,
+        join(debs, 'partial'),
+        join(state, 'sources.list.d'),
+        join(state, 'preferences.d'),
+        join(state, 'lib', 'lists', 'partial'),
+        join(state, 'cache'),
+      ]) {
         await host.exec(['install', '-d', d]);
       }
       await host.writeFile(join(state, 'sources.list'), sourcesList());

@@ -125,7 +125,9 @@ export function flannelCniImageTag(kubeFlannelYml: string): string {
  * which the module zip leaves out. Drop those replaces and require the published v0.<minor>.<patch>.
  */
 export function publishedStagingGoMod(goMod: string, kubernetesVersion: string): string {
-  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].flatMap((m) => (m[1] ? [m[1]] : []));
+  const staging = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/\S+\s*$/gm)].flatMap((m) =>
+    m[1] ? [m[1]] : [],
+  );
   if (staging.length === 0) throw new Error('k8s.io/kubernetes go.mod: no ./staging replace directives found');
   const published = `v0.${kubernetesVersion.split('.').slice(1).join('.')}`;
   let out = goMod.replace(/^\s*k8s\.io\/[\w.-]+ => \.\/staging\/\S+\s*\n/gm, '');
@@ -150,7 +152,8 @@ export interface GoPins {
   kuberay: string;
 }
 
-const xflags = (pkg: string, vars: Record<string, string>): string[] => Object.entries(vars).map(([k, v]) => `-X ${pkg}.${k}=${v}`);
+const xflags = (pkg: string, vars: Record<string, string>): string[] =>
+  Object.entries(vars).map(([k, v]) => `-X ${pkg}.${k}=${v}`);
 
 /** kube-apiserver, kubectl and etcd: what the test harness needs, built as part of the bundle's builds. */
 export function kubernetesBuilds(pins: Pick<GoPins, 'kubernetes'>, facts: Pick<KubernetesFacts, 'etcd'>): GoBuild[] {
@@ -175,7 +178,11 @@ export function kubernetesBuilds(pins: Pick<GoPins, 'kubernetes'>, facts: Pick<K
         ...control.map((name) => ({ name, dest: 'components' as const, pkg: `./cmd/${name}` })),
       ],
       cgo: false,
-      ldflags: ['-s -w', ...xflags('k8s.io/component-base/version', version), ...xflags('k8s.io/client-go/pkg/version', version)].join(' '),
+      ldflags: [
+        '-s -w',
+        ...xflags('k8s.io/component-base/version', version),
+        ...xflags('k8s.io/client-go/pkg/version', version),
+      ].join(' '),
     },
     {
       name: 'etcd',
@@ -213,9 +220,15 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       module: containerd,
       version: pins.containerd,
       via: 'install',
-      outputs: ['containerd', 'containerd-shim-runc-v2', 'ctr'].map((name) => ({ name, dest: 'bin' as const, pkg: `${containerd}/cmd/${name}` })),
+      outputs: ['containerd', 'containerd-shim-runc-v2', 'ctr'].map((name) => ({
+        name,
+        dest: 'bin' as const,
+        pkg: `${containerd}/cmd/${name}`,
+      })),
       cgo: false,
-      ldflags: ['-s -w', ...xflags(`${containerd}/version`, { Version: pins.containerd, Package: containerd })].join(' '),
+      ldflags: ['-s -w', ...xflags(`${containerd}/version`, { Version: pins.containerd, Package: containerd })].join(
+        ' ',
+      ),
     },
     {
       name: 'crictl',
@@ -242,10 +255,17 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       module: 'github.com/flannel-io/flannel',
       version: pins.flannel,
       via: 'source',
-      edits: { 'go.mod': (text) => dropLine(text, TENCENT_VPC_REQUIRE, 'flannel go.mod'), 'main.go': (text) => dropLine(text, TENCENT_VPC_IMPORT, 'flannel main.go') },
+      edits: {
+        'go.mod': (text) => dropLine(text, TENCENT_VPC_REQUIRE, 'flannel go.mod'),
+        'main.go': (text) => dropLine(text, TENCENT_VPC_IMPORT, 'flannel main.go'),
+      },
       outputs: [{ name: 'flanneld', dest: 'components', pkg: '.' }],
       cgo: true,
-      ldflags: ['-s -w', ...xflags('github.com/flannel-io/flannel/pkg/version', { Version: pins.flannel }), '-extldflags "-static"'].join(' '),
+      ldflags: [
+        '-s -w',
+        ...xflags('github.com/flannel-io/flannel/pkg/version', { Version: pins.flannel }),
+        '-extldflags "-static"',
+      ].join(' '),
     },
     {
       // flannel-io/cni-plugin is not served by the Go module proxy; its code began as this plugin of
@@ -254,7 +274,9 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       module: 'github.com/containernetworking/plugins',
       version: pins.flannelCni,
       via: 'install',
-      outputs: [{ name: 'flannel', dest: 'components', pkg: 'github.com/containernetworking/plugins/plugins/meta/flannel' }],
+      outputs: [
+        { name: 'flannel', dest: 'components', pkg: 'github.com/containernetworking/plugins/plugins/meta/flannel' },
+      ],
       cgo: false,
       ldflags: '-s -w',
     },
@@ -263,7 +285,9 @@ export function componentBuilds(pins: GoPins, facts: KubernetesFacts): GoBuild[]
       module: 'github.com/rancher/local-path-provisioner',
       version: pins.localPath,
       via: 'install',
-      outputs: [{ name: 'local-path-provisioner', dest: 'components', pkg: 'github.com/rancher/local-path-provisioner' }],
+      outputs: [
+        { name: 'local-path-provisioner', dest: 'components', pkg: 'github.com/rancher/local-path-provisioner' },
+      ],
       cgo: false,
       ldflags: `-s -w -X main.VERSION=${pins.localPath}`,
     },
@@ -300,7 +324,8 @@ const GITOPS_ENGINE = 'github.com/argoproj/argo-cd/gitops-engine';
  */
 export function argocdGoMod(goMod: string, gitopsEngine: string): string {
   const local = new RegExp(`^replace ${GITOPS_ENGINE.replace(/[.]/g, '\\.')} => \\./gitops-engine[ \\t]*$`, 'm');
-  if (!local.test(goMod)) throw new Error(`github.com/argoproj/argo-cd/v3 go.mod: no replace of ${GITOPS_ENGINE} by ./gitops-engine`);
+  if (!local.test(goMod))
+    throw new Error(`github.com/argoproj/argo-cd/v3 go.mod: no replace of ${GITOPS_ENGINE} by ./gitops-engine`);
   return goMod.replace(local, `replace ${GITOPS_ENGINE} => ${GITOPS_ENGINE} ${gitopsEngine}`);
 }
 
@@ -334,7 +359,13 @@ export interface BuildPaths {
 
 export function buildPaths(root: string, name: string): BuildPaths {
   const work = join(root, 'build', `${name}.work`);
-  return { root, work, out: join(work, 'out'), stamp: join(root, 'build', `${name}.json`), lock: join(root, 'build', `${name}.lock`) };
+  return {
+    root,
+    work,
+    out: join(work, 'out'),
+    stamp: join(root, 'build', `${name}.json`),
+    lock: join(root, 'build', `${name}.lock`),
+  };
 }
 
 /** The file go names a binary after: the package path's last element, skipping a /vN major suffix. */
@@ -405,7 +436,9 @@ function safeJson(text: string): unknown {
 }
 
 async function goVersion(host: Host, b: GoBuild): Promise<string> {
-  const r = await host.probe(b.toolchain ? ['env', `GOTOOLCHAIN=${b.toolchain}`, 'go', 'env', 'GOVERSION'] : ['go', 'env', 'GOVERSION']);
+  const r = await host.probe(
+    b.toolchain ? ['env', `GOTOOLCHAIN=${b.toolchain}`, 'go', 'env', 'GOVERSION'] : ['go', 'env', 'GOVERSION'],
+  );
   return r.stdout.trim() || 'unknown';
 }
 
@@ -421,7 +454,8 @@ async function build(host: Host, b: GoBuild, paths: BuildPaths, log: (line: stri
     await host.exec(['chmod', '-R', 'u+w', cwd]); // the module cache is read-only
     for (const [file, edit] of Object.entries(b.edits ?? {})) {
       // A dry run has no copy to read: the module cache holds the same file.
-      const text = (await host.readFile(join(cwd, file))) ?? (host.dryRun ? await host.readFile(join(dir, file)) : undefined);
+      const text =
+        (await host.readFile(join(cwd, file))) ?? (host.dryRun ? await host.readFile(join(dir, file)) : undefined);
       if (text === undefined) throw new Error(`${b.module}@${b.version}: ${file} missing in ${cwd}`);
       await host.writeFile(join(cwd, file), edit(text));
     }
@@ -475,7 +509,12 @@ export function goBuildStep(b: GoBuild, root: string, opts: StepOptions = {}): S
  * Builds `b` under `root` unless its stamp says it is there; for callers outside a script (the test harness).
  * `built` says whether this call waited for a build (its own or another process's).
  */
-export async function ensureGoBuild(host: Host, b: GoBuild, root: string, opts: StepOptions = {}): Promise<{ stamp: BuildStamp; built: boolean }> {
+export async function ensureGoBuild(
+  host: Host,
+  b: GoBuild,
+  root: string,
+  opts: StepOptions = {},
+): Promise<{ stamp: BuildStamp; built: boolean }> {
   const paths = buildPaths(root, b.name);
   const step = goBuildStep(b, root, opts);
   const built = !(await step.check(host));
@@ -538,7 +577,14 @@ export function pauseCommand(source: string, output: string, pause: string): str
 export function pauseStep(kubernetes: string, pause: string, bundle: string): Step {
   const rel = join('components', 'pause');
   const stampFile = join(bundle, 'build', 'pause.json');
-  const stamp = (seconds: number): BuildStamp => ({ name: 'pause', module: 'k8s.io/kubernetes', version: `v${kubernetes}`, seconds, go: 'gcc', files: [rel] });
+  const stamp = (seconds: number): BuildStamp => ({
+    name: 'pause',
+    module: 'k8s.io/kubernetes',
+    version: `v${kubernetes}`,
+    seconds,
+    go: 'gcc',
+    files: [rel],
+  });
   return {
     name: 'gcc pause',
     goal: `components/pause ${pause} built from k8s.io/kubernetes@v${kubernetes} build/pause/linux/pause.c`,

@@ -12,7 +12,11 @@ export const MANIFEST_FILE = 'bundle.json';
 /** Folders of a bundle whose files are listed (with sha256) in bundle.json. */
 export const CONTENT_DIRS = ['bin', 'components', 'debs', 'images'] as const;
 
-export const FileEntry = z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() });
+export const FileEntry = z.object({
+  path: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
 export type FileEntry = z.infer<typeof FileEntry>;
 
 export const ImageEntry = z.object({
@@ -53,7 +57,8 @@ export function parseFileEntries(root: string, sha256sum: string, sizes: string)
 
 async function probeOk(host: Host, argv: string[]): Promise<string> {
   const r = await host.probe(argv);
-  if (r.exitCode !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} ...: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  if (r.exitCode !== 0)
+    throw new Error(`${argv.slice(0, 3).join(' ')} ...: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   return r.stdout;
 }
 
@@ -64,7 +69,10 @@ export async function bundleFiles(host: Host, bundle: string): Promise<FileEntry
   if (dirs.length === 0) return [];
   const files = (await probeOk(host, ['find', ...dirs, '-type', 'f'])).split('\n').filter(Boolean).sort();
   if (files.length === 0) return [];
-  const [sums, sizes] = [await probeOk(host, ['sha256sum', ...files]), await probeOk(host, ['stat', '-c', '%s %n', ...files])];
+  const [sums, sizes] = [
+    await probeOk(host, ['sha256sum', ...files]),
+    await probeOk(host, ['stat', '-c', '%s %n', ...files]),
+  ];
   return parseFileEntries(bundle, sums, sizes);
 }
 
@@ -72,11 +80,15 @@ export async function bundleFiles(host: Host, bundle: string): Promise<FileEntry
 export async function buildStamps(host: Host, root: string): Promise<BuildStamp[]> {
   const dir = join(root, 'build');
   if (!(await host.exists(dir))) return [];
-  const names = (await probeOk(host, ['find', dir, '-maxdepth', '1', '-name', '*.json'])).split('\n').filter(Boolean).sort();
+  const names = (await probeOk(host, ['find', dir, '-maxdepth', '1', '-name', '*.json']))
+    .split('\n')
+    .filter(Boolean)
+    .sort();
   const stamps: BuildStamp[] = [];
   for (const file of names) {
     const parsed = BuildStamp.safeParse(JSON.parse((await host.readFile(file)) ?? 'null'));
-    if (!parsed.success) throw new Error(`${file}: not a build stamp (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    if (!parsed.success)
+      throw new Error(`${file}: not a build stamp (${parsed.error.issues[0]?.message ?? 'invalid'})`);
     stamps.push(parsed.data);
   }
   return stamps;
@@ -118,7 +130,8 @@ export function manifestStep(bundle: string, input: ManifestInput): Step {
 export async function readManifest(host: Host, bundle: string): Promise<BundleManifest> {
   const file = join(bundle, MANIFEST_FILE);
   const text = await host.readFile(file);
-  if (text === undefined) throw new Error(`${file} not found: build the bundle first (node --import tsx scripts/build-bundle.mts)`);
+  if (text === undefined)
+    throw new Error(`${file} not found: build the bundle first (node --import tsx scripts/build-bundle.mts)`);
   const parsed = BundleManifest.safeParse(JSON.parse(text));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

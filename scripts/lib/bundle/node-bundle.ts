@@ -9,7 +9,15 @@ import { UsageError } from '../errors.js';
 import { NODE_DEBS } from './debs.js';
 
 /** Node binaries bootstrap-node installs to /usr/local/bin. */
-export const NODE_BINARIES = ['kubelet', 'kubeadm', 'kubectl', 'containerd', 'containerd-shim-runc-v2', 'ctr', 'crictl'] as const;
+export const NODE_BINARIES = [
+  'kubelet',
+  'kubeadm',
+  'kubectl',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'crictl',
+] as const;
 
 export interface DebFile {
   file: string;
@@ -43,7 +51,7 @@ export function tarMember(file: string, member: string): Buffer | undefined {
   const fd = openSync(file, 'r');
   try {
     const header = Buffer.alloc(512);
-    for (let offset = 0; readSync(fd, header, 0, 512, offset) === 512 && header[0] !== 0; ) {
+    for (let offset = 0; readSync(fd, header, 0, 512, offset) === 512 && header[0] !== 0;) {
       const name = header.toString('utf8', 0, 100).replace(/\0.*$/s, '').replace(/^\.\//, '');
       const size = Number.parseInt(header.toString('utf8', 124, 136).replace(/\0.*$/s, '').trim() || '0', 8);
       if (name === member) {
@@ -74,7 +82,11 @@ export function imageName(file: string): string {
 }
 
 function list(dir: string, suffix: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(suffix))
+        .sort()
+    : [];
 }
 
 /** The images bundle.json lists (written by scripts/build-bundle.mts when every archive was built). */
@@ -100,7 +112,8 @@ function listedImageProblems(dir: string, found: readonly BundleImage[]): string
     else if (have !== name) problems.push(`bundle.json lists ${file} as ${name}, its index.json names ${have}`);
   }
   const unlisted = [...byFile.keys()].filter((f) => !listed.some((l) => l.file === f));
-  if (unlisted.length) problems.push(`bundle.json does not list ${unlisted.join(', ')} (written before them: rebuild bundle.json)`);
+  if (unlisted.length)
+    problems.push(`bundle.json does not list ${unlisted.join(', ')} (written before them: rebuild bundle.json)`);
   return problems;
 }
 
@@ -129,7 +142,8 @@ export function readNodeBundle(dir: string): NodeBundle {
   }
   if (images.length === 0) problems.push('images/ holds no *.oci.tar');
   problems.push(...listedImageProblems(dir, images));
-  if (problems.length) throw new UsageError(`--bundle ${dir}: ${problems.join('; ')} (build it with scripts/build-bundle.mts)`);
+  if (problems.length)
+    throw new UsageError(`--bundle ${dir}: ${problems.join('; ')} (build it with scripts/build-bundle.mts)`);
   return { dir, binaries, debs, images };
 }
 
@@ -150,7 +164,8 @@ export async function corruptFiles(bundle: NodeBundle): Promise<string[] | undef
   const manifest = join(bundle.dir, 'bundle.json');
   if (!existsSync(manifest)) return undefined;
   const parsed = BundleFiles.safeParse(JSON.parse(readFileSync(manifest, 'utf8')));
-  if (!parsed.success) throw new UsageError(`${manifest}: no files list with sha256 (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw new UsageError(`${manifest}: no files list with sha256 (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   const expected = new Map(parsed.data.files.map((f) => [f.path, f.sha256]));
   const used = [
     ...bundle.binaries.map((b) => `bin/${b}`),

@@ -6,7 +6,15 @@ import type { JobBackend } from './backend.js';
 export type { JobBackend, JobInfo, JobSpec, JobStatus } from './backend.js';
 export { TERMINAL } from './backend.js';
 export { RayJobsApiBackend, rayJobInfo } from './ray-jobs-api.js';
-export { KubeRayBackend, rayJobObject, rayJobStatus, rayJobInfoOf, RAYJOB, LABELS, TASKS_ANNOTATION } from './kuberay.js';
+export {
+  KubeRayBackend,
+  rayJobObject,
+  rayJobStatus,
+  rayJobInfoOf,
+  RAYJOB,
+  LABELS,
+  TASKS_ANNOTATION,
+} from './kuberay.js';
 
 export function backendFor(backend: Backend): JobBackend {
   return backend.kind === 'ray-jobs-api'

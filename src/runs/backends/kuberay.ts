@@ -85,7 +85,8 @@ export function rayJobStatus(status: RayJobObject['status']): { status: JobStatu
   if ((deployment === 'Failed' || deployment === 'ValidationFailed') && job !== 'SUCCEEDED') {
     return { status: 'FAILED', message: why ?? `RayJob ${deployment}` };
   }
-  if (job === 'SUCCEEDED' || job === 'FAILED' || job === 'STOPPED' || job === 'RUNNING') return { status: job, ...(why ? { message: why } : {}) };
+  if (job === 'SUCCEEDED' || job === 'FAILED' || job === 'STOPPED' || job === 'RUNNING')
+    return { status: job, ...(why ? { message: why } : {}) };
   return { status: 'PENDING', ...(why ? { message: why } : {}) };
 }
 
@@ -108,25 +109,42 @@ export class KubeRayBackend implements JobBackend {
   readonly kind = 'kuberay';
   private readonly api: Promise<CustomObjectsApi>;
 
-  constructor(private readonly target: KubeRayTarget, kubeConfig?: KubeConfig) {
+  constructor(
+    private readonly target: KubeRayTarget,
+    kubeConfig?: KubeConfig,
+  ) {
     this.api = kubeApi((kube, config) => config.makeApiClient(kube.CustomObjectsApi), kubeConfig);
   }
 
   async submit(job: JobSpec): Promise<void> {
     try {
-      await (await this.api).createNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, body: rayJobObject(job, this.target) });
+      await (
+        await this.api
+      ).createNamespacedCustomObject({
+        ...RAYJOB,
+        namespace: this.target.namespace,
+        body: rayJobObject(job, this.target),
+      });
     } catch (error) {
       // A retried create whose first try went through: the RayJob is ours if it carries the same tasks.
       if (httpStatusOf(error) !== 409) throw error;
-      const existing = rayJobInfoOf(await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: job.id }));
+      const existing = rayJobInfoOf(
+        await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: job.id }),
+      );
       if (existing.tasks.join(',') !== job.tasks.join(',')) throw error;
     }
   }
 
   async list(runId: string): Promise<JobInfo[]> {
-    const list = z
-      .object({ items: z.array(z.unknown()) })
-      .parse(await (await this.api).listNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, labelSelector: `${LABELS.runId}=${runId}` }));
+    const list = z.object({ items: z.array(z.unknown()) }).parse(
+      await (
+        await this.api
+      ).listNamespacedCustomObject({
+        ...RAYJOB,
+        namespace: this.target.namespace,
+        labelSelector: `${LABELS.runId}=${runId}`,
+      }),
+    );
     return list.items.map(rayJobInfoOf);
   }
 
@@ -137,7 +155,14 @@ export class KubeRayBackend implements JobBackend {
 
   async delete(id: string): Promise<void> {
     try {
-      await (await this.api).deleteNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id, propagationPolicy: 'Background' });
+      await (
+        await this.api
+      ).deleteNamespacedCustomObject({
+        ...RAYJOB,
+        namespace: this.target.namespace,
+        name: id,
+        propagationPolicy: 'Background',
+      });
     } catch (error) {
       if (httpStatusOf(error) !== 404) throw error;
     }
@@ -146,7 +171,9 @@ export class KubeRayBackend implements JobBackend {
   async logsTail(id: string, maxChars: number): Promise<string> {
     let object: RayJobObject;
     try {
-      object = RayJobObject.parse(await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id }));
+      object = RayJobObject.parse(
+        await (await this.api).getNamespacedCustomObject({ ...RAYJOB, namespace: this.target.namespace, name: id }),
+      );
     } catch (error) {
       if (httpStatusOf(error) === 404) return '';
       throw error;
@@ -156,7 +183,9 @@ export class KubeRayBackend implements JobBackend {
     if (!dashboard) return fallback;
     // The operator records the dashboard as host:port; the driver log lives there, not in the custom resource.
     const url = /^https?:\/\//.test(dashboard) ? dashboard : `http://${dashboard}`;
-    const logs = await new RayJobsApiBackend(url, 10_000).logsTail(object.status?.jobId ?? id, maxChars).catch(() => '');
+    const logs = await new RayJobsApiBackend(url, 10_000)
+      .logsTail(object.status?.jobId ?? id, maxChars)
+      .catch(() => '');
     return logs || fallback;
   }
 }

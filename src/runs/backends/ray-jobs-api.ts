@@ -32,7 +32,10 @@ export function rayJobInfo(job: RayJob): JobInfo | undefined {
 
 export class RayJobsApiError extends Error {
   override name = 'RayJobsApiError';
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
   }
 }
@@ -43,7 +46,10 @@ export class RayJobsApiError extends Error {
  */
 export class RayJobsApiBackend implements JobBackend {
   readonly kind = 'ray-jobs-api';
-  constructor(private readonly dashboardUrl: string, private readonly timeoutMs = 30_000) {}
+  constructor(
+    private readonly dashboardUrl: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   async submit(job: JobSpec): Promise<void> {
     const body = {
@@ -63,7 +69,8 @@ export class RayJobsApiBackend implements JobBackend {
 
   async list(runId: string): Promise<JobInfo[]> {
     const res = await this.call('GET', '/api/jobs/');
-    if (res.status !== 200) throw new RayJobsApiError(`list jobs: HTTP ${res.status}: ${summary(res.text)}`, res.status);
+    if (res.status !== 200)
+      throw new RayJobsApiError(`list jobs: HTTP ${res.status}: ${summary(res.text)}`, res.status);
     const jobs = z.array(z.unknown()).parse(JSON.parse(res.text));
     const infos: JobInfo[] = [];
     for (const raw of jobs) {
@@ -77,12 +84,14 @@ export class RayJobsApiBackend implements JobBackend {
 
   async stop(id: string): Promise<void> {
     const res = await this.call('POST', `/api/jobs/${encodeURIComponent(id)}/stop`);
-    if (res.status !== 200 && res.status !== 404) throw new RayJobsApiError(`stop ${id}: HTTP ${res.status}: ${summary(res.text)}`, res.status);
+    if (res.status !== 200 && res.status !== 404)
+      throw new RayJobsApiError(`stop ${id}: HTTP ${res.status}: ${summary(res.text)}`, res.status);
   }
 
   async delete(id: string): Promise<void> {
     const res = await this.call('DELETE', `/api/jobs/${encodeURIComponent(id)}`);
-    if (res.status !== 200 && res.status !== 404) throw new RayJobsApiError(`delete ${id}: HTTP ${res.status}: ${summary(res.text)}`, res.status);
+    if (res.status !== 200 && res.status !== 404)
+      throw new RayJobsApiError(`delete ${id}: HTTP ${res.status}: ${summary(res.text)}`, res.status);
   }
 
   async logsTail(id: string, maxChars: number): Promise<string> {
@@ -99,7 +108,11 @@ export class RayJobsApiBackend implements JobBackend {
     return parsed.success ? parsed.data : undefined;
   }
 
-  private call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  private call(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; text: string }> {
     const url = new URL(path, this.dashboardUrl.replace(/\/*$/, '/'));
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
