@@ -26,8 +26,8 @@ export function checkEncodingName(name: string): EncodingName {
 const END_OF_TEXT = '<|endoftext|>';
 
 /**
- * ai-tokenizer is the fastest tiktoken-compatible JS tokenizer we measured (about 1.7× gpt-tokenizer and 1.5×
- * Python tiktoken per core on synthetic text; docs/performance.md), so it serves the encodings it ships.
+ * ai-tokenizer is the fastest tiktoken-compatible JS tokenizer we measured (figures in docs/performance.md), so it
+ * serves the encodings it ships.
  */
 async function aiTokenizer(encoding: Exclude<EncodingName, 'r50k_base'>): Promise<Tokenizer> {
   const { default: AiTokenizer } = await import('ai-tokenizer');
@@ -74,7 +74,7 @@ async function gptTokenizerR50k(): Promise<Tokenizer> {
 const NATIVE_END_OF_TEXT: Partial<Record<EncodingName, number>> = { cl100k_base: 100257, o200k_base: 199999 };
 
 /**
- * The native tokenizer where it is built and has the encoding (2–3× faster, docs/performance.md), else the JS one;
+ * The native tokenizer where it is built and has the encoding (faster: docs/performance.md), else the JS one;
  * `js: true` forces the JS one. Why the JS one serves is for the caller to log (`jsTokenizerNotice`), once per run.
  */
 export function createTokenizer(encoding: EncodingName, options: { js?: boolean } = {}): Promise<Tokenizer> {
