@@ -52,6 +52,12 @@ export interface ClusterOptions {
   nodes: readonly string[];
   /** A bundle folder on the host, mounted read-only at NODE_BUNDLE. */
   bundleDir?: string;
+  /**
+   * A tmpfs of this size (e.g. `10g`) for each node's /var/lib/containerd instead of a folder on the host disk: the
+   * kubelet then measures its image filesystem there, and a host disk just above the dev eviction thresholds is
+   * not pushed below them by the ~5 GB the node's images take.
+   */
+  containerdTmpfs?: string;
   log?: (line: string) => void;
 }
 
@@ -114,13 +120,15 @@ export async function waitForSystemd(node: ClusterNode, timeoutMs: number): Prom
   }
 }
 
-async function startNode(runId: string, dir: string, rootfs: string, names: readonly string[], index: number, binds: BindMount[]): Promise<ClusterNode> {
+async function startNode(runId: string, dir: string, rootfs: string, names: readonly string[], index: number, binds: BindMount[], containerdTmpfs?: string): Promise<ClusterNode> {
   const name = names[index] ?? '';
   const nodeDir = join(dir, 'nodes', name);
   const [upper, work, merged, containerd] = ['upper', 'work', 'rootfs', 'containerd'].map((d) => join(nodeDir, d)) as [string, string, string, string];
   for (const d of [upper, work, merged, containerd]) mkdirSync(d, { recursive: true });
   seedNode(upper, name, names);
   await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${upper},workdir=${work}`, merged]);
+  // Unmounted by the teardown with every other mount below the run's folder.
+  if (containerdTmpfs) await run('mount', ['-t', 'tmpfs', '-o', `size=${containerdTmpfs},mode=0711`, 'tmpfs', containerd]);
   const netnsPath = await createNodeNetwork(runId, name, index);
   const containerId = `${PREFIX}${runId}-${name}`;
   const spec = nodeSpec({
@@ -186,7 +194,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await createClusterNetwork(runId);
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < opts.nodes.length; i++) {
-      nodes.push(await startNode(runId, dir, rootfs.dir, opts.nodes, i, sharedBinds(opts.bundleDir)));
+      nodes.push(await startNode(runId, dir, rootfs.dir, opts.nodes, i, sharedBinds(opts.bundleDir), opts.containerdTmpfs));
     }
     for (const node of nodes) {
       const state = await waitForSystemd(node, 180_000);
