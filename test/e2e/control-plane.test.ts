@@ -246,16 +246,17 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
 
   /**
    * Ticks on demand, one at a time, instead of waiting for the CronJob's schedule: the same Job the CronJob makes,
-   * each followed by `verify` of the run, until it passes or `maxTicks` ticks ran. `started` names a first tick
-   * already started.
+   * each followed by `verify` of the run, until it passes or `maxTicks` ticks ran. `started` is the number of a
+   * tick already started (`e2e-<label>-tick-<n>`), after which the count goes on.
    */
-  async function ticksUntilVerified(label: string, run: DevRun, maxTicks: number, started?: string): Promise<{ ticks: number; verified: { ok: boolean; logs: string } }> {
+  async function ticksUntilVerified(label: string, run: DevRun, maxTicks: number, started = 0): Promise<{ ticks: number; verified: { ok: boolean; logs: string } }> {
     const verifyArgs = ['verify', '--manifest-uri', run.manifest_uri, '--output-prefix', run.output_prefix];
     let verified = { ok: false, logs: '' };
-    let tick = 0;
+    let tick = started ? started - 1 : 0;
     while (tick < maxTicks && !verified.ok) {
       tick++;
-      const r = tick === 1 && started ? await awaitSubmitterJob(started) : await submitterJob(`e2e-${label}-tick-${tick}`);
+      const name = `e2e-${label}-tick-${tick}`;
+      const r = tick === started ? await awaitSubmitterJob(name) : await submitterJob(name);
       log(`e2e: ${label} tick ${tick} ${r.ok ? 'ok' : 'FAILED'}: ${r.logs.trim().split('\n').slice(-3).join(' | ')}`);
       verified = await submitterJob(`e2e-${label}-verify-${tick}`, verifyArgs);
     }
@@ -353,19 +354,27 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     const runsMap = JSON.parse((await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout) as { data?: Record<string, string> };
     expect(Object.keys(runsMap.data ?? {})).toContain(`${name}.yaml`);
 
-    // The fault: once the second run's task job runs on the Ray worker (its `run-tasks` process is up in the node),
-    // the worker pod goes, as with a node lost; the ticks go on.
+    // The fault: once the second run's task job runs on the Ray worker (its `run-tasks` process is up in the node;
+    // a tick that submits the manifest job ends there, the next one submits the tasks), the worker pod goes, as
+    // with a node lost; the ticks go on.
     const t1 = Date.now();
-    await startSubmitterJob('e2e-again-tick-1');
     // Brackets keep the patterns from matching grep's own command line.
     const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${again.run_id[0]}]${again.run_id.slice(1)}'`;
-    await waitFor(`run-tasks of ${again.run_id} running in the node`, 300_000, async () => ((await node.exec(['bash', '-c', find])).stdout.trim() ? true : undefined));
+    let tick = 0;
+    await waitFor(`run-tasks of ${again.run_id} running in the node`, 300_000, async () => {
+      if ((await node.exec(['bash', '-c', find])).stdout.trim()) return true;
+      const ended = tick > 0 && (await kubectl('-n', 'tokenize-wiki', 'get', 'job', `e2e-again-tick-${tick}`, '-o', 'jsonpath={.status.conditions[0].status}')).stdout.trim() === 'True';
+      if (tick === 0 || ended) await startSubmitterJob(`e2e-again-tick-${++tick}`);
+      return undefined;
+    });
     const workers = ['-n', 'tokenize-wiki', 'get', 'pods', '-l', 'ray.io/cluster=tokenize-wiki,ray.io/node-type=worker', '-o', 'jsonpath={.items[*].metadata.name}'];
     const lost = (await kubectl(...workers)).stdout.trim();
     expect((await kubectl('-n', 'tokenize-wiki', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code).toBe(0);
     log(`e2e: deleted the Ray worker pod ${lost} while ${again.run_id}'s task job ran`);
-    const { ticks, verified } = await ticksUntilVerified('again', again, 8, 'e2e-again-tick-1');
+    const { ticks, verified } = await ticksUntilVerified('again', again, 8, tick);
+    // Ticks of the second run in all, and from the one in flight when the worker went.
     timings.workerLostTicks = ticks;
+    timings.workerLostTicksFromFault = ticks - tick + 1;
     timings.workerLostRunSeconds = Math.round((Date.now() - t1) / 100) / 10;
     const jobs = await rayJobs(again.run_id);
     log(`e2e: RayJobs of ${again.run_id}:\n${jobs}\ne2e: verify:\n${verified.logs}`);
