@@ -51,6 +51,12 @@ export interface ClusterOptions {
   nodes: readonly string[];
   /** A bundle folder on the host, mounted read-only at NODE_BUNDLE. */
   bundleDir?: string;
+  /**
+   * A tmpfs of this size (e.g. `10g`) for each node's /var/lib/containerd instead of a folder on the host disk: the
+   * kubelet then measures its image filesystem there, and a host disk just above the dev eviction thresholds is
+   * not pushed below them by the ~5 GB the node's images take.
+   */
+  containerdTmpfs?: string;
   log?: (line: string) => void;
 }
 
@@ -126,6 +132,7 @@ async function startNode(
   names: readonly string[],
   index: number,
   binds: BindMount[],
+  containerdTmpfs?: string,
 ): Promise<ClusterNode> {
   const name = names[index] ?? '';
   const nodeDir = join(dir, 'nodes', name);
@@ -145,6 +152,9 @@ async function startNode(
     `lowerdir=${rootfs},upperdir=${upper},workdir=${work}`,
     merged,
   ]);
+  // Unmounted by the teardown with every other mount below the run's folder.
+  if (containerdTmpfs)
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${containerdTmpfs},mode=0711`, 'tmpfs', containerd]);
   const netnsPath = await createNodeNetwork(runId, name, index);
   const containerId = `${PREFIX}${runId}-${name}`;
   const spec = nodeSpec({
@@ -216,7 +226,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await createClusterNetwork(runId);
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < opts.nodes.length; i++) {
-      nodes.push(await startNode(runId, dir, rootfs.dir, opts.nodes, i, sharedBinds(opts.bundleDir)));
+      nodes.push(
+        await startNode(runId, dir, rootfs.dir, opts.nodes, i, sharedBinds(opts.bundleDir), opts.containerdTmpfs),
+      );
     }
     for (const node of nodes) {
       const state = await waitForSystemd(node, 180_000);

@@ -24,8 +24,11 @@ export interface GitServer {
   head: string;
   /** The clone on the host's side of the node's root filesystem (the node sees it at NODE_CLONE). */
   cloneDir: string;
-  /** Edits files of the clone with `edit`, commits them as the user and pushes to the server; returns the commit. */
-  commit(message: string, edit: (dir: string) => void): Promise<string>;
+  /**
+   * Edits files of the clone with `edit` (which returns the paths of files it added, if any), commits them as the
+   * user and pushes to the server; returns the commit.
+   */
+  commit(message: string, edit: (dir: string) => readonly string[] | void): Promise<string>;
 }
 
 const git = (dir: string, ...args: string[]): Promise<string> =>
@@ -99,6 +102,9 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
 const DUMP_PATH = 'other/cirrus_search_index/20261122/index_name=simplewiki_content/';
 const HTTP_PORT = 8080;
 
+/** The synthetic dump's folder on the host (what the dump server serves, and what a local run reads). */
+export const dumpFolder = (cluster: Cluster): string => join(cluster.dir, 'dumps', DUMP_PATH);
+
 /**
  * A small synthetic dump in the current layout (parts and _SUCCESS) on an HTTP server in the cluster
  * namespace, with a directory listing as dump mirrors serve it; returns the folder's URL.
@@ -115,7 +121,7 @@ export async function serveDump(cluster: Cluster, docs: number, log: (line: stri
     '--wiki',
     'simplewiki',
     '--out',
-    join(root, DUMP_PATH),
+    dumpFolder(cluster),
   ]);
   // The stage command reads with Range requests, which Python's http.server ignores: the suite's dump server.
   const server = spawn(
@@ -191,8 +197,11 @@ export async function serveCheckout(
     { stdio: 'ignore', detached: true },
   );
   daemon.unref();
-  const commit = async (message: string, edit: (dir: string) => void): Promise<string> => {
-    edit(cloneDir);
+  const commit = async (message: string, edit: (dir: string) => readonly string[] | void): Promise<string> => {
+    // Only the files `edit` names are added: the clone also holds the node_modules link, which is no folder to
+    // .gitignore's `node_modules/`.
+    const added = edit(cloneDir) ?? [];
+    if (added.length) await git(cloneDir, 'add', '--', ...added);
     await git(cloneDir, 'commit', '--quiet', '-am', message);
     await git(cloneDir, 'push', '--quiet', 'origin', 'HEAD:main');
     return (await git(cloneDir, 'rev-parse', 'HEAD')).trim();
