@@ -26,8 +26,33 @@ import { run as runCommand, waitFor } from '../harness/proc.js';
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const kubernetes = (parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
 const bundleDir = process.env.TW_E2E_BUNDLE || join(cacheRoot(), 'bundle', kubernetes);
-/** A size (e.g. `10g`) puts the node's /var/lib/containerd on a tmpfs: for a host disk near the eviction thresholds. */
-const containerdTmpfs = process.env.TW_E2E_CONTAINERD_TMPFS || undefined;
+/** What a node's containerd holds once the bundle's images are imported and unpacked (measured: about 5 GB). */
+const NODE_IMAGES_BYTES = 6 * 2 ** 30;
+/** A node's containerd on a tmpfs: room for its images, and the RAM the host must have available for that. */
+const CONTAINERD_TMPFS = { size: '12g', memoryNeeded: 16 * 2 ** 30 };
+
+/**
+ * A size (e.g. `10g`) puts the node's /var/lib/containerd on a tmpfs, so the kubelet measures its image filesystem
+ * there: TW_E2E_CONTAINERD_TMPFS, or on its own when the host disk would fall below the kubelet's image-filesystem
+ * threshold once the node's images are in (the node would then be tainted disk-pressure mid-suite) and RAM allows.
+ */
+function chooseContainerdTmpfs(imagefsThresholdPercent: number): string | undefined {
+  if (process.env.TW_E2E_CONTAINERD_TMPFS) return process.env.TW_E2E_CONTAINERD_TMPFS;
+  const fs = statfsSync(cacheRoot());
+  const freeAfterImages = (100 * (fs.bavail * fs.bsize - NODE_IMAGES_BYTES)) / (fs.blocks * fs.bsize);
+  if (freeAfterImages >= imagefsThresholdPercent + 1 || availableMemory() < CONTAINERD_TMPFS.memoryNeeded)
+    return undefined;
+  log(
+    `e2e: the host disk would have ${freeAfterImages.toFixed(1)}% free with the node's images, near the kubelet's ${imagefsThresholdPercent}%: containerd on a ${CONTAINERD_TMPFS.size} tmpfs`,
+  );
+  return CONTAINERD_TMPFS.size;
+}
+
+/** MemAvailable: free memory plus the page cache the kernel gives back on demand. */
+function availableMemory(): number {
+  const kB = /^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+  return Number(kB ?? 0) * 1024;
+}
 
 /** The fields of dev's run file the suite reads (the file itself is validated by the submitter). */
 interface DevRun {
@@ -75,14 +100,8 @@ if (missingImages.length) log(`e2e: init-control-plane test NOT RUN: the bundle 
  * config (imagefs.available, nodefs.available), the node is tainted disk-pressure and no new pod is scheduled.
  */
 function diskPressureReason(): string | undefined {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8')).map(
-    (d) => d.toJS() as { kind?: string; evictionHard?: Record<string, string> },
-  );
-  const eviction = docs.find((d) => d.kind === 'KubeletConfiguration')?.evictionHard ?? {};
   // With containerd on a tmpfs, the image filesystem is not the host disk.
-  const percents = ['nodefs.available', ...(containerdTmpfs ? [] : ['imagefs.available'])].map((k) =>
-    Number.parseFloat(eviction[k] ?? '0'),
-  );
+  const percents = ['nodefs.available', ...(containerdTmpfs ? [] : ['imagefs.available'])].map(evictionPercent);
   const fs = statfsSync(cacheRoot());
   const free = (100 * fs.bavail) / fs.blocks;
   const threshold = Math.max(...percents);
@@ -91,6 +110,16 @@ function diskPressureReason(): string | undefined {
     : undefined;
 }
 
+/** A hard eviction threshold of the dev kubelet configuration, in per cent of the filesystem. */
+function evictionPercent(signal: string): number {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8')).map(
+    (d) => d.toJS() as { kind?: string; evictionHard?: Record<string, string> },
+  );
+  const eviction = docs.find((d) => d.kind === 'KubeletConfiguration')?.evictionHard ?? {};
+  return Number.parseFloat(eviction[signal] ?? '0');
+}
+
+const containerdTmpfs = missing ? undefined : chooseContainerdTmpfs(evictionPercent('imagefs.available'));
 const diskPressure = missing ? undefined : diskPressureReason();
 if (diskPressure) log(`e2e: CoreDNS test NOT RUN: ${diskPressure} (the node is tainted disk-pressure)`);
 
