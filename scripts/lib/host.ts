@@ -2,6 +2,7 @@
 // (DryRunHost) and the tests (a fake host) see exactly the commands a real run would execute.
 import { promises as fs } from 'node:fs';
 import { $ } from 'zx';
+import { shellQuote } from '../../src/util/index.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -42,14 +43,6 @@ export class CommandError extends Error {
     const tail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
     super(`command failed (exit ${result.exitCode}): ${command}${tail ? `\n${tail}` : ''}`);
   }
-}
-
-const SAFE_WORD = /^[A-Za-z0-9_/.:=,@%+-]+$/;
-
-/** Quote one word for a POSIX shell; plain words stay as they are so plans read naturally. */
-export function shellQuote(word: string): string {
-  if (word !== '' && SAFE_WORD.test(word)) return word;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** The exact shell line equivalent to exec(argv, opts), without the here-document body. */
@@ -179,3 +172,5 @@ export class DryRunHost implements Host {
     for (const line of writeFilePlan(path, content, mode)) this.print(line);
   }
 }
+
+export { shellQuote };

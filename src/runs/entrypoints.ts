@@ -1,9 +1,5 @@
 /** The commands a job runs: the same CLI a person would type (so a job can be replayed by hand). */
-
-/** Quote for a POSIX shell: Ray and KubeRay run the entrypoint with `sh -c`-like semantics. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+import { shellQuote } from '../util/index.js';
 
 /** The command a job runs: the same `run-tasks` a person would type, with the CPUs the job was granted. */
 export function runTasksEntrypoint(options: {

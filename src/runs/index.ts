@@ -9,7 +9,7 @@ export {
 } from './run-file.js';
 export { jobId, batchOf, MAX_JOB_NAME } from './names.js';
 export * from './backends/index.js';
-export { runTasksEntrypoint, manifestEntrypoint, shellQuote } from './entrypoints.js';
+export { runTasksEntrypoint, manifestEntrypoint } from './entrypoints.js';
 export {
   decide,
   jobsToExplain,

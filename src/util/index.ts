@@ -1,1 +1,2 @@
 export { eachLimited } from './each-limited.js';
+export { shellQuote } from './shell-quote.js';
