@@ -65,7 +65,10 @@ def main() -> None:
             tokens += sum(ray.get(done))
     tokens += sum(ray.get(in_flight))
     wall = time.perf_counter() - start
-    print(json.dumps({"docs": docs, "tokens": tokens, "wallS": wall}))
+    # Flushed, then Ray shut down by us: left to interpreter exit, a Ray thread starting during shutdown raised
+    # "can't register atexit after shutdown" and the unflushed result line was lost (a bench --quick failure in CI).
+    print(json.dumps({"docs": docs, "tokens": tokens, "wallS": wall}), flush=True)
+    ray.shutdown()
 
 
 if __name__ == "__main__":
