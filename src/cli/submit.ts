@@ -28,15 +28,18 @@ interface SubmitFlags {
   leaseSeconds: number;
 }
 
-function summary(o: RunOutcome): string {
+/** The one line a tick prints per run file. */
+export function summary(o: RunOutcome): string {
   const p = o.report?.progress;
   if (o.error !== undefined || !o.report) return `${o.file}: failed (see the log)\n`;
   const runId = o.run?.run_id ?? o.file;
   if (!o.report.acted)
     return `run ${runId}: lease held by ${o.report.lease.holder ?? '?'} until ${o.report.lease.expires_at ?? '?'}; nothing done\n`;
+  // A tick that found no manifest yet (it is made by a job) has no task counts to show.
+  if (!p) return `run ${runId}: no manifest yet; submitted ${o.report.submitted.length} jobs\n`;
   return (
-    `run ${runId}: ${p?.tasks.done}/${p?.tasks.total} tasks done, ${p?.tasks.in_flight} in flight, ${p?.tasks.quarantined} quarantined; ` +
-    `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p?.complete ? '; complete' : ''}\n`
+    `run ${runId}: ${p.tasks.done}/${p.tasks.total} tasks done, ${p.tasks.in_flight} in flight, ${p.tasks.quarantined} quarantined; ` +
+    `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p.complete ? '; complete' : ''}\n`
   );
 }
 

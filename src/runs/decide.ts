@@ -1,4 +1,4 @@
-import { classifyFailure, parseFailedTask, type FailureKind } from '../tasks/index.js';
+import { classifyFailure, NODE_DIED, parseFailedTask, type FailureKind } from '../tasks/index.js';
 import { TERMINAL, type JobInfo } from './backends/backend.js';
 import { batchOf, jobId } from './names.js';
 import { batchSize, type JobSizing } from './slots.js';
@@ -108,13 +108,15 @@ export function reasonFromLog(log: string): JobReason {
   return { tasks, tail };
 }
 
-/** The first line of a backend message (Ray appends the whole log tail to a failed job's message). */
-export function firstLine(message: string | undefined): string | undefined {
-  const line = message
-    ?.split('\n')[0]
-    ?.replace(/,? last available logs.*$/, '')
-    .trim();
-  return line || undefined;
+/**
+ * A backend message in one line: its first (Ray appends the whole log tail to a failed job's message), plus the line
+ * saying the job's Ray node died, when there is one (a worker pod or node lost: the job's fault, not its tasks').
+ */
+export function jobMessage(message: string | undefined): string | undefined {
+  const lines = message?.split('\n') ?? [];
+  const first = lines[0]?.replace(/,? last available logs.*$/, '').trim();
+  const nodeDied = lines.slice(1).find((l) => NODE_DIED.test(l));
+  return [first, nodeDied?.trim()].filter(Boolean).join(' ') || undefined;
 }
 
 const laterOf = (a: string, b: string | undefined): string =>
@@ -199,7 +201,7 @@ function reviewJobs(
         end(job, 'succeeded', () => `job ${job.id} succeeded but wrote no marker for the task`, info);
       else {
         const why = input.reasons.get(job.id);
-        const general = [firstLine(info.message), why?.tail].filter(Boolean).join(' | ') || 'no message';
+        const general = [jobMessage(info.message), why?.tail].filter(Boolean).join(' | ') || 'no message';
         end(
           job,
           info.status === 'STOPPED' ? 'stopped' : 'failed',

@@ -13,10 +13,17 @@ const STORAGE_UNAVAILABLE = [
   /\b(SlowDown|ServiceUnavailable|Service Unavailable|TooManyRequests|RequestTimeout|ThrottlingException|InternalError)\b/,
 ];
 
+/**
+ * Ray's words for an actor (a job's supervisor) whose node died: a Ray worker pod deleted or its node lost, the
+ * process of every task of the job gone with it. An actor killed on a live node (by Ray's memory monitor, for
+ * instance) says otherwise, and counts.
+ */
+export const NODE_DIED = /\bbecause its node has died\b/;
+
 /** A pure reading of a failure message (what run-tasks printed, or what the submitter recorded). */
 export function classifyFailure(message: string): FailureKind {
   if (STORAGE_UNAVAILABLE.some((re) => re.test(message))) return 'storage-unavailable';
-  if (/job vanished from the backend/.test(message)) return 'job-lost';
+  if (/job vanished from the backend/.test(message) || NODE_DIED.test(message)) return 'job-lost';
   return 'task';
 }
 

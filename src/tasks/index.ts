@@ -8,6 +8,7 @@ export { exportRun } from './export-run.js';
 export {
   DEFAULT_STORAGE_RETRY,
   classifyFailure,
+  NODE_DIED,
   formatFailedTask,
   parseFailedTask,
   type FailureKind,

@@ -280,6 +280,27 @@ describe('decide', () => {
     expect(d.failures[0]).toMatchObject({ kind: 'job-lost' });
   });
 
+  it('does not count a job whose Ray node died (a worker pod lost) towards quarantine; an actor killed on a live node counts', () => {
+    const supervisorDied = (cause: string) =>
+      decide(
+        input({
+          limits: { ...limits, maxAttempts: 1 },
+          jobs: { next_batch: 1, jobs: [job('w-b00000-a1', 0, ['t0'])] },
+          backendJobs: [
+            info('w-b00000-a1', 'FAILED', ['t0'], {
+              message: `Job supervisor actor died: The actor died unexpectedly before finishing this task.\n\tclass_name: JobSupervisor\n\tip: 10.244.0.7\n${cause}`,
+            }),
+          ],
+        }),
+      );
+    const lost = supervisorDied('The actor died because its node has died. Node Id: 5e1f');
+    expect(lost.quarantined).toEqual([]);
+    expect(lost.failures[0]).toMatchObject({ kind: 'job-lost', failures: 0 });
+    expect(lost.attempts.tasks.t0?.last_error).toMatch(/Job supervisor actor died.*because its node has died/);
+    const killed = supervisorDied('The actor was killed by the memory monitor.');
+    expect(killed.quarantined).toEqual(['t0']);
+  });
+
   it('sizes jobs from the measured docs per CPU-second, and spreads the last tasks over the free slots', () => {
     // Nothing measured yet: tasks_per_job (2).
     expect(decide(input()).submit.map((j) => j.tasks.length)).toEqual([2, 2]);

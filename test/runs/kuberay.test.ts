@@ -75,6 +75,19 @@ describe('RayJob object', () => {
     });
   });
 
+  it("starts from the Ray job's own start, which KubeRay renews when it resubmits the job on a new head", () => {
+    const info = rayJobInfoOf({
+      ...object,
+      status: {
+        jobStatus: 'RUNNING',
+        jobDeploymentStatus: 'Running',
+        startTime: '2026-11-28T10:00:00Z',
+        rayJobInfo: { startTime: '2026-11-28T10:07:30Z' },
+      },
+    });
+    expect(info.started_at).toBe('2026-11-28T10:07:30Z');
+  });
+
   it("makes a missing manifest in a job with the run's planning settings", () => {
     const entrypoint = manifestEntrypoint({
       dumps: ['s3://d/index_name=enwiki_content/', 's3://d/b.json.gz'],

@@ -65,8 +65,11 @@ const RayJobObject = z.object({
       jobDeploymentStatus: z.string().optional(),
       reason: z.string().optional(),
       message: z.string().optional(),
+      /** When the RayJob was initialized and when it reached a terminal deployment status. */
       startTime: z.string().optional(),
       endTime: z.string().optional(),
+      /** The Ray job's own start and end, as the head reports them. */
+      rayJobInfo: z.object({ startTime: z.string().optional(), endTime: z.string().optional() }).optional(),
       dashboardURL: z.string().optional(),
     })
     .optional(),
@@ -93,13 +96,18 @@ export function rayJobStatus(status: RayJobObject['status']): { status: JobStatu
 export function rayJobInfoOf(object: unknown): JobInfo {
   const parsed = RayJobObject.parse(object);
   const { status, message } = rayJobStatus(parsed.status);
+  // The Ray job's start, not the RayJob's: when a head is lost, KubeRay (HTTPMode) submits the Ray job again under
+  // the same id once the new head's dashboard answers 404 for it, and records the new start in rayJobInfo
+  // (ray-operator/controllers/ray/rayjob_controller.go, v1.6.2: the JobDeploymentStatusRunning case, GetJobInfo's
+  // IsBadRequest branch and the RayJobStatusInfo.StartTime update); status.startTime keeps the first one.
+  const startedAt = parsed.status?.rayJobInfo?.startTime ?? parsed.status?.startTime;
   return {
     id: parsed.metadata.name,
     status,
     tasks: (parsed.metadata.annotations?.[TASKS_ANNOTATION] ?? '').split(',').filter(Boolean),
     ...(message ? { message } : {}),
     ...(parsed.metadata.creationTimestamp ? { submitted_at: parsed.metadata.creationTimestamp } : {}),
-    ...(parsed.status?.startTime ? { started_at: parsed.status.startTime } : {}),
+    ...(startedAt ? { started_at: startedAt } : {}),
     ...(parsed.status?.endTime ? { ended_at: parsed.status.endTime } : {}),
   };
 }
