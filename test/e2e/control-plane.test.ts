@@ -19,7 +19,16 @@ import {
   type Cluster,
   type ClusterNode,
 } from './cluster.js';
-import { dumpFolder, editYaml, NODE_CLONE, serveCheckout, serveDump, type GitServer } from './gitops.js';
+import {
+  dumpFolder,
+  editYaml,
+  legacyDumpFile,
+  NODE_CLONE,
+  serveCheckout,
+  serveDump,
+  serveLegacyDump,
+  type GitServer,
+} from './gitops.js';
 import { shardDigests, type ShardDigest } from './shard-digests.js';
 import { run as runCommand, waitFor } from '../harness/proc.js';
 
@@ -62,6 +71,11 @@ interface DevRun {
   max_docs_per_task: number;
   text_field: string;
   encoding: string;
+}
+/** The fields of `tokenize-wiki status --json` the suite reads. */
+interface RunStatus {
+  tasks: { quarantined: number };
+  failures: { task_id: string; failures: number; outages?: number; last_error: string }[];
 }
 const DEV_RUNS = 'apps/wiki-tokenizer/overlays/dev/runs';
 const devRun = parse(readFileSync(join(repoRoot, DEV_RUNS, 'simplewiki-20261122.yaml'), 'utf8')) as DevRun;
@@ -423,7 +437,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     }
   }
 
-  async function awaitSubmitterJob(name: string): Promise<{ ok: boolean; logs: string }> {
+  async function awaitSubmitterJob(name: string, tail = 40): Promise<{ ok: boolean; logs: string }> {
     const done = await kubectl(
       '-n',
       'tokenize-wiki',
@@ -435,13 +449,13 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     const status = (
       await kubectl('-n', 'tokenize-wiki', 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}')
     ).stdout.trim();
-    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, '--tail=40')).stdout;
+    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, `--tail=${tail}`)).stdout;
     return { ok: done.code === 0 && status === '1', logs };
   }
 
-  async function submitterJob(name: string, args?: string[]): Promise<{ ok: boolean; logs: string }> {
+  async function submitterJob(name: string, args?: string[], tail?: number): Promise<{ ok: boolean; logs: string }> {
     await startSubmitterJob(name, args);
-    return awaitSubmitterJob(name);
+    return awaitSubmitterJob(name, tail);
   }
 
   /**
@@ -499,62 +513,298 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     },
   );
 
+  /**
+   * Compares, per task, the shards of `run` in the cluster's object store with those of a local `tokenize-wiki run`
+   * of `dump` on the host (into `cluster.dir/<localDir>`): rows, tokens, ids digest and sha256. Returns the tasks
+   * compared and the differences; the local run's seconds go into the timings under `<localDir>Seconds`.
+   */
+  async function compareWithLocalRun(
+    dump: string,
+    run: DevRun,
+    localDir: string,
+  ): Promise<{ ids: string[]; differing: string[] }> {
+    const local = join(cluster.dir, localDir);
+    const t0 = Date.now();
+    await runCommand(process.execPath, [
+      join(repoRoot, 'bin/tokenize-wiki.js'),
+      'run',
+      '--dump',
+      dump,
+      '--output-prefix',
+      local,
+      '--max-docs-per-task',
+      String(run.max_docs_per_task),
+      '--text-field',
+      run.text_field,
+      '--encoding',
+      run.encoding,
+      '--concurrency',
+      '2',
+    ]);
+    timings[`${localDir}Seconds`] = Math.round((Date.now() - t0) / 100) / 10;
+    const localDigests = await shardDigests(local);
+    // Read inside the node, where the object store's Service answers: the app's endpoint, its ClusterIP for a name
+    // (the node does not use the cluster's DNS).
+    const env = Object.fromEntries(
+      readFileSync(join(repoRoot, 'apps/wiki-tokenizer/base/s3-config.env'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => l.split('=', 2) as [string, string]),
+    );
+    const endpoint = new URL(env.AWS_ENDPOINT_URL_S3 ?? '');
+    const [service, namespace] = endpoint.hostname.split('.');
+    endpoint.hostname = (
+      await kubectl('-n', namespace ?? '', 'get', 'service', service ?? '', '-o', 'jsonpath={.spec.clusterIP}')
+    ).stdout.trim();
+    const r = await node.exec([NODE_NODEJS, '--import', 'tsx', 'test/e2e/shard-digests.ts', run.output_prefix], {
+      cwd: NODE_REPO,
+      timeoutMs: 180_000,
+      env: {
+        ...env,
+        AWS_ENDPOINT_URL_S3: endpoint.origin,
+        AWS_ACCESS_KEY_ID: s3.key,
+        AWS_SECRET_ACCESS_KEY: s3.secret,
+      },
+    });
+    expect(r.code, `shard-digests.ts in the node:\n${r.stderr.slice(-3000)}`).toBe(0);
+    const clusterDigests = JSON.parse(r.stdout) as Record<string, ShardDigest>;
+    const ids = [...new Set([...Object.keys(localDigests), ...Object.keys(clusterDigests)])].sort();
+    const show = (d: ShardDigest | undefined): string => (d ? JSON.stringify(d) : 'no marker');
+    const differing = ids
+      .filter((id) => show(clusterDigests[id]) !== show(localDigests[id]))
+      .map((id) => `task ${id}: cluster ${show(clusterDigests[id])}, local ${show(localDigests[id])}`);
+    log(
+      `e2e: ${run.run_id}: ${ids.length} tasks compared with a local run (${timings[`${localDir}Seconds`]} s): ${differing.length} differ`,
+    );
+    return { ids, differing };
+  }
+
   it.skipIf(gitopsSkip)(
     "the cluster's shards hold exactly the rows of a local `tokenize-wiki run` of the same dump",
     async () => {
-      const local = join(cluster.dir, 'local-run');
-      const t0 = Date.now();
-      await runCommand(process.execPath, [
-        join(repoRoot, 'bin/tokenize-wiki.js'),
-        'run',
-        '--dump',
-        dumpFolder(cluster),
-        '--output-prefix',
-        local,
-        '--max-docs-per-task',
-        String(devRun.max_docs_per_task),
-        '--text-field',
-        devRun.text_field,
-        '--encoding',
-        devRun.encoding,
-        '--concurrency',
-        '2',
-      ]);
-      timings.localRunSeconds = Math.round((Date.now() - t0) / 100) / 10;
-      const localDigests = await shardDigests(local);
-      // Read inside the node, where the object store's Service answers: the app's endpoint, its ClusterIP for a name
-      // (the node does not use the cluster's DNS).
-      const env = Object.fromEntries(
-        readFileSync(join(repoRoot, 'apps/wiki-tokenizer/base/s3-config.env'), 'utf8')
-          .split('\n')
-          .filter((l) => l.includes('='))
-          .map((l) => l.split('=', 2) as [string, string]),
-      );
-      const endpoint = new URL(env.AWS_ENDPOINT_URL_S3 ?? '');
-      const [service, namespace] = endpoint.hostname.split('.');
-      endpoint.hostname = (
-        await kubectl('-n', namespace ?? '', 'get', 'service', service ?? '', '-o', 'jsonpath={.spec.clusterIP}')
-      ).stdout.trim();
-      const r = await node.exec([NODE_NODEJS, '--import', 'tsx', 'test/e2e/shard-digests.ts', devRun.output_prefix], {
-        cwd: NODE_REPO,
-        timeoutMs: 180_000,
-        env: {
-          ...env,
-          AWS_ENDPOINT_URL_S3: endpoint.origin,
-          AWS_ACCESS_KEY_ID: s3.key,
-          AWS_SECRET_ACCESS_KEY: s3.secret,
-        },
+      const { ids, differing } = await compareWithLocalRun(dumpFolder(cluster), devRun, 'localRun');
+      expect(ids.length).toBeGreaterThan(0);
+      expect(differing).toEqual([]);
+    },
+  );
+
+  /** dev's run file under another name: `simplewiki-20261122-<suffix>.yaml`, run id `<dev's>-<suffix>`, its own prefix. */
+  function derivedRun(suffix: string): { file: string; run: DevRun } {
+    const runId = `${devRun.run_id}-${suffix}`;
+    return {
+      file: `simplewiki-20261122-${suffix}.yaml`,
+      run: {
+        ...devRun,
+        run_id: runId,
+        output_prefix: devRun.output_prefix.replace(devRun.run_id, runId),
+        manifest_uri: devRun.manifest_uri.replace(devRun.run_id, runId),
+      },
+    };
+  }
+
+  /**
+   * The user's change: a new run file in dev's runs/ (`derivedRun(suffix)`, `dumps` replaced if given) and its line
+   * in the runs ConfigMap's generator, with `more` edits, in one commit pushed to the served repository; then a
+   * refresh, as the UI's button does (Argo CD otherwise polls every 3 minutes), dev's automated sync of that commit,
+   * and the CronJob's runs ConfigMap holding the file. Returns the run and the seconds from the refresh to the sync.
+   */
+  async function commitRunFile(
+    suffix: string,
+    message: string,
+    options: { dumps?: string[]; more?: (dir: string) => void } = {},
+  ): Promise<{ run: DevRun; syncSeconds: number }> {
+    const { file, run } = derivedRun(suffix);
+    const commit = await git.commit(message, (dir) => {
+      const path = join(DEV_RUNS, file);
+      copyFileSync(join(dir, DEV_RUNS, 'simplewiki-20261122.yaml'), join(dir, path));
+      editYaml(join(dir, path), (doc) => {
+        for (const key of ['run_id', 'output_prefix', 'manifest_uri'] as const) doc.set(key, run[key]);
+        if (options.dumps) doc.set('dumps', options.dumps);
       });
-      expect(r.code, `shard-digests.ts in the node:\n${r.stderr.slice(-3000)}`).toBe(0);
-      const clusterDigests = JSON.parse(r.stdout) as Record<string, ShardDigest>;
-      const ids = [...new Set([...Object.keys(localDigests), ...Object.keys(clusterDigests)])].sort();
-      const show = (d: ShardDigest | undefined): string => (d ? JSON.stringify(d) : 'no marker');
-      const differing = ids
-        .filter((id) => show(clusterDigests[id]) !== show(localDigests[id]))
-        .map((id) => `task ${id}: cluster ${show(clusterDigests[id])}, local ${show(localDigests[id])}`);
-      log(
-        `e2e: ${ids.length} tasks compared with a local run (${timings.localRunSeconds} s): ${differing.length} differ`,
+      editYaml(join(dir, DEV_RUNS, '../kustomization.yaml'), (doc) => {
+        const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] };
+        const runs = generators.items.find((g) => g.get('name') === 'tokenize-wiki-runs') as {
+          get(k: string): { add(v: string): void };
+        };
+        runs.get('files').add(`runs/${file}`);
+      });
+      options.more?.(dir);
+      return [path];
+    });
+    const t0 = Date.now();
+    expect(
+      (
+        await kubectl(
+          '-n',
+          'argocd',
+          'annotate',
+          '--overwrite',
+          'applications.argoproj.io',
+          'wiki-tokenizer',
+          'argocd.argoproj.io/refresh=normal',
+        )
+      ).code,
+    ).toBe(0);
+    // A sync of that commit that succeeded; the app's sync status is not asked for, as the RayCluster turned
+    // OutOfSync again right after such a sync here.
+    let last = '';
+    await waitFor(`a sync of wiki-tokenizer at ${commit.slice(0, 12)}`, 300_000, async () => {
+      const app = await kubectl(
+        '-n',
+        'argocd',
+        'get',
+        'applications.argoproj.io',
+        'wiki-tokenizer',
+        '-o',
+        'jsonpath={.status.operationState.phase} {.status.operationState.syncResult.revision}',
       );
+      last = app.stdout.trim();
+      return last === `Succeeded ${commit}` ? true : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; last: ${last}`);
+    });
+    const syncSeconds = Math.round((Date.now() - t0) / 100) / 10;
+    const volumes = (
+      await kubectl(
+        '-n',
+        'tokenize-wiki',
+        'get',
+        'cronjob',
+        'submitter',
+        '-o',
+        'jsonpath={.spec.jobTemplate.spec.template.spec.volumes[?(@.name=="runs")].configMap.name}',
+      )
+    ).stdout.trim();
+    const runsMap = JSON.parse(
+      (await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout,
+    ) as { data?: Record<string, string> };
+    expect(Object.keys(runsMap.data ?? {})).toContain(file);
+    return { run, syncSeconds };
+  }
+
+  /**
+   * Ticks until `run`'s task job runs on the Ray worker (its `run-tasks` process is up in the node; a tick that
+   * submits the manifest job ends there, the next one submits the tasks); returns the number of the tick in flight.
+   */
+  async function untilTaskJobRuns(label: string, run: DevRun): Promise<number> {
+    // Brackets keep the patterns from matching grep's own command line.
+    const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${run.run_id[0]}]${run.run_id.slice(1)}'`;
+    let tick = 0;
+    await waitFor(`run-tasks of ${run.run_id} running in the node`, 300_000, async () => {
+      if ((await node.exec(['bash', '-c', find])).stdout.trim()) return true;
+      const ended =
+        tick > 0 &&
+        (
+          await kubectl(
+            '-n',
+            'tokenize-wiki',
+            'get',
+            'job',
+            `e2e-${label}-tick-${tick}`,
+            '-o',
+            'jsonpath={.status.conditions[0].status}',
+          )
+        ).stdout.trim() === 'True';
+      if (tick === 0 || ended) await startSubmitterJob(`e2e-${label}-tick-${++tick}`);
+      return undefined;
+    });
+    return tick;
+  }
+
+  /** The run's progress as `tokenize-wiki status --json` shows it (the fields the suite reads). */
+  async function runStatus(label: string, file: string): Promise<RunStatus> {
+    const r = await submitterJob(
+      `e2e-${label}-status`,
+      ['status', '--run', `/etc/tokenize-wiki/runs/${file}`, '--json'],
+      -1,
+    );
+    expect(r.ok, r.logs).toBe(true);
+    // Log lines (one JSON object each) may come before the status, which is indented JSON.
+    const start = r.logs.search(/^\{$/m);
+    return JSON.parse(r.logs.slice(start, r.logs.lastIndexOf('\n}') + 2)) as RunStatus;
+  }
+
+  /**
+   * After a fault during tick `tick`, at `faultAt`: ticks until verify passes (at most 8), then the figures (ticks in
+   * all, ticks from the one in flight at the fault, seconds from the fault) into the timings and the log, and the run
+   * checked: verify OK (every page exactly once), nothing quarantined, no failure counted against a task. Returns the
+   * run's RayJobs and its status.
+   */
+  async function healsAfterFault(
+    label: string,
+    suffix: string,
+    run: DevRun,
+    tick: number,
+    faultAt: number,
+  ): Promise<{ jobs: string; status: RunStatus }> {
+    const { ticks, verified } = await ticksUntilVerified(label, run, 8, tick);
+    const seconds = Math.round((Date.now() - faultAt) / 100) / 10;
+    Object.assign(timings, {
+      [`${label}Ticks`]: ticks,
+      [`${label}TicksFromFault`]: ticks - tick + 1,
+      [`${label}HealSeconds`]: seconds,
+    });
+    const jobs = await rayJobs(run.run_id);
+    // What KubeRay says of each RayJob: how a lost one ended, in Ray's words.
+    const said = await kubectl(
+      '-n',
+      'tokenize-wiki',
+      'get',
+      'rayjobs',
+      '-l',
+      `tokenize-wiki/run-id=${run.run_id}`,
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.name} {.status.jobDeploymentStatus} {.status.reason}: {.status.message}{"\\n"}{end}',
+    );
+    log(`e2e: RayJobs of ${run.run_id}:\n${jobs}\n${said.stdout.slice(-4000)}\ne2e: verify:\n${verified.logs}`);
+    if (!verified.ok) log(await clusterState(['tokenize-wiki', 'object-store']));
+    expect(verified.ok).toBe(true);
+    const status = await runStatus(label, derivedRun(suffix).file);
+    log(
+      `e2e: fault ${label}: healed ${ticks - tick + 1} ticks from the fault (${ticks} ticks in all), ${seconds} s from the fault to verify OK; attempts ${JSON.stringify(status.failures)}`,
+    );
+    expect(status.tasks.quarantined).toBe(0);
+    expect(status.failures.filter((f) => f.failures > 0)).toEqual([]);
+    return { jobs, status };
+  }
+
+  /** The Ray pods of one kind (head or worker): `kubectl get pods` arguments with the given jsonpath. */
+  const rayPods = (kind: 'head' | 'worker', jsonpath = '{.items[*].metadata.name}'): string[] => [
+    '-n',
+    'tokenize-wiki',
+    'get',
+    'pods',
+    '-l',
+    `ray.io/cluster=tokenize-wiki,ray.io/node-type=${kind}`,
+    '-o',
+    `jsonpath=${jsonpath}`,
+  ];
+
+  it.skipIf(gitopsSkip)(
+    'a dump in the legacy layout, staged by `stage` in the cluster, runs to the shards of a local run of it',
+    async () => {
+      const url = await serveLegacyDump(cluster, DUMP_DOCS, log);
+      const staged = 's3://tokenize-wiki/dumps/cirrussearch/20261122/simplewiki-20261122-cirrussearch-content.json.gz';
+      // As a user mirrors a dump: `stage`, here in a Job of the submitter's image, which holds the S3 credentials.
+      const stage = await submitterJob('e2e-legacy-stage', [
+        'stage',
+        '--from',
+        url,
+        '--to',
+        staged,
+        '--user-agent',
+        'tokenize-wiki-e2e/1.0 (e2e@tokenize-wiki.invalid)',
+      ]);
+      expect(stage.ok, stage.logs).toBe(true);
+      const { run } = await commitRunFile('legacy', 'runs: simplewiki 2026-11-22 from its legacy dump', {
+        dumps: [staged],
+      });
+      const t0 = Date.now();
+      const { ticks, verified } = await ticksUntilVerified('legacy', run, 8);
+      Object.assign(timings, { legacyRunTicks: ticks, legacyRunSeconds: Math.round((Date.now() - t0) / 100) / 10 });
+      log(`e2e: RayJobs of ${run.run_id}:\n${await rayJobs(run.run_id)}\ne2e: verify:\n${verified.logs}`);
+      expect(verified.ok).toBe(true);
+      const { ids, differing } = await compareWithLocalRun(legacyDumpFile(cluster), run, 'legacyLocalRun');
       expect(ids.length).toBeGreaterThan(0);
       expect(differing).toEqual([]);
     },
@@ -563,129 +813,21 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   it.skipIf(gitopsSkip)(
     'a second run file, committed and synced, runs to the end although the Ray worker pod is lost mid-run',
     async () => {
-      const name = 'simplewiki-20261122-again';
-      const again: DevRun = {
-        ...devRun,
-        run_id: `${devRun.run_id}-again`,
-        output_prefix: devRun.output_prefix.replace(devRun.run_id, `${devRun.run_id}-again`),
-        manifest_uri: devRun.manifest_uri.replace(devRun.run_id, `${devRun.run_id}-again`),
-      };
-      // The user's change: one new run file in dev's runs/ and its line in the runs ConfigMap's generator.
-      const commit = await git.commit('runs: simplewiki 2026-11-22 again, into its own prefix', (dir) => {
-        const file = join(DEV_RUNS, `${name}.yaml`);
-        copyFileSync(join(dir, DEV_RUNS, 'simplewiki-20261122.yaml'), join(dir, file));
-        editYaml(join(dir, file), (doc) => {
-          for (const key of ['run_id', 'output_prefix', 'manifest_uri'] as const) doc.set(key, again[key]);
-        });
-        editYaml(join(dir, DEV_RUNS, '../kustomization.yaml'), (doc) => {
-          const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] };
-          const runs = generators.items.find((g) => g.get('name') === 'tokenize-wiki-runs') as {
-            get(k: string): { add(v: string): void };
-          };
-          runs.get('files').add(`runs/${name}.yaml`);
-        });
-        return [file];
-      });
-      // Argo CD polls its repositories every 3 minutes; a refresh, as the UI's button does, asks now. dev's
-      // wiki-tokenizer syncs on its own once it sees the commit.
-      const t0 = Date.now();
-      expect(
-        (
-          await kubectl(
-            '-n',
-            'argocd',
-            'annotate',
-            '--overwrite',
-            'applications.argoproj.io',
-            'wiki-tokenizer',
-            'argocd.argoproj.io/refresh=normal',
-          )
-        ).code,
-      ).toBe(0);
-      // A sync of that commit that succeeded; the app's sync status is not asked for, as the RayCluster turned
-      // OutOfSync again right after such a sync here.
-      let last = '';
-      await waitFor(`a sync of wiki-tokenizer at ${commit.slice(0, 12)}`, 300_000, async () => {
-        const app = await kubectl(
-          '-n',
-          'argocd',
-          'get',
-          'applications.argoproj.io',
-          'wiki-tokenizer',
-          '-o',
-          'jsonpath={.status.operationState.phase} {.status.operationState.syncResult.revision}',
-        );
-        last = app.stdout.trim();
-        return last === `Succeeded ${commit}` ? true : undefined;
-      }).catch((err: Error) => {
-        throw new Error(`${err.message}; last: ${last}`);
-      });
-      timings.runFileSyncSeconds = Math.round((Date.now() - t0) / 100) / 10;
-      const volumes = (
-        await kubectl(
-          '-n',
-          'tokenize-wiki',
-          'get',
-          'cronjob',
-          'submitter',
-          '-o',
-          'jsonpath={.spec.jobTemplate.spec.template.spec.volumes[?(@.name=="runs")].configMap.name}',
-        )
-      ).stdout.trim();
-      const runsMap = JSON.parse(
-        (await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout,
-      ) as { data?: Record<string, string> };
-      expect(Object.keys(runsMap.data ?? {})).toContain(`${name}.yaml`);
-
-      // The fault: once the second run's task job runs on the Ray worker (its `run-tasks` process is up in the node;
-      // a tick that submits the manifest job ends there, the next one submits the tasks), the worker pod goes, as
-      // with a node lost; the ticks go on.
-      const t1 = Date.now();
-      // Brackets keep the patterns from matching grep's own command line.
-      const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${again.run_id[0]}]${again.run_id.slice(1)}'`;
-      let tick = 0;
-      await waitFor(`run-tasks of ${again.run_id} running in the node`, 300_000, async () => {
-        if ((await node.exec(['bash', '-c', find])).stdout.trim()) return true;
-        const ended =
-          tick > 0 &&
-          (
-            await kubectl(
-              '-n',
-              'tokenize-wiki',
-              'get',
-              'job',
-              `e2e-again-tick-${tick}`,
-              '-o',
-              'jsonpath={.status.conditions[0].status}',
-            )
-          ).stdout.trim() === 'True';
-        if (tick === 0 || ended) await startSubmitterJob(`e2e-again-tick-${++tick}`);
-        return undefined;
-      });
-      const workers = [
-        '-n',
-        'tokenize-wiki',
-        'get',
-        'pods',
-        '-l',
-        'ray.io/cluster=tokenize-wiki,ray.io/node-type=worker',
-        '-o',
-        'jsonpath={.items[*].metadata.name}',
-      ];
-      const lost = (await kubectl(...workers)).stdout.trim();
+      const { run: again, syncSeconds } = await commitRunFile(
+        'again',
+        'runs: simplewiki 2026-11-22 again, into its own prefix',
+      );
+      timings.runFileSyncSeconds = syncSeconds;
+      // The fault: once the second run's task job runs on the Ray worker, the worker pod goes, as with a node lost;
+      // the ticks go on.
+      const tick = await untilTaskJobRuns('again', again);
+      const lost = (await kubectl(...rayPods('worker'))).stdout.trim();
+      const faultAt = Date.now();
       expect(
         (await kubectl('-n', 'tokenize-wiki', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
       ).toBe(0);
       log(`e2e: deleted the Ray worker pod ${lost} while ${again.run_id}'s task job ran`);
-      const { ticks, verified } = await ticksUntilVerified('again', again, 8, tick);
-      // Ticks of the second run in all, and from the one in flight when the worker went.
-      timings.workerLostTicks = ticks;
-      timings.workerLostTicksFromFault = ticks - tick + 1;
-      timings.workerLostRunSeconds = Math.round((Date.now() - t1) / 100) / 10;
-      const jobs = await rayJobs(again.run_id);
-      log(`e2e: RayJobs of ${again.run_id}:\n${jobs}\ne2e: verify:\n${verified.logs}`);
-      if (!verified.ok) log(await clusterState(['tokenize-wiki']));
-      expect(verified.ok).toBe(true);
+      const { jobs } = await healsAfterFault('again', 'again', again, tick, faultAt);
       // The lost job did not succeed, and another worker pod took its place.
       expect(
         jobs
@@ -694,7 +836,138 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
           .some((l) => l.split(' ')[1] !== 'SUCCEEDED'),
         jobs,
       ).toBe(true);
-      expect((await kubectl(...workers)).stdout.trim()).not.toBe(lost);
+      expect((await kubectl(...rayPods('worker'))).stdout.trim()).not.toBe(lost);
+    },
+  );
+
+  it.skipIf(gitopsSkip)(
+    'a run completes although the Ray head pod is lost while its task job runs (no GCS fault tolerance)',
+    async () => {
+      const { run } = await commitRunFile('head', 'runs: simplewiki 2026-11-22 once more, for the head fault');
+      const tick = await untilTaskJobRuns('head', run);
+      const lost = (await kubectl(...rayPods('head'))).stdout.trim();
+      const faultAt = Date.now();
+      expect(
+        (await kubectl('-n', 'tokenize-wiki', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
+      ).toBe(0);
+      log(`e2e: deleted the Ray head pod ${lost} while ${run.run_id}'s task job ran`);
+      await healsAfterFault('head', 'head', run, tick, faultAt);
+      expect((await kubectl(...rayPods('head'))).stdout.trim()).not.toBe(lost);
+    },
+  );
+
+  it.skipIf(gitopsSkip)(
+    'a run rides out the object-store pod lost while its task job runs, and no task counts a failure',
+    async () => {
+      const { run } = await commitRunFile('store', 'runs: simplewiki 2026-11-22 once more, for the object-store fault');
+      const tick = await untilTaskJobRuns('store', run);
+      const lost = 'seaweedfs-0';
+      const faultAt = Date.now();
+      expect(
+        (await kubectl('-n', 'object-store', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
+      ).toBe(0);
+      log(`e2e: deleted the object-store pod ${lost} while ${run.run_id}'s task job ran`);
+      const { jobs, status } = await healsAfterFault('store', 'store', run, tick, faultAt);
+      // The outage reached the run: run-tasks retried a task (its driver log, read through the Ray head), or a job
+      // ended with an outage the submitter recorded without counting it.
+      const head = (await kubectl(...rayPods('head'))).stdout.trim();
+      let retries = 0;
+      for (const id of jobs
+        .split('\n')
+        .map((l) => l.split(' ')[0])
+        .filter(Boolean)) {
+        const logs = await kubectl(
+          '-n',
+          'tokenize-wiki',
+          'exec',
+          head,
+          '-c',
+          'ray-head',
+          '--',
+          'ray',
+          'job',
+          'logs',
+          id ?? '',
+        );
+        retries += logs.stdout
+          .split('\n')
+          .filter((l) => l.includes('object store unavailable; retrying the task')).length;
+      }
+      const outages = status.failures.reduce((n, f) => n + (f.outages ?? 0), 0);
+      log(
+        `e2e: object-store fault: ${retries} task retries in the driver logs, ${outages} outages recorded by the submitter`,
+      );
+      expect(retries + outages).toBeGreaterThan(0);
+    },
+  );
+
+  it.skipIf(gitopsSkip)(
+    'a new tokenizer image tag, committed and synced, reaches the Ray head and worker, and a run completes on them',
+    async () => {
+      // The new tag, as a user's registry would serve it: in this air-gapped node, the bundle's image tagged anew in
+      // containerd (where the kubelet finds it with IfNotPresent).
+      const overlay = join(repoRoot, 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml');
+      const images = (
+        parse(readFileSync(overlay, 'utf8')) as { images: { name: string; newName: string; newTag: string }[] }
+      ).images;
+      const image = images.find((i) => i.name === 'tokenize-wiki');
+      if (!image) throw new Error(`${overlay}: no images entry for tokenize-wiki`);
+      const tag = `${image.newTag}-e2e`;
+      const tagged = await node.exec([
+        'ctr',
+        '-n',
+        'k8s.io',
+        'images',
+        'tag',
+        `${image.newName}:${image.newTag}`,
+        `${image.newName}:${tag}`,
+      ]);
+      expect(tagged.code, tagged.stderr).toBe(0);
+      const t0 = Date.now();
+      const { run } = await commitRunFile('tag', `images: tokenize-wiki ${tag}; runs: simplewiki 2026-11-22 on it`, {
+        more: (dir) =>
+          editYaml(join(dir, 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml'), (doc) => {
+            const entries = doc.get('images') as {
+              items: { get(k: string): unknown; set(k: string, v: string): void }[];
+            };
+            entries.items.find((i) => i.get('name') === 'tokenize-wiki')?.set('newTag', tag);
+          }),
+      });
+      // KubeRay's Recreate upgrade strategy replaces every Ray pod; then the head and the worker run the new tag, Ready.
+      const wanted = `${image.newName}:${tag}`;
+      const jsonpath =
+        '{range .items[*]}{.metadata.name} {.spec.containers[0].image} {.status.containerStatuses[*].ready}{"\\n"}{end}';
+      let last = '';
+      await waitFor(`the Ray head and worker on ${wanted}, Ready`, 600_000, async () => {
+        const rows = await Promise.all(
+          (['head', 'worker'] as const).map(async (k) => (await kubectl(...rayPods(k, jsonpath))).stdout.trim()),
+        );
+        last = rows.join('\n');
+        return rows.every(
+          (r) => r !== '' && r.split('\n').every((l) => l.split(' ')[1] === wanted && !l.includes('false')),
+        )
+          ? true
+          : undefined;
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; last:\n${last}\n${await clusterState(['tokenize-wiki'])}`);
+      });
+      timings.imageRolloutSeconds = Math.round((Date.now() - t0) / 100) / 10;
+      log(`e2e: the Ray pods run ${wanted} ${timings.imageRolloutSeconds} s after the commit:\n${last}`);
+      const t1 = Date.now();
+      const { ticks, verified } = await ticksUntilVerified('tag', run, 8);
+      Object.assign(timings, { tagRunTicks: ticks, tagRunSeconds: Math.round((Date.now() - t1) / 100) / 10 });
+      log(`e2e: RayJobs of ${run.run_id}:\n${await rayJobs(run.run_id)}\ne2e: verify:\n${verified.logs}`);
+      expect(verified.ok).toBe(true);
+      // No pod of the old tag came back meanwhile.
+      const rows = (
+        await Promise.all(
+          (['head', 'worker'] as const).map(async (k) => (await kubectl(...rayPods(k, jsonpath))).stdout.trim()),
+        )
+      ).join('\n');
+      expect(
+        rows.split('\n').every((l) => l.split(' ')[1] === wanted),
+        rows,
+      ).toBe(true);
     },
   );
 });

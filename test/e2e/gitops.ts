@@ -105,6 +105,29 @@ const HTTP_PORT = 8080;
 /** The synthetic dump's folder on the host (what the dump server serves, and what a local run reads). */
 export const dumpFolder = (cluster: Cluster): string => join(cluster.dir, 'dumps', DUMP_PATH);
 
+/** The same wiki and date in the legacy layout: one `.json.gz` file, as Wikimedia published until January 2026. */
+const LEGACY_PATH = 'other/cirrussearch/20261122/simplewiki-20261122-cirrussearch-content.json.gz';
+
+/** The legacy dump file on the host (what a local run reads). */
+export const legacyDumpFile = (cluster: Cluster): string => join(cluster.dir, 'dumps', LEGACY_PATH);
+
+/** A synthetic dump of `docs` docs in the legacy layout, beside the current one on the running dump server; its URL. */
+export async function serveLegacyDump(cluster: Cluster, docs: number, log: (line: string) => void): Promise<string> {
+  await run(process.execPath, [
+    join(repoRoot, 'bin/tokenize-wiki.js'),
+    'synth',
+    '--docs',
+    String(docs),
+    '--wiki',
+    'simplewiki',
+    '--out',
+    legacyDumpFile(cluster),
+  ]);
+  const url = `http://${bridgeAddress()}:${HTTP_PORT}/${LEGACY_PATH}`;
+  log(`e2e: ${url} serves a synthetic dump of ${docs} docs in the legacy layout`);
+  return url;
+}
+
 /**
  * A small synthetic dump in the current layout (parts and _SUCCESS) on an HTTP server in the cluster
  * namespace, with a directory listing as dump mirrors serve it; returns the folder's URL.
