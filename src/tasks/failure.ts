@@ -20,10 +20,22 @@ const STORAGE_UNAVAILABLE = [
  */
 export const NODE_DIED = /\bbecause its node has died\b/;
 
+/**
+ * A job that never ran its tasks, or lost them with the cluster: gone from the backend (a Ray head lost without GCS
+ * fault tolerance), its Ray node died, or it never started (no worker with room for it: Ray fails a job still
+ * pending after RAY_JOB_START_TIMEOUT_SECONDS; the submitter stops one pending past job_timeout_seconds).
+ */
+const JOB_LOST = [
+  /job vanished from the backend/,
+  NODE_DIED,
+  /Job supervisor actor failed to start within/,
+  /timed out: PENDING\b/,
+];
+
 /** A pure reading of a failure message (what run-tasks printed, or what the submitter recorded). */
 export function classifyFailure(message: string): FailureKind {
   if (STORAGE_UNAVAILABLE.some((re) => re.test(message))) return 'storage-unavailable';
-  if (/job vanished from the backend/.test(message) || NODE_DIED.test(message)) return 'job-lost';
+  if (JOB_LOST.some((re) => re.test(message))) return 'job-lost';
   return 'task';
 }
 

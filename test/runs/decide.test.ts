@@ -384,6 +384,11 @@ describe('failure policy', () => {
     expect(classifyFailure('job vanished from the backend (Ray head restarted, or its record was deleted)')).toBe(
       'job-lost',
     );
+    expect(
+      classifyFailure('job w FAILED: Job supervisor actor failed to start within 900.0 seconds. This timeout can be'),
+    ).toBe('job-lost');
+    expect(classifyFailure('job w timed out: PENDING for more than job_timeout_seconds=3600')).toBe('job-lost');
+    expect(classifyFailure('job w timed out: RUNNING for more than job_timeout_seconds=3600')).toBe('task');
     expect(classifyFailure('x.json.bz2 (task t1): bzip2 block CRC mismatch at 1234')).toBe('task');
     expect(classifyFailure('s3://b/k: no such object')).toBe('task');
     expect(classifyFailure('s3://b/k: access denied by the S3 store (AccessDenied): check the credentials')).toBe(
