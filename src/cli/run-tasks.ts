@@ -4,9 +4,11 @@ import { rootLogger, type Logger, Progress } from '../observability/index.js';
 import {
   runTasks,
   selectTasks,
+  withStorageRetry,
   type RunTasksSummary,
   DEFAULT_STORAGE_RETRY,
   formatFailedTask,
+  type StorageRetry,
 } from '../tasks/index.js';
 import { InputError } from '../errors/index.js';
 import type { OutputFormat } from '../output/index.js';
@@ -50,6 +52,11 @@ export function addExecFlags(command: Command): Command {
     );
 }
 
+const storageRetryOf = (flags: ExecFlags): StorageRetry => ({
+  ...DEFAULT_STORAGE_RETRY,
+  budgetMs: flags.storageRetrySeconds * 1000,
+});
+
 /** Run tasks with a progress bar (or progress log lines) and print the summary: shared by `run-tasks` and `run`. */
 export async function runTasksWithProgress(
   tasks: readonly Task[],
@@ -71,7 +78,7 @@ export async function runTasksWithProgress(
     concurrency: flags.concurrency,
     maxBadDocs: flags.maxBadDocs,
     compressionLevel: flags.compressionLevel,
-    storageRetry: { ...DEFAULT_STORAGE_RETRY, budgetMs: flags.storageRetrySeconds * 1000 },
+    storageRetry: storageRetryOf(flags),
     onBatch: (delta) => progress.add(delta),
   }).finally(() => progress.stop());
   printTaskSummary(summary);
@@ -103,18 +110,22 @@ export function registerRunTasks(program: Command): void {
     .action(
       async (flags: ExecFlags & { manifestUri: string; tasks?: string[]; runId?: string; format?: OutputFormat }) => {
         const outputPrefix = outputPrefixOf(flags);
-        const manifest = await readManifest(flags.manifestUri);
+        const logger = rootLogger.child({
+          ...(flags.runId === undefined ? {} : { run_id: flags.runId }),
+          manifest: flags.manifestUri,
+          job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID,
+        });
+        // A job started while the object store is down waits for it, as its tasks do, instead of failing at once.
+        const manifest = await withStorageRetry(
+          { what: 'the manifest read', fields: {}, logger, retry: storageRetryOf(flags) },
+          () => readManifest(flags.manifestUri),
+        );
         if (flags.format !== undefined && flags.format !== manifest.output_format) {
           throw new InputError(
             `--format ${flags.format}: the manifest ${flags.manifestUri} was made for output format ${manifest.output_format}; make a manifest with --format ${flags.format} (and another output prefix)`,
           );
         }
         const tasks = selectTasks(manifest, flags.tasks);
-        const logger = rootLogger.child({
-          ...(flags.runId === undefined ? {} : { run_id: flags.runId }),
-          manifest: flags.manifestUri,
-          job_id: process.env.RAY_JOB_SUBMISSION_ID ?? process.env.RAY_JOB_ID,
-        });
         const summary = await runTasksWithProgress(tasks, manifest, flags.manifestUri, outputPrefix, flags, logger);
         if (summary.failed.length > 0) process.exitCode = 1;
       },

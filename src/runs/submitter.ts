@@ -4,6 +4,7 @@ import type { Logger } from '../observability/index.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { loadRunFile, runFilePaths, type RunFile } from './run-file.js';
 import { slotFreed, waitsForJobEnd } from './slots.js';
+import { classifyFailure, DEFAULT_STORAGE_RETRY, storageRetryDelay } from '../tasks/index.js';
 
 /** Backend and lease for a run (asked again on every tick: the run file is re-read, so a change takes effect). */
 export type DepsFor = (run: RunFile) => Omit<ReconcileDeps, 'logger'>;
@@ -87,21 +88,60 @@ export async function waitForJobEnd(
   return [];
 }
 
+/** A run file whose tick found the object store unavailable: how often so far, since when, and when to tick again. */
+export interface OutageRetry {
+  attempt: number;
+  since: number;
+  at: number;
+}
+
+/**
+ * When to tick a run file again after `outcome`, within the tick's `deadline`: with the tasks' backoff while its
+ * error says the object store is unavailable (the tick could not read or release its lease, markers or state), so
+ * that an outage of a minute is ridden out by the same submitter, which keeps the run's lease; undefined otherwise.
+ */
+export function outageRetry(
+  outcome: RunOutcome,
+  previous: OutageRetry | undefined,
+  now: number,
+  deadline: number,
+): OutageRetry | undefined {
+  if (outcome.error === undefined || classifyFailure(messageOf(outcome.error)) !== 'storage-unavailable')
+    return undefined;
+  const attempt = (previous?.attempt ?? 0) + 1;
+  const since = previous?.since ?? now;
+  const delay = storageRetryDelay(attempt, now - since, DEFAULT_STORAGE_RETRY);
+  return delay === undefined || now + delay >= deadline ? undefined : { attempt, since, at: now + delay };
+}
+
 /**
  * `submit --once`: a round over every run file, then, for up to `budgetMs`, a new tick of a run as soon as one of its
- * jobs ends, so its slots stay full between CronJob ticks. The budget must leave room for a last tick before the
- * CronJob's deadline. Returns the last outcome of every run file; `failureOf` says whether that is a failure.
+ * jobs ends, so its slots stay full between CronJob ticks, or once the object store it could not reach may be back
+ * (`outageRetry`). The budget must leave room for a last tick before the CronJob's deadline. Returns the last outcome
+ * of every run file; `failureOf` says whether that is a failure.
  */
 export async function submitOnce(
   options: SubmitterOptions & { budgetMs: number; pollMs: number },
 ): Promise<RunOutcome[]> {
   const deadline = Date.now() + options.budgetMs;
   const latest = new Map<string, RunOutcome>();
-  for (const o of await reconcileAll(options)) latest.set(o.file, o);
+  const outages = new Map<string, OutageRetry>();
+  const record = (o: RunOutcome): void => {
+    latest.set(o.file, o);
+    const retry = outageRetry(o, outages.get(o.file), Date.now(), deadline);
+    if (retry) outages.set(o.file, retry);
+    else outages.delete(o.file);
+  };
+  for (const o of await reconcileAll(options)) record(o);
   for (;;) {
-    const freed = await waitForJobEnd([...latest.values()], { ...options, deadline });
-    if (freed.length === 0) break;
-    for (const file of freed) latest.set(file, await reconcileFile(file, options));
+    const retryAt = Math.min(deadline, ...[...outages.values()].map((r) => r.at));
+    const freed = await waitForJobEnd([...latest.values()], { ...options, deadline: retryAt });
+    // Nothing in flight to watch: wait for the next retry itself.
+    if (freed.length === 0 && outages.size > 0) await sleep(Math.max(0, retryAt - Date.now()));
+    const due = [...outages].filter(([, r]) => r.at <= Date.now()).map(([file]) => file);
+    const files = [...new Set([...freed, ...due])];
+    if (files.length === 0) break;
+    for (const file of files) record(await reconcileFile(file, options));
   }
   return [...latest.values()];
 }

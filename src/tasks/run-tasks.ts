@@ -45,7 +45,15 @@ export function selectTasks(manifest: Manifest, ids: readonly string[] | undefin
  * bounded time: a storage outage of a minute or two is ridden out instead of failing every task of the job.
  */
 export async function runTasks(tasks: readonly Task[], options: RunTasksOptions): Promise<RunTasksSummary> {
-  await checkPrefixFormat(options.outputPrefix, options.manifest.output_format);
+  await withStorageRetry(
+    {
+      what: 'the output check',
+      fields: { output_prefix: options.outputPrefix },
+      logger: options.logger,
+      retry: options.storageRetry,
+    },
+    () => checkPrefixFormat(options.outputPrefix, options.manifest.output_format),
+  );
   const pool = new TokenizerPool(options.concurrency, { preload: options.manifest.encoding });
   const jsNotice = jsTokenizerNotice(options.manifest.encoding);
   if (jsNotice) options.logger.warn(jsNotice);
@@ -72,23 +80,42 @@ export async function runTasks(tasks: readonly Task[], options: RunTasksOptions)
   return summary;
 }
 
-async function executeRetryingStorage(
+function executeRetryingStorage(
   task: Task,
   options: ExecuteOptions & { storageRetry?: StorageRetry },
 ): Promise<TaskOutcome> {
-  const retry = options.storageRetry ?? DEFAULT_STORAGE_RETRY;
+  return withStorageRetry(
+    { what: 'the task', fields: { task_id: task.task_id }, logger: options.logger, retry: options.storageRetry },
+    () => executeTask(task, options),
+  );
+}
+
+/** What a storage retry logs: `object store unavailable; retrying <what>`, with `fields`. */
+export interface StorageRetryLog {
+  what: string;
+  fields: Record<string, unknown>;
+  logger: Logger;
+  retry?: StorageRetry | undefined;
+}
+
+/**
+ * `fn`, run again from its start with backoff while it fails because the object store is unreachable or throttling,
+ * for at most the retry budget; any other failure, or the last one past the budget, is thrown.
+ */
+export async function withStorageRetry<T>(how: StorageRetryLog, fn: () => Promise<T>): Promise<T> {
+  const retry = how.retry ?? DEFAULT_STORAGE_RETRY;
   let firstFailure: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await executeTask(task, options);
+      return await fn();
     } catch (error) {
       if (classifyFailure(messageOf(error)) !== 'storage-unavailable') throw error;
       firstFailure ??= Date.now();
       const delay = storageRetryDelay(attempt, Date.now() - firstFailure, retry);
       if (delay === undefined) throw error;
-      options.logger.warn(
-        { task_id: task.task_id, err: messageOf(error), retry: attempt, retry_in_ms: delay },
-        'object store unavailable; retrying the task',
+      how.logger.warn(
+        { ...how.fields, err: messageOf(error), retry: attempt, retry_in_ms: delay },
+        `object store unavailable; retrying ${how.what}`,
       );
       await sleep(delay);
     }

@@ -3,6 +3,7 @@ import type { JobInfo } from '../../src/runs/backends/backend.js';
 import { decide, jobsToExplain, reasonFromLog, type DecideInput, type Limits } from '../../src/runs/decide.js';
 import type { RunProgress } from '../../src/runs/progress.js';
 import { docsPerCpuSecond, slotFreed, waitsForJobEnd } from '../../src/runs/slots.js';
+import { outageRetry, type RunOutcome } from '../../src/runs/submitter.js';
 import { classifyFailure, storageRetryDelay } from '../../src/tasks/failure.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
@@ -408,5 +409,29 @@ describe('failure policy', () => {
     }
     expect(delays).toEqual([2_000, 4_000, 8_000, 16_000, 20_000]);
     expect(elapsed).toBeLessThanOrEqual(60_000);
+  });
+});
+
+describe('a submitter tick during an object-store outage', () => {
+  const down: RunOutcome = {
+    file: 'runs/r.yaml',
+    error: new Error('s3://b/runs/r/state/lease/: S3 endpoint unreachable (http://s3:8333): connect ECONNREFUSED'),
+  };
+  const deadline = T0 + 200_000;
+
+  it('ticks the run again with backoff, from the first failure, until the tick budget or the retry budget ends', () => {
+    const first = outageRetry(down, undefined, T0, deadline);
+    expect(first).toEqual({ attempt: 1, since: T0, at: T0 + 2_000 });
+    const second = outageRetry(down, first, T0 + 2_500, deadline);
+    expect(second).toEqual({ attempt: 2, since: T0, at: T0 + 6_500 });
+    // Past the tick's deadline: the next CronJob tick takes over.
+    expect(outageRetry(down, { attempt: 5, since: T0, at: 0 }, T0 + 190_000, deadline)).toBeUndefined();
+  });
+
+  it('does not retry a tick that failed for another reason, or that succeeded', () => {
+    expect(
+      outageRetry({ file: 'r', error: new Error('r.yaml: max_attempts: expected a number') }, undefined, T0, deadline),
+    ).toBeUndefined();
+    expect(outageRetry({ file: 'r' }, { attempt: 1, since: T0, at: T0 }, T0, deadline)).toBeUndefined();
   });
 });

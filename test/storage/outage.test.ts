@@ -1,6 +1,7 @@
 // An object-store outage in the middle of a task: a private real S3 server stops (as its pod would when deleted)
 // while `run-tasks` runs a task, and starts again on the same ports with the same data 20 s later. The task rides
-// the outage out by retrying with backoff and finishes; without a retry budget the same outage fails it at once.
+// the outage out by retrying with backoff and finishes; without a retry budget the same outage fails it at once. A job
+// that starts while the store is down waits for it too (on a real cluster it failed with exit code 2 at once).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,5 +98,18 @@ describe('an object-store outage mid-task', { timeout: CLI_TEST_TIMEOUT }, () =>
     const failed = await impatient.done;
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/failed synthwiki-\S+: .*(S3 endpoint unreachable|ECONNREFUSED)/);
+  });
+
+  it('is waited out by a job that starts during it: run-tasks retries reading the manifest', async () => {
+    await server.halt();
+    const runner = startCli(
+      ['run-tasks', '--manifest-uri', manifestUri, '--output-prefix', `s3://${BUCKET}/runs/late/`],
+      { env },
+    );
+    await whenStderrHas(runner.child, 'object store unavailable; retrying the manifest read');
+    await server.resume();
+    const result = await runner.done;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    expect(result.stdout).toContain('tasks: 1 done, 0 already done (skipped), 0 failed');
   });
 });
