@@ -868,8 +868,8 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       ).toBe(0);
       log(`e2e: deleted the object-store pod ${lost} while ${run.run_id}'s task job ran`);
       const { jobs, status } = await healsAfterFault('store', 'store', run, tick, faultAt);
-      // The outage reached the run: run-tasks retried a task (its driver log, read through the Ray head), or a job
-      // ended with an outage the submitter recorded without counting it.
+      // The outage reached the run: run-tasks retried (its driver log, read through the Ray head), or a job ended
+      // with an outage the submitter recorded without counting it.
       const head = (await kubectl(...rayPods('head'))).stdout.trim();
       let retries = 0;
       for (const id of jobs
@@ -891,7 +891,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
         );
         retries += logs.stdout
           .split('\n')
-          .filter((l) => l.includes('object store unavailable; retrying the task')).length;
+          .filter((l) => l.includes('object store unavailable; retrying')).length;
       }
       const outages = status.failures.reduce((n, f) => n + (f.outages ?? 0), 0);
       log(
