@@ -889,9 +889,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
           'logs',
           id ?? '',
         );
-        retries += logs.stdout
-          .split('\n')
-          .filter((l) => l.includes('object store unavailable; retrying')).length;
+        retries += logs.stdout.split('\n').filter((l) => l.includes('object store unavailable; retrying')).length;
       }
       const outages = status.failures.reduce((n, f) => n + (f.outages ?? 0), 0);
       log(
