@@ -853,6 +853,12 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       log(`e2e: deleted the Ray head pod ${lost} while ${run.run_id}'s task job ran`);
       await healsAfterFault('head', 'head', run, tick, faultAt);
       expect((await kubectl(...rayPods('head'))).stdout.trim()).not.toBe(lost);
+      // How the job came back: KubeRay's own word for submitting it again on the new head (HTTPMode).
+      const operator = await kubectl('-n', 'kuberay-system', 'logs', 'deploy/kuberay-operator', '--tail=-1');
+      const resubmitted = operator.stdout
+        .split('\n')
+        .filter((l) => l.includes('Submit a Ray job via an HTTP request') && l.includes(run.run_id)).length;
+      log(`e2e: fault head: KubeRay submitted ${run.run_id}'s Ray job again ${resubmitted} times`);
     },
   );
 
