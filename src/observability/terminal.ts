@@ -121,8 +121,10 @@ export class LogWriter {
   startBar(format: string, total: number, payload: Record<string, unknown>): BarHandle {
     const bars = new cliProgress.MultiBar(
       // linewrap true: the bar is cut at the terminal's width (a wrapped bar would leave a copy at every redraw),
-      // while log lines keep wrapping.
-      { stream: this.stream, format, hideCursor: true, linewrap: true, clearOnComplete: false },
+      // while log lines keep wrapping. The cursor stays visible: Ctrl-C ends the process before any code could
+      // show a hidden one again. forceRedraw: MultiBar clears the bar's line to print log lines there, but redraws
+      // a bar only when its text changed (lib/generic-bar.js render), which would leave a blank line instead.
+      { stream: this.stream, format, hideCursor: false, linewrap: true, clearOnComplete: false, forceRedraw: true },
       cliProgress.Presets.shades_classic,
     );
     const bar = bars.create(total, 0, payload);

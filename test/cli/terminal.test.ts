@@ -36,8 +36,9 @@ function inTerminal(args: readonly string[], cwd: string): Promise<{ code: numbe
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let raw = '';
-  child.stdout.on('data', (d: Buffer) => (raw += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (raw += d.toString()));
+  // Decoded as a stream: a bar character split between two reads must not become two replacement characters.
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (raw += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (raw += d));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, raw }));
