@@ -4,10 +4,10 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import xterm from '@xterm/headless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../core/helpers.js';
 import { CLI, CLI_TEST_TIMEOUT, cli, cliEnv } from '../harness/cli.js';
+import { screenOf } from '../harness/screen.js';
 import { shellQuote } from '../../src/util/index.js';
 
 const COLS = 120;
@@ -45,24 +45,6 @@ function inTerminal(args: readonly string[], cwd: string): Promise<{ code: numbe
   });
 }
 
-/** The lines (wrapped ones joined) of the screen and its scrollback after the terminal has interpreted `raw`, trailing blanks dropped. */
-async function screenOf(raw: string): Promise<string[]> {
-  const term = new xterm.Terminal({ cols: COLS, rows: ROWS, scrollback: 10_000, allowProposedApi: true });
-  await new Promise<void>((resolve) => term.write(raw, resolve));
-  const buffer = term.buffer.active;
-  const lines: string[] = [];
-  for (let i = 0; i < buffer.length; i++) {
-    const line = buffer.getLine(i);
-    const text = line?.translateToString(true) ?? '';
-    // A line the terminal wrapped at the right margin continues the one above it.
-    if (line?.isWrapped && lines.length > 0) lines[lines.length - 1] += text;
-    else lines.push(text);
-  }
-  term.dispose();
-  while (lines.length > 0 && lines.at(-1)?.trim() === '') lines.pop();
-  return lines;
-}
-
 const BAR = /[█░]{10}/;
 /** A whole bar line and nothing else on it. */
 const BAR_LINE =
@@ -76,7 +58,7 @@ describe('run in a terminal', () => {
       // -v: the per-task lines are written while the bar is drawn, the case where they used to collide.
       const cwd = freshDir('tty');
       const { code, raw } = await inTerminal(['run', '--embedded-default', '-v'], cwd);
-      const screen = await screenOf(raw);
+      const screen = await screenOf(raw, COLS, ROWS);
       console.log(`[terminal screen]\n${screen.join('\n')}`);
       expect(code).toBe(0);
 
@@ -98,7 +80,7 @@ describe('run in a terminal', () => {
       expect(summary.at(-1)).toMatch(/^run: [\d.]+ s; this invocation tokenized 3000 docs/);
 
       // Without -v the routine per-task lines stay in the JSON face only; the second run finds every task done.
-      const again = await screenOf((await inTerminal(['run', '--embedded-default'], cwd)).raw);
+      const again = await screenOf((await inTerminal(['run', '--embedded-default'], cwd)).raw, COLS, ROWS);
       expect(again.filter((line) => line.includes('task'))).toEqual([
         'tasks: 0 done, 3 already done (skipped), 0 failed',
         'verify: OK: 3/3 tasks done',
@@ -120,7 +102,7 @@ describe('run in a terminal', () => {
     async () => {
       const { code, raw } = await inTerminal(['run', '--embedded-default', '--log-format', 'json'], freshDir('json'));
       expect(code).toBe(0);
-      const screen = await screenOf(raw);
+      const screen = await screenOf(raw, COLS, ROWS);
       expect(screen.filter((line) => BAR.test(line))).toEqual([]);
       expect(screen.filter((line) => line.startsWith('{"level":30,')).length).toBeGreaterThanOrEqual(7);
 

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { isRoutine, LogWriter } from '../../src/observability/index.js';
+import { screenOf } from '../harness/screen.js';
 
 /** A pretty LogWriter on a stream that only collects what it is given (not a terminal: no colours, no bar). */
 function prettyWriter(verbose: boolean): { writer: LogWriter; out: string[] } {
@@ -40,5 +42,23 @@ describe('the terminal face of the log', () => {
     expect(isRoutine({ level: 30, dump: 'd' })).toBe(true);
     expect(isRoutine({ level: 30, manifest: 'm' })).toBe(false);
     expect(isRoutine({ level: 40, task_id: 't' })).toBe(false);
+  });
+
+  it('prints a line logged while the bar stands still above the bar, and leaves the bar drawn', async () => {
+    let raw = '';
+    const stream = { isTTY: true, columns: 80, write: (text: string) => (raw += text) };
+    const writer = new LogWriter(stream as unknown as NodeJS.WriteStream);
+    writer.configure({ format: 'pretty', verbose: true });
+    expect(writer.showsBar).toBe(true);
+    const bar = writer.startBar('{bar} {value}/{total} docs', 10, {});
+    bar.update(5, {});
+    await sleep(300); // the bar's first redraw (10 per second)
+    writer.write(line({ level: 30, task_id: 'w-000001', docs: 5, msg: 'task done' }));
+    bar.stop();
+    const screen = await screenOf(raw, 80, 10);
+    expect(screen.map((text) => text.replace(/^\[\d\d:\d\d:\d\d\] /, ''))).toEqual([
+      'INFO: task done task=w-000001 docs=5',
+      `${'█'.repeat(20)}${'░'.repeat(20)} 5/10 docs`,
+    ]);
   });
 });
