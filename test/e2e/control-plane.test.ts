@@ -560,85 +560,22 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     },
   );
 
-  /**
-   * The user's change as one commit pushed to the served repository, then applied by Argo CD: a refresh (as the UI's
-   * button does; Argo CD otherwise polls every 3 minutes) and dev's automated sync of wiki-tokenizer. Returns the
-   * seconds from the refresh to a successful sync of that commit.
-   */
-  async function commitAndSync(message: string, edit: Parameters<GitServer['commit']>[1]): Promise<number> {
-    const commit = await git.commit(message, edit);
-    const t0 = Date.now();
-    expect(
-      (
-        await kubectl(
-          '-n',
-          'argocd',
-          'annotate',
-          '--overwrite',
-          'applications.argoproj.io',
-          'wiki-tokenizer',
-          'argocd.argoproj.io/refresh=normal',
-        )
-      ).code,
-    ).toBe(0);
-    // A sync of that commit that succeeded; the app's sync status is not asked for, as the RayCluster turned
-    // OutOfSync again right after such a sync here.
-    let last = '';
-    await waitFor(`a sync of wiki-tokenizer at ${commit.slice(0, 12)}`, 300_000, async () => {
-      const app = await kubectl(
-        '-n',
-        'argocd',
-        'get',
-        'applications.argoproj.io',
-        'wiki-tokenizer',
-        '-o',
-        'jsonpath={.status.operationState.phase} {.status.operationState.syncResult.revision}',
-      );
-      last = app.stdout.trim();
-      return last === `Succeeded ${commit}` ? true : undefined;
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}; last: ${last}`);
-    });
-    return Math.round((Date.now() - t0) / 100) / 10;
-  }
-
-  /** The run files the submitter CronJob mounts now (the runs ConfigMap its template names). */
-  async function mountedRunFiles(): Promise<Record<string, string>> {
-    const volumes = (
-      await kubectl(
-        '-n',
-        'tokenize-wiki',
-        'get',
-        'cronjob',
-        'submitter',
-        '-o',
-        'jsonpath={.spec.jobTemplate.spec.template.spec.volumes[?(@.name=="runs")].configMap.name}',
-      )
-    ).stdout.trim();
-    const runsMap = JSON.parse(
-      (await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout,
-    ) as { data?: Record<string, string> };
-    return runsMap.data ?? {};
-  }
-
   it.skipIf(gitopsSkip)(
-    'a second run file, committed paused, submits nothing; resumed by a commit, it runs to the end although the Ray worker pod is lost mid-run',
+    'a second run file, committed and synced, runs to the end although the Ray worker pod is lost mid-run',
     async () => {
       const name = 'simplewiki-20261122-again';
-      const file = join(DEV_RUNS, `${name}.yaml`);
       const again: DevRun = {
         ...devRun,
         run_id: `${devRun.run_id}-again`,
         output_prefix: devRun.output_prefix.replace(devRun.run_id, `${devRun.run_id}-again`),
         manifest_uri: devRun.manifest_uri.replace(devRun.run_id, `${devRun.run_id}-again`),
       };
-      // The user's change: one new run file in dev's runs/, paused until they are ready, and its line in the runs
-      // ConfigMap's generator.
-      timings.runFileSyncSeconds = await commitAndSync('runs: simplewiki 2026-11-22 again, paused', (dir) => {
+      // The user's change: one new run file in dev's runs/ and its line in the runs ConfigMap's generator.
+      const commit = await git.commit('runs: simplewiki 2026-11-22 again, into its own prefix', (dir) => {
+        const file = join(DEV_RUNS, `${name}.yaml`);
         copyFileSync(join(dir, DEV_RUNS, 'simplewiki-20261122.yaml'), join(dir, file));
         editYaml(join(dir, file), (doc) => {
           for (const key of ['run_id', 'output_prefix', 'manifest_uri'] as const) doc.set(key, again[key]);
-          doc.set('paused', true);
         });
         editYaml(join(dir, DEV_RUNS, '../kustomization.yaml'), (doc) => {
           const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] };
@@ -649,18 +586,56 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
         });
         return [file];
       });
-      expect(parse((await mountedRunFiles())[`${name}.yaml`] ?? '')).toMatchObject({ paused: true });
-      const paused = await submitterJob('e2e-again-paused');
-      expect(paused.ok, paused.logs).toBe(true);
-      expect(paused.logs).toContain(`run ${again.run_id}: no manifest yet; submitted 0 manifest jobs; paused`);
-      expect(await rayJobs(again.run_id)).toBe('');
-
-      // Resumed: the same file without `paused: true`.
-      timings.resumeSyncSeconds = await commitAndSync('runs: resume simplewiki 2026-11-22 again', (dir) => {
-        editYaml(join(dir, file), (doc) => void doc.delete('paused'));
-        return [file];
+      // Argo CD polls its repositories every 3 minutes; a refresh, as the UI's button does, asks now. dev's
+      // wiki-tokenizer syncs on its own once it sees the commit.
+      const t0 = Date.now();
+      expect(
+        (
+          await kubectl(
+            '-n',
+            'argocd',
+            'annotate',
+            '--overwrite',
+            'applications.argoproj.io',
+            'wiki-tokenizer',
+            'argocd.argoproj.io/refresh=normal',
+          )
+        ).code,
+      ).toBe(0);
+      // A sync of that commit that succeeded; the app's sync status is not asked for, as the RayCluster turned
+      // OutOfSync again right after such a sync here.
+      let last = '';
+      await waitFor(`a sync of wiki-tokenizer at ${commit.slice(0, 12)}`, 300_000, async () => {
+        const app = await kubectl(
+          '-n',
+          'argocd',
+          'get',
+          'applications.argoproj.io',
+          'wiki-tokenizer',
+          '-o',
+          'jsonpath={.status.operationState.phase} {.status.operationState.syncResult.revision}',
+        );
+        last = app.stdout.trim();
+        return last === `Succeeded ${commit}` ? true : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; last: ${last}`);
       });
-      expect(parse((await mountedRunFiles())[`${name}.yaml`] ?? '')).not.toHaveProperty('paused');
+      timings.runFileSyncSeconds = Math.round((Date.now() - t0) / 100) / 10;
+      const volumes = (
+        await kubectl(
+          '-n',
+          'tokenize-wiki',
+          'get',
+          'cronjob',
+          'submitter',
+          '-o',
+          'jsonpath={.spec.jobTemplate.spec.template.spec.volumes[?(@.name=="runs")].configMap.name}',
+        )
+      ).stdout.trim();
+      const runsMap = JSON.parse(
+        (await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout,
+      ) as { data?: Record<string, string> };
+      expect(Object.keys(runsMap.data ?? {})).toContain(`${name}.yaml`);
 
       // The fault: once the second run's task job runs on the Ray worker (its `run-tasks` process is up in the node;
       // a tick that submits the manifest job ends there, the next one submits the tasks), the worker pod goes, as
