@@ -22,6 +22,8 @@ const USES_RAY = /\brayConnection\(|\binject\(\s*['"]ray['"]\s*\)/;
  * where no hook timeout applies, rather than in the file's beforeAll.
  */
 const USES_MEGATRON = /\bensureMegatronVenv\(/;
+/** A test file that starts a Ray head of its own: no shared head for it, but the venv is made here. */
+const STARTS_RAY = /\bstartRayHead\(/;
 /** A test file that starts kube-apiserver and etcd: built here, where the build's progress reaches the terminal. */
 const USES_KUBE = /\bstartKube\(/;
 
@@ -48,7 +50,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let t = Date.now();
   // Installs first and in parallel (Go builds and pip installs on a fresh machine, announced), then the servers.
   const installs: Install[] = [weedInstall()];
-  if (withRay) installs.push(rayVenvInstall());
+  if (withRay || (await selectedFilesUse(project, STARTS_RAY))) installs.push(rayVenvInstall());
   if (await selectedFilesUse(project, USES_MEGATRON)) installs.push(megatronVenvInstall());
   if (await selectedFilesUse(project, USES_KUBE)) installs.push(await kubeInstall());
   await Promise.all(installs.map((install) => announce(install)));
