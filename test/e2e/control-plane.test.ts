@@ -780,6 +780,14 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     `jsonpath=${jsonpath}`,
   ];
 
+  /** The fault: `pod` deleted as a lost node would lose it (no grace), while `run`'s task job runs; returns when. */
+  async function losePod(namespace: string, pod: string, what: string, run: DevRun): Promise<number> {
+    const at = Date.now();
+    expect((await kubectl('-n', namespace, 'delete', 'pod', pod, '--grace-period=1', '--wait=false')).code).toBe(0);
+    log(`e2e: deleted the ${what} pod ${pod} while ${run.run_id}'s task job ran`);
+    return at;
+  }
+
   it.skipIf(gitopsSkip)(
     'a dump in the legacy layout, staged by `stage` in the cluster, runs to the shards of a local run of it',
     async () => {
@@ -822,11 +830,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       // the ticks go on.
       const tick = await untilTaskJobRuns('again', again);
       const lost = (await kubectl(...rayPods('worker'))).stdout.trim();
-      const faultAt = Date.now();
-      expect(
-        (await kubectl('-n', 'tokenize-wiki', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
-      ).toBe(0);
-      log(`e2e: deleted the Ray worker pod ${lost} while ${again.run_id}'s task job ran`);
+      const faultAt = await losePod('tokenize-wiki', lost, 'Ray worker', again);
       const { jobs } = await healsAfterFault('again', 'again', again, tick, faultAt);
       // The lost job did not succeed, and another worker pod took its place.
       expect(
@@ -846,11 +850,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       const { run } = await commitRunFile('head', 'runs: simplewiki 2026-11-22 once more, for the head fault');
       const tick = await untilTaskJobRuns('head', run);
       const lost = (await kubectl(...rayPods('head'))).stdout.trim();
-      const faultAt = Date.now();
-      expect(
-        (await kubectl('-n', 'tokenize-wiki', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
-      ).toBe(0);
-      log(`e2e: deleted the Ray head pod ${lost} while ${run.run_id}'s task job ran`);
+      const faultAt = await losePod('tokenize-wiki', lost, 'Ray head', run);
       await healsAfterFault('head', 'head', run, tick, faultAt);
       expect((await kubectl(...rayPods('head'))).stdout.trim()).not.toBe(lost);
       // How the job came back: KubeRay's own word for submitting it again on the new head (HTTPMode).
@@ -867,12 +867,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     async () => {
       const { run } = await commitRunFile('store', 'runs: simplewiki 2026-11-22 once more, for the object-store fault');
       const tick = await untilTaskJobRuns('store', run);
-      const lost = 'seaweedfs-0';
-      const faultAt = Date.now();
-      expect(
-        (await kubectl('-n', 'object-store', 'delete', 'pod', lost, '--grace-period=1', '--wait=false')).code,
-      ).toBe(0);
-      log(`e2e: deleted the object-store pod ${lost} while ${run.run_id}'s task job ran`);
+      const faultAt = await losePod('object-store', 'seaweedfs-0', 'object-store', run);
       const { jobs, status } = await healsAfterFault('store', 'store', run, tick, faultAt);
       // The outage reached the run: run-tasks retried (its driver log, read through the Ray head), or a job ended
       // with an outage the submitter recorded without counting it.
