@@ -2,14 +2,13 @@
 // --bundle, init-control-plane --cluster dev, then install-argocd from the user's clone of a git server inside
 // the cluster network, and Argo CD syncing the tree. Needs a complete bundle (scripts/build-bundle.mts;
 // TW_E2E_BUNDLE names another folder); without one the suite says why it did not run.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
-import { readNodeBundle } from '../../scripts/lib/bundle/node-bundle.js';
-import { cacheRoot, repoRoot } from '../harness/paths.js';
+import { parse } from 'yaml';
+import { repoRoot } from '../harness/paths.js';
+import { bundleDir, bundleProblem, imagesMissing, kubernetes } from './bundle.js';
 import {
   NODE_BUNDLE,
   NODE_NODEJS,
@@ -20,39 +19,11 @@ import {
   type ClusterNode,
 } from './cluster.js';
 import { dumpFolder, editYaml, NODE_CLONE, serveCheckout, serveDump, type GitServer } from './gitops.js';
+import { chooseContainerdTmpfs, diskPressureReason, evictionPercent } from './resources.js';
 import { shardDigests, type ShardDigest } from './shard-digests.js';
 import { run as runCommand, waitFor } from '../harness/proc.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const kubernetes = (parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
-const bundleDir = process.env.TW_E2E_BUNDLE || join(cacheRoot(), 'bundle', kubernetes);
-/** What a node's containerd holds once the bundle's images are imported and unpacked (measured: about 5 GB). */
-const NODE_IMAGES_BYTES = 6 * 2 ** 30;
-/** A node's containerd on a tmpfs: room for its images, and the RAM the host must have available for that. */
-const CONTAINERD_TMPFS = { size: '12g', memoryNeeded: 16 * 2 ** 30 };
-
-/**
- * A size (e.g. `10g`) puts the node's /var/lib/containerd on a tmpfs, so the kubelet measures its image filesystem
- * there: TW_E2E_CONTAINERD_TMPFS, or on its own when the host disk would fall below the kubelet's image-filesystem
- * threshold once the node's images are in (the node would then be tainted disk-pressure mid-suite) and RAM allows.
- */
-function chooseContainerdTmpfs(imagefsThresholdPercent: number): string | undefined {
-  if (process.env.TW_E2E_CONTAINERD_TMPFS) return process.env.TW_E2E_CONTAINERD_TMPFS;
-  const fs = statfsSync(cacheRoot());
-  const freeAfterImages = (100 * (fs.bavail * fs.bsize - NODE_IMAGES_BYTES)) / (fs.blocks * fs.bsize);
-  if (freeAfterImages >= imagefsThresholdPercent + 1 || availableMemory() < CONTAINERD_TMPFS.memoryNeeded)
-    return undefined;
-  log(
-    `e2e: the host disk would have ${freeAfterImages.toFixed(1)}% free with the node's images, near the kubelet's ${imagefsThresholdPercent}%: containerd on a ${CONTAINERD_TMPFS.size} tmpfs`,
-  );
-  return CONTAINERD_TMPFS.size;
-}
-
-/** MemAvailable: free memory plus the page cache the kernel gives back on demand. */
-function availableMemory(): number {
-  const kB = /^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
-  return Number(kB ?? 0) * 1024;
-}
 
 /** The fields of dev's run file the suite reads (the file itself is validated by the submitter). */
 interface DevRun {
@@ -66,61 +37,16 @@ interface DevRun {
 const DEV_RUNS = 'apps/wiki-tokenizer/overlays/dev/runs';
 const devRun = parse(readFileSync(join(repoRoot, DEV_RUNS, 'simplewiki-20261122.yaml'), 'utf8')) as DevRun;
 
-function bundleProblem(): string | undefined {
-  try {
-    readNodeBundle(bundleDir);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
-/** Images kubeadm init needs (asked of the bundle's kubeadm) that the bundle does not hold. */
-function imagesMissing(): string[] {
-  const wanted = execFileSync(
-    join(bundleDir, 'bin', 'kubeadm'),
-    ['config', 'images', 'list', `--config=${join(repoRoot, 'clusters/dev/kubeadm-config.yaml')}`],
-    {
-      encoding: 'utf8',
-    },
-  )
-    .split('\n')
-    .filter(Boolean);
-  const have = new Set(readNodeBundle(bundleDir).images.map((i) => i.name));
-  return wanted.filter((w) => !have.has(w));
-}
-
 const missing = bundleProblem();
 if (missing) log(`e2e: control-plane suite NOT RUN: ${missing}`);
-const missingImages = missing ? [] : imagesMissing();
+const missingImages = missing ? [] : imagesMissing('dev');
 if (missingImages.length) log(`e2e: init-control-plane test NOT RUN: the bundle lacks ${missingImages.join(', ')}`);
 
-/**
- * The nodes' disks are the host's: when its free space is below the kubelet's eviction threshold of the dev
- * config (imagefs.available, nodefs.available), the node is tainted disk-pressure and no new pod is scheduled.
- */
-function diskPressureReason(): string | undefined {
-  // With containerd on a tmpfs, the image filesystem is not the host disk.
-  const percents = ['nodefs.available', ...(containerdTmpfs ? [] : ['imagefs.available'])].map(evictionPercent);
-  const fs = statfsSync(cacheRoot());
-  const free = (100 * fs.bavail) / fs.blocks;
-  const threshold = Math.max(...percents);
-  return free < threshold
-    ? `the host disk under ${cacheRoot()} has ${free.toFixed(1)}% free, below the kubelet eviction threshold ${threshold}% of clusters/dev`
-    : undefined;
-}
-
-/** A hard eviction threshold of the dev kubelet configuration, in per cent of the filesystem. */
-function evictionPercent(signal: string): number {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8')).map(
-    (d) => d.toJS() as { kind?: string; evictionHard?: Record<string, string> },
-  );
-  const eviction = docs.find((d) => d.kind === 'KubeletConfiguration')?.evictionHard ?? {};
-  return Number.parseFloat(eviction[signal] ?? '0');
-}
-
-const containerdTmpfs = missing ? undefined : chooseContainerdTmpfs(evictionPercent('imagefs.available'));
-const diskPressure = missing ? undefined : diskPressureReason();
+const containerdTmpfs = missing
+  ? undefined
+  : chooseContainerdTmpfs(['cp-1'], evictionPercent('dev', 'imagefs.available'), log)['cp-1'];
+// With containerd on a tmpfs, the image filesystem is not the host disk.
+const diskPressure = missing ? undefined : diskPressureReason('dev', containerdTmpfs !== undefined);
 if (diskPressure) log(`e2e: CoreDNS test NOT RUN: ${diskPressure} (the node is tainted disk-pressure)`);
 
 describe.skipIf(missing !== undefined)('a dev control plane on a node container, from the bundle', () => {
@@ -132,7 +58,12 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   const timings: Record<string, number> = {};
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: ['cp-1'], bundleDir, log, ...(containerdTmpfs ? { containerdTmpfs } : {}) });
+    cluster = await startCluster({
+      nodes: ['cp-1'],
+      bundleDir,
+      log,
+      ...(containerdTmpfs ? { containerdTmpfs: { 'cp-1': containerdTmpfs } } : {}),
+    });
     node = cluster.nodes[0]!;
   });
 

@@ -1,0 +1,245 @@
+// Three nodes, as a user brings up three VMs (`npm run e2e -- --nodes 3`; the default one-node mode says it did
+// not run): bootstrap-node --bundle on each, init-control-plane --cluster dev-3 on cp-1, join-worker --ssh on the two
+// workers (an admin user whose key cp-1 authorises, each node with its own SSH host keys), Flannel's VXLAN between
+// them, then Argo CD syncing clusters/dev-3 and a run spread over the workers, with a worker drained mid-run.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../harness/proc.js';
+import { bundleDir, bundleProblem, imagesMissing } from './bundle.js';
+import {
+  NODE_BUNDLE,
+  NODE_NODEJS,
+  NODE_REPO,
+  nodeScript,
+  startCluster,
+  type Cluster,
+  type ClusterNode,
+} from './cluster.js';
+import { chooseContainerdTmpfs, diskPressureReason, evictionPercent } from './resources.js';
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const CLUSTER = 'dev-3';
+const NAMES = ['cp-1', 'worker-1', 'worker-2'] as const;
+/** The user who logs in to each VM and may sudo without a password (a cloud image's default user). */
+const ADMIN = 'admin';
+
+const threeNodes = process.env.TW_E2E_NODES === '3';
+if (!threeNodes) log('e2e: three-node suite NOT RUN: one-node mode (`npm run e2e -- --nodes 3` runs it)');
+function bundleMissing(): string | undefined {
+  const problem = bundleProblem();
+  if (problem) return problem;
+  const images = imagesMissing(CLUSTER);
+  return images.length ? `the bundle lacks ${images.join(', ')}` : undefined;
+}
+const missing = threeNodes ? bundleMissing() : undefined;
+if (missing) log(`e2e: three-node suite NOT RUN: ${missing}`);
+const containerdTmpfs =
+  threeNodes && !missing ? chooseContainerdTmpfs(NAMES, evictionPercent(CLUSTER, 'imagefs.available'), log) : {};
+const diskPressure =
+  threeNodes && !missing
+    ? diskPressureReason(
+        CLUSTER,
+        NAMES.every((n) => containerdTmpfs[n] !== undefined),
+      )
+    : undefined;
+if (diskPressure) log(`e2e: three-node suite NOT RUN: ${diskPressure} (the nodes would be tainted disk-pressure)`);
+
+describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefined)(
+  'three nodes from the bundle: a control plane and two workers joined over SSH',
+  () => {
+    let cluster: Cluster;
+    let cp: ClusterNode;
+    let workers: ClusterNode[];
+    const timings: Record<string, number> = {};
+    const seconds = (t0: number): number => Math.round((Date.now() - t0) / 100) / 10;
+
+    beforeAll(async () => {
+      cluster = await startCluster({ nodes: NAMES, bundleDir, log, containerdTmpfs });
+      [cp, ...workers] = cluster.nodes as [ClusterNode, ...ClusterNode[]];
+    });
+
+    afterAll(() => {
+      log(`e2e: timings ${JSON.stringify({ ...cluster?.timings, ...timings })}`);
+      cluster?.stop();
+    });
+
+    const kubectl = (...args: string[]) => cp.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', ...args]);
+
+    /** Writes a manifest into cp-1's /root (its overlay is visible on the host) and creates it there. */
+    async function create(name: string, manifest: object): Promise<void> {
+      writeFileSync(join(cluster.dir, 'nodes', cp.name, 'rootfs', 'root', `${name}.json`), JSON.stringify(manifest));
+      const r = await kubectl('create', '-f', `/root/${name}.json`);
+      expect(r.code, r.stderr).toBe(0);
+    }
+
+    it('bootstrap-node --bundle prepares all three nodes at once, each for its role', async () => {
+      const t0 = Date.now();
+      const results = await Promise.all(
+        cluster.nodes.map(async (node, i) => {
+          const t = Date.now();
+          const role = i === 0 ? 'control-plane' : 'worker';
+          const r = await nodeScript(node, 'bootstrap-node', [
+            '--role',
+            role,
+            '--bundle',
+            NODE_BUNDLE,
+            '--allow-cgroup-v1',
+          ]);
+          timings[`bootstrap_${node.name}_Seconds`] = seconds(t);
+          if (r.code !== 0) log(`e2e: bootstrap-node on ${node.name} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
+          return r.code;
+        }),
+      );
+      timings.bootstrapAllSeconds = seconds(t0);
+      expect(results).toEqual([0, 0, 0]);
+    });
+
+    it('init-control-plane --cluster dev-3 on cp-1 keeps the control plane tainted', async () => {
+      const t0 = Date.now();
+      const r = await nodeScript(cp, 'init-control-plane', ['--cluster', CLUSTER, '--allow-cgroup-v1', '--offline']);
+      timings.initControlPlaneSeconds = seconds(t0);
+      if (r.code !== 0) log(`e2e: init-control-plane exited ${r.code}:\n${r.stderr.slice(-6000)}`);
+      expect(r.code).toBe(0);
+      const taints = await kubectl('get', 'node', 'cp-1', '-o', 'jsonpath={.spec.taints[*].key}');
+      expect(taints.stdout).toContain('node-role.kubernetes.io/control-plane');
+    });
+
+    it('join-worker --ssh admin@cp-1 joins both workers with the join command read over SSH', async () => {
+      // Each VM's admin user, with passwordless sudo; each worker's admin has a key that cp-1's admin authorises.
+      const adminSetup = [
+        `useradd --create-home --shell /bin/bash --groups sudo ${ADMIN}`,
+        `echo '${ADMIN} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/${ADMIN}`,
+        `chmod 0440 /etc/sudoers.d/${ADMIN}`,
+      ].join(' && ');
+      for (const node of cluster.nodes) expect((await node.exec(['bash', '-c', adminSetup])).code).toBe(0);
+      const keys: string[] = [];
+      for (const w of workers) {
+        const keygen = await w.exec([
+          'runuser',
+          '-u',
+          ADMIN,
+          '--',
+          'bash',
+          '-c',
+          `ssh-keygen -q -t ed25519 -N '' -C ${ADMIN}@${w.name} -f ~/.ssh/id_ed25519 && cat ~/.ssh/id_ed25519.pub`,
+        ]);
+        expect(keygen.code, keygen.stderr).toBe(0);
+        keys.push(keygen.stdout.trim());
+      }
+      const authorise = await cp.exec([
+        'runuser',
+        '-u',
+        ADMIN,
+        '--',
+        'bash',
+        '-c',
+        `mkdir -p -m 0700 ~/.ssh && printf '%s\\n' ${keys.map((k) => `'${k}'`).join(' ')} >> ~/.ssh/authorized_keys && chmod 0600 ~/.ssh/authorized_keys`,
+      ]);
+      expect(authorise.code, authorise.stderr).toBe(0);
+      // As the user runs it: logged in as admin, through sudo (join-worker then runs ssh as $SUDO_USER).
+      const t0 = Date.now();
+      const joined = await Promise.all(
+        workers.map(async (w) => {
+          const t = Date.now();
+          const r = await w.exec(
+            [
+              'runuser',
+              '-u',
+              ADMIN,
+              '--',
+              'sudo',
+              '-n',
+              NODE_NODEJS,
+              '--import',
+              'tsx',
+              'scripts/join-worker.mts',
+              '--ssh',
+              `${ADMIN}@cp-1`,
+              '--allow-cgroup-v1',
+            ],
+            { cwd: NODE_REPO, timeoutMs: 10 * 60_000 },
+          );
+          timings[`join_${w.name}_Seconds`] = seconds(t);
+          if (r.code !== 0) log(`e2e: join-worker on ${w.name} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
+          return r.code;
+        }),
+      );
+      timings.joinBothSeconds = seconds(t0);
+      expect(joined).toEqual([0, 0]);
+      // Each node has its own host keys, and the workers learned cp-1's (accept-new) from that first contact.
+      const hostKeys = await Promise.all(
+        cluster.nodes.map(
+          async (n) => (await n.exec(['cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout.split(' ')[1],
+        ),
+      );
+      expect(new Set(hostKeys).size).toBe(3);
+      for (const w of workers) {
+        const known = await w.exec(['runuser', '-u', ADMIN, '--', 'ssh-keygen', '-F', 'cp-1']);
+        expect(known.stdout).toContain(hostKeys[0]);
+      }
+    });
+
+    it('all three nodes Ready, each with a flannel.1 VXLAN device', async () => {
+      const t0 = Date.now();
+      const ready = await kubectl('wait', '--for=condition=Ready', 'node', '--all', '--timeout=300s');
+      timings.nodesReadyAfterJoinSeconds = seconds(t0);
+      if (ready.code !== 0) log(`e2e: nodes:\n${(await kubectl('describe', 'nodes')).stdout.slice(-5000)}`);
+      expect(ready.code).toBe(0);
+      const names = (await kubectl('get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}')).stdout
+        .trim()
+        .split(' ');
+      expect(names.sort()).toEqual([...NAMES]);
+      for (const node of cluster.nodes) {
+        const vxlan = await waitFor(`flannel.1 on ${node.name}`, 120_000, async () => {
+          const r = await node.exec(['ip', '-details', 'link', 'show', 'flannel.1']);
+          return r.code === 0 ? r.stdout : undefined;
+        });
+        expect(vxlan).toMatch(/vxlan id 1 /);
+      }
+    });
+
+    it('a pod on worker-1 reaches a pod on worker-2 across the VXLAN, by pod IP and through a Service', async () => {
+      const busybox = 'docker.io/library/busybox:1.37.0';
+      const pod = (name: string, nodeName: string, command: string) => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default', labels: { app: name } },
+        spec: {
+          nodeName,
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name, image: busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command] }],
+        },
+      });
+      await create(
+        'probe-server',
+        pod('probe-server', 'worker-2', 'echo from-worker-2 > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'),
+      );
+      await create('probe-client', pod('probe-client', 'worker-1', 'exec sleep 3600'));
+      await create('probe-service', {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'probe-server', namespace: 'default' },
+        spec: { selector: { app: 'probe-server' }, ports: [{ port: 80, targetPort: 8080 }] },
+      });
+      const up = await kubectl(
+        'wait',
+        '--for=condition=Ready',
+        'pod/probe-server',
+        'pod/probe-client',
+        '--timeout=180s',
+      );
+      expect(up.code, up.stderr).toBe(0);
+      const serverIp = (await kubectl('get', 'pod', 'probe-server', '-o', 'jsonpath={.status.podIP}')).stdout.trim();
+      const podCidrs = (
+        await kubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}')
+      ).stdout;
+      log(`e2e: pod CIDRs ${podCidrs.trim()}; probe-server on worker-2 at ${serverIp}`);
+      for (const target of [`http://${serverIp}:8080/`, 'http://probe-server.default.svc.cluster.local/']) {
+        const r = await kubectl('exec', 'probe-client', '--', 'wget', '-q', '-T', '5', '-O', '-', target);
+        expect(r.stdout.trim(), `${target}: ${r.stderr}`).toBe('from-worker-2');
+      }
+      await kubectl('delete', 'pod/probe-server', 'pod/probe-client', 'service/probe-server', '--wait=false');
+    });
+  },
+);
