@@ -2,11 +2,9 @@
 // --bundle, init-control-plane --cluster dev, then install-argocd from the user's clone of a git server inside
 // the cluster network, and Argo CD syncing the tree. Needs a complete bundle (scripts/build-bundle.mts;
 // TW_E2E_BUNDLE names another folder); without one the suite says why it did not run.
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { repoRoot } from '../harness/paths.js';
 import { bundleDir, bundleProblem, imagesMissing, kubernetes } from './bundle.js';
 import {
@@ -19,23 +17,12 @@ import {
   type ClusterNode,
 } from './cluster.js';
 import { dumpFolder, editYaml, NODE_CLONE, serveCheckout, serveDump, type GitServer } from './gitops.js';
+import { DEV_APPLICATIONS, DEV_RUNS, devRun, operator, type DevRun } from './operator.js';
 import { chooseContainerdTmpfs, diskPressureReason, evictionPercent } from './resources.js';
 import { shardDigests, type ShardDigest } from './shard-digests.js';
 import { run as runCommand, waitFor } from '../harness/proc.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-
-/** The fields of dev's run file the suite reads (the file itself is validated by the submitter). */
-interface DevRun {
-  run_id: string;
-  output_prefix: string;
-  manifest_uri: string;
-  max_docs_per_task: number;
-  text_field: string;
-  encoding: string;
-}
-const DEV_RUNS = 'apps/wiki-tokenizer/overlays/dev/runs';
-const devRun = parse(readFileSync(join(repoRoot, DEV_RUNS, 'simplewiki-20261122.yaml'), 'utf8')) as DevRun;
 
 const missing = bundleProblem();
 if (missing) log(`e2e: control-plane suite NOT RUN: ${missing}`);
@@ -56,6 +43,25 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   /** The object store's key, made in the sync step as a user makes it. */
   let s3: { key: string; secret: string };
   const timings: Record<string, number> = {};
+  const {
+    kubectl,
+    timed: timedScript,
+    clusterState,
+    pulledImages,
+    createS3Secrets,
+    waitForApplications,
+    rayClusterReady,
+    startSubmitterJob,
+    ticksUntilVerified,
+    rayJobs,
+    docsPerSecond,
+  } = operator(
+    () => cluster,
+    () => node,
+    log,
+  );
+  const timed = (name: string, script: string, args: string[], cwd?: string) =>
+    timedScript(timings, name, script, args, cwd);
 
   beforeAll(async () => {
     cluster = await startCluster({
@@ -67,40 +73,10 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     node = cluster.nodes[0]!;
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     log(`e2e: timings ${JSON.stringify({ ...cluster?.timings, ...timings })}`);
-    cluster?.stop();
+    await cluster?.close();
   });
-
-  async function timed(name: string, script: string, args: string[], cwd?: string) {
-    const t0 = Date.now();
-    const r = await nodeScript(node, script, args, 20 * 60_000, cwd);
-    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
-    if (r.code !== 0) log(`e2e: ${script} exited ${r.code}:\n${r.stderr.slice(-6000)}`);
-    return r;
-  }
-
-  const kubectl = (...args: string[]) => node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', ...args]);
-
-  /** What a person would look at when a step hangs: pods, the non-running ones described, kubelet's errors. */
-  async function clusterState(namespaces: readonly string[]): Promise<string> {
-    const parts = [(await kubectl('get', 'pods', '-A', '-o', 'wide')).stdout];
-    for (const ns of namespaces) {
-      const described = (await kubectl('-n', ns, 'describe', 'pods', '--field-selector=status.phase!=Running')).stdout;
-      parts.push(`--- ${ns}: pods not running\n${described.slice(-3000)}`);
-    }
-    const kubelet = (
-      await node.exec(['journalctl', '-u', 'kubelet', '--no-pager', '-o', 'cat', '-p', 'err', '-n', '20'])
-    ).stdout;
-    parts.push(`--- kubelet errors\n${kubelet}`);
-    return parts.join('\n');
-  }
-
-  /** Images containerd was asked to pull: none may be, the node has no route out. */
-  async function pulledImages(): Promise<string[]> {
-    const journal = (await node.exec(['journalctl', '-u', 'containerd', '--no-pager', '-o', 'cat'])).stdout;
-    return [...journal.matchAll(/PullImage \\?"([^"\\]+)/g)].map((m) => m[1] ?? '');
-  }
 
   it('bootstrap-node --bundle installs containerd, kubelet and the images without any network', async () => {
     const r = await timed('bootstrapNodeSeconds', 'bootstrap-node', [
@@ -209,83 +185,9 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   it.skipIf(gitopsSkip)(
     'Argo CD syncs the root app from that server: every Application Synced and Healthy, in waves',
     async () => {
-      // The user's by-hand step before the first sync (docs/storage.md, setup 1, step 2): the object store's
-      // identities and the same key for the app. Generated per run, never written to disk on the host.
-      const [key, secret] = [randomBytes(10).toString('hex'), randomBytes(24).toString('hex')];
-      s3 = { key, secret };
-      const identities = JSON.stringify({
-        identities: [
-          {
-            name: 'tokenize-wiki',
-            credentials: [{ accessKey: key, secretKey: secret }],
-            actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'],
-          },
-        ],
-      });
-      for (const ns of ['object-store', 'tokenize-wiki']) await kubectl('create', 'namespace', ns);
-      expect(
-        (
-          await kubectl(
-            '-n',
-            'object-store',
-            'create',
-            'secret',
-            'generic',
-            'seaweedfs-s3-config',
-            `--from-literal=config.json=${identities}`,
-          )
-        ).code,
-      ).toBe(0);
-      const app = await kubectl(
-        '-n',
-        'tokenize-wiki',
-        'create',
-        'secret',
-        'generic',
-        'tokenize-wiki-s3',
-        `--from-literal=AWS_ACCESS_KEY_ID=${key}`,
-        `--from-literal=AWS_SECRET_ACCESS_KEY=${secret}`,
-      );
-      expect(app.code).toBe(0);
+      s3 = await createS3Secrets();
       const t0 = Date.now();
-      let last = '';
-      try {
-        await waitFor('every Argo CD Application Synced and Healthy', 20 * 60_000, async () => {
-          const r = await kubectl(
-            '-n',
-            'argocd',
-            'get',
-            'applications.argoproj.io',
-            '-o',
-            'jsonpath={range .items[*]}{.metadata.name} {.status.sync.status} {.status.health.status}{"\\n"}{end}',
-          );
-          last = r.stdout.trim();
-          const rows = last
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => l.split(' '));
-          const names = rows.map((row) => row[0]);
-          const wanted = ['root', 'argocd', 'flannel', 'local-path', 'kuberay', 'object-store', 'wiki-tokenizer'];
-          return wanted.every((w) => names.includes(w)) &&
-            rows.every((row) => row[1] === 'Synced' && row[2] === 'Healthy')
-            ? true
-            : undefined;
-        });
-      } catch (err) {
-        const apps = (
-          await kubectl(
-            '-n',
-            'argocd',
-            'get',
-            'applications.argoproj.io',
-            '-o',
-            'jsonpath={range .items[*]}{.metadata.name}: {.status.operationState.message} {.status.conditions}{"\\n"}{end}',
-          )
-        ).stdout;
-        throw new Error(
-          `${(err as Error).message}; last:\n${last}\n${apps}\n${await clusterState(['argocd', 'local-path-storage', 'kuberay-system', 'object-store', 'tokenize-wiki'])}`,
-        );
-      }
+      await waitForApplications(DEV_APPLICATIONS, 20 * 60_000);
       timings.syncSeconds = Math.round((Date.now() - t0) / 100) / 10;
       expect(await pulledImages()).toEqual([]);
     },
@@ -294,19 +196,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   it.skipIf(gitopsSkip)('KubeRay runs our RayCluster on the tokenizer image: head and worker Ready', async () => {
     // Argo CD's RayCluster health check (argocd/install/health/raycluster.lua) already waited for the
     // cluster; this reads KubeRay's own view of it.
-    const ready = await kubectl(
-      '-n',
-      'tokenize-wiki',
-      'wait',
-      '--for=jsonpath={.status.state}=ready',
-      'raycluster/tokenize-wiki',
-      '--timeout=600s',
-    );
-    if (ready.code !== 0)
-      log(
-        `e2e: RayCluster not ready:\n${(await kubectl('-n', 'tokenize-wiki', 'describe', 'raycluster', 'tokenize-wiki')).stdout.slice(-3000)}\n${await clusterState(['tokenize-wiki', 'kuberay-system'])}`,
-      );
-    expect(ready.code).toBe(0);
+    expect(await rayClusterReady()).toBe(true);
     timings.rayClusterReadyAfterInitSeconds = Math.round((Date.now() - initStarted) / 100) / 10;
     const pods = await kubectl(
       '-n',
@@ -330,84 +220,6 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       ).toBe(true);
   });
 
-  /** Starts a Job from the submitter CronJob's template (`kubectl create job --from=cronjob/submitter`), args replaced if given. */
-  async function startSubmitterJob(name: string, args?: string[]): Promise<void> {
-    if (args) {
-      const cron = JSON.parse(
-        (await kubectl('-n', 'tokenize-wiki', 'get', 'cronjob', 'submitter', '-o', 'json')).stdout,
-      ) as {
-        spec: { jobTemplate: { spec: { template: { spec: { containers: { args: string[] }[] } } } } };
-      };
-      const spec = cron.spec.jobTemplate.spec;
-      spec.template.spec.containers[0]!.args = args;
-      const job = {
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name, namespace: 'tokenize-wiki' },
-        spec: { ...spec, backoffLimit: 0 },
-      };
-      // The node's /root is on its overlay, which the host sees: the manifest goes there, kubectl reads it.
-      writeFileSync(join(cluster.dir, 'nodes', node.name, 'rootfs', 'root', `${name}.json`), JSON.stringify(job));
-      expect((await kubectl('create', '-f', `/root/${name}.json`)).code).toBe(0);
-    } else {
-      expect((await kubectl('-n', 'tokenize-wiki', 'create', 'job', name, '--from=cronjob/submitter')).code).toBe(0);
-    }
-  }
-
-  async function awaitSubmitterJob(name: string): Promise<{ ok: boolean; logs: string }> {
-    const done = await kubectl(
-      '-n',
-      'tokenize-wiki',
-      'wait',
-      '--for=jsonpath={.status.conditions[0].status}=True',
-      `job/${name}`,
-      '--timeout=330s',
-    );
-    const status = (
-      await kubectl('-n', 'tokenize-wiki', 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}')
-    ).stdout.trim();
-    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, '--tail=40')).stdout;
-    return { ok: done.code === 0 && status === '1', logs };
-  }
-
-  async function submitterJob(name: string, args?: string[]): Promise<{ ok: boolean; logs: string }> {
-    await startSubmitterJob(name, args);
-    return awaitSubmitterJob(name);
-  }
-
-  /**
-   * Ticks on demand, one at a time, instead of waiting for the CronJob's schedule: the same Job the CronJob makes,
-   * each followed by `verify` of the run, until it passes or `maxTicks` ticks ran. `started` is the number of a
-   * tick already started (`e2e-<label>-tick-<n>`), after which the count goes on.
-   */
-  async function ticksUntilVerified(
-    label: string,
-    run: DevRun,
-    maxTicks: number,
-    started = 0,
-  ): Promise<{ ticks: number; verified: { ok: boolean; logs: string } }> {
-    const verifyArgs = ['verify', '--manifest-uri', run.manifest_uri, '--output-prefix', run.output_prefix];
-    let verified = { ok: false, logs: '' };
-    let tick = started ? started - 1 : 0;
-    while (tick < maxTicks && !verified.ok) {
-      tick++;
-      const name = `e2e-${label}-tick-${tick}`;
-      const r = tick === started ? await awaitSubmitterJob(name) : await submitterJob(name);
-      log(`e2e: ${label} tick ${tick} ${r.ok ? 'ok' : 'FAILED'}: ${r.logs.trim().split('\n').slice(-3).join(' | ')}`);
-      verified = await submitterJob(`e2e-${label}-verify-${tick}`, verifyArgs);
-    }
-    return { ticks: tick, verified };
-  }
-
-  /** A run's RayJobs, one line each: name, Ray job status, start and end time. */
-  async function rayJobs(runId: string): Promise<string> {
-    const jsonpath =
-      'jsonpath={range .items[*]}{.metadata.name} {.status.jobStatus} {.status.startTime} {.status.endTime}{"\\n"}{end}';
-    return (
-      await kubectl('-n', 'tokenize-wiki', 'get', 'rayjobs', '-l', `tokenize-wiki/run-id=${runId}`, '-o', jsonpath)
-    ).stdout;
-  }
-
   it.skipIf(gitopsSkip)(
     "the submitter's ticks run the dev run on the cluster to the end, and verify passes",
     async () => {
@@ -418,13 +230,8 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       const jobs = await rayJobs(devRun.run_id);
       log(`e2e: RayJobs:\n${jobs}\ne2e: verify:\n${verified.logs}`);
       // Throughput on the cluster: the dump's docs over the span of its RayJobs (the manifest job included).
-      const times = jobs
-        .split('\n')
-        .flatMap((l) => l.split(' ').slice(2))
-        .map((t) => Date.parse(t))
-        .filter((t) => Number.isFinite(t));
-      if (times.length >= 2)
-        timings.runDocsPerSecond = Math.round(DUMP_DOCS / ((Math.max(...times) - Math.min(...times)) / 1000));
+      const rate = docsPerSecond(jobs, DUMP_DOCS);
+      if (rate !== undefined) timings.runDocsPerSecond = rate;
       if (!verified.ok) log(await clusterState(['tokenize-wiki']));
       expect(verified.ok).toBe(true);
     },

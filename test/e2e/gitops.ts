@@ -84,10 +84,16 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
   if (!job.includes('cpu: 200m') || !job.includes('cpu: 100m'))
     throw new Error(`${stage}: no cpu requests of 100m and 200m to lower`);
   writeFileSync(stage, job.replaceAll(/cpu: [12]00m/g, `cpu: ${SMALL_CPU}`));
-  const store = join(dir, 'infrastructure/object-store-single-node/kustomization.yaml');
-  const text = readFileSync(store, 'utf8');
-  if (!text.includes('cpu: 200m')) throw new Error(`${store}: no cpu: 200m request to lower`);
-  writeFileSync(store, text.replace('cpu: 200m', `cpu: ${SMALL_CPU}`));
+  // The object store: dev's one pod, and dev-3's three (one per node, the control plane's included).
+  for (const [file, cpu] of [
+    ['infrastructure/object-store-single-node/kustomization.yaml', '200m'],
+    ['infrastructure/object-store/statefulset.yaml', '500m'],
+  ] as const) {
+    const store = join(dir, file);
+    const text = readFileSync(store, 'utf8');
+    if (!text.includes(`cpu: ${cpu}`)) throw new Error(`${store}: no cpu: ${cpu} request to lower`);
+    writeFileSync(store, text.replace(`cpu: ${cpu}`, `cpu: ${SMALL_CPU}`));
+  }
   editYaml(join(dir, 'argocd/root/dev/root.yaml'), (doc) => doc.setIn(['spec', 'source', 'repoURL'], url));
   editYaml(join(dir, 'argocd/install/kustomization.yaml'), (doc) => {
     const patch = doc.createNode({

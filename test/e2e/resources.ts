@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { cacheRoot, repoRoot } from '../harness/paths.js';
 
-/** What a node's containerd holds once the bundle's images are imported and unpacked (measured: about 5 GB). */
-export const NODE_IMAGES_BYTES = 6 * 2 ** 30;
+/** What a node's containerd holds once the bundle's images are imported and unpacked (measured: 4.0 GiB each). */
+export const NODE_IMAGES_BYTES = 4.5 * 2 ** 30;
 /** A node's containerd on a tmpfs: room for its images. */
 export const CONTAINERD_TMPFS_SIZE = '12g';
 /** RAM the cluster's processes need beside the tmpfs holding images (the one-node suite: 16 GB with one tmpfs). */

@@ -4,8 +4,9 @@
 // them, then Argo CD syncing clusters/dev-3 and a run spread over the workers, with a worker drained mid-run.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/proc.js';
+import { readNodeBundle } from '../../scripts/lib/bundle/node-bundle.js';
 import { bundleDir, bundleProblem, imagesMissing } from './bundle.js';
 import {
   NODE_BUNDLE,
@@ -16,7 +17,9 @@ import {
   type Cluster,
   type ClusterNode,
 } from './cluster.js';
-import { chooseContainerdTmpfs, diskPressureReason, evictionPercent } from './resources.js';
+import { NODE_CLONE, serveCheckout, serveDump, type GitServer } from './gitops.js';
+import { DEV_APPLICATIONS, devRun, operator } from './operator.js';
+import { chooseContainerdTmpfs, diskPressureReason, evictionPercent, hostRoom } from './resources.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const CLUSTER = 'dev-3';
@@ -59,12 +62,26 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       [cp, ...workers] = cluster.nodes as [ClusterNode, ...ClusterNode[]];
     });
 
-    afterAll(() => {
-      log(`e2e: timings ${JSON.stringify({ ...cluster?.timings, ...timings })}`);
-      cluster?.stop();
+    // What the nodes take of the host, after each step.
+    afterEach((ctx) => {
+      const room = hostRoom();
+      const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
+      log(
+        `e2e: after "${ctx.task.name}": host disk ${gib(room.diskFree)} GiB free, ${gib(room.memoryAvailable)} GiB RAM available`,
+      );
     });
 
-    const kubectl = (...args: string[]) => cp.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', ...args]);
+    afterAll(async () => {
+      log(`e2e: timings ${JSON.stringify({ ...cluster?.timings, ...timings })}`);
+      await cluster?.close();
+    });
+
+    const op = operator(
+      () => cluster,
+      () => cp,
+      log,
+    );
+    const kubectl = op.kubectl;
 
     /** Writes a manifest into cp-1's /root (its overlay is visible on the host) and creates it there. */
     async function create(name: string, manifest: object): Promise<void> {
@@ -93,10 +110,17 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       );
       timings.bootstrapAllSeconds = seconds(t0);
       expect(results).toEqual([0, 0, 0]);
+      for (const node of cluster.nodes)
+        log(
+          `e2e: ${node.name} containerd holds ${(await node.exec(['du', '-sh', '/var/lib/containerd'])).stdout.trim()}`,
+        );
     });
+
+    let initStarted = 0;
 
     it('init-control-plane --cluster dev-3 on cp-1 keeps the control plane tainted', async () => {
       const t0 = Date.now();
+      initStarted = t0;
       const r = await nodeScript(cp, 'init-control-plane', ['--cluster', CLUSTER, '--allow-cgroup-v1', '--offline']);
       timings.initControlPlaneSeconds = seconds(t0);
       if (r.code !== 0) log(`e2e: init-control-plane exited ${r.code}:\n${r.stderr.slice(-6000)}`);
@@ -200,22 +224,29 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
     });
 
     it('a pod on worker-1 reaches a pod on worker-2 across the VXLAN, by pod IP and through a Service', async () => {
-      const busybox = 'docker.io/library/busybox:1.37.0';
-      const pod = (name: string, nodeName: string, command: string) => ({
+      // Node.js from the submitter image on both ends (the bundle's busybox is Debian's static build, whose wget
+      // crashes on its first lookup).
+      const image = readNodeBundle(bundleDir).images.find((i) => i.name.includes('/tokenize-wiki-submitter:'))?.name;
+      expect(image).toBeDefined();
+      const pod = (name: string, nodeName: string, script: string) => ({
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name, namespace: 'default', labels: { app: name } },
         spec: {
           nodeName,
           terminationGracePeriodSeconds: 1,
-          containers: [{ name, image: busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command] }],
+          containers: [{ name, image, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', script] }],
         },
       });
       await create(
         'probe-server',
-        pod('probe-server', 'worker-2', 'echo from-worker-2 > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'),
+        pod(
+          'probe-server',
+          'worker-2',
+          "require('node:http').createServer((_, res) => res.end('from-worker-2')).listen(8080)",
+        ),
       );
-      await create('probe-client', pod('probe-client', 'worker-1', 'exec sleep 3600'));
+      await create('probe-client', pod('probe-client', 'worker-1', 'setInterval(() => {}, 3600_000)'));
       await create('probe-service', {
         apiVersion: 'v1',
         kind: 'Service',
@@ -236,10 +267,167 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       ).stdout;
       log(`e2e: pod CIDRs ${podCidrs.trim()}; probe-server on worker-2 at ${serverIp}`);
       for (const target of [`http://${serverIp}:8080/`, 'http://probe-server.default.svc.cluster.local/']) {
-        const r = await kubectl('exec', 'probe-client', '--', 'wget', '-q', '-T', '5', '-O', '-', target);
+        const fetch = `fetch(${JSON.stringify(target)}, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+        const r = await kubectl('exec', 'probe-client', '--', 'node', '-e', fetch);
         expect(r.stdout.trim(), `${target}: ${r.stderr}`).toBe('from-worker-2');
       }
       await kubectl('delete', 'pod/probe-server', 'pod/probe-client', 'service/probe-server', '--wait=false');
+    });
+
+    let git: GitServer;
+    const DUMP_DOCS = 4000;
+
+    it("install-argocd --cluster dev-3, from the user's clone of a git server in the cluster network", async () => {
+      git = await serveCheckout(cluster, cp, await serveDump(cluster, DUMP_DOCS, log), log);
+      const r = await op.timed(timings, 'installArgocdSeconds', 'install-argocd', ['--cluster', CLUSTER], NODE_CLONE);
+      if (r.code !== 0) log(`e2e: Argo CD after install-argocd:\n${await op.clusterState(['argocd'])}`);
+      expect(r.code).toBe(0);
+      log(`e2e: Argo CD syncs ${git.url} at ${git.head.slice(0, 12)}`);
+    });
+
+    /** Pods by node: `namespace/name` lists. */
+    async function podsByNode(namespace?: string): Promise<Record<string, string[]>> {
+      const r = await kubectl(
+        'get',
+        'pods',
+        ...(namespace ? ['-n', namespace] : ['-A']),
+        '-o',
+        'jsonpath={range .items[*]}{.spec.nodeName} {.metadata.namespace}/{.metadata.name} {.status.phase}{"\\n"}{end}',
+      );
+      const byNode: Record<string, string[]> = {};
+      for (const [nodeName, pod, phase] of r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' '))) {
+        if (phase === 'Succeeded' || phase === 'Failed') continue;
+        (byNode[nodeName || '(unscheduled)'] ??= []).push(pod ?? '');
+      }
+      return byNode;
+    }
+
+    it('Argo CD syncs clusters/dev-3: every Application Synced and Healthy, the object store one pod per node', async () => {
+      await op.createS3Secrets();
+      const t0 = Date.now();
+      await op.waitForApplications(DEV_APPLICATIONS, 25 * 60_000);
+      timings.syncSeconds = seconds(t0);
+      const store = await podsByNode('object-store');
+      log(`e2e: object store pods by node ${JSON.stringify(store)}`);
+      for (const name of NAMES) expect(store[name]?.filter((p) => p.includes('/seaweedfs-')).length, name).toBe(1);
+    });
+
+    it('the RayCluster: its head on the control plane, one worker on each worker node; pods on every node', async () => {
+      expect(await op.rayClusterReady()).toBe(true);
+      timings.rayClusterReadyAfterInitSeconds = seconds(initStarted);
+      const ray = await rayPods();
+      log(`e2e: Ray pods ${JSON.stringify(ray)}`);
+      expect(ray.head).toEqual(['cp-1']);
+      expect([...ray.workers].sort()).toEqual(['worker-1', 'worker-2']);
+      const all = await podsByNode();
+      log(
+        `e2e: pods by node:\n${Object.entries(all)
+          .map(([n, pods]) => `  ${n}: ${pods.sort().join(' ')}`)
+          .join('\n')}`,
+      );
+      for (const name of NAMES) expect(all[name]?.length ?? 0, name).toBeGreaterThan(2);
+    });
+
+    /** The nodes the Ray head and workers run on. */
+    async function rayPods(): Promise<{ head: string[]; workers: string[] }> {
+      const r = await kubectl(
+        '-n',
+        'tokenize-wiki',
+        'get',
+        'pods',
+        '-l',
+        'ray.io/cluster=tokenize-wiki',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.labels.ray\\.io/node-type} {.spec.nodeName}{"\\n"}{end}',
+      );
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' '));
+      const on = (type: string) => rows.filter((row) => row[0] === type).map((row) => row[1] ?? '');
+      return { head: on('head'), workers: on('worker') };
+    }
+
+    it('a run in flight while a worker node is drained under the PDBs runs to the end: verify OK, every page once', async () => {
+      const t0 = Date.now();
+      // Ticks until a task job's `run-tasks` runs on a worker node; that node is drained.
+      const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${devRun.run_id[0]}]${devRun.run_id.slice(1)}'`;
+      let tick = 0;
+      const victim = await waitFor(`run-tasks of ${devRun.run_id} running on a worker node`, 600_000, async () => {
+        for (const w of workers) if ((await w.exec(['bash', '-c', find])).stdout.trim()) return w.name;
+        const ended =
+          tick > 0 &&
+          (
+            await kubectl(
+              '-n',
+              'tokenize-wiki',
+              'get',
+              'job',
+              `e2e-dev-tick-${tick}`,
+              '-o',
+              'jsonpath={.status.conditions[0].status}',
+            )
+          ).stdout.trim() === 'True';
+        if (tick === 0 || ended) await op.startSubmitterJob(`e2e-dev-tick-${++tick}`);
+        return undefined;
+      });
+      const budgets = async () =>
+        (
+          await kubectl(
+            'get',
+            'pdb',
+            '-A',
+            '-o',
+            'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.status.disruptionsAllowed} {end}',
+          )
+        ).stdout.trim();
+      const before = await budgets();
+      log(`e2e: run-tasks runs on ${victim} (tick ${tick}); disruptions allowed: ${before}`);
+      expect(before).toContain('tokenize-wiki/ray-workers=1');
+      const t1 = Date.now();
+      const drain = await cp.exec(
+        [
+          'kubectl',
+          '--kubeconfig=/etc/kubernetes/admin.conf',
+          'drain',
+          victim,
+          '--ignore-daemonsets',
+          '--delete-emptydir-data',
+          '--timeout=600s',
+        ],
+        { timeoutMs: 660_000 },
+      );
+      timings.drainSeconds = seconds(t1);
+      log(
+        `e2e: kubectl drain ${victim} exited ${drain.code} in ${timings.drainSeconds} s:\n${(drain.stdout + drain.stderr).slice(-3000)}`,
+      );
+      expect(drain.code).toBe(0);
+      const left = (await podsByNode())[victim] ?? [];
+      const rayAfter = await rayPods();
+      log(
+        `e2e: on ${victim} after the drain: ${left.join(' ')}; Ray pods ${JSON.stringify(rayAfter)}; disruptions allowed: ${await budgets()}`,
+      );
+      expect(left.filter((p) => !p.startsWith('kube-system/kube-proxy') && !p.startsWith('kube-flannel/'))).toEqual([]);
+      expect(rayAfter.workers).not.toContain(victim);
+      expect((await kubectl('uncordon', victim)).code).toBe(0);
+      const { ticks, verified } = await op.ticksUntilVerified('dev', devRun, 12, tick);
+      timings.runSecondsFromFirstTick = seconds(t0);
+      timings.runTicks = ticks;
+      const jobs = await op.rayJobs(devRun.run_id);
+      const rate = op.docsPerSecond(jobs, DUMP_DOCS);
+      if (rate !== undefined) timings.runDocsPerSecond = rate;
+      log(`e2e: RayJobs:\n${jobs}\ne2e: verify:\n${verified.logs}`);
+      if (!verified.ok) log(await op.clusterState(['tokenize-wiki', 'object-store']));
+      expect(verified.ok).toBe(true);
+    });
+
+    it('no node pulled an image: everything came from the bundle', async () => {
+      for (const node of cluster.nodes) expect(await op.pulledImages(node), node.name).toEqual([]);
     });
   },
 );
