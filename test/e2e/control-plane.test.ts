@@ -51,7 +51,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     createS3Secrets,
     waitForApplications,
     rayClusterReady,
-    startSubmitterJob,
+    ticksUntilRunTasks,
     ticksUntilVerified,
     rayJobs,
     docsPerSecond,
@@ -379,27 +379,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       // a tick that submits the manifest job ends there, the next one submits the tasks), the worker pod goes, as
       // with a node lost; the ticks go on.
       const t1 = Date.now();
-      // Brackets keep the patterns from matching grep's own command line.
-      const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${again.run_id[0]}]${again.run_id.slice(1)}'`;
-      let tick = 0;
-      await waitFor(`run-tasks of ${again.run_id} running in the node`, 300_000, async () => {
-        if ((await node.exec(['bash', '-c', find])).stdout.trim()) return true;
-        const ended =
-          tick > 0 &&
-          (
-            await kubectl(
-              '-n',
-              'tokenize-wiki',
-              'get',
-              'job',
-              `e2e-again-tick-${tick}`,
-              '-o',
-              'jsonpath={.status.conditions[0].status}',
-            )
-          ).stdout.trim() === 'True';
-        if (tick === 0 || ended) await startSubmitterJob(`e2e-again-tick-${++tick}`);
-        return undefined;
-      });
+      const { tick } = await ticksUntilRunTasks('again', again, [node], 300_000);
       const workers = [
         '-n',
         'tokenize-wiki',

@@ -221,6 +221,45 @@ export function operator(cluster: () => Cluster, node: () => ClusterNode, log: (
   }
 
   /**
+   * Starts ticks (`e2e-<label>-tick-<n>`, each once the one before ended) until a task job's `run-tasks` of the run
+   * runs in one of `nodes` (a tick that submits the manifest job ends there, the next one submits the tasks).
+   * Returns that node and the tick in flight.
+   */
+  async function ticksUntilRunTasks(
+    label: string,
+    run: DevRun,
+    nodes: readonly ClusterNode[],
+    timeoutMs: number,
+  ): Promise<{ node: ClusterNode; tick: number }> {
+    // Brackets keep the patterns from matching grep's own command line.
+    const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${run.run_id[0]}]${run.run_id.slice(1)}'`;
+    let tick = 0;
+    const found = await waitFor(
+      `run-tasks of ${run.run_id} running on ${nodes.map((n) => n.name).join(' or ')}`,
+      timeoutMs,
+      async () => {
+        for (const n of nodes) if ((await n.exec(['bash', '-c', find])).stdout.trim()) return n;
+        const ended =
+          tick > 0 &&
+          (
+            await kubectl(
+              '-n',
+              'tokenize-wiki',
+              'get',
+              'job',
+              `e2e-${label}-tick-${tick}`,
+              '-o',
+              'jsonpath={.status.conditions[0].status}',
+            )
+          ).stdout.trim() === 'True';
+        if (tick === 0 || ended) await startSubmitterJob(`e2e-${label}-tick-${++tick}`);
+        return undefined;
+      },
+    );
+    return { node: found, tick };
+  }
+
+  /**
    * Ticks on demand, one at a time, instead of waiting for the CronJob's schedule: the same Job the CronJob makes,
    * each followed by `verify` of the run, until it passes or `maxTicks` ticks ran. `started` is the number of a
    * tick already started (`e2e-<label>-tick-<n>`), after which the count goes on.
@@ -274,6 +313,7 @@ export function operator(cluster: () => Cluster, node: () => ClusterNode, log: (
     startSubmitterJob,
     awaitSubmitterJob,
     submitterJob,
+    ticksUntilRunTasks,
     ticksUntilVerified,
     rayJobs,
     docsPerSecond,

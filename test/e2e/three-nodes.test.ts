@@ -129,6 +129,10 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       expect(taints.stdout).toContain('node-role.kubernetes.io/control-plane');
     });
 
+    /** A shell command as the admin user, in a login of theirs. */
+    const asAdmin = (node: ClusterNode, command: string) =>
+      node.exec(['runuser', '-u', ADMIN, '--', 'bash', '-c', command]);
+
     it('join-worker --ssh admin@cp-1 joins both workers with the join command read over SSH', async () => {
       // Each VM's admin user, with passwordless sudo; each worker's admin has a key that cp-1's admin authorises.
       const adminSetup = [
@@ -139,27 +143,17 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       for (const node of cluster.nodes) expect((await node.exec(['bash', '-c', adminSetup])).code).toBe(0);
       const keys: string[] = [];
       for (const w of workers) {
-        const keygen = await w.exec([
-          'runuser',
-          '-u',
-          ADMIN,
-          '--',
-          'bash',
-          '-c',
+        const keygen = await asAdmin(
+          w,
           `ssh-keygen -q -t ed25519 -N '' -C ${ADMIN}@${w.name} -f ~/.ssh/id_ed25519 && cat ~/.ssh/id_ed25519.pub`,
-        ]);
+        );
         expect(keygen.code, keygen.stderr).toBe(0);
         keys.push(keygen.stdout.trim());
       }
-      const authorise = await cp.exec([
-        'runuser',
-        '-u',
-        ADMIN,
-        '--',
-        'bash',
-        '-c',
+      const authorise = await asAdmin(
+        cp,
         `mkdir -p -m 0700 ~/.ssh && printf '%s\\n' ${keys.map((k) => `'${k}'`).join(' ')} >> ~/.ssh/authorized_keys && chmod 0600 ~/.ssh/authorized_keys`,
-      ]);
+      );
       expect(authorise.code, authorise.stderr).toBe(0);
       // As the user runs it: logged in as admin, through sudo (join-worker then runs ssh as $SUDO_USER).
       const t0 = Date.now();
@@ -356,26 +350,8 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
     it('a run in flight while a worker node is drained under the PDBs runs to the end: verify OK, every page once', async () => {
       const t0 = Date.now();
       // Ticks until a task job's `run-tasks` runs on a worker node; that node is drained.
-      const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${devRun.run_id[0]}]${devRun.run_id.slice(1)}'`;
-      let tick = 0;
-      const victim = await waitFor(`run-tasks of ${devRun.run_id} running on a worker node`, 600_000, async () => {
-        for (const w of workers) if ((await w.exec(['bash', '-c', find])).stdout.trim()) return w.name;
-        const ended =
-          tick > 0 &&
-          (
-            await kubectl(
-              '-n',
-              'tokenize-wiki',
-              'get',
-              'job',
-              `e2e-dev-tick-${tick}`,
-              '-o',
-              'jsonpath={.status.conditions[0].status}',
-            )
-          ).stdout.trim() === 'True';
-        if (tick === 0 || ended) await op.startSubmitterJob(`e2e-dev-tick-${++tick}`);
-        return undefined;
-      });
+      const running = await op.ticksUntilRunTasks('dev', devRun, workers, 600_000);
+      const [victim, tick] = [running.node.name, running.tick];
       const budgets = async () =>
         (
           await kubectl(
