@@ -272,7 +272,7 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
     const DUMP_DOCS = 4000;
 
     it("install-argocd --cluster dev-3, from the user's clone of a git server in the cluster network", async () => {
-      git = await serveCheckout(cluster, cp, await serveDump(cluster, DUMP_DOCS, log), log);
+      git = await serveCheckout(cluster, cp, await serveDump(cluster, DUMP_DOCS, log), log, CLUSTER);
       const r = await op.timed(timings, 'installArgocdSeconds', 'install-argocd', ['--cluster', CLUSTER], NODE_CLONE);
       if (r.code !== 0) log(`e2e: Argo CD after install-argocd:\n${await op.clusterState(['argocd'])}`);
       expect(r.code).toBe(0);

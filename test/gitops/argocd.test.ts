@@ -6,7 +6,6 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import {
   APP_COMPONENTS,
   APP_OVERLAYS,
@@ -332,18 +331,6 @@ describe('health checks (Lua)', () => {
   });
 });
 
-/** The root.yaml a folder of argocd/root/ takes its root app from: its own, or the one of the folder it derives from. */
-async function rootAppFile(dir: string): Promise<string> {
-  const own = path.join(dir, 'root.yaml');
-  if (existsSync(own)) return own;
-  const kustomization = parseYaml(await fs.readFile(path.join(dir, 'kustomization.yaml'), 'utf8')) as {
-    resources?: string[];
-  };
-  const base = kustomization.resources?.find((r) => /^\.\.\/[^/.][^/]*$/.test(r));
-  if (!base) throw new Error(`${dir}: no root.yaml, and no sibling folder it derives from`);
-  return rootAppFile(path.join(dir, base));
-}
-
 describe('repository and revision', () => {
   const rootSource = async (cluster: string): Promise<Dict> =>
     dict(spec((await render(`argocd/root/${cluster}`)).find((o) => o.kind === 'Application')).source);
@@ -355,7 +342,7 @@ describe('repository and revision', () => {
       try {
         for (const top of ['argocd', 'clusters'])
           await fs.cp(path.join(repoRoot, top), path.join(scratch, top), { recursive: true });
-        const rootFile = await rootAppFile(path.join(scratch, 'argocd/root', cluster));
+        const rootFile = path.join(scratch, 'argocd/root', cluster, 'root.yaml');
         const { repoURL, targetRevision } = await rootSource(cluster);
         const fork = 'https://git.example.org/someone/tokenize-wiki-fork.git';
         const text = await fs.readFile(rootFile, 'utf8');
