@@ -50,7 +50,7 @@ export function operator(cluster: () => Cluster, node: () => ClusterNode, log: (
     const t0 = Date.now();
     const r = await nodeScript(node(), script, args, 20 * 60_000, cwd);
     timings[name] = rounded(Date.now() - t0);
-    if (r.code !== 0) log(`e2e: ${script} exited ${r.code}:\n${r.stderr.slice(-6000)}`);
+    if (r.code !== 0) log(`e2e: ${script} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-6000)}`);
     return r;
   }
 

@@ -347,7 +347,7 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       return { head: on('head'), workers: on('worker') };
     }
 
-    it('a run in flight while a worker node is drained under the PDBs runs to the end: verify OK, every page once', async () => {
+    it('a run in flight while a worker node is drained under the PDBs (drains they forbid wait) runs to the end: verify OK, every page once', async () => {
       const t0 = Date.now();
       // Ticks until a task job's `run-tasks` runs on a worker node; that node is drained.
       const running = await op.ticksUntilRunTasks('dev', devRun, workers, 600_000);
@@ -390,6 +390,33 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
       );
       expect(left.filter((p) => !p.startsWith('kube-system/kube-proxy') && !p.startsWith('kube-flannel/'))).toEqual([]);
       expect(rayAfter.workers).not.toContain(victim);
+      // Where a budget allows no disruption, a drain waits: the drained node's object-store pod cannot start
+      // elsewhere (its volume is on that node), so the other worker's may not go; the one Ray head may not go.
+      // Server-side dry runs: the evictions are checked against the budgets and nothing is evicted.
+      const other = workers.find((w) => w.name !== victim)?.name ?? '';
+      for (const [node, pod] of [
+        [other, 'seaweedfs-'],
+        ['cp-1', 'tokenize-wiki-head-'],
+      ] as const) {
+        const blocked = await kubectl(
+          'drain',
+          node,
+          '--ignore-daemonsets',
+          '--delete-emptydir-data',
+          '--dry-run=server',
+          '--timeout=20s',
+        );
+        const output = blocked.stdout + blocked.stderr;
+        log(
+          `e2e: kubectl drain ${node} --dry-run=server exited ${blocked.code}: ${output
+            .split('\n')
+            .filter((l) => l.includes('disruption budget'))
+            .slice(0, 2)
+            .join(' | ')}`,
+        );
+        expect(blocked.code, output).not.toBe(0);
+        expect(output).toMatch(new RegExp(`evicting pod .*${pod}[\\s\\S]*disruption budget`));
+      }
       expect((await kubectl('uncordon', victim)).code).toBe(0);
       const { ticks, verified } = await op.ticksUntilVerified('dev', devRun, 12, tick);
       timings.runSecondsFromFirstTick = seconds(t0);
