@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheRoot } from '../../test/harness/paths.js';
 
 export const benchDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(benchDir, '..');
@@ -16,7 +16,7 @@ export const realSamplePath = resolve(
 
 /** Generated inputs are cached here so repeated bench runs skip the (slow) bzip2 compression. */
 export function benchCacheDir(...parts: string[]): string {
-  const dir = join(homedir(), '.cache', 'tokenize-wiki', 'bench', ...parts);
+  const dir = join(cacheRoot(), 'bench', ...parts);
   mkdirSync(dir, { recursive: true });
   return dir;
 }

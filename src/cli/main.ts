@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf, messageOf } from '../errors/index.js';
-import { programVersion } from '../observability/index.js';
+import { logWriter, programVersion } from '../observability/index.js';
 import { registerBuckets } from './buckets.js';
 import { registerExport } from './export.js';
 import { registerLifecycle } from './lifecycle.js';
 import { registerManifest } from './manifest.js';
+import { addLogFlags, logSettingsOf } from './options.js';
 import { registerRun } from './run.js';
 import { registerRequeue } from './requeue.js';
 import { registerRunTasks } from './run-tasks.js';
@@ -19,7 +20,8 @@ export function buildProgram(): Command {
     .description('Tokenize CirrusSearch dumps of Wikipedia into token-id shards (see README.md)')
     .version(programVersion)
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_program, command) => logWriter.configure(logSettingsOf(command)));
   for (const register of [
     registerSynth,
     registerStage,
@@ -36,7 +38,13 @@ export function buildProgram(): Command {
   ])
     register(program);
   for (const command of program.commands) command.exitOverride();
+  for (const command of actionCommands(program)) addLogFlags(command);
   return program;
+}
+
+/** The commands that act (`buckets ensure`, not `buckets`). */
+function actionCommands(command: Command): Command[] {
+  return command.commands.length === 0 ? [command] : command.commands.flatMap(actionCommands);
 }
 
 /** Run the CLI; returns the exit code (0 ok, 1 task/run failure, 2 bad usage or input). */

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { isLogFormat, LOG_FORMATS, type LogFormat, type LogSettings } from '../observability/index.js';
 import { isOutputFormat, OUTPUT_FORMATS, type OutputFormat } from '../output/index.js';
 import { checkEncodingName, type EncodingName } from '../tokenize/index.js';
 
@@ -33,6 +34,29 @@ export function encodingName(value: string): EncodingName {
 export function outputFormat(value: string): OutputFormat {
   if (!isOutputFormat(value)) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
   return value;
+}
+
+export function logFormat(value: string): LogFormat {
+  if (!isLogFormat(value)) throw new InvalidArgumentError(`expected one of ${LOG_FORMATS.join(', ')}`);
+  return value;
+}
+
+/** Flags of the log's two faces, on every command: JSON lines for machines, readable lines on a terminal. */
+export function addLogFlags(command: Command): Command {
+  return command
+    .option(
+      '--log-format <format>',
+      'log lines on stderr: pretty (readable, above the progress bar), json (one JSON object a line), or auto (pretty on a terminal, json elsewhere)',
+      logFormat,
+      'auto',
+    )
+    .option('-v, --verbose', 'on the terminal, also show the routine per-task and per-dump log lines', false);
+}
+
+/** The log settings of a parsed command (every command has the flags of addLogFlags). */
+export function logSettingsOf(command: Command): LogSettings {
+  const { logFormat: format, verbose } = command.opts<{ logFormat: LogFormat; verbose: boolean }>();
+  return { format, verbose };
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

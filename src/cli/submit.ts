@@ -32,11 +32,14 @@ function summary(o: RunOutcome): string {
   const p = o.report?.progress;
   if (o.error !== undefined || !o.report) return `${o.file}: failed (see the log)\n`;
   const runId = o.run?.run_id ?? o.file;
+  const paused = o.run?.paused ? '; paused: nothing new submitted' : '';
   if (!o.report.acted)
     return `run ${runId}: lease held by ${o.report.lease.holder ?? '?'} until ${o.report.lease.expires_at ?? '?'}; nothing done\n`;
+  // No progress yet: the tick only looked after the manifest job (manifest_in_job), so there are no tasks to count.
+  if (!p) return `run ${runId}: no manifest yet; submitted ${o.report.submitted.length} manifest jobs${paused}\n`;
   return (
-    `run ${runId}: ${p?.tasks.done}/${p?.tasks.total} tasks done, ${p?.tasks.in_flight} in flight, ${p?.tasks.quarantined} quarantined; ` +
-    `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p?.complete ? '; complete' : ''}\n`
+    `run ${runId}: ${p.tasks.done}/${p.tasks.total} tasks done, ${p.tasks.in_flight} in flight, ${p.tasks.quarantined} quarantined; ` +
+    `submitted ${o.report.submitted.length} jobs, stopped ${o.report.stopped.length}${p.complete ? '; complete' : ''}${paused}\n`
   );
 }
 

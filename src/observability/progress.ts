@@ -1,5 +1,5 @@
-import cliProgress from 'cli-progress';
 import type { Logger } from './logger.js';
+import { logWriter, type BarHandle, type LogWriter } from './terminal.js';
 
 export interface ProgressCounts {
   docs: number;
@@ -8,32 +8,27 @@ export interface ProgressCounts {
   textBytes: number;
 }
 
+const BAR_FORMAT =
+  '{bar} {percentage}% | {value}/{total} docs | {docsPerSec} docs/s | {tokensPerSec} tok/s | {mbPerSec} MB/s | ETA {eta_formatted}';
+
 /**
- * Progress of a local run: a bar with docs/s, tokens/s, MB/s and ETA on a TTY, periodic log lines otherwise
- * (so CI logs and `kubectl logs` stay readable).
+ * Progress of a local run: a bar with docs/s, tokens/s, MB/s and ETA under the log lines on a terminal, periodic log
+ * lines otherwise (so CI logs and `kubectl logs` stay readable).
  */
 export class Progress {
   readonly counts: ProgressCounts = { docs: 0, rows: 0, tokens: 0, textBytes: 0 };
   private readonly started = Date.now();
-  private readonly bar?: cliProgress.SingleBar;
+  private readonly bar?: BarHandle;
   private readonly timer?: NodeJS.Timeout;
 
   constructor(
     private readonly totalDocs: number,
     private readonly logger: Logger,
     intervalMs = 10_000,
+    writer: LogWriter = logWriter,
   ) {
-    if (process.stderr.isTTY) {
-      this.bar = new cliProgress.SingleBar(
-        {
-          stream: process.stderr,
-          format:
-            '{bar} {percentage}% | {value}/{total} docs | {docsPerSec} docs/s | {tokensPerSec} tok/s | {mbPerSec} MB/s | ETA {eta_formatted}',
-          hideCursor: true,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      this.bar.start(totalDocs, 0, this.rates());
+    if (writer.showsBar) {
+      this.bar = writer.startBar(BAR_FORMAT, totalDocs, this.rates());
     } else {
       this.timer = setInterval(
         () =>

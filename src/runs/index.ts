@@ -36,7 +36,7 @@ export {
 } from './lease.js';
 export { loadRunState, saveRunState, type RunState, type RecordedJob } from './state.js';
 export { computeProgress, refreshDoneCache, type RunProgress } from './progress.js';
-export { readStatus, formatStatus } from './status.js';
+export { readStatus, formatStatus, watchOutcome, NoManifestYet, type WatchOutcome } from './status.js';
 export { requeueTasks, type RequeueResult } from './requeue.js';
 export { SubmitterMetrics, METRIC_NAMES } from './metrics.js';
 export { startDaemon, runLabelOf, type Daemon, type DaemonOptions } from './daemon.js';

@@ -308,6 +308,11 @@ async function manifestJobTick(run: RunFile, backend: JobBackend, logger: Logger
     logger.info({ job_id: active.id, status: active.status }, 'waiting for the manifest job');
     return;
   }
+  // Paused means nothing new runs, the manifest job included.
+  if (run.paused) {
+    logger.info('run paused: no manifest job submitted');
+    return;
+  }
   const failed = jobs.filter((j) => j.status !== 'SUCCEEDED');
   if (failed.length >= run.max_attempts) {
     const last = failed.at(-1);

@@ -6,13 +6,18 @@ import { computeProgress, refreshDoneCache, type RunProgress } from './progress.
 import type { RunFile } from './run-file.js';
 import { loadRunState } from './state.js';
 
+/** The run has no manifest yet: `status` fails on it, `status --watch` waits for the submitter's first tick. */
+export class NoManifestYet extends InputError {
+  override name = 'NoManifestYet';
+}
+
 /**
  * The run's progress now, from markers and the state files; read-only and without the lease or the job backend, so
  * it works from any machine that can read the output prefix.
  */
 export async function readStatus(run: RunFile, now = Date.now()): Promise<RunProgress> {
   if (!(await storeFor(run.manifest_uri).stat(run.manifest_uri))) {
-    throw new InputError(`${run.manifest_uri}: no manifest yet (the submitter creates it on its first tick)`);
+    throw new NoManifestYet(`${run.manifest_uri}: no manifest yet (the submitter creates it on its first tick)`);
   }
   const manifest = await readManifest(run.manifest_uri);
   const known = new Set(manifest.tasks.map((t) => t.task_id));
@@ -47,10 +52,24 @@ function table(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
+/** Nothing is left to run but quarantined tasks: the run waits for a person (`requeue`). */
+function onlyQuarantinedLeft(p: RunProgress): boolean {
+  return !p.complete && p.tasks.pending + p.tasks.in_flight === 0 && p.tasks.quarantined > 0;
+}
+
+/** Where `status --watch` stands after a look: keep watching, or stop because the run has ended one way or the other. */
+export type WatchOutcome = 'watching' | 'complete' | 'needs-attention';
+
+export function watchOutcome(p: RunProgress): WatchOutcome {
+  if (p.verify && !p.verify.ok) return 'needs-attention';
+  if (p.complete) return 'complete';
+  return onlyQuarantinedLeft(p) ? 'needs-attention' : 'watching';
+}
+
 /** `tokenize-wiki status` as a person reads it. */
 export function formatStatus(p: RunProgress): string {
   const pct = p.docs.total > 0 ? ((100 * p.docs.done) / p.docs.total).toFixed(1) : '0.0';
-  const blocked = !p.complete && p.tasks.pending + p.tasks.in_flight === 0 && p.tasks.quarantined > 0;
+  const blocked = onlyQuarantinedLeft(p);
   const state = p.complete
     ? 'complete'
     : p.paused

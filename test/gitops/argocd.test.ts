@@ -18,7 +18,7 @@ import {
   renderWithComponents,
   type K8sObject,
 } from './gitops.js';
-import { repoRoot } from '../harness/paths.js';
+import { cacheRoot, repoRoot } from '../harness/paths.js';
 
 type Dict = Record<string, unknown>;
 const dict = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
@@ -245,8 +245,7 @@ beforeAll(async () => {
   const src = path.join(repoRoot, 'test/gitops/luahealth');
   const hash = createHash('sha256');
   for (const f of ['main.go', 'go.mod', 'go.sum']) hash.update(await fs.readFile(path.join(src, f)));
-  const cache = process.env.TW_CACHE_DIR || path.join(os.homedir(), '.cache', 'tokenize-wiki');
-  luahealth = path.join(cache, 'bin', `luahealth-${hash.digest('hex').slice(0, 16)}`);
+  luahealth = path.join(cacheRoot(), 'bin', `luahealth-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(luahealth)) return;
   await fs.mkdir(path.dirname(luahealth), { recursive: true });
   const tmp = `${luahealth}.${process.pid}.tmp`;

@@ -1,12 +1,11 @@
 // Shared machinery of the GitOps validation suite: the pins, the kustomizations of the tree, and rendering with
 // `kubectl kustomize` as Argo CD does. The tree names no remote resource: upstream manifests are vendored under
 // `upstream/` folders (scripts/lib/upstream.ts says why), so every render is local.
-import { repoRoot } from '../harness/paths.js';
+import { cacheRoot, repoRoot } from '../harness/paths.js';
 import { exec, type ExecResult } from '../harness/proc.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -156,7 +155,7 @@ export function render(dir: string): Promise<K8sObject[]> {
 
 /** Where renders of folders with vendored upstream files are kept: the upstream CRDs take seconds to parse. */
 function renderCacheDir(): string {
-  return path.join(process.env.TW_CACHE_DIR || path.join(os.homedir(), '.cache', 'tokenize-wiki'), 'gitops-renders');
+  return path.join(cacheRoot(), 'gitops-renders');
 }
 
 /** Hash of everything a render depends on: the kubectl and the folder's files (such folders reference no other). */

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { ensureMegatronVenv } from './megatron.js';
-import { ensureRayVenv, startRayHead, type RayConnection, type RayHead } from './ray.js';
 // Only modules that do not import 'vitest' itself: global setup runs outside the test workers.
-import { ensureWeed, envFor, startS3Server, type S3Connection } from './s3-server.js';
+import { kubeInstall } from '../kube/harness.js';
+import { announce, type Install } from './announce.js';
+import { megatronVenvInstall } from './megatron.js';
+import { rayVenvInstall, startRayHead, type RayConnection, type RayHead } from './ray.js';
+import { envFor, startS3Server, weedInstall, type S3Connection } from './s3-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +22,10 @@ const USES_RAY = /\brayConnection\(|\binject\(\s*['"]ray['"]\s*\)/;
  * where no hook timeout applies, rather than in the file's beforeAll.
  */
 const USES_MEGATRON = /\bensureMegatronVenv\(/;
+/** A test file that starts a Ray head of its own: no shared head for it, but the venv is made here. */
+const STARTS_RAY = /\bstartRayHead\(/;
+/** A test file that starts kube-apiserver and etcd: built here, where the build's progress reaches the terminal. */
+const USES_KUBE = /\bstartKube\(/;
 
 /** Whether any selected test file matches; without the CLI's file filters (not public API) every test file counts. */
 async function selectedFilesUse(project: TestProject, pattern: RegExp): Promise<boolean> {
@@ -42,13 +48,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const withRay = await needsRay(project);
   const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
   let t = Date.now();
-  // Installs first and in parallel (a Go build and a pip install on a fresh machine), then the servers.
-  const withMegatron = await selectedFilesUse(project, USES_MEGATRON);
-  await Promise.all([
-    ensureWeed(),
-    withRay ? ensureRayVenv() : Promise.resolve(''),
-    withMegatron ? ensureMegatronVenv() : Promise.resolve(''),
-  ]);
+  // Installs first and in parallel (Go builds and pip installs on a fresh machine, announced), then the servers.
+  const installs: Install[] = [weedInstall()];
+  if (withRay || (await selectedFilesUse(project, STARTS_RAY))) installs.push(rayVenvInstall());
+  if (await selectedFilesUse(project, USES_MEGATRON)) installs.push(megatronVenvInstall());
+  if (await selectedFilesUse(project, USES_KUBE)) installs.push(await kubeInstall());
+  await Promise.all(installs.map((install) => announce(install)));
   const timings = [`installs ${seconds(t)}`];
   t = Date.now();
   const s3 = await startS3Server();

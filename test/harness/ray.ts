@@ -14,7 +14,8 @@ import {
   waitFor,
   withContext,
 } from './proc.js';
-import { ensureVenv, tiktokenCacheFor } from './venv.js';
+import type { Install } from './announce.js';
+import { ensureVenv, tiktokenCacheFor, venvInstall, type VenvSpec } from './venv.js';
 
 /** How tests reach a Ray head: the Jobs REST API lives under `dashboardUrl` (`/api/jobs/`). */
 export interface RayConnection {
@@ -40,13 +41,20 @@ export interface RayHead {
 }
 
 /** A venv with `ray[default]==<versions.yaml ray>` and `tiktoken`, under the cache, reused while its stamp matches. */
-export async function ensureRayVenv(version: string = harnessVersions().ray): Promise<string> {
+function rayVenv(version: string = harnessVersions().ray): VenvSpec {
   const packages = ['ray[default]', 'tiktoken'];
-  return ensureVenv(join(cacheRoot(), `ray-${version}`), JSON.stringify({ ray: version, packages }), [
-    `ray[default]==${version}`,
-    'tiktoken',
-  ]);
+  return {
+    dir: join(cacheRoot(), `ray-${version}`),
+    stamp: JSON.stringify({ ray: version, packages }),
+    requirements: [`ray[default]==${version}`, 'tiktoken'],
+  };
 }
+
+export async function ensureRayVenv(version?: string): Promise<string> {
+  return ensureVenv(rayVenv(version));
+}
+
+export const rayVenvInstall = (): Install => venvInstall(`Ray ${harnessVersions().ray} venv`, '3-6 min', rayVenv());
 
 export { tiktokenCacheFor };
 

@@ -9,8 +9,9 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { ensureGoBuild, seaweedBuild, seaweedRoot } from '../../scripts/lib/bundle/go-builds.js';
+import { ensureGoBuild, goBuildStep, seaweedBuild, seaweedRoot } from '../../scripts/lib/bundle/go-builds.js';
 import { ZxHost } from '../../scripts/lib/host.js';
+import type { Install } from './announce.js';
 import { cacheRoot, harnessVersions } from './paths.js';
 import { GiveUp, freePorts, isAlive, killOnExit, startWithRetry, stopGroup, waitFor, withContext } from './proc.js';
 
@@ -40,10 +41,25 @@ const CREDENTIALS = { accessKeyId: 'tokenize-wiki-test', secretAccessKey: 'token
  * Path to a `weed` binary of the pinned SeaweedFS, built from the Go module source on first use; the air-gapped
  * bundle copies the same binary into its object-store image.
  */
-export async function ensureWeed(version: string = harnessVersions().seaweedfs): Promise<string> {
+export async function ensureWeed(
+  version: string = harnessVersions().seaweedfs,
+  log: (line: string) => void = () => {},
+): Promise<string> {
   const root = seaweedRoot(cacheRoot(), version);
-  await ensureGoBuild(new ZxHost(), seaweedBuild(version), root, { lockTimeoutMs: 45 * 60_000 });
+  await ensureGoBuild(new ZxHost(), seaweedBuild(version), root, { lockTimeoutMs: 45 * 60_000, log });
   return join(root, 'weed');
+}
+
+/** The S3 server's build as an announced one-time install (see announce.ts). */
+export function weedInstall(version: string = harnessVersions().seaweedfs): Install {
+  const root = seaweedRoot(cacheRoot(), version);
+  return {
+    name: 'SeaweedFS (the S3 server of the tests)',
+    where: root,
+    estimate: '5-10 min',
+    cached: () => goBuildStep(seaweedBuild(version), root).check(new ZxHost()),
+    ensure: (log) => ensureWeed(version, log),
+  };
 }
 
 /**

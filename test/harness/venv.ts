@@ -1,30 +1,52 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Install } from './announce.js';
 import { ensureTiktokenCache, pythonTiktokenHashes } from './tiktoken-cache.js';
 import { run, withLock } from './proc.js';
 
 const STAMP = '.tokenize-wiki-stamp';
 
+/** A Python venv of the cache: its folder, the stamp that says what it holds, and what pip installs into it. */
+export interface VenvSpec {
+  dir: string;
+  stamp: string;
+  requirements: readonly string[];
+  timeoutMs?: number;
+}
+
+/** Whether the venv is built and holds what its stamp says. */
+export function venvReady({ dir, stamp }: VenvSpec): boolean {
+  return existsSync(join(dir, STAMP)) && readFileSync(join(dir, STAMP), 'utf8') === stamp;
+}
+
 /**
- * A Python venv at `dir` with `requirements` pip-installed, reused while its stamp file holds `stamp`; built under a
- * lock, so parallel test processes (and other checkouts sharing the cache) build it once.
+ * The venv of `spec`, reused while its stamp file matches; built under a lock, so parallel test processes (and other
+ * checkouts sharing the cache) build it once. `log` gets a line per step.
  */
-export async function ensureVenv(
-  dir: string,
-  stamp: string,
-  requirements: readonly string[],
-  timeoutMs = 30 * 60_000,
-): Promise<string> {
-  const ready = (): boolean => existsSync(join(dir, STAMP)) && readFileSync(join(dir, STAMP), 'utf8') === stamp;
-  if (ready()) return dir;
+export async function ensureVenv(spec: VenvSpec, log: (line: string) => void = () => {}): Promise<string> {
+  const { dir, requirements, timeoutMs = 30 * 60_000 } = spec;
+  if (venvReady(spec)) return dir;
   return withLock(`${dir}.lock`, timeoutMs, async () => {
-    if (ready()) return dir;
+    if (venvReady(spec)) return dir;
     rmSync(dir, { recursive: true, force: true });
+    log(`python3 -m venv ${dir}`);
     await run(process.env.TW_PYTHON || 'python3', ['-m', 'venv', dir]);
+    log(`pip install ${requirements.join(' ')}`);
     await run(join(dir, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...requirements]);
-    writeFileSync(join(dir, STAMP), stamp);
+    writeFileSync(join(dir, STAMP), spec.stamp);
     return dir;
   });
+}
+
+/** A venv as an announced one-time install (see announce.ts). */
+export function venvInstall(name: string, estimate: string, spec: VenvSpec): Install {
+  return {
+    name,
+    where: spec.dir,
+    estimate,
+    cached: () => venvReady(spec),
+    ensure: (log) => ensureVenv(spec, log),
+  };
 }
 
 /** TIKTOKEN_CACHE_DIR for the venv's Python tiktoken, checked against the hashes that tiktoken pins. */

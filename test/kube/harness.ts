@@ -7,6 +7,7 @@
 // Kubernetes release tests against (its hack/lib/etcd.sh), so a Kubernetes bump moves etcd with it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -16,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
 import {
+  buildPaths,
   bundleDir,
   cacheRoot,
   ensureGoBuild,
@@ -23,6 +25,7 @@ import {
   readKubernetesFacts,
 } from '../../scripts/lib/bundle/go-builds.js';
 import { ZxHost } from '../../scripts/lib/host.js';
+import type { Install } from '../harness/announce.js';
 import { repoRoot } from '../harness/paths.js';
 import { exec, run, type ExecResult } from '../harness/proc.js';
 
@@ -79,6 +82,21 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
     kubectl: path.join(bundle, 'bin', 'kubectl'),
     etcd: path.join(bundle, 'components', 'etcd'),
     buildSeconds,
+  };
+}
+
+/** The build of kube-apiserver, kubectl and etcd as an announced one-time install (see test/harness/announce.ts). */
+export async function kubeInstall(): Promise<Install> {
+  const version = await kubernetesVersion();
+  const bundle = bundleDir(cacheRoot(), version);
+  return {
+    name: `kube-apiserver, kubectl and etcd (Kubernetes ${version})`,
+    where: bundle,
+    estimate: '20-45 min',
+    // The stamps' presence only: the exact check needs the Kubernetes module (a large download on a fresh machine);
+    // ensureKubeBinaries makes it, and says so if it builds after all.
+    cached: () => ['kubernetes', 'etcd'].every((name) => existsSync(buildPaths(bundle, name).stamp)),
+    ensure: (log) => ensureKubeBinaries(log),
   };
 }
 

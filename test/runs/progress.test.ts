@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { computeProgress } from '../../src/runs/progress.js';
 import type { RunState } from '../../src/runs/state.js';
-import { formatStatus } from '../../src/runs/status.js';
+import { formatStatus, watchOutcome } from '../../src/runs/status.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const at = (s: number): string => new Date(T0 + s * 1000).toISOString();
@@ -84,5 +84,29 @@ describe('progress', () => {
     expect(p.eta_seconds).toBeNull();
     expect(formatStatus(p)).toContain('ETA none: only quarantined tasks are left');
     expect(formatStatus(p)).toContain('quarantined tasks (1;');
+    expect(watchOutcome(p)).toBe('needs-attention');
+  });
+
+  it('status --watch keeps watching a running or paused run and stops when it completes or needs a person', () => {
+    const look = (over: { done?: string[]; paused?: boolean; complete?: boolean }) =>
+      computeProgress({
+        runId: 'w',
+        manifest,
+        done: new Set(over.done ?? ['a', 'b']),
+        state: state(),
+        paused: over.paused ?? false,
+        complete: over.complete ?? false,
+        now: T0 + 40_000,
+      });
+    expect(watchOutcome(look({}))).toBe('watching');
+    expect(watchOutcome(look({ paused: true }))).toBe('watching');
+    // A task failed but is retried: not the end of the run.
+    expect(look({}).tasks.failed).toBe(1);
+    expect(watchOutcome(look({ done: ['a', 'b', 'c', 'd'], complete: true }))).toBe('complete');
+    const verifyFailed = {
+      ...look({ done: ['a', 'b', 'c', 'd'] }),
+      verify: { ok: false, problems: ['x'], missing: 1 },
+    };
+    expect(watchOutcome(verifyFailed)).toBe('needs-attention');
   });
 });

@@ -101,6 +101,27 @@ describe('submit', () => {
   );
 
   it(
+    'a paused run submits nothing, not even its manifest job, and says so; once resumed it runs',
+    async () => {
+      const fields = runFields('paused', { manifest_in_job: true, paused: true });
+      const { path, run } = writeRunFile(dir, fields);
+      const paused = await cli(['submit', '--run', path, '--once'], { env: s3Env() });
+      expect(paused.code, paused.stderr.slice(-3000)).toBe(0);
+      expect(paused.stdout).toMatch(
+        /^run paused: no manifest yet; submitted 0 manifest jobs; paused: nothing new submitted$/m,
+      );
+      expect(await backendOf(run).list(run.run_id)).toEqual([]);
+
+      writeRunFile(dir, { ...fields, paused: false });
+      const resumed = await cli(['submit', '--run', path, '--once'], { env: s3Env() });
+      expect(resumed.code, resumed.stderr.slice(-3000)).toBe(0);
+      expect(resumed.stdout).toMatch(/^run paused: no manifest yet; submitted 1 manifest jobs$/m);
+      expect((await waitUntilJobsEnd(run)).map((j) => j.id)).toEqual(['paused-manifest-a1']);
+    },
+    LONG,
+  );
+
+  it(
     'keeps the slots full within one tick and pushes the run metrics to the Pushgateway',
     async () => {
       const { path, run } = writeRunFile(dir, runFields('keep-busy'));
