@@ -199,7 +199,7 @@ export function operator(cluster: () => Cluster, node: () => ClusterNode, log: (
     return kubectl('create', '-f', `/root/${name}.json`);
   }
 
-  async function awaitSubmitterJob(name: string): Promise<{ ok: boolean; logs: string }> {
+  async function awaitSubmitterJob(name: string, tail = 40): Promise<{ ok: boolean; logs: string }> {
     const done = await kubectl(
       '-n',
       'tokenize-wiki',
@@ -211,13 +211,13 @@ export function operator(cluster: () => Cluster, node: () => ClusterNode, log: (
     const status = (
       await kubectl('-n', 'tokenize-wiki', 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}')
     ).stdout.trim();
-    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, '--tail=40')).stdout;
+    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, `--tail=${tail}`)).stdout;
     return { ok: done.code === 0 && status === '1', logs };
   }
 
-  async function submitterJob(name: string, args?: string[]): Promise<{ ok: boolean; logs: string }> {
+  async function submitterJob(name: string, args?: string[], tail?: number): Promise<{ ok: boolean; logs: string }> {
     await startSubmitterJob(name, args);
-    return awaitSubmitterJob(name);
+    return awaitSubmitterJob(name, tail);
   }
 
   /**
