@@ -1,5 +1,6 @@
 // Manual entry points of the e2e harness (as root):
 //   node --import tsx test/e2e/cli.ts cleanup          remove what killed runs left behind
+//   node --import tsx test/e2e/cli.ts teardown RUN     remove one run, live or not (Cluster.close() runs it)
 //   node --import tsx test/e2e/cli.ts rootfs           build (or show) the cached node root filesystem
 //   node --import tsx test/e2e/cli.ts up [NODE...]     start nodes, print how to enter them, tear down on Ctrl-C
 import { parseArgs } from 'node:util';
@@ -23,6 +24,15 @@ async function main(argv: string[]): Promise<number> {
       teardown(undefined, log);
       return 0;
     }
+    case 'teardown': {
+      const [runId] = rest;
+      if (!runId || !/^[0-9a-f]+$/.test(runId)) {
+        log('usage: node --import tsx test/e2e/cli.ts teardown RUN_ID');
+        return 2;
+      }
+      teardown(runId, log);
+      return 0;
+    }
     case 'rootfs': {
       const r = await nodeRootfs(log);
       log(`e2e: ${r.dir} (${r.cached ? 'cached' : `built in ${r.buildSeconds} s`})`);
@@ -39,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      log('usage: node --import tsx test/e2e/cli.ts cleanup | rootfs | up [--bundle DIR] [NODE...]');
+      log('usage: node --import tsx test/e2e/cli.ts cleanup | teardown RUN_ID | rootfs | up [--bundle DIR] [NODE...]');
       return 2;
   }
 }

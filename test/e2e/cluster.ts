@@ -1,7 +1,7 @@
 // Starts the nodes of a test cluster: each a runc system container (systemd as PID 1) on a writable overlay of
 // the cached root filesystem, in its own network namespace on the run's bridge, with this checkout and the
 // bundle bind-mounted read-only. Everything is torn down on stop(), on failure, on exit and on Ctrl-C.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,7 +44,13 @@ export interface Cluster {
   dir: string;
   nodes: ClusterNode[];
   timings: Record<string, number>;
+  /** Tears the run down now (synchronous: also fit for exit and signal handlers). */
   stop(): void;
+  /**
+   * The same teardown in a child process: removing gigabytes of node files blocks for a minute or more, which a
+   * test runner's worker must not spend with its event loop stopped (vitest then fails its RPC with a timeout).
+   */
+  close(): Promise<void>;
 }
 
 export interface ClusterOptions {
@@ -52,11 +58,11 @@ export interface ClusterOptions {
   /** A bundle folder on the host, mounted read-only at NODE_BUNDLE. */
   bundleDir?: string;
   /**
-   * A tmpfs of this size (e.g. `10g`) for each node's /var/lib/containerd instead of a folder on the host disk: the
-   * kubelet then measures its image filesystem there, and a host disk just above the dev eviction thresholds is
-   * not pushed below them by the ~5 GB the node's images take.
+   * By node name, a tmpfs of this size (e.g. `10g`) for the node's /var/lib/containerd instead of a folder on the
+   * host disk: the kubelet then measures its image filesystem there, and a host disk just above the eviction
+   * thresholds is not pushed below them by the ~5 GB the node's images take (test/e2e/resources.ts chooses).
    */
-  containerdTmpfs?: string;
+  containerdTmpfs?: Readonly<Record<string, string>>;
   log?: (line: string) => void;
 }
 
@@ -94,6 +100,21 @@ function seedNode(upper: string, name: string, names: readonly string[]): void {
   // there), and it is not a loopback address, which CoreDNS would reject as a forwarding loop.
   writeFileSync(join(upper, 'etc/resolv.conf'), `nameserver ${bridgeAddress()}\n`);
   writeFileSync(join(upper, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
+  // Its own SSH host keys, as a VM gets on its first boot: the root filesystem's, made once by debootstrap, would
+  // give every node the same identity (join-worker --ssh checks the control plane's).
+  mkdirSync(join(upper, 'etc/ssh'), { recursive: true });
+  for (const type of ['rsa', 'ecdsa', 'ed25519'])
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      type,
+      '-N',
+      '',
+      '-C',
+      `root@${name}`,
+      '-f',
+      join(upper, `etc/ssh/ssh_host_${type}_key`),
+    ]);
 }
 
 /** Runs one of the scripts in the node as a user runs it there: as root, from the checkout (or another clone). */
@@ -220,6 +241,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     teardown(runId, log);
     forget();
   };
+  const close = async (): Promise<void> => {
+    await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/e2e/cli.ts'), 'teardown', runId], {
+      cwd: repoRoot,
+    });
+    log(`e2e: run ${runId} torn down`);
+    forget();
+  };
   try {
     mkdirSync(RUNC_ROOT, { recursive: true });
     const t0 = Date.now();
@@ -227,7 +255,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < opts.nodes.length; i++) {
       nodes.push(
-        await startNode(runId, dir, rootfs.dir, opts.nodes, i, sharedBinds(opts.bundleDir), opts.containerdTmpfs),
+        await startNode(
+          runId,
+          dir,
+          rootfs.dir,
+          opts.nodes,
+          i,
+          sharedBinds(opts.bundleDir),
+          opts.containerdTmpfs?.[opts.nodes[i] ?? ''],
+        ),
       );
     }
     for (const node of nodes) {
@@ -235,7 +271,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       log(`e2e: ${node.name} (${node.address}) booted, systemd ${state}`);
     }
     timings.nodesStartSeconds = Math.round((Date.now() - t0) / 100) / 10;
-    return { runId, dir, nodes, timings, stop };
+    return { runId, dir, nodes, timings, stop, close };
   } catch (err) {
     stop();
     throw err;

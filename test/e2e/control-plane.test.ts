@@ -2,14 +2,12 @@
 // --bundle, init-control-plane --cluster dev, then install-argocd from the user's clone of a git server inside
 // the cluster network, and Argo CD syncing the tree. Needs a complete bundle (scripts/build-bundle.mts;
 // TW_E2E_BUNDLE names another folder); without one the suite says why it did not run.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
-import { readNodeBundle } from '../../scripts/lib/bundle/node-bundle.js';
-import { cacheRoot, repoRoot } from '../harness/paths.js';
+import { parse } from 'yaml';
+import { repoRoot } from '../harness/paths.js';
+import { bundleDir, bundleProblem, imagesMissing, kubernetes } from './bundle.js';
 import {
   NODE_BUNDLE,
   NODE_NODEJS,
@@ -29,112 +27,28 @@ import {
   serveLegacyDump,
   type GitServer,
 } from './gitops.js';
+import { DEV_APPLICATIONS, DEV_RUNS, devRun, operator, type DevRun } from './operator.js';
+import { chooseContainerdTmpfs, diskPressureReason, evictionPercent } from './resources.js';
 import { shardDigests, type ShardDigest } from './shard-digests.js';
 import { run as runCommand, waitFor } from '../harness/proc.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const kubernetes = (parse(readFileSync(join(repoRoot, 'versions.yaml'), 'utf8')) as { kubernetes: string }).kubernetes;
-const bundleDir = process.env.TW_E2E_BUNDLE || join(cacheRoot(), 'bundle', kubernetes);
-/** What a node's containerd holds once the bundle's images are imported and unpacked (measured: about 5 GB). */
-const NODE_IMAGES_BYTES = 6 * 2 ** 30;
-/** A node's containerd on a tmpfs: room for its images, and the RAM the host must have available for that. */
-const CONTAINERD_TMPFS = { size: '12g', memoryNeeded: 16 * 2 ** 30 };
-
-/**
- * A size (e.g. `10g`) puts the node's /var/lib/containerd on a tmpfs, so the kubelet measures its image filesystem
- * there: TW_E2E_CONTAINERD_TMPFS, or on its own when the host disk would fall below the kubelet's image-filesystem
- * threshold once the node's images are in (the node would then be tainted disk-pressure mid-suite) and RAM allows.
- */
-function chooseContainerdTmpfs(imagefsThresholdPercent: number): string | undefined {
-  if (process.env.TW_E2E_CONTAINERD_TMPFS) return process.env.TW_E2E_CONTAINERD_TMPFS;
-  const fs = statfsSync(cacheRoot());
-  const freeAfterImages = (100 * (fs.bavail * fs.bsize - NODE_IMAGES_BYTES)) / (fs.blocks * fs.bsize);
-  if (freeAfterImages >= imagefsThresholdPercent + 1 || availableMemory() < CONTAINERD_TMPFS.memoryNeeded)
-    return undefined;
-  log(
-    `e2e: the host disk would have ${freeAfterImages.toFixed(1)}% free with the node's images, near the kubelet's ${imagefsThresholdPercent}%: containerd on a ${CONTAINERD_TMPFS.size} tmpfs`,
-  );
-  return CONTAINERD_TMPFS.size;
-}
-
-/** MemAvailable: free memory plus the page cache the kernel gives back on demand. */
-function availableMemory(): number {
-  const kB = /^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
-  return Number(kB ?? 0) * 1024;
-}
-
-/** The fields of dev's run file the suite reads (the file itself is validated by the submitter). */
-interface DevRun {
-  run_id: string;
-  output_prefix: string;
-  manifest_uri: string;
-  max_docs_per_task: number;
-  text_field: string;
-  encoding: string;
-}
 /** The fields of `tokenize-wiki status --json` the suite reads. */
 interface RunStatus {
   tasks: { quarantined: number };
   failures: { task_id: string; failures: number; outages?: number; last_error: string }[];
 }
-const DEV_RUNS = 'apps/wiki-tokenizer/overlays/dev/runs';
-const devRun = parse(readFileSync(join(repoRoot, DEV_RUNS, 'simplewiki-20261122.yaml'), 'utf8')) as DevRun;
-
-function bundleProblem(): string | undefined {
-  try {
-    readNodeBundle(bundleDir);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
-/** Images kubeadm init needs (asked of the bundle's kubeadm) that the bundle does not hold. */
-function imagesMissing(): string[] {
-  const wanted = execFileSync(
-    join(bundleDir, 'bin', 'kubeadm'),
-    ['config', 'images', 'list', `--config=${join(repoRoot, 'clusters/dev/kubeadm-config.yaml')}`],
-    {
-      encoding: 'utf8',
-    },
-  )
-    .split('\n')
-    .filter(Boolean);
-  const have = new Set(readNodeBundle(bundleDir).images.map((i) => i.name));
-  return wanted.filter((w) => !have.has(w));
-}
 
 const missing = bundleProblem();
 if (missing) log(`e2e: control-plane suite NOT RUN: ${missing}`);
-const missingImages = missing ? [] : imagesMissing();
+const missingImages = missing ? [] : imagesMissing('dev');
 if (missingImages.length) log(`e2e: init-control-plane test NOT RUN: the bundle lacks ${missingImages.join(', ')}`);
 
-/**
- * The nodes' disks are the host's: when its free space is below the kubelet's eviction threshold of the dev
- * config (imagefs.available, nodefs.available), the node is tainted disk-pressure and no new pod is scheduled.
- */
-function diskPressureReason(): string | undefined {
-  // With containerd on a tmpfs, the image filesystem is not the host disk.
-  const percents = ['nodefs.available', ...(containerdTmpfs ? [] : ['imagefs.available'])].map(evictionPercent);
-  const fs = statfsSync(cacheRoot());
-  const free = (100 * fs.bavail) / fs.blocks;
-  const threshold = Math.max(...percents);
-  return free < threshold
-    ? `the host disk under ${cacheRoot()} has ${free.toFixed(1)}% free, below the kubelet eviction threshold ${threshold}% of clusters/dev`
-    : undefined;
-}
-
-/** A hard eviction threshold of the dev kubelet configuration, in per cent of the filesystem. */
-function evictionPercent(signal: string): number {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8')).map(
-    (d) => d.toJS() as { kind?: string; evictionHard?: Record<string, string> },
-  );
-  const eviction = docs.find((d) => d.kind === 'KubeletConfiguration')?.evictionHard ?? {};
-  return Number.parseFloat(eviction[signal] ?? '0');
-}
-
-const containerdTmpfs = missing ? undefined : chooseContainerdTmpfs(evictionPercent('imagefs.available'));
-const diskPressure = missing ? undefined : diskPressureReason();
+const containerdTmpfs = missing
+  ? undefined
+  : chooseContainerdTmpfs(['cp-1'], evictionPercent('dev', 'imagefs.available'), log)['cp-1'];
+// With containerd on a tmpfs, the image filesystem is not the host disk.
+const diskPressure = missing ? undefined : diskPressureReason('dev', containerdTmpfs !== undefined);
 if (diskPressure) log(`e2e: CoreDNS test NOT RUN: ${diskPressure} (the node is tainted disk-pressure)`);
 
 describe.skipIf(missing !== undefined)('a dev control plane on a node container, from the bundle', () => {
@@ -144,46 +58,41 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   /** The object store's key, made in the sync step as a user makes it. */
   let s3: { key: string; secret: string };
   const timings: Record<string, number> = {};
+  const {
+    kubectl,
+    timed: timedScript,
+    clusterState,
+    pulledImages,
+    createS3Secrets,
+    waitForApplications,
+    rayClusterReady,
+    submitterJob,
+    ticksUntilRunTasks,
+    ticksUntilVerified,
+    rayJobs,
+    docsPerSecond,
+  } = operator(
+    () => cluster,
+    () => node,
+    log,
+  );
+  const timed = (name: string, script: string, args: string[], cwd?: string) =>
+    timedScript(timings, name, script, args, cwd);
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: ['cp-1'], bundleDir, log, ...(containerdTmpfs ? { containerdTmpfs } : {}) });
+    cluster = await startCluster({
+      nodes: ['cp-1'],
+      bundleDir,
+      log,
+      ...(containerdTmpfs ? { containerdTmpfs: { 'cp-1': containerdTmpfs } } : {}),
+    });
     node = cluster.nodes[0]!;
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     log(`e2e: timings ${JSON.stringify({ ...cluster?.timings, ...timings })}`);
-    cluster?.stop();
+    await cluster?.close();
   });
-
-  async function timed(name: string, script: string, args: string[], cwd?: string) {
-    const t0 = Date.now();
-    const r = await nodeScript(node, script, args, 20 * 60_000, cwd);
-    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
-    if (r.code !== 0) log(`e2e: ${script} exited ${r.code}:\n${r.stderr.slice(-6000)}`);
-    return r;
-  }
-
-  const kubectl = (...args: string[]) => node.exec(['kubectl', '--kubeconfig=/etc/kubernetes/admin.conf', ...args]);
-
-  /** What a person would look at when a step hangs: pods, the non-running ones described, kubelet's errors. */
-  async function clusterState(namespaces: readonly string[]): Promise<string> {
-    const parts = [(await kubectl('get', 'pods', '-A', '-o', 'wide')).stdout];
-    for (const ns of namespaces) {
-      const described = (await kubectl('-n', ns, 'describe', 'pods', '--field-selector=status.phase!=Running')).stdout;
-      parts.push(`--- ${ns}: pods not running\n${described.slice(-3000)}`);
-    }
-    const kubelet = (
-      await node.exec(['journalctl', '-u', 'kubelet', '--no-pager', '-o', 'cat', '-p', 'err', '-n', '20'])
-    ).stdout;
-    parts.push(`--- kubelet errors\n${kubelet}`);
-    return parts.join('\n');
-  }
-
-  /** Images containerd was asked to pull: none may be, the node has no route out. */
-  async function pulledImages(): Promise<string[]> {
-    const journal = (await node.exec(['journalctl', '-u', 'containerd', '--no-pager', '-o', 'cat'])).stdout;
-    return [...journal.matchAll(/PullImage \\?"([^"\\]+)/g)].map((m) => m[1] ?? '');
-  }
 
   it('bootstrap-node --bundle installs containerd, kubelet and the images without any network', async () => {
     const r = await timed('bootstrapNodeSeconds', 'bootstrap-node', [
@@ -292,83 +201,9 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   it.skipIf(gitopsSkip)(
     'Argo CD syncs the root app from that server: every Application Synced and Healthy, in waves',
     async () => {
-      // The user's by-hand step before the first sync (docs/storage.md, setup 1, step 2): the object store's
-      // identities and the same key for the app. Generated per run, never written to disk on the host.
-      const [key, secret] = [randomBytes(10).toString('hex'), randomBytes(24).toString('hex')];
-      s3 = { key, secret };
-      const identities = JSON.stringify({
-        identities: [
-          {
-            name: 'tokenize-wiki',
-            credentials: [{ accessKey: key, secretKey: secret }],
-            actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'],
-          },
-        ],
-      });
-      for (const ns of ['object-store', 'tokenize-wiki']) await kubectl('create', 'namespace', ns);
-      expect(
-        (
-          await kubectl(
-            '-n',
-            'object-store',
-            'create',
-            'secret',
-            'generic',
-            'seaweedfs-s3-config',
-            `--from-literal=config.json=${identities}`,
-          )
-        ).code,
-      ).toBe(0);
-      const app = await kubectl(
-        '-n',
-        'tokenize-wiki',
-        'create',
-        'secret',
-        'generic',
-        'tokenize-wiki-s3',
-        `--from-literal=AWS_ACCESS_KEY_ID=${key}`,
-        `--from-literal=AWS_SECRET_ACCESS_KEY=${secret}`,
-      );
-      expect(app.code).toBe(0);
+      s3 = await createS3Secrets();
       const t0 = Date.now();
-      let last = '';
-      try {
-        await waitFor('every Argo CD Application Synced and Healthy', 20 * 60_000, async () => {
-          const r = await kubectl(
-            '-n',
-            'argocd',
-            'get',
-            'applications.argoproj.io',
-            '-o',
-            'jsonpath={range .items[*]}{.metadata.name} {.status.sync.status} {.status.health.status}{"\\n"}{end}',
-          );
-          last = r.stdout.trim();
-          const rows = last
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => l.split(' '));
-          const names = rows.map((row) => row[0]);
-          const wanted = ['root', 'argocd', 'flannel', 'local-path', 'kuberay', 'object-store', 'wiki-tokenizer'];
-          return wanted.every((w) => names.includes(w)) &&
-            rows.every((row) => row[1] === 'Synced' && row[2] === 'Healthy')
-            ? true
-            : undefined;
-        });
-      } catch (err) {
-        const apps = (
-          await kubectl(
-            '-n',
-            'argocd',
-            'get',
-            'applications.argoproj.io',
-            '-o',
-            'jsonpath={range .items[*]}{.metadata.name}: {.status.operationState.message} {.status.conditions}{"\\n"}{end}',
-          )
-        ).stdout;
-        throw new Error(
-          `${(err as Error).message}; last:\n${last}\n${apps}\n${await clusterState(['argocd', 'local-path-storage', 'kuberay-system', 'object-store', 'tokenize-wiki'])}`,
-        );
-      }
+      await waitForApplications(DEV_APPLICATIONS, 20 * 60_000);
       timings.syncSeconds = Math.round((Date.now() - t0) / 100) / 10;
       expect(await pulledImages()).toEqual([]);
     },
@@ -377,19 +212,7 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   it.skipIf(gitopsSkip)('KubeRay runs our RayCluster on the tokenizer image: head and worker Ready', async () => {
     // Argo CD's RayCluster health check (argocd/install/health/raycluster.lua) already waited for the
     // cluster; this reads KubeRay's own view of it.
-    const ready = await kubectl(
-      '-n',
-      'tokenize-wiki',
-      'wait',
-      '--for=jsonpath={.status.state}=ready',
-      'raycluster/tokenize-wiki',
-      '--timeout=600s',
-    );
-    if (ready.code !== 0)
-      log(
-        `e2e: RayCluster not ready:\n${(await kubectl('-n', 'tokenize-wiki', 'describe', 'raycluster', 'tokenize-wiki')).stdout.slice(-3000)}\n${await clusterState(['tokenize-wiki', 'kuberay-system'])}`,
-      );
-    expect(ready.code).toBe(0);
+    expect(await rayClusterReady()).toBe(true);
     timings.rayClusterReadyAfterInitSeconds = Math.round((Date.now() - initStarted) / 100) / 10;
     const pods = await kubectl(
       '-n',
@@ -413,84 +236,6 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       ).toBe(true);
   });
 
-  /** Starts a Job from the submitter CronJob's template (`kubectl create job --from=cronjob/submitter`), args replaced if given. */
-  async function startSubmitterJob(name: string, args?: string[]): Promise<void> {
-    if (args) {
-      const cron = JSON.parse(
-        (await kubectl('-n', 'tokenize-wiki', 'get', 'cronjob', 'submitter', '-o', 'json')).stdout,
-      ) as {
-        spec: { jobTemplate: { spec: { template: { spec: { containers: { args: string[] }[] } } } } };
-      };
-      const spec = cron.spec.jobTemplate.spec;
-      spec.template.spec.containers[0]!.args = args;
-      const job = {
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name, namespace: 'tokenize-wiki' },
-        spec: { ...spec, backoffLimit: 0 },
-      };
-      // The node's /root is on its overlay, which the host sees: the manifest goes there, kubectl reads it.
-      writeFileSync(join(cluster.dir, 'nodes', node.name, 'rootfs', 'root', `${name}.json`), JSON.stringify(job));
-      expect((await kubectl('create', '-f', `/root/${name}.json`)).code).toBe(0);
-    } else {
-      expect((await kubectl('-n', 'tokenize-wiki', 'create', 'job', name, '--from=cronjob/submitter')).code).toBe(0);
-    }
-  }
-
-  async function awaitSubmitterJob(name: string, tail = 40): Promise<{ ok: boolean; logs: string }> {
-    const done = await kubectl(
-      '-n',
-      'tokenize-wiki',
-      'wait',
-      '--for=jsonpath={.status.conditions[0].status}=True',
-      `job/${name}`,
-      '--timeout=330s',
-    );
-    const status = (
-      await kubectl('-n', 'tokenize-wiki', 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}')
-    ).stdout.trim();
-    const logs = (await kubectl('-n', 'tokenize-wiki', 'logs', `job/${name}`, `--tail=${tail}`)).stdout;
-    return { ok: done.code === 0 && status === '1', logs };
-  }
-
-  async function submitterJob(name: string, args?: string[], tail?: number): Promise<{ ok: boolean; logs: string }> {
-    await startSubmitterJob(name, args);
-    return awaitSubmitterJob(name, tail);
-  }
-
-  /**
-   * Ticks on demand, one at a time, instead of waiting for the CronJob's schedule: the same Job the CronJob makes,
-   * each followed by `verify` of the run, until it passes or `maxTicks` ticks ran. `started` is the number of a
-   * tick already started (`e2e-<label>-tick-<n>`), after which the count goes on.
-   */
-  async function ticksUntilVerified(
-    label: string,
-    run: DevRun,
-    maxTicks: number,
-    started = 0,
-  ): Promise<{ ticks: number; verified: { ok: boolean; logs: string } }> {
-    const verifyArgs = ['verify', '--manifest-uri', run.manifest_uri, '--output-prefix', run.output_prefix];
-    let verified = { ok: false, logs: '' };
-    let tick = started ? started - 1 : 0;
-    while (tick < maxTicks && !verified.ok) {
-      tick++;
-      const name = `e2e-${label}-tick-${tick}`;
-      const r = tick === started ? await awaitSubmitterJob(name) : await submitterJob(name);
-      log(`e2e: ${label} tick ${tick} ${r.ok ? 'ok' : 'FAILED'}: ${r.logs.trim().split('\n').slice(-3).join(' | ')}`);
-      verified = await submitterJob(`e2e-${label}-verify-${tick}`, verifyArgs);
-    }
-    return { ticks: tick, verified };
-  }
-
-  /** A run's RayJobs, one line each: name, Ray job status, start and end time. */
-  async function rayJobs(runId: string): Promise<string> {
-    const jsonpath =
-      'jsonpath={range .items[*]}{.metadata.name} {.status.jobStatus} {.status.startTime} {.status.endTime}{"\\n"}{end}';
-    return (
-      await kubectl('-n', 'tokenize-wiki', 'get', 'rayjobs', '-l', `tokenize-wiki/run-id=${runId}`, '-o', jsonpath)
-    ).stdout;
-  }
-
   it.skipIf(gitopsSkip)(
     "the submitter's ticks run the dev run on the cluster to the end, and verify passes",
     async () => {
@@ -501,13 +246,8 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       const jobs = await rayJobs(devRun.run_id);
       log(`e2e: RayJobs:\n${jobs}\ne2e: verify:\n${verified.logs}`);
       // Throughput on the cluster: the dump's docs over the span of its RayJobs (the manifest job included).
-      const times = jobs
-        .split('\n')
-        .flatMap((l) => l.split(' ').slice(2))
-        .map((t) => Date.parse(t))
-        .filter((t) => Number.isFinite(t));
-      if (times.length >= 2)
-        timings.runDocsPerSecond = Math.round(DUMP_DOCS / ((Math.max(...times) - Math.min(...times)) / 1000));
+      const rate = docsPerSecond(jobs, DUMP_DOCS);
+      if (rate !== undefined) timings.runDocsPerSecond = rate;
       if (!verified.ok) log(await clusterState(['tokenize-wiki']));
       expect(verified.ok).toBe(true);
     },
@@ -603,34 +343,12 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   }
 
   /**
-   * The user's change: a new run file in dev's runs/ (`derivedRun(suffix)`, `dumps` replaced if given) and its line
-   * in the runs ConfigMap's generator, with `more` edits, in one commit pushed to the served repository; then a
-   * refresh, as the UI's button does (Argo CD otherwise polls every 3 minutes), dev's automated sync of that commit,
-   * and the CronJob's runs ConfigMap holding the file. Returns the run and the seconds from the refresh to the sync.
+   * The user's change as one commit pushed to the served repository, then a refresh, as the UI's button does (Argo CD
+   * otherwise polls every 3 minutes), and dev's automated sync of that commit. Returns the seconds from the refresh
+   * to the sync.
    */
-  async function commitRunFile(
-    suffix: string,
-    message: string,
-    options: { dumps?: string[]; more?: (dir: string) => void } = {},
-  ): Promise<{ run: DevRun; syncSeconds: number }> {
-    const { file, run } = derivedRun(suffix);
-    const commit = await git.commit(message, (dir) => {
-      const path = join(DEV_RUNS, file);
-      copyFileSync(join(dir, DEV_RUNS, 'simplewiki-20261122.yaml'), join(dir, path));
-      editYaml(join(dir, path), (doc) => {
-        for (const key of ['run_id', 'output_prefix', 'manifest_uri'] as const) doc.set(key, run[key]);
-        if (options.dumps) doc.set('dumps', options.dumps);
-      });
-      editYaml(join(dir, DEV_RUNS, '../kustomization.yaml'), (doc) => {
-        const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] };
-        const runs = generators.items.find((g) => g.get('name') === 'tokenize-wiki-runs') as {
-          get(k: string): { add(v: string): void };
-        };
-        runs.get('files').add(`runs/${file}`);
-      });
-      options.more?.(dir);
-      return [path];
-    });
+  async function commitAndSync(message: string, edit: Parameters<GitServer['commit']>[1]): Promise<number> {
+    const commit = await git.commit(message, edit);
     const t0 = Date.now();
     expect(
       (
@@ -663,7 +381,11 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     }).catch((err: Error) => {
       throw new Error(`${err.message}; last: ${last}`);
     });
-    const syncSeconds = Math.round((Date.now() - t0) / 100) / 10;
+    return Math.round((Date.now() - t0) / 100) / 10;
+  }
+
+  /** The run files the submitter CronJob mounts now (the runs ConfigMap its template names), parsed. */
+  async function mountedRunFiles(): Promise<Record<string, Record<string, unknown>>> {
     const volumes = (
       await kubectl(
         '-n',
@@ -678,38 +400,47 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
     const runsMap = JSON.parse(
       (await kubectl('-n', 'tokenize-wiki', 'get', 'configmap', volumes, '-o', 'json')).stdout,
     ) as { data?: Record<string, string> };
-    expect(Object.keys(runsMap.data ?? {})).toContain(file);
-    return { run, syncSeconds };
+    return Object.fromEntries(
+      Object.entries(runsMap.data ?? {}).map(([file, text]) => [file, parse(text) as Record<string, unknown>]),
+    );
   }
 
   /**
-   * Ticks until `run`'s task job runs on the Ray worker (its `run-tasks` process is up in the node; a tick that
-   * submits the manifest job ends there, the next one submits the tasks); returns the number of the tick in flight.
+   * The user's change: a new run file in dev's runs/ (`derivedRun(suffix)`, `dumps` replaced and `paused: true` set
+   * if given) and its line in the runs ConfigMap's generator, with `more` edits, committed and synced
+   * (`commitAndSync`); the CronJob's runs ConfigMap then holds the file. Returns the run and the sync's seconds.
    */
-  async function untilTaskJobRuns(label: string, run: DevRun): Promise<number> {
-    // Brackets keep the patterns from matching grep's own command line.
-    const find = `grep -las '[r]un-tasks' /proc/[0-9]*/cmdline | xargs -r grep -las '[${run.run_id[0]}]${run.run_id.slice(1)}'`;
-    let tick = 0;
-    await waitFor(`run-tasks of ${run.run_id} running in the node`, 300_000, async () => {
-      if ((await node.exec(['bash', '-c', find])).stdout.trim()) return true;
-      const ended =
-        tick > 0 &&
-        (
-          await kubectl(
-            '-n',
-            'tokenize-wiki',
-            'get',
-            'job',
-            `e2e-${label}-tick-${tick}`,
-            '-o',
-            'jsonpath={.status.conditions[0].status}',
-          )
-        ).stdout.trim() === 'True';
-      if (tick === 0 || ended) await startSubmitterJob(`e2e-${label}-tick-${++tick}`);
-      return undefined;
+  async function commitRunFile(
+    suffix: string,
+    message: string,
+    options: { dumps?: string[]; paused?: boolean; more?: (dir: string) => void } = {},
+  ): Promise<{ run: DevRun; syncSeconds: number }> {
+    const { file, run } = derivedRun(suffix);
+    const syncSeconds = await commitAndSync(message, (dir) => {
+      const path = join(DEV_RUNS, file);
+      copyFileSync(join(dir, DEV_RUNS, 'simplewiki-20261122.yaml'), join(dir, path));
+      editYaml(join(dir, path), (doc) => {
+        for (const key of ['run_id', 'output_prefix', 'manifest_uri'] as const) doc.set(key, run[key]);
+        if (options.dumps) doc.set('dumps', options.dumps);
+        if (options.paused) doc.set('paused', true);
+      });
+      editYaml(join(dir, DEV_RUNS, '../kustomization.yaml'), (doc) => {
+        const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] };
+        const runs = generators.items.find((g) => g.get('name') === 'tokenize-wiki-runs') as {
+          get(k: string): { add(v: string): void };
+        };
+        runs.get('files').add(`runs/${file}`);
+      });
+      options.more?.(dir);
+      return [path];
     });
-    return tick;
+    expect(Object.keys(await mountedRunFiles())).toContain(file);
+    return { run, syncSeconds };
   }
+
+  /** Ticks until `run`'s task job runs in the node; returns the number of the tick in flight. */
+  const untilTaskJobRuns = async (label: string, run: DevRun): Promise<number> =>
+    (await ticksUntilRunTasks(label, run, [node], 300_000)).tick;
 
   /** The run's progress as `tokenize-wiki status --json` shows it (the fields the suite reads). */
   async function runStatus(label: string, file: string): Promise<RunStatus> {
@@ -819,13 +550,27 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
   );
 
   it.skipIf(gitopsSkip)(
-    'a second run file, committed and synced, runs to the end although the Ray worker pod is lost mid-run',
+    'a second run file, committed paused, submits nothing; resumed by a commit, it runs to the end although the Ray worker pod is lost mid-run',
     async () => {
+      // Committed paused, as a user adds a run before its time: a tick submits nothing for it and says so.
       const { run: again, syncSeconds } = await commitRunFile(
         'again',
-        'runs: simplewiki 2026-11-22 again, into its own prefix',
+        'runs: simplewiki 2026-11-22 again, into its own prefix, paused',
+        { paused: true },
       );
       timings.runFileSyncSeconds = syncSeconds;
+      const { file } = derivedRun('again');
+      expect((await mountedRunFiles())[file]).toMatchObject({ paused: true });
+      const paused = await submitterJob('e2e-again-paused');
+      expect(paused.ok, paused.logs).toBe(true);
+      expect(paused.logs).toContain(`run ${again.run_id}: no manifest yet; submitted 0 manifest jobs; paused`);
+      expect(await rayJobs(again.run_id)).toBe('');
+      // Resumed: the same file without `paused: true`.
+      timings.resumeSyncSeconds = await commitAndSync('runs: resume simplewiki 2026-11-22 again', (dir) => {
+        editYaml(join(dir, DEV_RUNS, file), (doc) => void doc.delete('paused'));
+        return [join(DEV_RUNS, file)];
+      });
+      expect((await mountedRunFiles())[file]).not.toHaveProperty('paused');
       // The fault: once the second run's task job runs on the Ray worker, the worker pod goes, as with a node lost;
       // the ticks go on.
       const tick = await untilTaskJobRuns('again', again);

@@ -52,12 +52,12 @@ const RAY_CPU_REQUESTS: Record<string, string> = {
 const SMALL_CPU = '50m';
 
 /**
- * What the e2e cluster needs beyond clusters/dev, as a fork's owner would commit it: the root app reads this
- * server; Argo CD's dex server (SSO, unused here) runs no replica because the bundle builds no dex image; the
+ * What the e2e cluster needs beyond clusters/dev (or dev-3: `rootOf` names the cluster whose root app is set), as a
+ * fork's owner would commit it: the root app reads this server; Argo CD's dex server (SSO, unused here) runs no replica because the bundle builds no dex image; the
  * Ray pods, the object store and the stage-dump Job request less CPU (dev's sizes are for a 4 vCPU node; the limits, which Ray
  * counts, stay).
  */
-export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
+export function e2eWiring(dir: string, url: string, dumpUrl: string, rootOf = 'dev'): void {
   // dev stages its run's dump from dumps.wikimedia.org, out of reach here: from the synthetic one instead.
   editYaml(join(dir, 'apps/wiki-tokenizer/overlays/dev/kustomization.yaml'), (doc) => {
     const generators = doc.get('configMapGenerator') as { items: { get(k: string): unknown }[] } | undefined;
@@ -84,11 +84,17 @@ export function e2eWiring(dir: string, url: string, dumpUrl: string): void {
   if (!job.includes('cpu: 200m') || !job.includes('cpu: 100m'))
     throw new Error(`${stage}: no cpu requests of 100m and 200m to lower`);
   writeFileSync(stage, job.replaceAll(/cpu: [12]00m/g, `cpu: ${SMALL_CPU}`));
-  const store = join(dir, 'infrastructure/object-store-single-node/kustomization.yaml');
-  const text = readFileSync(store, 'utf8');
-  if (!text.includes('cpu: 200m')) throw new Error(`${store}: no cpu: 200m request to lower`);
-  writeFileSync(store, text.replace('cpu: 200m', `cpu: ${SMALL_CPU}`));
-  editYaml(join(dir, 'argocd/root/dev/root.yaml'), (doc) => doc.setIn(['spec', 'source', 'repoURL'], url));
+  // The object store: dev's one pod, and dev-3's three (one per node, the control plane's included).
+  for (const [file, cpu] of [
+    ['infrastructure/object-store-single-node/kustomization.yaml', '200m'],
+    ['infrastructure/object-store/statefulset.yaml', '500m'],
+  ] as const) {
+    const store = join(dir, file);
+    const text = readFileSync(store, 'utf8');
+    if (!text.includes(`cpu: ${cpu}`)) throw new Error(`${store}: no cpu: ${cpu} request to lower`);
+    writeFileSync(store, text.replace(`cpu: ${cpu}`, `cpu: ${SMALL_CPU}`));
+  }
+  editYaml(join(dir, 'argocd/root', rootOf, 'root.yaml'), (doc) => doc.setIn(['spec', 'source', 'repoURL'], url));
   editYaml(join(dir, 'argocd/install/kustomization.yaml'), (doc) => {
     const patch = doc.createNode({
       target: { kind: 'Deployment', name: 'argocd-dex-server' },
@@ -184,12 +190,16 @@ export async function serveDump(cluster: Cluster, docs: number, log: (line: stri
   return url;
 }
 
-/** Starts `git daemon` in the cluster namespace, serving a bare copy of HEAD as main, and clones it into the node. */
+/**
+ * Starts `git daemon` in the cluster namespace, serving a bare copy of HEAD as main (plus the e2e wiring for the
+ * cluster `rootOf`), and clones it into the node.
+ */
 export async function serveCheckout(
   cluster: Cluster,
   node: ClusterNode,
   dumpUrl: string,
   log: (line: string) => void,
+  rootOf = 'dev',
 ): Promise<GitServer> {
   const base = join(cluster.dir, 'git');
   const bare = join(base, 'tokenize-wiki.git');
@@ -231,7 +241,7 @@ export async function serveCheckout(
   };
   const head = await commit(
     "e2e: the root app reads the cluster network's git server; no dex (no image in the bundle); CPU requests for two cores",
-    (dir) => e2eWiring(dir, url, dumpUrl),
+    (dir) => e2eWiring(dir, url, dumpUrl, rootOf),
   );
   await waitFor(`git daemon on ${url}`, 30_000, async () => {
     const served = await run('ip', [

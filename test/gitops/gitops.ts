@@ -223,5 +223,9 @@ export const APP_COMPONENTS = [
 ];
 /** Optional platform Applications a cluster may add (clusters/components), besides the object store both use. */
 export const CLUSTER_COMPONENTS = ['clusters/components/monitoring', 'clusters/components/logging'];
-export const APP_OVERLAYS = ['apps/wiki-tokenizer/overlays/prod', 'apps/wiki-tokenizer/overlays/dev'];
-export const CLUSTERS = ['prod', 'dev'];
+export const APP_OVERLAYS = [
+  'apps/wiki-tokenizer/overlays/prod',
+  'apps/wiki-tokenizer/overlays/dev',
+  'apps/wiki-tokenizer/overlays/dev-3',
+];
+export const CLUSTERS = ['prod', 'dev', 'dev-3'];

@@ -17,6 +17,7 @@ import { rayJobObject } from '../../src/runs/backends/kuberay.js';
 import {
   APP_COMPONENTS,
   APP_OVERLAYS,
+  CLUSTERS,
   listKustomizations,
   loadPins,
   objectId,
@@ -567,7 +568,7 @@ describe('the pod network', () => {
     const net = JSON.parse(String(at(cfg, 'data', 'net-conf.json'))) as { Network: string; Backend: { Type: string } };
     expect(net.Network).toBe('10.244.0.0/16');
     expect(net.Backend.Type).toBe('vxlan');
-    for (const cluster of ['prod', 'dev']) {
+    for (const cluster of CLUSTERS) {
       const docs = YAML.parseAllDocuments(
         readFileSync(path.join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'), 'utf8'),
       ).map((d) => dict(d.toJS()));
@@ -758,7 +759,7 @@ describe('sizes and nodes', () => {
       .map((d) => dict(d.toJS()))
       .find((d) => d.kind === 'KubeletConfiguration') ?? {};
 
-  it.each(['dev', 'prod'])(
+  it.each(CLUSTERS)(
     'clusters/%s: kubelet keeps CPU and memory back for the system and itself, and evicts before the node runs dry',
     (cluster) => {
       const k = kubeletConfig(cluster);

@@ -69,30 +69,36 @@ describe('kubeadm configs in clusters/', () => {
     }
   });
 
-  it('exist for prod and dev', () => {
-    expect(clusters.sort()).toEqual(['dev', 'prod']);
+  it('exist for prod, dev and dev-3', () => {
+    expect(clusters.sort()).toEqual(['dev', 'dev-3', 'prod']);
   });
 
-  it.each(['prod', 'dev'])("%s pins the Kubernetes version of versions.yaml and Flannel's pod network", (cluster) => {
-    const config = readKubeadmConfig(join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'));
-    expect(config.kubernetesVersion).toBe(`v${versions.kubernetes}`);
-    expect(config.apiVersion).toBe('kubeadm.k8s.io/v1beta4');
-    expect(config.clusterName).toBe(cluster);
-    expect(config.podSubnet).toBe(FLANNEL_NETWORK);
-    const netConf = parse(readFileSync(join(repoRoot, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as {
-      data: Record<string, string>;
-    };
-    expect(JSON.parse(netConf.data['net-conf.json'] ?? '{}').Network).toBe(config.podSubnet);
-    expect(config.singleNode).toBe(cluster === 'dev');
-  });
+  it.each(['prod', 'dev', 'dev-3'])(
+    "%s pins the Kubernetes version of versions.yaml and Flannel's pod network",
+    (cluster) => {
+      const config = readKubeadmConfig(join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'));
+      expect(config.kubernetesVersion).toBe(`v${versions.kubernetes}`);
+      expect(config.apiVersion).toBe('kubeadm.k8s.io/v1beta4');
+      expect(config.clusterName).toBe(cluster);
+      expect(config.podSubnet).toBe(FLANNEL_NETWORK);
+      const netConf = parse(readFileSync(join(repoRoot, 'infrastructure/flannel/net-conf.yaml'), 'utf8')) as {
+        data: Record<string, string>;
+      };
+      expect(JSON.parse(netConf.data['net-conf.json'] ?? '{}').Network).toBe(config.podSubnet);
+      expect(config.singleNode).toBe(cluster === 'dev');
+    },
+  );
 
-  it('dev leaves nf_conntrack_max to the host, so kube-proxy runs on a node in a container', () => {
-    const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters/dev/kubeadm-config.yaml'), 'utf8'));
-    const proxy = docs
-      .map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } })
-      .find((d) => d.kind === 'KubeProxyConfiguration');
-    expect(proxy?.conntrack?.maxPerCore).toBe(0);
-  });
+  it.each(['dev', 'dev-3'])(
+    '%s leaves nf_conntrack_max to the host, so kube-proxy runs on a node in a container',
+    (cluster) => {
+      const docs = parseAllDocuments(readFileSync(join(repoRoot, 'clusters', cluster, 'kubeadm-config.yaml'), 'utf8'));
+      const proxy = docs
+        .map((d) => d.toJS() as { kind?: string; conntrack?: { maxPerCore?: number } })
+        .find((d) => d.kind === 'KubeProxyConfiguration');
+      expect(proxy?.conntrack?.maxPerCore).toBe(0);
+    },
+  );
 });
 
 describe('init-control-plane --dry-run', () => {
@@ -197,7 +203,7 @@ describe('init-control-plane refusals', () => {
     const r = await run(await bootstrappedHost(), ['--cluster', 'staging']);
     expect(r.code).toBe(2);
     expect(r.err.at(-1)).toBe(
-      'init-control-plane: usage error: --cluster staging: no clusters/staging/kubeadm-config.yaml (known: dev, prod)',
+      'init-control-plane: usage error: --cluster staging: no clusters/staging/kubeadm-config.yaml (known: dev, dev-3, prod)',
     );
   });
 

@@ -141,7 +141,7 @@ describe('install-argocd', () => {
     const r = await run(clusterHost(), '--cluster', 'qa');
     expect(r.code).toBe(2);
     expect(r.err.at(-1)).toBe(
-      'install-argocd: usage error: --cluster qa: no argocd/root/qa/kustomization.yaml (known: dev, prod)',
+      'install-argocd: usage error: --cluster qa: no argocd/root/qa/kustomization.yaml (known: dev, dev-3, prod)',
     );
   });
 });

@@ -205,7 +205,7 @@ describe('validate-cluster', () => {
     const bad = await run(healthyCluster(), '--overlay', 'qa');
     expect(bad.code).toBe(2);
     expect(bad.err.at(-1)).toBe(
-      'validate-cluster: usage error: --overlay qa: no apps/wiki-tokenizer/overlays/qa/kustomization.yaml (known: dev, prod)',
+      'validate-cluster: usage error: --overlay qa: no apps/wiki-tokenizer/overlays/qa/kustomization.yaml (known: dev, dev-3, prod)',
     );
   });
 

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_OVERLAYS, objectId, render, renderWithComponents, type K8sObject } from '../gitops/gitops.js';
+import { APP_OVERLAYS, CLUSTERS, objectId, render, renderWithComponents, type K8sObject } from '../gitops/gitops.js';
 import { repoRoot } from '../harness/paths.js';
 import { loadValidator, type Validator } from '../gitops/schemas.js';
 import { ensureWeed, s3Client, startS3Server } from '../harness/s3-server.js';
@@ -259,8 +259,8 @@ describe('infrastructure/object-store-single-node', () => {
 });
 
 describe('clusters/components/object-store', () => {
-  it('adds an automated, self-healing Application for the object store after local-path and before wiki-tokenizer, in both clusters', async () => {
-    for (const cluster of ['prod', 'dev']) {
+  it('adds an automated, self-healing Application for the object store after local-path and before wiki-tokenizer, in every cluster', async () => {
+    for (const cluster of CLUSTERS) {
       const objects = await render(`clusters/${cluster}`);
       expect(objects.flatMap((o) => validator.validate(o))).toEqual([]);
       const apps = objects.filter((o) => o.kind === 'Application');
