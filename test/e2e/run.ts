@@ -2,6 +2,9 @@
 // (vitest would take an unknown flag for its own), handed to the suites as TW_E2E_NODES: 1 (the default, what CI
 // runs) is the one-node dev cluster of control-plane.test.ts and the other files; 3 is three-nodes.test.ts (with the
 // files named, if any).
+// First: an old Node.js stops here with the fix, not minutes later when a suite runs the program (the nodes get
+// this Node.js too).
+import '../../bin/check-node.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';

@@ -260,12 +260,23 @@ describe.skipIf(!threeNodes || missing !== undefined || diskPressure !== undefin
         await kubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}')
       ).stdout;
       log(`e2e: pod CIDRs ${podCidrs.trim()}; probe-server on worker-2 at ${serverIp}`);
-      for (const target of [`http://${serverIp}:8080/`, 'http://probe-server.default.svc.cluster.local/']) {
-        const fetch = `fetch(${JSON.stringify(target)}, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()).then((t) => process.stdout.write(t))`;
-        const r = await kubectl('exec', 'probe-client', '--', 'node', '-e', fetch);
-        expect(r.stdout.trim(), `${target}: ${r.stderr}`).toBe('from-worker-2');
+      try {
+        for (const target of [`http://${serverIp}:8080/`, 'http://probe-server.default.svc.cluster.local/']) {
+          const fetch = `fetch(${JSON.stringify(target)}, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+          // kube-proxy on worker-1 programs a new Service a moment after it exists (refused until then).
+          let last = '';
+          await waitFor(`${target} from probe-client`, 60_000, async () => {
+            const r = await kubectl('exec', 'probe-client', '--', 'node', '-e', fetch);
+            last = `${r.stdout.trim()} ${r.stderr.trim().split('\n').at(-1) ?? ''}`;
+            return r.stdout.trim() === 'from-worker-2' ? true : undefined;
+          }).catch((err: Error) => {
+            throw new Error(`${err.message}; last: ${last}`);
+          });
+        }
+      } finally {
+        // Pods without a controller would stop a drain later.
+        await kubectl('delete', 'pod/probe-server', 'pod/probe-client', 'service/probe-server', '--wait=false');
       }
-      await kubectl('delete', 'pod/probe-server', 'pod/probe-client', 'service/probe-server', '--wait=false');
     });
 
     let git: GitServer;
