@@ -89,6 +89,12 @@ export function registerSubmit(program: Command): void {
         lease: leaseFor(run, holder, flags.leaseSeconds * 1000),
       });
       if (flags.once) {
+        // A CronJob tick runs as PID 1, where SIGTERM does nothing without a handler: an evicted or deleted tick ran
+        // on until the kubelet's SIGKILL. Stopping at once is safe: a tick may be killed at any point, the next redoes it.
+        process.once('SIGTERM', () => {
+          rootLogger.warn('stopping on SIGTERM: the next tick takes over');
+          process.exit(143);
+        });
         // Levels only: a CronJob tick is a new process each time, so its counters would restart at every push.
         const metrics = new SubmitterMetrics({ processMetrics: false, counters: false });
         const outcomes = await submitOnce({

@@ -122,6 +122,35 @@ describe('submit', () => {
   );
 
   it(
+    'a tick stops at once on SIGTERM (as a deleted or evicted CronJob pod gets it), and the next tick takes over',
+    async () => {
+      const { path, run } = writeRunFile(dir, runFields('sigterm'));
+      const tick = startCli(['submit', '--run', path, '--once', '--budget-seconds', '300', '--poll-seconds', '1'], {
+        env: s3Env(),
+      });
+      // Once its first job is submitted, the tick waits for it within its budget: that is when the signal comes.
+      for (const deadline = Date.now() + 120_000; (await backendOf(run).list(run.run_id)).length === 0;) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await sleep(300);
+      }
+      const signalled = Date.now();
+      tick.child.kill('SIGTERM');
+      const exit = await tick.done;
+      expect(exit.signal ?? exit.code).toBe(143);
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      expect(exit.stderr).toContain('stopping on SIGTERM');
+      await waitUntilJobsEnd(run);
+      const next = await cli(['submit', '--run', path, '--once', '--budget-seconds', '300', '--poll-seconds', '1'], {
+        env: s3Env(),
+      });
+      expect(next.code, next.stderr.slice(-3000)).toBe(0);
+      expect(next.stdout).toMatch(/^run sigterm: 3\/3 tasks done, .*; complete$/m);
+      await expectExactlyOnce(run);
+    },
+    LONG,
+  );
+
+  it(
     'keeps the slots full within one tick and pushes the run metrics to the Pushgateway',
     async () => {
       const { path, run } = writeRunFile(dir, runFields('keep-busy'));
