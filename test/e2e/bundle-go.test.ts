@@ -1,7 +1,7 @@
 // The Go-built part of the air-gapped bundle: every binary reports the version pinned in versions.yaml (or the
 // one the pinned Kubernetes release expects), and bundle.json lists it with its sha256. Runs build-bundle over a
-// cached bundle first (it only checks, or rebuilds what the tree changed). A cold bundle takes hours on two cores,
-// so without one the suite says it did not run instead of building it.
+// cached bundle first (it only checks, or rebuilds what the tree changed). `npm run e2e` builds the bundle before
+// the suites; run alone without one (vitest directly, or not as root), the suite says it did not run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

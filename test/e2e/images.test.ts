@@ -27,8 +27,8 @@ const ours = [
   { ref: overlayRef(overlayText, 'tokenize-wiki-submitter', OVERLAY), user: 'node' },
 ];
 
-// Building the archives takes minutes to hours (scripts/build-bundle.mts), so CI does not build them: without
-// them these suites say that they did not run, and why.
+// `npm run e2e` builds the archives first (scripts/build-bundle.mts); run alone without them (vitest directly, or
+// not as root), these suites say that they did not run, and why.
 const missingArchives = ours.filter((o) => !archives.includes(archiveName(o.ref))).map((o) => o.ref);
 if (missingArchives.length > 0) {
   process.stderr.write(
