@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../errors/index.js';
 import { rootLogger } from '../observability/index.js';
@@ -11,10 +12,14 @@ import {
   runLabelOf,
   startDaemon,
   submitOnce,
+  type Lease,
   type RunFile,
   type RunOutcome,
 } from '../runs/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
+
+/** How long a tick stopped by SIGTERM tries to release its leases before it exits (well within a pod's grace period). */
+const SIGTERM_RELEASE_MS = 5_000;
 
 interface SubmitFlags {
   run: string[];
@@ -84,16 +89,22 @@ export function registerSubmit(program: Command): void {
         throw new UsageError('give exactly one of --once and --schedule <cron>');
       // One holder name per process: the daemon renews its own lease across ticks.
       const holder = leaseHolder();
-      const deps = (run: RunFile) => ({
-        backend: backendFor(run.backend),
-        lease: leaseFor(run, holder, flags.leaseSeconds * 1000),
-      });
+      // The newest lease of each run: the one a pass in progress holds (passes run one at a time).
+      const leases = new Map<string, Lease>();
+      const deps = (run: RunFile) => {
+        const lease = leaseFor(run, holder, flags.leaseSeconds * 1000);
+        leases.set(run.run_id, lease);
+        return { backend: backendFor(run.backend), lease };
+      };
       if (flags.once) {
         // A CronJob tick runs as PID 1, where SIGTERM does nothing without a handler: an evicted or deleted tick ran
-        // on until the kubelet's SIGKILL. Stopping at once is safe: a tick may be killed at any point, the next redoes it.
+        // on until the kubelet's SIGKILL. Stopping at once is safe: a tick may be killed at any point, the next redoes
+        // it. A lease held mid-pass is released first (it would block the next tick for --lease-seconds); a pass
+        // still running finds it gone at its next renew and submits nothing more.
         process.once('SIGTERM', () => {
           rootLogger.warn('stopping on SIGTERM: the next tick takes over');
-          process.exit(143);
+          const released = Promise.allSettled([...leases.values()].map((lease) => lease.release()));
+          void Promise.race([released, sleep(SIGTERM_RELEASE_MS)]).then(() => process.exit(143));
         });
         // Levels only: a CronJob tick is a new process each time, so its counters would restart at every push.
         const metrics = new SubmitterMetrics({ processMetrics: false, counters: false });

@@ -128,7 +128,8 @@ describe('submit', () => {
       const tick = startCli(['submit', '--run', path, '--once', '--budget-seconds', '300', '--poll-seconds', '1'], {
         env: s3Env(),
       });
-      // Once its first job is submitted, the tick waits for it within its budget: that is when the signal comes.
+      // The signal comes once its first job is listed: mid-pass (the lease held) or already waiting within its budget.
+      // Either way the next tick must take over at once, not after --lease-seconds (120 s).
       for (const deadline = Date.now() + 120_000; (await backendOf(run).list(run.run_id)).length === 0;) {
         expect(Date.now()).toBeLessThan(deadline);
         await sleep(300);
@@ -144,6 +145,7 @@ describe('submit', () => {
         env: s3Env(),
       });
       expect(next.code, next.stderr.slice(-3000)).toBe(0);
+      expect(next.stdout).not.toContain('lease held');
       expect(next.stdout).toMatch(/^run sigterm: 3\/3 tasks done, .*; complete$/m);
       await expectExactlyOnce(run);
     },
