@@ -236,6 +236,17 @@ describe.skipIf(missing !== undefined)('a dev control plane on a node container,
       ).toBe(true);
   });
 
+  it.skipIf(gitopsSkip)("validate-cluster passes, as the user's check after the sync", async () => {
+    const r = await timed(
+      'validateClusterSeconds',
+      'validate-cluster',
+      ['--expect-nodes', '1', '--kubeconfig', '/etc/kubernetes/admin.conf'],
+      NODE_CLONE,
+    );
+    log(`e2e: validate-cluster:\n${r.stdout.trim()}`);
+    expect(r.code).toBe(0);
+  });
+
   it.skipIf(gitopsSkip)(
     "the submitter's ticks run the dev run on the cluster to the end, and verify passes",
     async () => {
